@@ -1,0 +1,1 @@
+//! The retailer transaction record shared by every function.
