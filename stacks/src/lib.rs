@@ -8,3 +8,4 @@
 
 pub mod assets;
 pub mod manifest;
+pub mod model;
