@@ -9,3 +9,5 @@
 pub mod assets;
 pub mod manifest;
 pub mod model;
+pub mod platform;
+pub mod stage;

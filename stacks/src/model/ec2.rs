@@ -158,3 +158,33 @@ resource!(
     SecurityGroupIngress = "AWS::EC2::SecurityGroupIngress",
     ref id
 );
+
+/// A standalone egress rule. <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-securitygroupegress.html>
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecurityGroupEgress {
+    pub group_id: Value<String>,
+    pub ip_protocol: Value<String>,
+    pub from_port: Option<Value<i64>>,
+    pub to_port: Option<Value<i64>>,
+    pub cidr_ip: Option<Value<String>>,
+    pub destination_security_group_id: Option<Value<String>>,
+    pub description: Option<Value<String>>,
+}
+resource!(
+    SecurityGroupEgress = "AWS::EC2::SecurityGroupEgress",
+    ref id
+);
+
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcendpoint.html>
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VpcEndpoint {
+    pub vpc_id: Value<String>,
+    pub service_name: Value<String>,
+    pub vpc_endpoint_type: Option<Value<String>>,
+    pub route_table_ids: Option<Vec<Value<String>>>,
+}
+resource!(VpcEndpoint = "AWS::EC2::VPCEndpoint", ref id);

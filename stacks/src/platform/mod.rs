@@ -1,0 +1,42 @@
+//! The e-commerce data platform: one file per stack, wired in `platform()`.
+//!
+//! A stack is a function that takes the handles it consumes and returns the
+//! stack plus the handles it produces, so dependencies show in signatures.
+
+mod firehose_cidr;
+pub mod network;
+
+use crate::assets::AssetTable;
+use crate::model::{App, ModelError, SynthError, SynthesizedStack};
+use crate::stage::Stage;
+
+pub use firehose_cidr::{UnknownFirehoseRegion, firehose_cidr};
+
+/// Everything that can go wrong while defining the platform.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Synth(#[from] SynthError),
+    #[error(transparent)]
+    UnknownFirehoseRegion(#[from] UnknownFirehoseRegion),
+    #[error(
+        "no built asset for Lambda function {function:?}; build it (provisioner synth builds every function under lambdas/)"
+    )]
+    MissingAsset { function: String },
+}
+
+/// The platform's app for a stage, with Lambda code from `assets`.
+pub fn platform(stage: &Stage, assets: &AssetTable) -> Result<App, PlatformError> {
+    let _ = assets;
+    let mut app = App::new(stage.prefix());
+    let (network_stack, _network) = network::network(stage)?;
+    app.add(network_stack)?;
+    Ok(app)
+}
+
+/// Renders the platform's stacks in deploy order.
+pub fn synth(stage: &Stage, assets: &AssetTable) -> Result<Vec<SynthesizedStack>, PlatformError> {
+    Ok(platform(stage, assets)?.synth()?)
+}

@@ -1,0 +1,242 @@
+//! Network: the VPC the warehouse and the Glue crawler live in.
+//!
+//! Firehose reaches Redshift over the internet (it cannot load into a
+//! private cluster), so the cluster sits in public subnets behind an
+//! internet gateway, and its security group admits TCP 5439 from the
+//! Firehose CIDR of the region and from the Glue group, nothing else.
+
+use crate::model::ec2::{
+    InternetGateway, Route, RouteTable, SecurityGroup, SecurityGroupEgress, SecurityGroupIngress,
+    Subnet, SubnetRouteTableAssociation, Vpc, VpcEndpoint, VpcGatewayAttachment,
+};
+use crate::model::redshift::ClusterSubnetGroup;
+use crate::model::tags::{Tag, tags};
+use crate::model::{Expr, Handle, Options, Stack, opt};
+use crate::stage::Stage;
+
+use super::PlatformError;
+use super::firehose_cidr::firehose_cidr;
+
+/// Redshift's default port. <https://docs.aws.amazon.com/redshift/latest/mgmt/rs-mgmt-connect.html>
+pub const REDSHIFT_PORT: i64 = 5439;
+
+/// What other stacks consume from the network.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub vpc: Handle<Vpc>,
+    pub public_subnets: Vec<Handle<Subnet>>,
+    pub redshift_subnet_group: Handle<ClusterSubnetGroup>,
+    pub redshift_security_group: Handle<SecurityGroup>,
+    pub glue_security_group: Handle<SecurityGroup>,
+}
+
+pub fn network(stage: &Stage) -> Result<(Stack, Network), PlatformError> {
+    let mut stack = Stack::new(
+        "Network",
+        "VPC with public subnets and internet gateway for the Redshift warehouse; security \
+         groups for Firehose and Glue access",
+    )?;
+    let name = |suffix: &str| {
+        Some(vec![Tag::new(
+            "Name",
+            format!("{}-{suffix}", stage.prefix()),
+        )])
+    };
+
+    let vpc = stack.add(
+        "Vpc",
+        Vpc {
+            cidr_block: opt(stage.network.vpc_cidr),
+            enable_dns_hostnames: opt(true),
+            enable_dns_support: opt(true),
+            tags: name("vpc"),
+        },
+    )?;
+    let gateway = stack.add("InternetGateway", InternetGateway { tags: name("igw") })?;
+    let attachment = stack.add(
+        "GatewayAttachment",
+        VpcGatewayAttachment {
+            vpc_id: vpc.id().into(),
+            internet_gateway_id: opt(gateway.id()),
+        },
+    )?;
+    let route_table = stack.add(
+        "PublicRouteTable",
+        RouteTable {
+            vpc_id: vpc.id().into(),
+            tags: name("public"),
+        },
+    )?;
+    // The default route needs the gateway attached first, or the create fails.
+    stack.add_with(
+        "PublicDefaultRoute",
+        Route {
+            route_table_id: route_table.id().into(),
+            destination_cidr_block: opt("0.0.0.0/0"),
+            gateway_id: opt(gateway.id()),
+        },
+        Options::new().depends_on(&attachment),
+    )?;
+
+    let mut public_subnets = Vec::new();
+    for (index, cidr) in stage.network.public_subnet_cidrs.iter().enumerate() {
+        let n = index + 1;
+        let subnet = stack.add(
+            &format!("PublicSubnet{n}"),
+            Subnet {
+                vpc_id: vpc.id().into(),
+                cidr_block: opt(*cidr),
+                availability_zone: opt(Expr::az(index as u32)),
+                // Nothing here needs an address by default: the cluster gets
+                // its public IP from `PubliclyAccessible`.
+                map_public_ip_on_launch: opt(false),
+                tags: name(&format!("public-{n}")),
+            },
+        )?;
+        stack.add(
+            &format!("PublicSubnet{n}RouteTableAssociation"),
+            SubnetRouteTableAssociation {
+                route_table_id: route_table.id().into(),
+                subnet_id: subnet.id().into(),
+            },
+        )?;
+        public_subnets.push(subnet);
+    }
+
+    // Glue in a VPC reads S3 through a gateway endpoint.
+    // <https://docs.aws.amazon.com/glue/latest/dg/vpc-endpoints-s3.html>
+    stack.add(
+        "S3GatewayEndpoint",
+        VpcEndpoint {
+            vpc_id: vpc.id().into(),
+            service_name: Expr::sub("com.amazonaws.${AWS::Region}.s3").into(),
+            vpc_endpoint_type: opt("Gateway"),
+            route_table_ids: Some(vec![route_table.id().into()]),
+        },
+    )?;
+
+    let redshift_subnet_group = stack.add(
+        "RedshiftSubnetGroup",
+        ClusterSubnetGroup {
+            description:
+                "Public subnets of the Redshift warehouse (Firehose needs a public cluster)".into(),
+            subnet_ids: public_subnets.iter().map(|s| s.id().into()).collect(),
+            tags: tags([("Stage", stage.name)]),
+        },
+    )?;
+
+    let firehose = firehose_cidr(stage.region)?;
+    let redshift_security_group = stack.add(
+        "RedshiftSecurityGroup",
+        SecurityGroup {
+            group_description: "Redshift: TCP 5439 from the Kinesis Data Firehose CIDR of the region and from Glue only".into(),
+            vpc_id: opt(vpc.id()),
+            security_group_ingress: Some(vec![crate::model::ec2::Ingress {
+                ip_protocol: "tcp".into(),
+                from_port: opt(REDSHIFT_PORT),
+                to_port: opt(REDSHIFT_PORT),
+                cidr_ip: opt(firehose),
+                description: opt(format!("Kinesis Data Firehose in {}", stage.region)),
+                ..Default::default()
+            }]),
+            // The cluster initiates no connections of its own: COPY reads S3
+            // through Redshift's managed network (no enhanced VPC routing).
+            security_group_egress: Some(vec![crate::model::ec2::Egress {
+                ip_protocol: "tcp".into(),
+                from_port: opt(443),
+                to_port: opt(443),
+                cidr_ip: opt("0.0.0.0/0"),
+                description: opt("HTTPS to AWS service endpoints"),
+                ..Default::default()
+            }]),
+            tags: name("redshift"),
+            ..Default::default()
+        },
+    )?;
+
+    let glue_security_group = stack.add(
+        "GlueSecurityGroup",
+        SecurityGroup {
+            group_description: "Glue JDBC crawler: self-referencing rule Glue requires, Redshift on 5439, HTTPS to AWS".into(),
+            vpc_id: opt(vpc.id()),
+            security_group_egress: Some(vec![crate::model::ec2::Egress {
+                ip_protocol: "tcp".into(),
+                from_port: opt(443),
+                to_port: opt(443),
+                cidr_ip: opt("0.0.0.0/0"),
+                description: opt("HTTPS to AWS service endpoints (Glue, S3 via the gateway endpoint)"),
+                ..Default::default()
+            }]),
+            tags: name("glue"),
+            ..Default::default()
+        },
+    )?;
+    // Glue's network interfaces talk to each other on all TCP ports.
+    // <https://docs.aws.amazon.com/glue/latest/dg/setup-vpc-for-glue-access.html>
+    stack.add(
+        "GlueSelfIngress",
+        SecurityGroupIngress {
+            group_id: glue_security_group.group_id().into(),
+            ip_protocol: "tcp".into(),
+            from_port: opt(0),
+            to_port: opt(65535),
+            source_security_group_id: opt(glue_security_group.group_id()),
+            description: opt("Glue requires a self-referencing rule for all TCP ports"),
+            ..Default::default()
+        },
+    )?;
+    stack.add(
+        "GlueSelfEgress",
+        SecurityGroupEgress {
+            group_id: glue_security_group.group_id().into(),
+            ip_protocol: "tcp".into(),
+            from_port: opt(0),
+            to_port: opt(65535),
+            destination_security_group_id: opt(glue_security_group.group_id()),
+            description: opt("Glue requires a self-referencing rule for all TCP ports"),
+            ..Default::default()
+        },
+    )?;
+    stack.add(
+        "GlueToRedshiftEgress",
+        SecurityGroupEgress {
+            group_id: glue_security_group.group_id().into(),
+            ip_protocol: "tcp".into(),
+            from_port: opt(REDSHIFT_PORT),
+            to_port: opt(REDSHIFT_PORT),
+            destination_security_group_id: opt(redshift_security_group.group_id()),
+            description: opt("Glue JDBC crawler to Redshift"),
+            ..Default::default()
+        },
+    )?;
+    stack.add(
+        "RedshiftFromGlueIngress",
+        SecurityGroupIngress {
+            group_id: redshift_security_group.group_id().into(),
+            ip_protocol: "tcp".into(),
+            from_port: opt(REDSHIFT_PORT),
+            to_port: opt(REDSHIFT_PORT),
+            source_security_group_id: opt(glue_security_group.group_id()),
+            description: opt("Glue JDBC crawler, by security group id"),
+            ..Default::default()
+        },
+    )?;
+
+    stack.output("VpcId", vpc.id(), "VPC of the platform")?;
+    stack.output(
+        "RedshiftSecurityGroupId",
+        redshift_security_group.group_id(),
+        "Security group of the Redshift cluster",
+    )?;
+
+    Ok((
+        stack,
+        Network {
+            vpc,
+            public_subnets,
+            redshift_subnet_group,
+            redshift_security_group,
+            glue_security_group,
+        },
+    ))
+}
