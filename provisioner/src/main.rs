@@ -1,15 +1,10 @@
-//! `provisioner`: synthesise, deploy and operate the e-commerce data platform.
-//!
-//! `main` parses the command line and dispatches; each command lives in its
-//! own module and writes to the writer it is given, so tests capture exactly
-//! what a user sees. Errors are printed once, here, with their hint.
-
-mod cli;
-mod failure;
+//! Entry point: parse, dispatch, print the error once with its hint, and
+//! exit with the documented code. Modules live in the library (`lib.rs`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use provisioner::cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

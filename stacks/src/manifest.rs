@@ -74,3 +74,48 @@ impl Manifest {
             .find(|s| s.id.eq_ignore_ascii_case(id) || s.stack_name == id)
     }
 }
+
+impl Manifest {
+    /// The manifest of synthesised stacks (already in deploy order) and the
+    /// assets built for them.
+    pub fn new(
+        stage: &crate::stage::Stage,
+        stacks: &[crate::model::SynthesizedStack],
+        assets: Vec<AssetEntry>,
+    ) -> Self {
+        use sha2::{Digest, Sha256};
+        Self {
+            version: MANIFEST_VERSION,
+            stage: stage.name.to_string(),
+            region: stage.region.to_string(),
+            stacks: stacks
+                .iter()
+                .map(|s| StackEntry {
+                    id: s.id.clone(),
+                    stack_name: s.stack_name.clone(),
+                    template_file: template_file(&s.id),
+                    template_sha256: hex::encode(Sha256::digest(s.body.as_bytes())),
+                    template_bytes: s.body.len() as u64,
+                    resource_count: s.template.resources.len(),
+                    termination_protection: stage.termination_protection,
+                    dependencies: s.dependencies.clone(),
+                    exports: s.exports.clone(),
+                    assets: s.assets.clone(),
+                })
+                .collect(),
+            assets,
+        }
+    }
+
+    /// Pretty JSON with a final newline, like the templates.
+    pub fn to_json(&self) -> String {
+        let mut json = serde_json::to_string_pretty(self).expect("the manifest is plain data");
+        json.push('\n');
+        json
+    }
+}
+
+/// File name of a stack's template in the synth output folder.
+pub fn template_file(stack_id: &str) -> String {
+    format!("{stack_id}.template.json")
+}

@@ -1,0 +1,9 @@
+//! `provisioner`: synthesise, deploy and operate the e-commerce data platform.
+//!
+//! The binary (`main.rs`) only parses arguments and prints the final error;
+//! everything else is this library, so tests call commands as functions and
+//! capture what a user would see. Declare new modules here, not in `main.rs`.
+
+pub mod cli;
+pub mod commands;
+pub mod failure;

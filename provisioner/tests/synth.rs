@@ -1,0 +1,109 @@
+//! `provisioner synth` and `list` as a user sees them.
+
+use std::fs;
+
+use provisioner::commands::{list, synth};
+use stacks::assets::AssetTable;
+use stacks::manifest::Manifest;
+use stacks::stage::Stage;
+
+fn fixture_assets() -> AssetTable {
+    AssetTable::fixture(&[
+        "batch-import",
+        "dynamodb-writer",
+        "firehose-transform",
+        "ingest",
+        "lake-writer",
+        "query",
+        "warehouse-schema",
+    ])
+}
+
+fn synthesize(stage: &str) -> synth::Synthesis {
+    synth::synthesize(Stage::named(stage).unwrap(), &fixture_assets(), Vec::new()).unwrap()
+}
+
+#[test]
+fn synth_writes_a_manifest_and_one_template_per_stack_and_replaces_the_previous_output() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("synth");
+    fs::create_dir_all(&out).unwrap();
+    fs::write(out.join("stale.template.json"), "{}").unwrap();
+
+    let synthesis = synthesize("dev");
+    let staging = synth::staging_dir(&out).unwrap();
+    synth::write_into(staging.path(), &synthesis).unwrap();
+    synth::publish(staging, &out).unwrap();
+
+    let manifest: Manifest =
+        serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest.stage, "dev");
+    for stack in &manifest.stacks {
+        let body = fs::read_to_string(out.join(&stack.template_file)).unwrap();
+        assert_eq!(body.len() as u64, stack.template_bytes);
+    }
+    assert!(
+        !out.join("stale.template.json").exists(),
+        "old output is replaced, not merged"
+    );
+    let leftovers: Vec<_> = fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, ["synth"], "no temporary folder is left behind");
+}
+
+#[test]
+fn synth_is_deterministic() {
+    let a = synthesize("prod");
+    let b = synthesize("prod");
+    assert_eq!(a.manifest, b.manifest);
+    let bodies = |s: &synth::Synthesis| s.stacks.iter().map(|t| t.body.clone()).collect::<Vec<_>>();
+    assert_eq!(bodies(&a), bodies(&b));
+}
+
+#[test]
+fn a_failing_synth_writes_nothing() {
+    let mut stage = Stage::named("dev").unwrap().clone();
+    stage.region = "xx-nowhere-1";
+    let err = synth::synthesize(&stage, &fixture_assets(), Vec::new()).unwrap_err();
+    assert_eq!(err.code, provisioner::failure::ExitCode::Usage);
+    assert!(format!("{err}").contains("xx-nowhere-1"), "{err}");
+}
+
+#[test]
+fn an_unknown_stack_name_lists_the_known_ones() {
+    let synthesis = synthesize("dev");
+    let err = synth::find_stack(&synthesis, "Nope").unwrap_err();
+    let message = format!("{err}");
+    assert!(
+        message.contains("no stack named \"Nope\"") && message.contains("Network"),
+        "{message}"
+    );
+    assert_eq!(
+        synth::find_stack(&synthesis, "network").unwrap().id,
+        "Network"
+    );
+}
+
+#[test]
+fn list_prints_stacks_in_deploy_order_with_the_reasons_of_each_dependency() {
+    let synthesis = synthesize("dev");
+    let mut out = Vec::new();
+    list::print(&synthesis, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.starts_with("1. Network (retail-dev-network)"),
+        "{text}"
+    );
+    for stack in &synthesis.manifest.stacks {
+        for dependency in &stack.dependencies {
+            for reason in &dependency.reasons {
+                assert!(
+                    text.contains(reason.as_str()),
+                    "{reason} missing from\n{text}"
+                );
+            }
+        }
+    }
+}
