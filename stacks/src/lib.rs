@@ -11,3 +11,4 @@ pub mod manifest;
 pub mod model;
 pub mod platform;
 pub mod stage;
+pub mod testing;
