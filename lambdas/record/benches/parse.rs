@@ -1,0 +1,82 @@
+//! Parse + transform throughput on the whole December 2010 sample
+//! (20 files, 42,481 rows), single-threaded. Target: at least one million
+//! records per second (issue 4). Criterion reports elements/second.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use record::{CsvTransactions, SourcePosition, WarehouseRow};
+
+fn sample_files() -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/online-retail");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading the sample at {}: {e}", dir.display()))
+        .map(|entry| entry.expect("listing the sample").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "csv"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).expect("reading a sample file"))
+        })
+        .collect()
+}
+
+fn count_rows(files: &[(String, Vec<u8>)]) -> u64 {
+    files
+        .iter()
+        .map(|(_, bytes)| CsvTransactions::new(bytes.as_slice()).unwrap().count() as u64)
+        .sum()
+}
+
+fn bench(c: &mut Criterion) {
+    let files = sample_files();
+    let rows = count_rows(&files);
+    let mut group = c.benchmark_group("december_2010_sample");
+    group.throughput(Throughput::Elements(rows));
+    group.sample_size(20);
+
+    group.bench_function("parse", |b| {
+        b.iter(|| {
+            let mut stored = 0u64;
+            for (_, bytes) in &files {
+                for row in CsvTransactions::new(bytes.as_slice()).unwrap() {
+                    stored += u64::from(row.unwrap().result.is_ok());
+                }
+            }
+            black_box(stored)
+        })
+    });
+
+    group.bench_function("parse_warehouse_json_and_dynamo_items", |b| {
+        let mut json = Vec::with_capacity(64 * 1024 * 1024);
+        b.iter(|| {
+            json.clear();
+            let mut items = 0usize;
+            for (name, bytes) in &files {
+                for row in CsvTransactions::new(bytes.as_slice()).unwrap() {
+                    let row = row.unwrap();
+                    let Ok(transaction) = row.result else {
+                        continue;
+                    };
+                    let position = SourcePosition::File {
+                        key: name,
+                        line: row.line,
+                    };
+                    let line_id = position.line_id();
+                    WarehouseRow::new(&transaction, &line_id).write_json_line(&mut json);
+                    let dynamo = transaction.dynamo_items(&position);
+                    items += dynamo.invoice.len() + dynamo.customer.map_or(0, |c| c.len());
+                }
+            }
+            black_box((json.len(), items))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

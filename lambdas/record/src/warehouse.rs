@@ -1,0 +1,146 @@
+//! The row the Redshift table `transactions` loads with
+//! `COPY ... FORMAT AS JSON 'auto'`: one JSON object per line whose
+//! lowercase keys are the column names ([`WAREHOUSE_COLUMNS`], the contract
+//! with the warehouse-schema DDL).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::invoice_date::{parse_invoice_date, write_invoice_date};
+use crate::limits;
+use crate::line_id::LineId;
+use crate::money::Money;
+use crate::transaction::Transaction;
+
+/// A column of the `transactions` table as [`WarehouseRow`] fills it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarehouseColumn {
+    /// The JSON key and column name (`json 'auto'` matches them).
+    pub name: &'static str,
+    /// The Redshift type that holds every value validation lets through.
+    pub redshift_type: &'static str,
+    pub nullable: bool,
+}
+
+const fn column(
+    name: &'static str,
+    redshift_type: &'static str,
+    nullable: bool,
+) -> WarehouseColumn {
+    WarehouseColumn {
+        name,
+        redshift_type,
+        nullable,
+    }
+}
+
+/// The columns of `transactions`, in the order [`WarehouseRow`] writes its
+/// keys. The warehouse-schema function's DDL must match this list; the
+/// sizes are the validation limits in `record::limits`.
+pub const WAREHOUSE_COLUMNS: [WarehouseColumn; 11] = [
+    column("invoice_no", "VARCHAR(16)", false),
+    column("stock_code", "VARCHAR(32)", false),
+    column("description", "VARCHAR(256)", true),
+    column("quantity", "INTEGER", false),
+    column("invoice_date", "TIMESTAMP", false),
+    column("unit_price", "DECIMAL(12,3)", false),
+    column("customer_id", "VARCHAR(16)", true),
+    column("country", "VARCHAR(64)", false),
+    column("is_cancellation", "BOOLEAN", false),
+    column("line_total", "DECIMAL(18,3)", false),
+    column("line_id", "VARCHAR(18)", false),
+];
+
+// The sizes above are the validation limits; keep them in one place.
+const _: () = {
+    assert!(limits::INVOICE_NO_BYTES == 16);
+    assert!(limits::STOCK_CODE_BYTES == 32);
+    assert!(limits::DESCRIPTION_BYTES == 256);
+    assert!(limits::CUSTOMER_ID_BYTES == 16);
+    assert!(limits::COUNTRY_BYTES == 64);
+    assert!(limits::LINE_ID_BYTES == 18);
+};
+
+/// One `transactions` row. Borrows from the [`Transaction`] it describes;
+/// serialising it writes the JSON Firehose delivers to Redshift.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarehouseRow<'a> {
+    #[serde(borrow)]
+    pub invoice_no: Cow<'a, str>,
+    #[serde(borrow)]
+    pub stock_code: Cow<'a, str>,
+    #[serde(borrow)]
+    pub description: Option<Cow<'a, str>>,
+    pub quantity: i32,
+    pub invoice_date: WarehouseTimestamp,
+    pub unit_price: Money,
+    #[serde(borrow)]
+    pub customer_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub country: Cow<'a, str>,
+    pub is_cancellation: bool,
+    pub line_total: Money,
+    #[serde(borrow)]
+    pub line_id: Cow<'a, str>,
+}
+
+impl<'a> WarehouseRow<'a> {
+    pub fn new(transaction: &'a Transaction, line_id: &'a LineId) -> Self {
+        WarehouseRow {
+            invoice_no: Cow::Borrowed(&transaction.invoice_no),
+            stock_code: Cow::Borrowed(&transaction.stock_code),
+            description: transaction.description.as_deref().map(Cow::Borrowed),
+            quantity: transaction.quantity,
+            invoice_date: WarehouseTimestamp(transaction.invoice_date),
+            unit_price: transaction.unit_price,
+            customer_id: transaction.customer_id.as_deref().map(Cow::Borrowed),
+            country: Cow::Borrowed(&transaction.country),
+            is_cancellation: transaction.is_cancellation(),
+            line_total: transaction.line_total(),
+            line_id: Cow::Borrowed(line_id.as_str()),
+        }
+    }
+
+    /// Appends the row as one JSON object and a newline, the framing COPY
+    /// expects between objects (Firehose concatenates records as given).
+    pub fn write_json_line(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(&mut *out, self).expect("a warehouse row always serialises");
+        out.push(b'\n');
+    }
+
+    /// The row as a JSON object followed by a newline.
+    pub fn to_json_line(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        self.write_json_line(&mut out);
+        out
+    }
+}
+
+/// An invoice timestamp written as `YYYY-MM-DD HH:MM:SS`, the format
+/// Redshift's COPY reads into `TIMESTAMP` by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarehouseTimestamp(pub NaiveDateTime);
+
+impl fmt::Display for WarehouseTimestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_invoice_date(f, &self.0)
+    }
+}
+
+impl Serialize for WarehouseTimestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for WarehouseTimestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Cow::<str>::deserialize(deserializer)?;
+        parse_invoice_date(&text)
+            .map(WarehouseTimestamp)
+            .map_err(|reason| serde::de::Error::custom(format!("invoice_date {text:?} {reason}")))
+    }
+}
