@@ -33,5 +33,5 @@ pub use error::{Field, Reason, RecordError};
 pub use invoice_date::{format_invoice_date, parse_invoice_date};
 pub use line_id::{LineId, SourcePosition};
 pub use money::{Money, MoneyParseError};
-pub use transaction::{RawFields, Transaction};
+pub use transaction::{JSON_EXAMPLE, RawFields, Transaction};
 pub use warehouse::{WAREHOUSE_COLUMNS, WarehouseColumn, WarehouseRow, WarehouseTimestamp};

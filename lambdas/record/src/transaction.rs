@@ -280,7 +280,7 @@ fn parse_customer_id(raw: &str) -> Result<Option<String>, RecordError> {
 /// Unknown fields are refused so `CustomerId` (wrong case) cannot silently
 /// become "no customer".
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a JSON object of a transaction")]
 struct JsonTransaction {
     #[serde(alias = "InvoiceNo")]
     invoice_no: Option<Box<serde_json::value::RawValue>>,
@@ -300,6 +300,9 @@ struct JsonTransaction {
     country: Option<Box<serde_json::value::RawValue>>,
 }
 
+/// An example transaction object, shown when a body is not an object.
+pub const JSON_EXAMPLE: &str = r#"{"InvoiceNo":"536365","StockCode":"85123A","Description":"WHITE HANGING HEART T-LIGHT HOLDER","Quantity":6,"InvoiceDate":"2010-12-01 08:26:00","UnitPrice":2.55,"CustomerID":"17850","Country":"United Kingdom"}"#;
+
 impl Transaction {
     /// Parses one JSON object in either naming:
     /// `{"InvoiceNo":"536365","Quantity":6,"UnitPrice":2.55,...}` or
@@ -308,6 +311,13 @@ impl Transaction {
     /// per-item results, deserialise it as `Vec<Box<RawValue>>` and call this
     /// on each `raw.get()`.
     pub fn from_json(json: &str) -> Result<Transaction, RecordError> {
+        // serde's derive also accepts an array of the fields in order; an
+        // API body like `[1,2]` is a mistake, not a transaction.
+        if !json.trim_start().starts_with('{') {
+            return Err(RecordError::Json {
+                message: format!("expected a JSON object such as {JSON_EXAMPLE}"),
+            });
+        }
         let parsed: JsonTransaction =
             serde_json::from_str(json).map_err(|e| RecordError::Json {
                 message: e.to_string(),
