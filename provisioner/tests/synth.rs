@@ -107,3 +107,112 @@ fn list_prints_stacks_in_deploy_order_with_the_reasons_of_each_dependency() {
         }
     }
 }
+
+fn fixture_builder() -> impl FnMut(
+    &std::path::Path,
+    &mut dyn std::io::Write,
+) -> Result<
+    (AssetTable, Vec<stacks::manifest::AssetEntry>),
+    provisioner::failure::Failure,
+> {
+    |_dir, _progress| Ok((fixture_assets(), Vec::new()))
+}
+
+#[test]
+fn synth_of_one_stack_prints_its_template_and_writes_no_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("synth");
+    let mut stdout = Vec::new();
+    let stage = Stage::named("dev").unwrap();
+    synth::run(
+        stage,
+        &out,
+        Some("network"),
+        &mut fixture_builder(),
+        &mut stdout,
+        &mut Vec::new(),
+    )
+    .unwrap();
+    let expected = synthesize("dev");
+    assert_eq!(
+        String::from_utf8(stdout).unwrap(),
+        synth::find_stack(&expected, "Network").unwrap().body
+    );
+    assert!(!out.exists());
+    assert_eq!(
+        fs::read_dir(root.path()).unwrap().count(),
+        0,
+        "the staging folder is cleaned up"
+    );
+}
+
+#[test]
+fn synth_prints_a_table_of_stacks_resources_and_bytes() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("synth");
+    let mut stdout = Vec::new();
+    synth::run(
+        Stage::named("prod").unwrap(),
+        &out,
+        None,
+        &mut fixture_builder(),
+        &mut stdout,
+        &mut Vec::new(),
+    )
+    .unwrap();
+    let text = String::from_utf8(stdout).unwrap();
+    assert!(text.starts_with("STACK"), "{text}");
+    assert!(text.contains("retail-prod-network"), "{text}");
+    assert!(out.join("manifest.json").is_file());
+}
+
+#[test]
+fn a_failed_asset_build_leaves_the_previous_output_untouched() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("synth");
+    fs::create_dir_all(&out).unwrap();
+    fs::write(out.join("manifest.json"), "previous").unwrap();
+    let mut failing = |_: &std::path::Path, _: &mut dyn std::io::Write| {
+        Err(provisioner::failure::Failure::usage(anyhow::anyhow!(
+            "cargo-lambda failed for ingest"
+        )))
+    };
+    let err = synth::run(
+        Stage::named("dev").unwrap(),
+        &out,
+        None,
+        &mut failing,
+        &mut Vec::new(),
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, provisioner::failure::ExitCode::Usage);
+    assert_eq!(
+        fs::read_to_string(out.join("manifest.json")).unwrap(),
+        "previous"
+    );
+    assert_eq!(
+        fs::read_dir(root.path()).unwrap().count(),
+        1,
+        "no staging folder left behind"
+    );
+}
+
+#[test]
+fn an_output_folder_that_cannot_be_written_is_a_usage_error() {
+    let root = tempfile::tempdir().unwrap();
+    let blocker = root.path().join("file");
+    fs::write(&blocker, "").unwrap();
+    let out = blocker.join("synth");
+    let err = synth::run(
+        Stage::named("dev").unwrap(),
+        &out,
+        None,
+        &mut fixture_builder(),
+        &mut Vec::new(),
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, provisioner::failure::ExitCode::Usage);
+    assert!(format!("{err}").contains("--out"), "{err}");
+}

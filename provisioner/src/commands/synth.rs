@@ -150,3 +150,35 @@ pub fn print_summary(synthesis: &Synthesis, out_dir: &Path, w: &mut dyn Write) -
         ),
     )
 }
+
+/// Builds the Lambda assets into a folder (zips under `<dir>/assets/`) and
+/// returns their hashes; injected so tests need not run cargo-lambda.
+pub type BuildAssets<'a> =
+    dyn FnMut(&Path, &mut dyn Write) -> Result<(AssetTable, Vec<AssetEntry>), Failure> + 'a;
+
+/// `provisioner synth`: everything into `out`, or one template to `w`.
+pub fn run(
+    stage: &Stage,
+    out: &Path,
+    stack: Option<&str>,
+    build_assets: &mut BuildAssets<'_>,
+    w: &mut dyn Write,
+    progress: &mut dyn Write,
+) -> CommandResult {
+    let staging = staging_dir(out)
+        .map_err(|e| Failure::usage(e).hint("choose a writable output folder with --out DIR"))?;
+    let (table, assets) = build_assets(staging.path(), progress)?;
+    let synthesis = synthesize(stage, &table, assets)?;
+    if let Some(name) = stack {
+        let stack = find_stack(&synthesis, name)?;
+        return w
+            .write_all(stack.body.as_bytes())
+            .map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing the template")));
+    }
+    write_into(staging.path(), &synthesis)
+        .and_then(|()| publish(staging, out))
+        .map_err(|e| {
+            Failure::usage(e).hint("check that the output folder is writable (--out DIR)")
+        })?;
+    print_summary(&synthesis, out, w)
+}
