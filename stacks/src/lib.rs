@@ -7,6 +7,7 @@
 //! hashes to templates and a manifest.
 
 pub mod assets;
+pub mod graph;
 pub mod manifest;
 pub mod model;
 pub mod platform;
