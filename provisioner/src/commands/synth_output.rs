@@ -1,0 +1,68 @@
+//! Reading what `provisioner synth` wrote: the manifest and the templates.
+//! Commands after synth (deploy, diff, graph…) read only this.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::Context;
+use stacks::manifest::{MANIFEST_FILE, MANIFEST_VERSION, Manifest};
+use stacks::model::{SynthesizedStack, Template};
+
+use crate::failure::Failure;
+
+/// The manifest in `dir`, checked to be of `stage` and of this version.
+pub fn read_manifest(dir: &Path, stage: &str) -> Result<Manifest, Failure> {
+    let path = dir.join(MANIFEST_FILE);
+    let synth_hint = format!("run `provisioner synth --stage {stage}` first");
+    let text = fs::read_to_string(&path)
+        .with_context(|| format!("reading {}", path.display()))
+        .map_err(|e| Failure::usage(e).hint(synth_hint.clone()))?;
+    let manifest: Manifest = serde_json::from_str(&text)
+        .with_context(|| format!("parsing {}", path.display()))
+        .map_err(|e| Failure::usage(e).hint(synth_hint.clone()))?;
+    if manifest.version != MANIFEST_VERSION {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "{} has manifest version {}, this provisioner reads version {MANIFEST_VERSION}",
+            path.display(),
+            manifest.version
+        ))
+        .hint(synth_hint));
+    }
+    if manifest.stage != stage {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "{} was synthesised for stage {}, not {stage}",
+            path.display(),
+            manifest.stage
+        ))
+        .hint(synth_hint));
+    }
+    Ok(manifest)
+}
+
+/// Every stack of the manifest with its template, in deploy order.
+pub fn read_stacks(dir: &Path, manifest: &Manifest) -> Result<Vec<SynthesizedStack>, Failure> {
+    manifest
+        .stacks
+        .iter()
+        .map(|entry| {
+            let path = dir.join(&entry.template_file);
+            let body = fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))
+                .map_err(|e| {
+                    Failure::usage(e).hint("synthesise again: the output folder is incomplete")
+                })?;
+            let template: Template = serde_json::from_str(&body)
+                .with_context(|| format!("parsing {}", path.display()))
+                .map_err(Failure::usage)?;
+            Ok(SynthesizedStack {
+                id: entry.id.clone(),
+                stack_name: entry.stack_name.clone(),
+                template,
+                body,
+                dependencies: entry.dependencies.clone(),
+                exports: entry.exports.clone(),
+                assets: entry.assets.clone(),
+            })
+        })
+        .collect()
+}
