@@ -1,19 +1,98 @@
 //! The command line: arguments and dispatch to the command modules.
 
-use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
-use crate::failure::CommandResult;
+use clap::{Parser, Subcommand};
+use stacks::stage::Stage;
+
+use crate::commands::{graph, list, synth};
+use crate::failure::{CommandResult, Failure};
+
+/// Where synth writes and later commands read, unless told otherwise.
+pub const DEFAULT_SYNTH_DIR: &str = "target/synth";
 
 #[derive(Debug, Parser)]
-#[command(name = "provisioner", version, about)]
+#[command(name = "provisioner", version, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Build the Lambda assets that changed and write every template and the
+    /// manifest to the output folder, or print one stack's template.
+    Synth {
+        #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
+        stage: String,
+        /// Output folder (replaced as a whole, atomically).
+        #[arg(long, default_value = DEFAULT_SYNTH_DIR)]
+        out: PathBuf,
+        /// Print only this stack's template to standard output.
+        stack: Option<String>,
+    },
+    /// Print the stacks in deploy order with the reasons of each dependency.
+    List {
+        #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
+        stage: String,
+    },
+    /// Draw the platform (stacks, resources, data flow) from the synth output.
+    Graph {
+        #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
+        stage: String,
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: graph::Format,
+        /// Folder written by `provisioner synth`.
+        #[arg(long, default_value = DEFAULT_SYNTH_DIR)]
+        synth_dir: PathBuf,
+    },
+}
 
 pub fn run(cli: Cli) -> CommandResult {
-    match cli.command {}
+    let stdout = &mut std::io::stdout().lock();
+    let stderr = &mut std::io::stderr();
+    match cli.command {
+        Command::Synth { stage, out, stack } => synth::run(
+            stage_named(&stage)?,
+            &out,
+            stack.as_deref(),
+            &mut build_lambda_assets,
+            stdout,
+            stderr,
+        ),
+        Command::List { stage } => {
+            let stage = stage_named(&stage)?;
+            let scratch = tempfile::tempdir().map_err(Failure::usage)?;
+            let (table, assets) = build_lambda_assets(scratch.path(), stderr)?;
+            list::print(&synth::synthesize(stage, &table, assets)?, stdout)
+        }
+        Command::Graph {
+            stage,
+            format,
+            synth_dir,
+        } => graph::run(&synth_dir, stage_named(&stage)?.name, format, stdout),
+    }
+}
+
+fn stage_named(name: &str) -> Result<&'static Stage, Failure> {
+    Stage::named(name)
+        .map_err(|e| Failure::usage(e).hint("stages are defined in stacks/src/stage.rs"))
+}
+
+/// Builds (or takes from the cache) every Lambda asset into `dir/assets/`.
+fn build_lambda_assets(
+    dir: &Path,
+    progress: &mut dyn Write,
+) -> Result<
+    (
+        stacks::assets::AssetTable,
+        Vec<stacks::manifest::AssetEntry>,
+    ),
+    Failure,
+> {
+    let _ = (dir, progress);
+    Err(Failure::usage(anyhow::anyhow!(
+        "Lambda asset building is not wired yet"
+    )))
 }
