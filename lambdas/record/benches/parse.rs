@@ -51,6 +51,49 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    group.bench_function("parse_warehouse_json", |b| {
+        let mut json = Vec::with_capacity(64 * 1024 * 1024);
+        b.iter(|| {
+            json.clear();
+            for (name, bytes) in &files {
+                for row in CsvTransactions::new(bytes.as_slice()).unwrap() {
+                    let row = row.unwrap();
+                    let Ok(transaction) = row.result else {
+                        continue;
+                    };
+                    let line_id = SourcePosition::File {
+                        key: name,
+                        line: row.line,
+                    }
+                    .line_id();
+                    WarehouseRow::new(&transaction, &line_id).write_json_line(&mut json);
+                }
+            }
+            black_box(json.len())
+        })
+    });
+
+    group.bench_function("parse_dynamo_items", |b| {
+        b.iter(|| {
+            let mut items = 0usize;
+            for (name, bytes) in &files {
+                for row in CsvTransactions::new(bytes.as_slice()).unwrap() {
+                    let row = row.unwrap();
+                    let Ok(transaction) = row.result else {
+                        continue;
+                    };
+                    let position = SourcePosition::File {
+                        key: name,
+                        line: row.line,
+                    };
+                    let dynamo = transaction.dynamo_items(&position);
+                    items += dynamo.invoice.len() + dynamo.customer.map_or(0, |c| c.len());
+                }
+            }
+            black_box(items)
+        })
+    });
+
     group.bench_function("parse_warehouse_json_and_dynamo_items", |b| {
         let mut json = Vec::with_capacity(64 * 1024 * 1024);
         b.iter(|| {

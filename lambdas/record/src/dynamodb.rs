@@ -97,42 +97,51 @@ impl Transaction {
     /// The Invoices item and, for a known customer, the Customers item.
     pub fn dynamo_items(&self, source: &SourcePosition<'_>) -> DynamoItems {
         let line_id = source.line_id();
-        let mut invoice = Item::new();
-        invoice.insert(attr::INVOICE_NO, AttributeValue::S(self.invoice_no.clone()));
-        invoice.insert(attr::STOCK_CODE, AttributeValue::S(self.stock_code.clone()));
+        let purchase_id = self
+            .customer_id
+            .as_ref()
+            .map(|_| purchase_id(&self.invoice_no, &line_id));
+        // Collected from a vector: BTreeMap builds in bulk from sorted input.
+        let mut attributes = Vec::with_capacity(14);
+        attributes.extend([
+            (attr::INVOICE_NO, AttributeValue::S(self.invoice_no.clone())),
+            (attr::LINE_ID, AttributeValue::S(line_id.into_string())),
+            (attr::STOCK_CODE, AttributeValue::S(self.stock_code.clone())),
+            (attr::QUANTITY, AttributeValue::N(self.quantity.to_string())),
+            (
+                attr::INVOICE_DATE,
+                AttributeValue::S(self.invoice_date_text()),
+            ),
+            (
+                attr::UNIT_PRICE,
+                AttributeValue::N(self.unit_price.to_string()),
+            ),
+            (
+                attr::LINE_TOTAL,
+                AttributeValue::N(self.line_total().to_string()),
+            ),
+            (attr::COUNTRY, AttributeValue::S(self.country.clone())),
+            (
+                attr::IS_CANCELLATION,
+                AttributeValue::Bool(self.is_cancellation()),
+            ),
+            (attr::SOURCE, AttributeValue::S(source.to_string())),
+        ]);
         if let Some(description) = &self.description {
-            invoice.insert(attr::DESCRIPTION, AttributeValue::S(description.clone()));
+            attributes.push((attr::DESCRIPTION, AttributeValue::S(description.clone())));
         }
-        invoice.insert(attr::QUANTITY, AttributeValue::N(self.quantity.to_string()));
-        invoice.insert(
-            attr::INVOICE_DATE,
-            AttributeValue::S(self.invoice_date_text()),
-        );
-        invoice.insert(
-            attr::UNIT_PRICE,
-            AttributeValue::N(self.unit_price.to_string()),
-        );
-        invoice.insert(
-            attr::LINE_TOTAL,
-            AttributeValue::N(self.line_total().to_string()),
-        );
-        invoice.insert(attr::COUNTRY, AttributeValue::S(self.country.clone()));
-        invoice.insert(
-            attr::IS_CANCELLATION,
-            AttributeValue::Bool(self.is_cancellation()),
-        );
-        invoice.insert(attr::SOURCE, AttributeValue::S(source.to_string()));
         if let Some(customer_id) = &self.customer_id {
-            invoice.insert(attr::CUSTOMER_ID, AttributeValue::S(customer_id.clone()));
+            attributes.push((attr::CUSTOMER_ID, AttributeValue::S(customer_id.clone())));
         }
-        let purchase = purchase_id(&self.invoice_no, &line_id);
-        invoice.insert(attr::LINE_ID, AttributeValue::S(line_id.into_string()));
-        let customer = self.customer_id.is_some().then(|| {
-            let mut item = invoice.clone();
-            item.insert(attr::PURCHASE_ID, AttributeValue::S(purchase));
-            item
+        let customer = purchase_id.map(|purchase_id| {
+            let mut customer = attributes.clone();
+            customer.push((attr::PURCHASE_ID, AttributeValue::S(purchase_id)));
+            customer.into_iter().collect()
         });
-        DynamoItems { invoice, customer }
+        DynamoItems {
+            invoice: attributes.into_iter().collect(),
+            customer,
+        }
     }
 
     /// Reads a line back from an Invoices or Customers item, with the same

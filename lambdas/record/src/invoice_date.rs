@@ -29,16 +29,19 @@ pub fn parse_invoice_date(text: &str) -> Result<NaiveDateTime, Reason> {
 /// Writes `YYYY-MM-DD HH:MM:SS`, the text Redshift's `json 'auto'` COPY
 /// loads into a `TIMESTAMP` column.
 pub fn write_invoice_date<W: fmt::Write>(out: &mut W, at: &NaiveDateTime) -> fmt::Result {
-    write!(
-        out,
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        at.year(),
-        at.month(),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
+    match timestamp_bytes(at) {
+        Some(bytes) => out.write_str(std::str::from_utf8(&bytes).expect("ASCII digits")),
+        None => write!(
+            out,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            at.year(),
+            at.month(),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        ),
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS` as a new string.
@@ -46,6 +49,37 @@ pub fn format_invoice_date(at: &NaiveDateTime) -> String {
     let mut out = String::with_capacity(19);
     write_invoice_date(&mut out, at).expect("writing to a String cannot fail");
     out
+}
+
+/// The 19 ASCII bytes of `YYYY-MM-DD HH:MM:SS` for years 0 to 9999 (all the
+/// parsers produce), without the formatting machinery: this runs for every
+/// stored line.
+pub(crate) fn timestamp_bytes(at: &NaiveDateTime) -> Option<[u8; 19]> {
+    let year = u32::try_from(at.year()).ok().filter(|year| *year <= 9999)?;
+    let digit = |n: u32| b'0' + (n % 10) as u8;
+    let (month, day, hour, minute, second) =
+        (at.month(), at.day(), at.hour(), at.minute(), at.second());
+    Some([
+        digit(year / 1000),
+        digit(year / 100),
+        digit(year / 10),
+        digit(year),
+        b'-',
+        digit(month / 10),
+        digit(month),
+        b'-',
+        digit(day / 10),
+        digit(day),
+        b' ',
+        digit(hour / 10),
+        digit(hour),
+        b':',
+        digit(minute / 10),
+        digit(minute),
+        b':',
+        digit(second / 10),
+        digit(second),
+    ])
 }
 
 type Parts = (u32, u32, u32, u32, u32, u32);

@@ -60,7 +60,15 @@ impl SourcePosition<'_> {
                 'd'
             }
         };
-        LineId(format!("{tag}-{:016x}", hash.finish()))
+        let mut id = String::with_capacity(crate::limits::LINE_ID_BYTES);
+        id.push(tag);
+        id.push('-');
+        let hash = hash.finish();
+        for shift in (0..16).rev() {
+            let nibble = ((hash >> (shift * 4)) & 0xf) as u32;
+            id.push(char::from_digit(nibble, 16).expect("a nibble is a hex digit"));
+        }
+        LineId(id)
     }
 }
 
@@ -152,6 +160,14 @@ mod tests {
             crate::limits::LINE_ID_BYTES
         );
         assert!(position.line_id().as_str().starts_with("k-"));
+        let mut hash = Fnv1a::new();
+        hash.write(
+            b"shardId-000000000000\x0049590338271490256608559692538361571095921575989136588898",
+        );
+        assert_eq!(
+            position.line_id().as_str(),
+            format!("k-{:016x}", hash.finish())
+        );
     }
 
     #[test]

@@ -108,21 +108,51 @@ impl Money {
     }
 }
 
+impl Money {
+    /// Room for the longest text, `-9223372036854775.808`.
+    pub const TEXT_LEN: usize = 24;
+
+    /// Writes the shortest exact decimal text into `buf` and returns it;
+    /// no allocation (this runs for every stored line).
+    pub fn format_into(self, buf: &mut [u8; Self::TEXT_LEN]) -> &str {
+        let magnitude = self.thousandths.unsigned_abs();
+        let mut units = magnitude / Self::ONE as u64;
+        let mut fraction = magnitude % Self::ONE as u64;
+        let mut end = Self::TEXT_LEN;
+        if fraction != 0 {
+            let mut digits = Self::SCALE;
+            while fraction % 10 == 0 {
+                fraction /= 10;
+                digits -= 1;
+            }
+            for _ in 0..digits {
+                end -= 1;
+                buf[end] = b'0' + (fraction % 10) as u8;
+                fraction /= 10;
+            }
+            end -= 1;
+            buf[end] = b'.';
+        }
+        loop {
+            end -= 1;
+            buf[end] = b'0' + (units % 10) as u8;
+            units /= 10;
+            if units == 0 {
+                break;
+            }
+        }
+        if self.thousandths < 0 {
+            end -= 1;
+            buf[end] = b'-';
+        }
+        std::str::from_utf8(&buf[end..]).expect("ASCII digits")
+    }
+}
+
 impl fmt::Display for Money {
     /// The shortest exact decimal text: `2.55`, `50`, `-7.5`, `0.001`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let magnitude = self.thousandths.unsigned_abs();
-        let units = magnitude / Self::ONE as u64;
-        let fraction = magnitude % Self::ONE as u64;
-        if self.thousandths < 0 {
-            f.write_str("-")?;
-        }
-        write!(f, "{units}")?;
-        if fraction != 0 {
-            let digits = format!("{fraction:03}");
-            write!(f, ".{}", digits.trim_end_matches('0'))?;
-        }
-        Ok(())
+        f.write_str(self.format_into(&mut [0; Money::TEXT_LEN]))
     }
 }
 
@@ -208,6 +238,10 @@ mod tests {
             (1, "0.001"),
             (-7500, "-7.5"),
             (-500, "-0.5"),
+            (10, "0.01"),
+            (1_000_010, "1000.01"),
+            (i64::MIN, "-9223372036854775.808"),
+            (i64::MAX, "9223372036854775.807"),
         ] {
             assert_eq!(Money::from_thousandths(thousandths).to_string(), text);
         }

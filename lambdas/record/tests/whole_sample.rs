@@ -71,8 +71,14 @@ fn every_row_of_the_sample_is_stored_or_rejected_with_a_reason() {
             );
 
             // Warehouse row: every column key, exact money, parses back.
-            let json_line = WarehouseRow::new(&transaction, &line_id).to_json_line();
-            assert_eq!(json_line.last(), Some(&b'\n'));
+            let row = WarehouseRow::new(&transaction, &line_id);
+            let json_line = row.to_json_line();
+            let mut serde_line = serde_json::to_vec(&row).unwrap();
+            serde_line.push(b'\n');
+            assert_eq!(
+                json_line, serde_line,
+                "the hand-written line equals serde's"
+            );
             let object: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_slice(&json_line).unwrap();
             let keys: Vec<&str> = object.keys().map(String::as_str).collect();
