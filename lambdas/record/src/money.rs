@@ -121,7 +121,7 @@ impl Money {
         let mut end = Self::TEXT_LEN;
         if fraction != 0 {
             let mut digits = Self::SCALE;
-            while fraction % 10 == 0 {
+            while fraction.is_multiple_of(10) {
                 fraction /= 10;
                 digits -= 1;
             }
