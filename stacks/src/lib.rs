@@ -13,3 +13,4 @@ pub mod model;
 pub mod platform;
 pub mod stage;
 pub mod testing;
+pub mod toolkit;

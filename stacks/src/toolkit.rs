@@ -1,0 +1,172 @@
+//! The toolkit stack (`provisioner bootstrap`): the asset bucket that holds
+//! Lambda code and templates too large to send inline, one per account and
+//! region, shared by every stage deployed there.
+//!
+//! Written as plain JSON because it is small, fixed and must not change when
+//! the platform model does: its `Version` output is what deploy checks.
+
+use serde_json::{Value, json};
+
+use crate::assets::{ASSET_BUCKET_PATTERN, TOOLKIT_VERSION};
+
+/// Output holding the asset bucket's name.
+pub const BUCKET_OUTPUT: &str = "AssetBucket";
+
+/// Output holding the toolkit version (a decimal string, CloudFormation
+/// outputs are strings).
+pub const VERSION_OUTPUT: &str = "Version";
+
+/// Days an overwritten or deleted asset version is kept before S3 expires
+/// it: long enough to roll back a deploy, short enough not to pile up.
+pub const NONCURRENT_VERSION_DAYS: u32 = 30;
+
+/// The toolkit template, pretty JSON with a final newline.
+pub fn template_body() -> String {
+    let mut body = serde_json::to_string_pretty(&template()).expect("the template is plain JSON");
+    body.push('\n');
+    body
+}
+
+/// The toolkit template as a JSON value.
+pub fn template() -> Value {
+    json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": format!("provisioner toolkit v{TOOLKIT_VERSION}: asset bucket for Lambda code and large templates"),
+        "Resources": {
+            "AssetBucket": {
+                "Type": "AWS::S3::Bucket",
+                // Assets are content-addressed and referenced by deployed
+                // stacks: deleting the toolkit must not break them.
+                "DeletionPolicy": "Retain",
+                "UpdateReplacePolicy": "Retain",
+                "Properties": {
+                    "BucketName": { "Fn::Sub": ASSET_BUCKET_PATTERN },
+                    "BucketEncryption": {
+                        "ServerSideEncryptionConfiguration": [{
+                            "ServerSideEncryptionByDefault": { "SSEAlgorithm": "AES256" }
+                        }]
+                    },
+                    "VersioningConfiguration": { "Status": "Enabled" },
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": true,
+                        "BlockPublicPolicy": true,
+                        "IgnorePublicAcls": true,
+                        "RestrictPublicBuckets": true
+                    },
+                    "OwnershipControls": {
+                        "Rules": [{ "ObjectOwnership": "BucketOwnerEnforced" }]
+                    },
+                    "LifecycleConfiguration": {
+                        "Rules": [{
+                            "Id": "ExpireOldVersions",
+                            "Status": "Enabled",
+                            "NoncurrentVersionExpiration": { "NoncurrentDays": NONCURRENT_VERSION_DAYS },
+                            // Uploads killed half-way leave parts that are billed until aborted.
+                            "AbortIncompleteMultipartUpload": { "DaysAfterInitiation": 1 }
+                        }]
+                    }
+                }
+            },
+            "AssetBucketPolicy": {
+                "Type": "AWS::S3::BucketPolicy",
+                "DeletionPolicy": "Retain",
+                "UpdateReplacePolicy": "Retain",
+                "Properties": {
+                    "Bucket": { "Ref": "AssetBucket" },
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": { "AWS": "*" },
+                            "Action": "s3:*",
+                            "Resource": [
+                                { "Fn::GetAtt": ["AssetBucket", "Arn"] },
+                                { "Fn::Sub": "${AssetBucket.Arn}/*" }
+                            ],
+                            "Condition": { "Bool": { "aws:SecureTransport": "false" } }
+                        }]
+                    }
+                }
+            }
+        },
+        "Outputs": {
+            BUCKET_OUTPUT: {
+                "Description": "Bucket of Lambda code assets and large templates",
+                "Value": { "Ref": "AssetBucket" }
+            },
+            VERSION_OUTPUT: {
+                "Description": "Toolkit version; deploy refuses an older one",
+                "Value": TOOLKIT_VERSION.to_string()
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket() -> Value {
+        template()["Resources"]["AssetBucket"].clone()
+    }
+
+    #[test]
+    fn the_asset_bucket_survives_the_deletion_of_the_toolkit() {
+        assert_eq!(bucket()["DeletionPolicy"], "Retain");
+        assert_eq!(bucket()["UpdateReplacePolicy"], "Retain");
+    }
+
+    #[test]
+    fn the_asset_bucket_is_encrypted_versioned_and_private() {
+        let props = &bucket()["Properties"];
+        assert_eq!(
+            props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+                ["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
+            "AES256"
+        );
+        assert_eq!(props["VersioningConfiguration"]["Status"], "Enabled");
+        let block = props["PublicAccessBlockConfiguration"].as_object().unwrap();
+        assert_eq!(block.len(), 4);
+        assert!(block.values().all(|v| v == true));
+    }
+
+    #[test]
+    fn old_asset_versions_expire() {
+        let rule = &bucket()["Properties"]["LifecycleConfiguration"]["Rules"][0];
+        assert_eq!(rule["Status"], "Enabled");
+        assert_eq!(
+            rule["NoncurrentVersionExpiration"]["NoncurrentDays"],
+            NONCURRENT_VERSION_DAYS
+        );
+    }
+
+    #[test]
+    fn the_asset_bucket_refuses_requests_without_tls() {
+        let statement = &template()["Resources"]["AssetBucketPolicy"]["Properties"]
+            ["PolicyDocument"]["Statement"][0];
+        assert_eq!(statement["Effect"], "Deny");
+        assert_eq!(
+            statement["Condition"]["Bool"]["aws:SecureTransport"],
+            "false"
+        );
+    }
+
+    #[test]
+    fn the_bucket_is_named_as_the_platform_stacks_expect_it() {
+        assert_eq!(
+            bucket()["Properties"]["BucketName"]["Fn::Sub"],
+            ASSET_BUCKET_PATTERN
+        );
+    }
+
+    #[test]
+    fn outputs_name_the_bucket_and_the_version() {
+        let outputs = &template()["Outputs"];
+        assert_eq!(outputs[BUCKET_OUTPUT]["Value"]["Ref"], "AssetBucket");
+        assert_eq!(
+            outputs[VERSION_OUTPUT]["Value"],
+            TOOLKIT_VERSION.to_string()
+        );
+    }
+}
