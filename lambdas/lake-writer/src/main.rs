@@ -1,1 +1,20 @@
-fn main() {}
+//! Entry point: builds the S3 client once and wires
+//! [`lake_writer::handle`] to the Lambda runtime.
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use lake_writer::Config;
+use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let s3 = aws_sdk_s3::Client::new(
+        &aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+    );
+    run(service_fn(|event: LambdaEvent<KinesisEvent>| {
+        let (s3, config) = (&s3, &config);
+        async move { Ok::<_, Error>(lake_writer::handle(s3, config, event.payload).await) }
+    }))
+    .await
+}

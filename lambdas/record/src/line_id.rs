@@ -35,7 +35,19 @@ pub enum SourcePosition<'a> {
     FirehoseRecord { record_id: &'a str },
 }
 
-impl SourcePosition<'_> {
+impl<'a> SourcePosition<'a> {
+    /// The position of a record of a Lambda Kinesis event, whose `eventID`
+    /// is `{shardId}:{sequenceNumber}`
+    /// (<https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html>).
+    /// `None` when the event id has no shard part.
+    pub fn from_kinesis_event_id(event_id: &'a str, sequence_number: &'a str) -> Option<Self> {
+        let (shard_id, _) = event_id.split_once(':')?;
+        (!shard_id.is_empty()).then_some(SourcePosition::Kinesis {
+            shard_id,
+            sequence_number,
+        })
+    }
+
     /// The deterministic id of this position.
     pub fn line_id(&self) -> LineId {
         let mut hash = Fnv1a::new();
@@ -201,6 +213,23 @@ mod tests {
         }
         .line_id();
         assert_ne!(d, e);
+    }
+
+    #[test]
+    fn reads_the_shard_from_a_kinesis_event_id() {
+        let sequence_number = "49590338271490256608559692538361571095921575989136588898";
+        let event_id = format!("shardId-000000000006:{sequence_number}");
+        assert_eq!(
+            SourcePosition::from_kinesis_event_id(&event_id, sequence_number),
+            Some(SourcePosition::Kinesis {
+                shard_id: "shardId-000000000006",
+                sequence_number
+            })
+        );
+        assert_eq!(
+            SourcePosition::from_kinesis_event_id("no-shard", sequence_number),
+            None
+        );
     }
 
     #[test]

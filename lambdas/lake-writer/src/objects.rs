@@ -1,0 +1,212 @@
+//! Planning the S3 objects of one Kinesis batch (pure: no I/O).
+//!
+//! Valid records become warehouse JSON lines (the `transactions` schema, so
+//! Glue and Athena read the lake with the same columns as Redshift) under
+//! `raw/date=YYYY-MM-DD/`, partitioned by the invoice date: the date of the
+//! sale, which analysts filter on, not the time it reached the stream.
+//! Invalid records become lines of `rejected/date=YYYY-MM-DD/` (arrival
+//! date: they have no trustworthy invoice date) carrying the reason and the
+//! original data, so nothing is dropped silently.
+//!
+//! Object keys: `{prefix}/date={date}/{shardId}-{first sequence number of
+//! the batch}.jsonl`. Lambda retries a failed batch from the same
+//! checkpoint, so the retry starts at the same sequence number and writes
+//! the same keys: it overwrites, never duplicates. The last sequence number
+//! is deliberately left out of the key: a retry may carry more records
+//! (more arrived meanwhile), and with the first number alone it overwrites
+//! the earlier object with a superset instead of writing a second copy of
+//! the same lines.
+
+use std::collections::BTreeMap;
+
+use aws_lambda_events::event::kinesis::KinesisEventRecord;
+use chrono::NaiveDate;
+use record::{SourcePosition, Transaction, WarehouseRow};
+use serde::Serialize;
+
+/// One object to put.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LakeObject {
+    pub key: String,
+    /// Newline-delimited JSON.
+    pub body: Vec<u8>,
+    /// Sequence numbers of the records in this object, in batch order.
+    pub sequence_numbers: Vec<String>,
+}
+
+/// The objects of a batch and what went where.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LakeBatch {
+    pub objects: Vec<LakeObject>,
+    pub stored: usize,
+    pub rejected: usize,
+}
+
+/// A line of a `rejected/` object.
+#[derive(Debug, Serialize)]
+struct RejectedLine<'a> {
+    /// What is wrong, e.g. `UnitPrice "-1" is negative: ...`.
+    reason: String,
+    /// A stable label to count by (`UnitPrice: negative`).
+    kind: String,
+    shard_id: &'a str,
+    sequence_number: &'a str,
+    partition_key: &'a str,
+    approximate_arrival_timestamp: String,
+    /// The record's data as text, or base64 when it is not UTF-8.
+    data: String,
+    data_encoding: &'static str,
+}
+
+const RAW_PREFIX: &str = "raw";
+const REJECTED_PREFIX: &str = "rejected";
+/// Used when an event id carries no shard (Lambda always sends one).
+const UNKNOWN_SHARD: &str = "shard-unknown";
+
+fn shard_of(record: &KinesisEventRecord) -> &str {
+    record
+        .event_id
+        .as_deref()
+        .and_then(|id| {
+            SourcePosition::from_kinesis_event_id(id, "").map(|p| match p {
+                SourcePosition::Kinesis { shard_id, .. } => shard_id,
+                _ => UNKNOWN_SHARD,
+            })
+        })
+        .unwrap_or(UNKNOWN_SHARD)
+}
+
+/// Why a record is rejected.
+#[derive(Debug, thiserror::Error)]
+enum Rejection {
+    #[error("record data is not UTF-8 text")]
+    NotUtf8,
+    #[error(transparent)]
+    Record(#[from] record::RecordError),
+}
+
+impl Rejection {
+    fn kind(&self) -> String {
+        match self {
+            Rejection::NotUtf8 => "data: not utf-8".to_owned(),
+            Rejection::Record(error) => error.kind(),
+        }
+    }
+}
+
+/// Plans the objects for a batch (records of one shard, in order).
+pub fn plan(records: &[KinesisEventRecord]) -> LakeBatch {
+    let Some(first) = records.first() else {
+        return LakeBatch::default();
+    };
+    let shard_id = shard_of(first);
+    let batch_id = format!("{shard_id}-{}", first.kinesis.sequence_number);
+    // BTreeMap: objects in date order, a deterministic plan.
+    let mut raw: BTreeMap<NaiveDate, LakeObject> = BTreeMap::new();
+    let mut rejected: BTreeMap<NaiveDate, LakeObject> = BTreeMap::new();
+    let mut batch = LakeBatch::default();
+    for record in records {
+        let sequence_number = record.kinesis.sequence_number.as_str();
+        let shard_id = shard_of(record);
+        match parse(record) {
+            Ok(transaction) => {
+                let position = SourcePosition::Kinesis {
+                    shard_id,
+                    sequence_number,
+                };
+                let line_id = position.line_id();
+                let date = transaction.invoice_date.date();
+                let object = raw
+                    .entry(date)
+                    .or_insert_with(|| empty_object(RAW_PREFIX, date, &batch_id));
+                WarehouseRow::new(&transaction, &line_id).write_json_line(&mut object.body);
+                object.sequence_numbers.push(sequence_number.to_owned());
+                batch.stored += 1;
+            }
+            Err(rejection) => {
+                let arrival = record.kinesis.approximate_arrival_timestamp.0;
+                let date = arrival.date_naive();
+                let object = rejected
+                    .entry(date)
+                    .or_insert_with(|| empty_object(REJECTED_PREFIX, date, &batch_id));
+                let (data, data_encoding) = match std::str::from_utf8(&record.kinesis.data) {
+                    Ok(text) => (text.to_owned(), "utf-8"),
+                    Err(_) => (base64_encode(&record.kinesis.data), "base64"),
+                };
+                let line = RejectedLine {
+                    reason: rejection.to_string(),
+                    kind: rejection.kind(),
+                    shard_id,
+                    sequence_number,
+                    partition_key: &record.kinesis.partition_key,
+                    approximate_arrival_timestamp: arrival.to_rfc3339(),
+                    data,
+                    data_encoding,
+                };
+                serde_json::to_writer(&mut object.body, &line)
+                    .expect("a rejected line always serialises");
+                object.body.push(b'\n');
+                object.sequence_numbers.push(sequence_number.to_owned());
+                batch.rejected += 1;
+            }
+        }
+    }
+    batch.objects = raw.into_values().chain(rejected.into_values()).collect();
+    batch
+}
+
+fn parse(record: &KinesisEventRecord) -> Result<Transaction, Rejection> {
+    let text = std::str::from_utf8(&record.kinesis.data).map_err(|_| Rejection::NotUtf8)?;
+    Ok(Transaction::from_json(text.trim())?)
+}
+
+fn empty_object(prefix: &str, date: NaiveDate, batch_id: &str) -> LakeObject {
+    LakeObject {
+        key: format!("{prefix}/date={}/{batch_id}.jsonl", date.format("%Y-%m-%d")),
+        body: Vec::new(),
+        sequence_numbers: Vec::new(),
+    }
+}
+
+/// Standard base64 (RFC 4648) for data that is not text; a dependency for
+/// one rarely used line would cost more than these few lines.
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648_test_vectors() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64_encode(input.as_bytes()), expected);
+        }
+    }
+}
