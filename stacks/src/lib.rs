@@ -11,6 +11,7 @@ pub mod graph;
 pub mod manifest;
 pub mod model;
 pub mod platform;
+pub mod policies;
 pub mod stage;
 pub mod testing;
 pub mod toolkit;
