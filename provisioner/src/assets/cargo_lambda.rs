@@ -1,0 +1,303 @@
+//! Running `cargo lambda build`: one invocation for every function to build,
+//! so they share their compiled dependencies (the AWS SDK above all).
+//!
+//! cargo-lambda links through zig against the glibc named in the target's
+//! suffix (`x86_64-unknown-linux-gnu.2.34`), whatever the build machine's
+//! own glibc is; `--disable-optimizations` leaves the optimisation settings
+//! to `[profile.lambda]` in the root Cargo.toml instead of cargo-lambda's
+//! defaults, so they are visible, hashed and the same everywhere.
+
+use std::collections::VecDeque;
+use std::env;
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::AssetError;
+
+/// Lambda's `provided.al2023` runtime on x86_64, linked against its glibc.
+pub const TARGET: &str = "x86_64-unknown-linux-gnu.2.34";
+
+/// The cargo profile of Lambda builds (root Cargo.toml).
+pub const PROFILE: &str = "lambda";
+
+/// Lines of cargo's output kept to explain a failed build.
+const TAIL_LINES: usize = 40;
+
+/// 1980-01-01T00:00:00Z, the zip epoch: for build scripts and tools that
+/// honour `SOURCE_DATE_EPOCH` instead of embedding the build time.
+const SOURCE_DATE_EPOCH: &str = "315532800";
+
+/// Flags that would override ours (cargo takes the first of these that is
+/// set and ignores `build.rustflags`); removed from cargo-lambda's
+/// environment so the build depends on the repository, not on the shell.
+const FOREIGN_FLAG_VARIABLES: &[&str] = &[
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
+    "CARGO_LAMBDA_COMPILER",
+];
+
+/// Finds the `cargo-lambda` executable: on PATH, else where
+/// `scripts/install-tools.sh` (`pip install --user`) puts it.
+pub fn locate() -> Result<PathBuf, AssetError> {
+    let on_path = env::var_os("PATH")
+        .map(|path| env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let user_bin = env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/bin"));
+    on_path
+        .iter()
+        .chain(user_bin.iter())
+        .map(|dir| dir.join("cargo-lambda"))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| AssetError::CargoLambdaMissing {
+            looked_in: user_bin.map_or_else(
+                || "~/.local/bin".to_owned(),
+                |dir| dir.display().to_string(),
+            ),
+        })
+}
+
+/// Where cargo keeps downloaded crates: `$CARGO_HOME` or `~/.cargo`.
+fn cargo_home() -> Option<PathBuf> {
+    env::var_os("CARGO_HOME")
+        .filter(|home| !home.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+}
+
+/// What of the recipe enters the source hash: machine-independent (no
+/// paths), changed whenever the flags below change.
+pub fn recipe() -> String {
+    format!(
+        "cargo lambda build --profile {PROFILE} --target {TARGET} --disable-optimizations \
+         --locked; rustflags: remap workspace=/workspace, cargo home=/cargo, target=/target; \
+         SOURCE_DATE_EPOCH={SOURCE_DATE_EPOCH}; zip: bootstrap 0o755 1980-01-01 deflate-9"
+    )
+}
+
+/// `--remap-path-prefix` for every folder whose absolute path could end up
+/// in a binary (panic locations, `file!()`, generated code included from
+/// `OUT_DIR`), so where the repository, cargo's home or the target folder
+/// live does not change the bytes. rustc applies the last matching prefix,
+/// so the target folder (often inside the workspace) comes last.
+fn remap_flags(workspace: &Path, target_dir: &Path) -> Vec<OsString> {
+    let mut prefixes: Vec<(PathBuf, &str)> = Vec::new();
+    if let Some(home) = cargo_home() {
+        prefixes.push((home, "/cargo"));
+    }
+    prefixes.push((workspace.to_path_buf(), "/workspace"));
+    prefixes.push((target_dir.to_path_buf(), "/target"));
+    prefixes
+        .into_iter()
+        .map(|(from, to)| {
+            let mut flag = OsString::from("--remap-path-prefix=");
+            flag.push(from.as_os_str());
+            flag.push("=");
+            flag.push(to);
+            flag
+        })
+        .collect()
+}
+
+/// A planned `cargo lambda build` of `functions`.
+#[derive(Debug)]
+pub struct Build<'a> {
+    pub program: &'a Path,
+    pub workspace: &'a Path,
+    pub target_dir: &'a Path,
+    /// cargo-lambda writes `<lambda_dir>/<function>/bootstrap`.
+    pub lambda_dir: &'a Path,
+    pub functions: &'a [String],
+}
+
+impl Build<'_> {
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(self.program);
+        command
+            .arg("lambda")
+            .arg("build")
+            .arg("--manifest-path")
+            .arg(self.workspace.join("Cargo.toml"))
+            .args(["--profile", PROFILE, "--target", TARGET])
+            .args(["--disable-optimizations", "--locked", "--color", "never"])
+            .arg("--target-dir")
+            .arg(self.target_dir)
+            .arg("--lambda-dir")
+            .arg(self.lambda_dir);
+        for function in self.functions {
+            command.args(["--package", function]);
+        }
+        for variable in FOREIGN_FLAG_VARIABLES {
+            command.env_remove(variable);
+        }
+        // The encoded form keeps a path with spaces one flag.
+        let encoded = remap_flags(self.workspace, self.target_dir).join(&OsString::from("\x1f"));
+        command
+            .env("CARGO_ENCODED_RUSTFLAGS", encoded)
+            .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
+            .current_dir(self.workspace);
+        command
+    }
+
+    /// Runs the build, forwarding cargo's progress lines to `progress`.
+    pub fn run(&self, progress: &mut dyn Write) -> Result<(), AssetError> {
+        let mut command = self.command();
+        let shown = format!(
+            "{} lambda build --profile {PROFILE} --target {TARGET} -p {}",
+            self.program.display(),
+            self.functions.join(" -p ")
+        );
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| AssetError::Spawn {
+                command: shown,
+                source,
+            })?;
+
+        // cargo writes its progress and errors to stderr; stdout is drained
+        // on the side so a chatty build script cannot block the pipe.
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let stdout_reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.read_to_string(&mut text);
+            text
+        });
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut tail = VecDeque::with_capacity(TAIL_LINES);
+        let mut failed_crates = Vec::new();
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            // Progress is best effort: a closed progress writer must not
+            // abort a build that is otherwise going fine.
+            let _ = writeln!(progress, "  {line}");
+            if let Some(name) = failed_crate(&line) {
+                failed_crates.push(name);
+            }
+            if tail.len() == TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+        let status = child.wait().map_err(|source| AssetError::Spawn {
+            command: "waiting for cargo-lambda".into(),
+            source,
+        })?;
+        let stdout = stdout_reader.join().unwrap_or_default();
+        if status.success() {
+            return Ok(());
+        }
+        let mut tail: Vec<String> = tail.into();
+        let stdout: Vec<&str> = stdout.lines().collect();
+        let from = stdout.len().saturating_sub(5);
+        tail.extend(stdout[from..].iter().map(|line| (*line).to_owned()));
+        Err(AssetError::BuildFailed {
+            functions: if failed_crates.is_empty() {
+                self.functions.to_vec()
+            } else {
+                failed_crates
+            },
+            status: status.to_string(),
+            tail: tail.join("\n"),
+        })
+    }
+}
+
+/// The crate named by cargo's "error: could not compile `ingest` (bin ...)".
+fn failed_crate(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("error: could not compile `")?;
+    rest.split_once('`').map(|(name, _)| name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(command: &Command) -> Vec<String> {
+        command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn env_of(command: &Command, name: &str) -> Option<Option<String>> {
+        command
+            .get_envs()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+    }
+
+    fn build<'a>(functions: &'a [String]) -> Build<'a> {
+        Build {
+            program: Path::new("/bin/cargo-lambda"),
+            workspace: Path::new("/src/my repo"),
+            target_dir: Path::new("/src/my repo/target"),
+            lambda_dir: Path::new("/src/my repo/target/lambda-assets/bin"),
+            functions,
+        }
+    }
+
+    #[test]
+    fn builds_every_function_in_one_invocation_for_lambdas_glibc() {
+        let functions = vec!["ingest".to_owned(), "query".to_owned()];
+        let command = build(&functions).command();
+        let args = args(&command).join(" ");
+        assert!(args.starts_with("lambda build "), "{args}");
+        assert!(
+            args.contains("--target x86_64-unknown-linux-gnu.2.34"),
+            "{args}"
+        );
+        assert!(args.contains("--profile lambda"), "{args}");
+        assert!(args.contains("--disable-optimizations"), "{args}");
+        assert!(args.contains("--locked"), "{args}");
+        assert!(args.contains("--package ingest --package query"), "{args}");
+        assert!(!args.contains("--release"), "{args}");
+    }
+
+    #[test]
+    fn replaces_the_callers_rustflags_with_path_remapping() {
+        let functions = vec!["ingest".to_owned()];
+        let command = build(&functions).command();
+        assert_eq!(env_of(&command, "RUSTFLAGS"), Some(None));
+        let flags = env_of(&command, "CARGO_ENCODED_RUSTFLAGS")
+            .unwrap()
+            .unwrap();
+        let flags: Vec<_> = flags.split('\x1f').collect();
+        assert!(
+            flags.contains(&"--remap-path-prefix=/src/my repo=/workspace"),
+            "{flags:?}"
+        );
+        // The target folder is inside the workspace: its more specific
+        // prefix comes later, and rustc applies the last match.
+        let workspace = flags.iter().position(|f| f.ends_with("=/workspace"));
+        let target = flags.iter().position(|f| f.ends_with("=/target"));
+        assert!(workspace < target, "{flags:?}");
+        assert_eq!(
+            env_of(&command, "SOURCE_DATE_EPOCH"),
+            Some(Some("315532800".into()))
+        );
+    }
+
+    #[test]
+    fn recognises_the_crate_cargo_could_not_compile() {
+        assert_eq!(
+            failed_crate(
+                "error: could not compile `ingest` (bin \"ingest\") due to 2 previous errors"
+            ),
+            Some("ingest".into())
+        );
+        assert_eq!(failed_crate("   Compiling ingest v0.1.0"), None);
+    }
+
+    #[test]
+    fn the_recipe_names_no_machine_path() {
+        let recipe = recipe();
+        assert!(!recipe.contains(env!("CARGO_MANIFEST_DIR")));
+        assert!(recipe.contains(TARGET));
+    }
+}
