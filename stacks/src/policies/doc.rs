@@ -175,10 +175,9 @@ fn requires_star_sids(source: &str) -> Vec<String> {
     let mut sids = Vec::new();
     let mut rest = source;
     while let Some(at) = rest.find("\"Sid\"") {
-        if let Some(sid) = sid_right_after(&rest[at..]) {
-            if sid.starts_with(REQUIRES_STAR_SID) {
-                sids.push(sid);
-            }
+        if let Some(sid) = sid_right_after(&rest[at..]).filter(|s| s.starts_with(REQUIRES_STAR_SID))
+        {
+            sids.push(sid);
         }
         rest = &rest[at + "\"Sid\"".len()..];
     }
