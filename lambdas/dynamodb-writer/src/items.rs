@@ -1,0 +1,113 @@
+//! From Kinesis records to DynamoDB put requests (pure: no I/O).
+
+use std::collections::HashMap;
+
+use aws_lambda_events::event::kinesis::KinesisEventRecord;
+use aws_sdk_dynamodb::types::AttributeValue;
+use record::dynamodb::{self, attr};
+use record::{SourcePosition, Transaction};
+
+/// One item to put, and the record it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingPut {
+    /// Index of the record in the batch.
+    pub record: usize,
+    pub table: String,
+    pub item: HashMap<String, AttributeValue>,
+}
+
+/// A record that is not a valid transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub sequence_number: String,
+    /// Stable label to count by (`UnitPrice: negative`).
+    pub kind: String,
+    pub reason: String,
+}
+
+/// The puts of a batch and the records skipped as malformed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Planned {
+    pub puts: Vec<PendingPut>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Table names, from the environment the stack sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub invoices: String,
+    pub customers: String,
+}
+
+/// Maps each record to its Invoices item and, with a customer, its
+/// Customers item; keys derive from the shard and sequence number, so a
+/// retried record overwrites its own items.
+pub fn plan(records: &[KinesisEventRecord], tables: &Tables) -> Planned {
+    let mut planned = Planned::default();
+    for (index, record) in records.iter().enumerate() {
+        let sequence_number = record.kinesis.sequence_number.as_str();
+        let skip = |kind: String, reason: String| Skipped {
+            sequence_number: sequence_number.to_owned(),
+            kind,
+            reason,
+        };
+        let Ok(text) = std::str::from_utf8(&record.kinesis.data) else {
+            planned.skipped.push(skip(
+                "data: not utf-8".to_owned(),
+                "record data is not UTF-8 text".to_owned(),
+            ));
+            continue;
+        };
+        let transaction = match Transaction::from_json(text.trim()) {
+            Ok(transaction) => transaction,
+            Err(error) => {
+                planned.skipped.push(skip(error.kind(), error.to_string()));
+                continue;
+            }
+        };
+        let position = record
+            .event_id
+            .as_deref()
+            .and_then(|id| SourcePosition::from_kinesis_event_id(id, sequence_number))
+            .unwrap_or(SourcePosition::Kinesis {
+                shard_id: "shard-unknown",
+                sequence_number,
+            });
+        let items = transaction.dynamo_items(&position);
+        planned.puts.push(PendingPut {
+            record: index,
+            table: tables.invoices.clone(),
+            item: to_sdk(items.invoice),
+        });
+        if let Some(customer) = items.customer {
+            planned.puts.push(PendingPut {
+                record: index,
+                table: tables.customers.clone(),
+                item: to_sdk(customer),
+            });
+        }
+    }
+    planned
+}
+
+/// The plain item as the SDK's attribute map (moves the strings, no copy).
+pub fn to_sdk(item: dynamodb::Item) -> HashMap<String, AttributeValue> {
+    item.into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                dynamodb::AttributeValue::S(s) => AttributeValue::S(s),
+                dynamodb::AttributeValue::N(n) => AttributeValue::N(n),
+                dynamodb::AttributeValue::Bool(b) => AttributeValue::Bool(b),
+            };
+            (name.to_owned(), value)
+        })
+        .collect()
+}
+
+/// The `LineId` of an item, which both tables' items carry: how an
+/// unprocessed item is traced back to its record.
+pub fn line_id_of(item: &HashMap<String, AttributeValue>) -> Option<&str> {
+    item.get(attr::LINE_ID)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}

@@ -1,0 +1,181 @@
+//! `BatchWriteItem` with bounded retries of unprocessed items.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use lambda_runtime::tracing;
+
+use crate::items::{PendingPut, line_id_of};
+
+/// `BatchWriteItem` takes at most 25 put or delete requests per call
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html>).
+pub const MAX_ITEMS_PER_BATCH_WRITE: usize = 25;
+
+/// How long to keep retrying items DynamoDB returns as unprocessed
+/// (throttled partitions). Bounded so a hot table fails the records back to
+/// Lambda (which retries the batch, then sends it to the on-failure queue)
+/// instead of running into the function timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Calls per group of items, the first included.
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubled after each.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Six calls waiting 50, 100, 200, 400 and 800 ms between them: 1.55 s at
+    /// most per group, the exponential backoff AWS recommends for
+    /// unprocessed items.
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before call number `attempt` (1 = first retry).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// Outcome of writing a batch's puts.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Indexes of the records with at least one item not written.
+    pub failed_records: BTreeSet<usize>,
+    pub calls: usize,
+    pub items_written: usize,
+}
+
+/// Writes the puts in groups of 25, retrying unprocessed items per
+/// `policy`. When a group cannot be written, stops there: its unwritten
+/// records and every record after them are reported, since Lambda resumes
+/// from the lowest reported sequence number anyway and writing the rest now
+/// would only spend capacity on a throttled table.
+pub async fn write_all(
+    client: &aws_sdk_dynamodb::Client,
+    puts: Vec<PendingPut>,
+    policy: &RetryPolicy,
+) -> WriteOutcome {
+    let mut outcome = WriteOutcome::default();
+    let mut remaining = puts.into_iter().peekable();
+    while remaining.peek().is_some() {
+        let group: Vec<PendingPut> = remaining.by_ref().take(MAX_ITEMS_PER_BATCH_WRITE).collect();
+        let group_size = group.len();
+        let unwritten = write_group(client, group, policy, &mut outcome.calls).await;
+        outcome.items_written += group_size - unwritten.len();
+        if !unwritten.is_empty() {
+            outcome.failed_records.extend(unwritten);
+            outcome
+                .failed_records
+                .extend(remaining.map(|put| put.record));
+            break;
+        }
+    }
+    outcome
+}
+
+/// Writes one group; returns the records of the items left unwritten.
+async fn write_group(
+    client: &aws_sdk_dynamodb::Client,
+    group: Vec<PendingPut>,
+    policy: &RetryPolicy,
+    calls: &mut usize,
+) -> Vec<usize> {
+    let record_of_line: HashMap<String, usize> = group
+        .iter()
+        .filter_map(|put| Some((line_id_of(&put.item)?.to_owned(), put.record)))
+        .collect();
+    let all_records: Vec<usize> = group.iter().map(|put| put.record).collect();
+    let mut request_items: HashMap<String, Vec<WriteRequest>> = HashMap::new();
+    for put in group {
+        let request = PutRequest::builder()
+            .set_item(Some(put.item))
+            .build()
+            .expect("an item is set");
+        request_items
+            .entry(put.table)
+            .or_default()
+            .push(WriteRequest::builder().put_request(request).build());
+    }
+    for attempt in 0..policy.max_attempts {
+        if attempt > 0 {
+            tokio::time::sleep(policy.delay(attempt)).await;
+        }
+        *calls += 1;
+        let result = client
+            .batch_write_item()
+            .set_request_items(Some(request_items.clone()))
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let unprocessed = output.unprocessed_items.unwrap_or_default();
+                let unprocessed: HashMap<_, _> = unprocessed
+                    .into_iter()
+                    .filter(|(_, r)| !r.is_empty())
+                    .collect();
+                if unprocessed.is_empty() {
+                    return Vec::new();
+                }
+                let count: usize = unprocessed.values().map(Vec::len).sum();
+                tracing::warn!(
+                    attempt,
+                    unprocessed = count,
+                    "DynamoDB left items unprocessed; retrying with backoff"
+                );
+                request_items = unprocessed;
+            }
+            Err(error) => {
+                // The SDK has already retried throttling and 5xx errors with its
+                // own backoff; what reaches here is final for this invocation.
+                tracing::error!(
+                    error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error),
+                    "BatchWriteItem failed; reporting the group's records"
+                );
+                return all_records;
+            }
+        }
+    }
+    let mut unwritten: Vec<usize> = request_items
+        .values()
+        .flatten()
+        .filter_map(|request| request.put_request())
+        .filter_map(|put| line_id_of(put.item()).and_then(|line| record_of_line.get(line).copied()))
+        .collect();
+    if unwritten.is_empty() {
+        // Items we cannot trace back: fail the whole group rather than lose them.
+        unwritten = all_records;
+    }
+    tracing::error!(
+        attempts = policy.max_attempts,
+        records = unwritten.len(),
+        "items still unprocessed after the bounded retries; reporting their records"
+    );
+    unwritten
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let policy = RetryPolicy::default();
+        let delays: Vec<u64> = (1..=7)
+            .map(|a| policy.delay(a).as_millis() as u64)
+            .collect();
+        assert_eq!(delays, [50, 100, 200, 400, 800, 1600, 2000]);
+        assert_eq!(policy.delay(64), policy.max_delay);
+    }
+}

@@ -1,0 +1,430 @@
+//! The DynamoDB writer, called directly with Kinesis events built from the
+//! real rows of the December 2010 sample; DynamoDB mocked with
+//! aws-smithy-mocks.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_sdk_dynamodb::operation::batch_write_item::{BatchWriteItemError, BatchWriteItemOutput};
+use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
+use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
+use dynamodb_writer::{RetryPolicy, Tables, handle};
+use record::{CsvTransactions, SourcePosition, Transaction};
+
+const SHARD: &str = "shardId-000000000001";
+
+fn sample_transactions(file: &str) -> Vec<Transaction> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/online-retail")
+        .join(file);
+    CsvTransactions::new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .map(|row| row.unwrap().result.unwrap())
+        .collect()
+}
+
+fn sequence_number(index: usize) -> String {
+    format!("49590338271490256608559692538361571095921575989136{index:06}")
+}
+
+fn kinesis_record(index: usize, data: Vec<u8>) -> KinesisEventRecord {
+    let mut record = KinesisEventRecord::default();
+    record.event_id = Some(format!("{SHARD}:{}", sequence_number(index)));
+    record.kinesis.sequence_number = sequence_number(index);
+    *record.kinesis.data = data;
+    record
+}
+
+fn event_of(records: Vec<KinesisEventRecord>) -> KinesisEvent {
+    let mut event = KinesisEvent::default();
+    event.records = records;
+    event
+}
+
+fn event_from(transactions: &[Transaction]) -> KinesisEvent {
+    event_of(
+        transactions
+            .iter()
+            .enumerate()
+            .map(|(i, t)| kinesis_record(i, t.to_json().into_bytes()))
+            .collect(),
+    )
+}
+
+fn tables() -> Tables {
+    Tables {
+        invoices: "Invoices".to_owned(),
+        customers: "Customers".to_owned(),
+    }
+}
+
+/// No real waiting in tests.
+fn no_wait(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts,
+        base_delay: Duration::ZERO,
+        max_delay: Duration::ZERO,
+    }
+}
+
+type Calls = Arc<Mutex<Vec<HashMap<String, Vec<WriteRequest>>>>>;
+
+/// A client whose BatchWriteItem answers with `answer(call number, request)`
+/// and records every request.
+fn recording_dynamodb(
+    answer: impl Fn(
+        usize,
+        &HashMap<String, Vec<WriteRequest>>,
+    ) -> MockResponse<BatchWriteItemOutput, BatchWriteItemError>
+    + Send
+    + Sync
+    + 'static,
+) -> (aws_sdk_dynamodb::Client, Calls) {
+    let calls: Calls = Arc::default();
+    let recorder = Arc::clone(&calls);
+    let rule =
+        mock!(aws_sdk_dynamodb::Client::batch_write_item).then_compute_response(move |input| {
+            let request = input.request_items().unwrap().clone();
+            let mut calls = recorder.lock().unwrap();
+            calls.push(request.clone());
+            answer(calls.len(), &request)
+        });
+    (
+        mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]),
+        calls,
+    )
+}
+
+fn all_written(
+    _: usize,
+    _: &HashMap<String, Vec<WriteRequest>>,
+) -> MockResponse<BatchWriteItemOutput, BatchWriteItemError> {
+    MockResponse::Output(BatchWriteItemOutput::builder().build())
+}
+
+fn items_of<'a>(
+    calls: &'a [HashMap<String, Vec<WriteRequest>>],
+    table: &str,
+) -> Vec<&'a HashMap<String, AttributeValue>> {
+    calls
+        .iter()
+        .filter_map(|call| call.get(table))
+        .flatten()
+        .map(|request| request.put_request().unwrap().item())
+        .collect()
+}
+
+fn s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a str {
+    item[name].as_s().unwrap()
+}
+
+fn failures(response: &aws_lambda_events::event::streams::KinesisEventResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn writes_every_line_to_invoices_and_lines_with_a_customer_to_customers() {
+    let transactions = sample_transactions("2010-12-01.csv");
+    let with_customer = transactions
+        .iter()
+        .filter(|t| t.customer_id.is_some())
+        .count();
+    assert!(
+        with_customer > 0 && with_customer < transactions.len(),
+        "the slice has both kinds"
+    );
+    let (client, calls) = recording_dynamodb(all_written);
+
+    let response = handle(&client, &tables(), &no_wait(3), event_from(&transactions)).await;
+
+    assert!(response.batch_item_failures.is_empty());
+    let calls = calls.lock().unwrap();
+    let total = transactions.len() + with_customer;
+    assert_eq!(calls.len(), total.div_ceil(25));
+    assert!(
+        calls
+            .iter()
+            .all(|call| call.values().map(Vec::len).sum::<usize>() <= 25)
+    );
+    let invoices = items_of(&calls, "Invoices");
+    let customers = items_of(&calls, "Customers");
+    assert_eq!(
+        (invoices.len(), customers.len()),
+        (transactions.len(), with_customer)
+    );
+    for (index, (item, transaction)) in invoices.iter().zip(&transactions).enumerate() {
+        assert_eq!(s(item, "InvoiceNo"), transaction.invoice_no);
+        let line_id = SourcePosition::Kinesis {
+            shard_id: SHARD,
+            sequence_number: &sequence_number(index),
+        }
+        .line_id();
+        assert_eq!(s(item, "LineId"), line_id.as_str());
+        assert_eq!(
+            item["UnitPrice"].as_n().unwrap(),
+            &transaction.unit_price.to_string()
+        );
+    }
+    for item in customers {
+        assert_eq!(
+            s(item, "PurchaseId"),
+            format!("{}#{}", s(item, "InvoiceNo"), s(item, "LineId"))
+        );
+        assert!(
+            !s(item, "CustomerId").contains('.'),
+            "17850.0 is stored as 17850"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_same_batch_twice_writes_the_same_keys() {
+    let transactions = sample_transactions("2010-12-02.csv")[..60].to_vec();
+    let (client, calls) = recording_dynamodb(all_written);
+    handle(&client, &tables(), &no_wait(3), event_from(&transactions)).await;
+    handle(&client, &tables(), &no_wait(3), event_from(&transactions)).await;
+    let calls = calls.lock().unwrap();
+    let (first, second) = calls.split_at(calls.len() / 2);
+    assert_eq!(first, second, "a retried record overwrites its own items");
+}
+
+#[tokio::test]
+async fn unprocessed_items_are_retried_until_written() {
+    let transactions = sample_transactions("2010-12-03.csv")[..20].to_vec();
+    // First call: DynamoDB leaves the last 5 requests of each table unprocessed.
+    let (client, calls) = recording_dynamodb(|call, request| {
+        if call > 1 {
+            return MockResponse::Output(BatchWriteItemOutput::builder().build());
+        }
+        let unprocessed = request
+            .iter()
+            .map(|(table, requests)| {
+                (
+                    table.clone(),
+                    requests[requests.len().saturating_sub(5)..].to_vec(),
+                )
+            })
+            .collect();
+        MockResponse::Output(
+            BatchWriteItemOutput::builder()
+                .set_unprocessed_items(Some(unprocessed))
+                .build(),
+        )
+    });
+
+    let response = handle(&client, &tables(), &no_wait(3), event_from(&transactions)).await;
+
+    assert!(response.batch_item_failures.is_empty());
+    let calls = calls.lock().unwrap();
+    let retried: usize = calls[1].values().map(Vec::len).sum();
+    let left_over: usize = calls[0].values().map(|r| r.len().min(5)).sum();
+    assert_eq!(
+        retried, left_over,
+        "only the unprocessed items are sent again"
+    );
+}
+
+#[tokio::test]
+async fn items_left_unprocessed_after_the_bounded_retries_fail_their_records() {
+    let transactions = sample_transactions("2010-12-05.csv")[..40].to_vec();
+    let event = event_from(&transactions);
+    // Every call leaves the Invoices item of record 3 unprocessed.
+    let line_id_3 = SourcePosition::Kinesis {
+        shard_id: SHARD,
+        sequence_number: &sequence_number(3),
+    }
+    .line_id()
+    .to_string();
+    let stuck = line_id_3.clone();
+    let (client, calls) = recording_dynamodb(move |_, request| {
+        let unprocessed: Vec<WriteRequest> = request["Invoices"]
+            .iter()
+            .filter(|r| r.put_request().unwrap().item()["LineId"].as_s().unwrap() == &stuck)
+            .cloned()
+            .collect();
+        let mut output = BatchWriteItemOutput::builder();
+        if !unprocessed.is_empty() {
+            output = output.unprocessed_items("Invoices", unprocessed);
+        }
+        MockResponse::Output(output.build())
+    });
+
+    let response = handle(&client, &tables(), &no_wait(4), event).await;
+
+    let calls = calls.lock().unwrap();
+    assert_eq!(
+        calls.len(),
+        4,
+        "the first group is tried max_attempts times, then writing stops"
+    );
+    let reported = failures(&response);
+    assert_eq!(
+        reported[0],
+        sequence_number(3),
+        "the stuck record is the lowest reported"
+    );
+    assert!(
+        !reported.contains(&sequence_number(2)),
+        "records fully written are not reported"
+    );
+    assert_eq!(
+        reported.last(),
+        Some(&sequence_number(39)),
+        "records not yet attempted are reported"
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_table_fails_the_records_not_written() {
+    let transactions = sample_transactions("2010-12-06.csv")[..30].to_vec();
+    let (client, calls) = recording_dynamodb(|call, _| {
+        if call == 1 {
+            MockResponse::Output(BatchWriteItemOutput::builder().build())
+        } else {
+            MockResponse::Error(BatchWriteItemError::ProvisionedThroughputExceededException(
+                aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException::builder()
+                    .message(
+                        "The level of configured provisioned throughput for the table was exceeded",
+                    )
+                    .build(),
+            ))
+        }
+    });
+
+    let response = handle(&client, &tables(), &no_wait(3), event_from(&transactions)).await;
+
+    let calls = calls.lock().unwrap();
+    let first_group_records: std::collections::BTreeSet<String> = calls[0]
+        .values()
+        .flatten()
+        .map(|r| {
+            r.put_request().unwrap().item()["Source"]
+                .as_s()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let reported = failures(&response);
+    assert!(!reported.is_empty());
+    for sequence_number in &reported {
+        // A record whose items all went out in the first, successful call is
+        // not reported; one split across the calls is.
+        let fully_written = first_group_records.contains(sequence_number)
+            && calls[1..]
+                .iter()
+                .flat_map(|c| c.values().flatten())
+                .all(|r| {
+                    !r.put_request().unwrap().item()["Source"]
+                        .as_s()
+                        .unwrap()
+                        .ends_with(sequence_number.as_str())
+                });
+        assert!(!fully_written, "{sequence_number} was written but reported");
+    }
+    assert_eq!(reported.last(), Some(&sequence_number(29)));
+}
+
+#[tokio::test]
+async fn malformed_records_are_skipped_with_a_reason_not_reported() {
+    let transactions = sample_transactions("2010-12-07.csv")[..3].to_vec();
+    let mut event = event_from(&transactions);
+    event.records.push(kinesis_record(3, b"not json".to_vec()));
+    event.records.push(kinesis_record(4, b"\xff\xfe".to_vec()));
+    event.records.push(kinesis_record(
+        5,
+        br#"{"InvoiceNo":"C537572","StockCode":"BANK CHARGES","Quantity":1,"InvoiceDate":"2010-12-07 12:00:00","UnitPrice":95.38,"Country":"United Kingdom"}"#.to_vec(),
+    ));
+    let planned = dynamodb_writer::plan(&event.records, &tables());
+    let kinds: Vec<&str> = planned.skipped.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "row: not a transaction object",
+            "data: not utf-8",
+            "Quantity: positive on cancellation"
+        ]
+    );
+    let (client, calls) = recording_dynamodb(all_written);
+
+    let response = handle(&client, &tables(), &no_wait(3), event).await;
+
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "a malformed record must not block the shard"
+    );
+    let invoices = items_of(&calls.lock().unwrap(), "Invoices").len();
+    assert_eq!(invoices, 3);
+}
+
+#[tokio::test]
+async fn an_empty_batch_makes_no_call() {
+    let (client, calls) = recording_dynamodb(all_written);
+    let response = handle(&client, &tables(), &no_wait(3), event_of(Vec::new())).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(calls.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_oversized_record_is_skipped_and_a_full_size_batch_is_written() {
+    // 10,000 records, Lambda's largest Kinesis batch.
+    let transactions: Vec<Transaction> = [
+        "2010-12-08.csv",
+        "2010-12-09.csv",
+        "2010-12-10.csv",
+        "2010-12-12.csv",
+        "2010-12-13.csv",
+    ]
+    .iter()
+    .flat_map(|f| sample_transactions(f))
+    .take(10_000)
+    .collect();
+    assert_eq!(transactions.len(), 10_000);
+    let mut event = event_from(&transactions);
+    let mut huge = transactions[0].clone();
+    huge.description = Some("X".repeat(512 * 1024));
+    event
+        .records
+        .push(kinesis_record(10_000, huge.to_json().into_bytes()));
+    let (client, calls) = recording_dynamodb(all_written);
+
+    let response = handle(&client, &tables(), &no_wait(3), event).await;
+
+    assert!(response.batch_item_failures.is_empty());
+    let calls = calls.lock().unwrap();
+    assert_eq!(items_of(&calls, "Invoices").len(), 10_000);
+    assert!(
+        calls
+            .iter()
+            .all(|call| call.values().map(Vec::len).sum::<usize>() <= 25)
+    );
+}
+
+#[test]
+fn table_names_come_from_the_environment_the_stack_sets() {
+    let vars = |name: &str| match name {
+        "INVOICES_TABLE" => Some("prod-Invoices".to_owned()),
+        "CUSTOMERS_TABLE" => Some("prod-Customers".to_owned()),
+        _ => None,
+    };
+    let tables = Tables::from_vars(vars).unwrap();
+    assert_eq!(
+        (tables.invoices.as_str(), tables.customers.as_str()),
+        ("prod-Invoices", "prod-Customers")
+    );
+    let error =
+        Tables::from_vars(|name| (name == "INVOICES_TABLE").then(|| "x".to_owned())).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "environment variable CUSTOMERS_TABLE is not set; the Serving stack sets it to the Customers table name"
+    );
+}
