@@ -1,55 +1,84 @@
 #!/usr/bin/env bash
 # Installs the tools `provisioner` and its tests need, each only when it is
-# missing, with `pip install --user` (into ~/.local/bin: no root, no
-# virtualenv). Safe to run again: a present tool is left as it is.
+# missing; safe to run again. Prints what it finds and what it does.
 #
 #   cargo-lambda  builds the Lambda functions (`provisioner synth`)
 #   ziglang       the linker cargo-lambda uses to target Lambda's glibc 2.34
 #   checkov       policy checks of the synthesised templates (tests)
 #
+# cargo-lambda and ziglang have no Python dependencies and go to the user
+# site (`pip install --user`, executables in ~/.local/bin). checkov pins
+# boto3/botocore versions that would shadow the system's (and break the
+# aws CLI and moto), so it gets a virtualenv of its own, linked into
+# ~/.local/bin.
+#
 # Versions are pinned: the Lambda zips' sha256 (their S3 keys) depend on the
-# linker, so every machine should link with the same zig.
+# compiler and the linker, so every machine should build with the same ones.
 set -euo pipefail
 
 CARGO_LAMBDA_VERSION="1.9.2"
-ZIGLANG_VERSION="0.14.1"
+ZIGLANG_VERSION="0.17.1"
 CHECKOV_VERSION="3.3.30"
 
-user_bin="$(python3 -m site --user-base)/bin"
+user_base="$(python3 -m site --user-base)"
+user_bin="$user_base/bin"
+tools_dir="$user_base/share/provisioner-tools"
 export PATH="$user_bin:$PATH"
 
-# `pip install --user` fails inside a virtualenv; there, install into it.
-pip_install() {
+say() { echo "install-tools: $*"; }
+
+pip_quiet=(--quiet --disable-pip-version-check --root-user-action=ignore)
+
+# `pip install --user` is refused inside a virtualenv; there, install into it.
+pip_install_user() {
     if python3 -c 'import sys; sys.exit(0 if sys.prefix != sys.base_prefix else 1)'; then
-        python3 -m pip install --quiet --disable-pip-version-check "$@"
+        python3 -m pip install "${pip_quiet[@]}" "$@"
     else
-        python3 -m pip install --quiet --disable-pip-version-check --user "$@"
+        python3 -m pip install "${pip_quiet[@]}" --user "$@"
     fi
 }
 
-installed_version() { # <pip package>
-    python3 -m pip show "$1" 2>/dev/null | sed -n 's/^Version: //p'
-}
-
-ensure() { # <pip package> <version> <check command...>
-    local package="$1" version="$2"
-    shift 2
-    if "$@" >/dev/null 2>&1; then
-        echo "install-tools: $package present ($(installed_version "$package" || true))"
-        return
-    fi
-    echo "install-tools: installing $package==$version (pip --user)"
-    pip_install "$package==$version"
-    if ! "$@" >/dev/null 2>&1; then
-        echo "install-tools: $package installed but \`$*\` still fails; is $user_bin on PATH?" >&2
-        exit 1
+# Present with another version than the pinned one: keep it (it may be the
+# user's own), but say that zips may then hash differently from CI's.
+note_version() { # <tool> <found> <pinned>
+    if [ "$2" != "$3" ]; then
+        say "$1 $2 present (pinned: $3; zips built with it may differ from CI's)"
+    else
+        say "$1 $2 present"
     fi
 }
 
-ensure cargo-lambda "$CARGO_LAMBDA_VERSION" cargo-lambda lambda --version
-# cargo-lambda (through cargo-zigbuild) finds zig on PATH or as the
+install=()
+if cargo_lambda_version="$(cargo-lambda lambda --version 2>/dev/null)"; then
+    note_version cargo-lambda "$(echo "$cargo_lambda_version" | awk '{print $2}')" "$CARGO_LAMBDA_VERSION"
+else
+    # With ziglang pinned alongside: cargo-lambda's own ziglang dependency is
+    # unpinned and would pull the newest zig.
+    install+=("cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIGLANG_VERSION")
+fi
+# cargo-lambda (through cargo-zigbuild) runs `zig` from PATH, else the
 # `ziglang` Python module.
-ensure ziglang "$ZIGLANG_VERSION" python3 -m ziglang version
-ensure checkov "$CHECKOV_VERSION" checkov --version
+if zig_version="$(zig version 2>/dev/null || python3 -m ziglang version 2>/dev/null)"; then
+    note_version zig "$zig_version" "$ZIGLANG_VERSION"
+elif [ ${#install[@]} -eq 0 ]; then
+    install+=("ziglang==$ZIGLANG_VERSION")
+fi
+if [ ${#install[@]} -gt 0 ]; then
+    say "installing ${install[*]} (pip --user)"
+    pip_install_user "${install[@]}"
+    cargo-lambda lambda --version >/dev/null
+    python3 -m ziglang version >/dev/null
+fi
 
-echo "install-tools: done; tools are in $user_bin (add it to PATH)"
+if checkov_version="$(checkov --version 2>/dev/null)"; then
+    note_version checkov "$checkov_version" "$CHECKOV_VERSION"
+else
+    say "installing checkov==$CHECKOV_VERSION (virtualenv in $tools_dir/checkov)"
+    python3 -m venv "$tools_dir/checkov"
+    "$tools_dir/checkov/bin/python" -m pip install "${pip_quiet[@]}" "checkov==$CHECKOV_VERSION"
+    mkdir -p "$user_bin"
+    ln -sf "$tools_dir/checkov/bin/checkov" "$user_bin/checkov"
+    checkov --version >/dev/null
+fi
+
+say "done; the tools are in $user_bin (scripts/test and scripts/provisioner put it on PATH)"

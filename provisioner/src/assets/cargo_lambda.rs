@@ -43,10 +43,15 @@ const FOREIGN_FLAG_VARIABLES: &[&str] = &[
 /// Finds the `cargo-lambda` executable: on PATH, else where
 /// `scripts/install-tools.sh` (`pip install --user`) puts it.
 pub fn locate() -> Result<PathBuf, AssetError> {
-    let on_path = env::var_os("PATH")
+    locate_in(env::var_os("PATH"), env::var_os("HOME"))
+}
+
+/// `locate` with the environment passed in.
+pub fn locate_in(path: Option<OsString>, home: Option<OsString>) -> Result<PathBuf, AssetError> {
+    let on_path = path
         .map(|path| env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default();
-    let user_bin = env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/bin"));
+    let user_bin = home.map(|home| PathBuf::from(home).join(".local/bin"));
     on_path
         .iter()
         .chain(user_bin.iter())
@@ -123,8 +128,6 @@ impl Build<'_> {
             .arg(self.workspace.join("Cargo.toml"))
             .args(["--profile", PROFILE, "--target", TARGET])
             .args(["--disable-optimizations", "--locked", "--color", "never"])
-            .arg("--target-dir")
-            .arg(self.target_dir)
             .arg("--lambda-dir")
             .arg(self.lambda_dir);
         for function in self.functions {
@@ -136,6 +139,9 @@ impl Build<'_> {
         // The encoded form keeps a path with spaces one flag.
         let encoded = remap_flags(self.workspace, self.target_dir).join(&OsString::from("\x1f"));
         command
+            // Not `--target-dir`: cargo-lambda 1.9 also passes that flag to
+            // `cargo metadata`, which rejects it.
+            .env("CARGO_TARGET_DIR", self.target_dir)
             .env("CARGO_ENCODED_RUSTFLAGS", encoded)
             .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
             .current_dir(self.workspace);
@@ -278,8 +284,40 @@ mod tests {
         let target = flags.iter().position(|f| f.ends_with("=/target"));
         assert!(workspace < target, "{flags:?}");
         assert_eq!(
+            env_of(&command, "CARGO_TARGET_DIR"),
+            Some(Some("/src/my repo/target".into()))
+        );
+        assert_eq!(
             env_of(&command, "SOURCE_DATE_EPOCH"),
             Some(Some("315532800".into()))
+        );
+    }
+
+    #[test]
+    fn finds_cargo_lambda_on_path_before_the_user_bin() {
+        let (on_path, home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::create_dir_all(home.path().join(".local/bin")).unwrap();
+        std::fs::write(home.path().join(".local/bin/cargo-lambda"), "").unwrap();
+        let found = locate_in(None, Some(home.path().into())).unwrap();
+        assert_eq!(found, home.path().join(".local/bin/cargo-lambda"));
+        std::fs::write(on_path.path().join("cargo-lambda"), "").unwrap();
+        let found = locate_in(Some(on_path.path().into()), Some(home.path().into())).unwrap();
+        assert_eq!(found, on_path.path().join("cargo-lambda"));
+    }
+
+    #[test]
+    fn without_cargo_lambda_the_error_says_how_to_install_it() {
+        let (empty, home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let err = locate_in(Some(empty.path().into()), Some(home.path().into())).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("scripts/install-tools.sh"), "{message}");
+        assert!(
+            message.contains("pip install --user cargo-lambda ziglang"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&home.path().join(".local/bin").display().to_string()),
+            "{message}"
         );
     }
 

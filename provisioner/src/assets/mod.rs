@@ -312,19 +312,6 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_cargo_lambda_says_how_to_install_it() {
-        let err = AssetError::CargoLambdaMissing {
-            looked_in: "/home/me/.local/bin".into(),
-        };
-        let message = err.to_string();
-        assert!(message.contains("scripts/install-tools.sh"), "{message}");
-        assert!(
-            message.contains("pip install --user cargo-lambda ziglang"),
-            "{message}"
-        );
-    }
-
-    #[test]
     fn a_glibc_failure_names_the_function_and_the_symbols() {
         let err = AssetError::GlibcTooNew {
             function: "ingest".into(),
