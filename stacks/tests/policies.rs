@@ -751,6 +751,7 @@ mod glue {
             json!({
                 "database_name": reference("Database"),
                 "connection_name": reference("WarehouseConnection"),
+                "vpc_id": { "Fn::ImportValue": "prod-network-VpcId" },
                 "subnet_id": { "Fn::ImportValue": "prod-network-PublicSubnetA" },
                 "security_group_id": { "Fn::ImportValue": "prod-network-GlueSecurityGroupId" },
             }),
@@ -785,6 +786,17 @@ mod glue {
         );
         let reasons = policies::star_reasons(Policy::GlueJdbcCrawler).unwrap();
         assert!(reasons["RequiresStarDescribeNetwork"].contains("no resource-level permissions"));
+        // The one Describe action IAM authorises on a resource is scoped to it.
+        let vpc = statement(&document, "DescribeConnectionVpc");
+        assert_eq!(actions(vpc), set(&["ec2:DescribeVpcAttribute"]));
+        assert_eq!(
+            vpc["Resource"],
+            sub(
+                "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc/${Vpc}",
+                "Vpc",
+                json!({ "Fn::ImportValue": "prod-network-VpcId" })
+            )
+        );
     }
 
     #[test]
