@@ -254,9 +254,31 @@ mod every_template {
         context["invoices_table_arn"] = json!("");
         let error = policies::render(Policy::LambdaQuery, &context).unwrap_err();
         assert!(
-            matches!(&error, PolicyError::EmptyKey { key, .. } if key == "invoices_table_arn"),
+            matches!(&error, PolicyError::InvalidValue { key, found, .. }
+                if key == "invoices_table_arn" && found == "an empty string"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn rejects_a_value_that_is_neither_a_string_nor_one_expression() {
+        for (value, found) in [
+            (json!(false), "a boolean"),
+            (
+                json!(["arn:aws:kms:eu-west-1:123456789012:key/1"]),
+                "an array",
+            ),
+            (json!({ "Ref": "Key", "Extra": 1 }), "an object with 2 keys"),
+        ] {
+            let mut context = context_of(Policy::LambdaIngest, false);
+            context["stream_kms_key_arn"] = value;
+            let error = policies::render(Policy::LambdaIngest, &context).unwrap_err();
+            assert!(
+                matches!(&error, PolicyError::InvalidValue { key, found: f, .. }
+                    if key == "stream_kms_key_arn" && f == found),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -12,6 +12,25 @@
 //! Each template documents the context keys it reads in its header; a key
 //! it does not read is rejected (a misspelt optional key would otherwise
 //! silently drop a statement), and a missing one is named.
+//!
+//! ```
+//! use serde_json::json;
+//! use stacks::policies::{self, Policy};
+//!
+//! let document = policies::render(
+//!     Policy::LambdaQuery,
+//!     &json!({
+//!         "invoices_table_arn": { "Fn::GetAtt": ["Invoices", "Arn"] },
+//!         "customers_table_arn": { "Fn::ImportValue": "prod-storage-CustomersArn" },
+//!         "log_group_name": { "Ref": "QueryLogGroup" },
+//!     }),
+//! )?;
+//! assert_eq!(
+//!     document["Statement"][0]["Resource"][0],
+//!     json!({ "Fn::GetAtt": ["Invoices", "Arn"] })
+//! );
+//! # Ok::<(), policies::PolicyError>(())
+//! ```
 
 mod catalog;
 mod check;
@@ -47,13 +66,15 @@ pub enum PolicyError {
         description: String,
     },
     #[error(
-        "policy {policy}: context key `{key}` is empty; give it the value documented at the top \
-         of {file}, or leave an optional key out"
+        "policy {policy}: context key `{key}` is {found}; give it a non-empty string or a \
+         CloudFormation expression such as {{\"Fn::GetAtt\": [\"Table\", \"Arn\"]}} (see the \
+         top of {file}), or leave an optional key out"
     )]
-    EmptyKey {
+    InvalidValue {
         policy: String,
         file: String,
         key: String,
+        found: String,
     },
     #[error(
         "policy {policy}: context key `{key}` is not one {file} reads (it reads {known}); check \
@@ -208,34 +229,46 @@ impl Template<'_> {
                         description: key.description.clone(),
                     });
                 }
-                Some(Value::String(s)) if s.is_empty() => {
-                    return Err(self.empty_key(&key.name));
-                }
-                Some(Value::Object(o)) if o.is_empty() => {
-                    return Err(self.empty_key(&key.name));
-                }
-                _ => {}
+                None | Some(Value::Null) => {}
+                Some(value) => self.check_value(&key.name, value)?,
             }
         }
         Ok(())
     }
 
-    fn empty_key(&self, key: &str) -> PolicyError {
-        PolicyError::EmptyKey {
+    /// A value is an ARN, name or prefix (a non-empty string) or one
+    /// CloudFormation expression (a single-key object). Anything else would
+    /// be falsy in `{{#if}}` or meaningless in a policy.
+    fn check_value(&self, key: &str, value: &Value) -> Result<(), PolicyError> {
+        let found = match value {
+            Value::String(s) if s.is_empty() => "an empty string".to_string(),
+            Value::String(_) => return Ok(()),
+            Value::Object(o) if o.len() == 1 => return Ok(()),
+            Value::Object(o) => format!("an object with {} keys", o.len()),
+            other => json_type(other).to_string(),
+        };
+        Err(PolicyError::InvalidValue {
             policy: self.name.into(),
             file: self.file.clone(),
             key: key.into(),
-        }
+            found,
+        })
     }
 
     fn render_error(&self, error: handlebars::RenderError) -> PolicyError {
         let reason = match error.reason() {
-            // Keys are checked against the header first, so this is a key the
-            // template reads without documenting it.
-            handlebars::RenderErrorReason::MissingVariable(Some(key)) => format!(
-                "the template reads `{key}`, which the context does not have and the header \
-                 does not document; add it under `context:`"
-            ),
+            // Required keys are checked before rendering, so a missing one is
+            // optional or undocumented: a fault of the template.
+            handlebars::RenderErrorReason::MissingVariable(Some(key)) => match self.doc.key(key) {
+                Some(_) => format!(
+                    "the template reads the optional key `{key}` outside an {{{{#if {key}}}}} \
+                     block; guard it, or document the key as required"
+                ),
+                None => format!(
+                    "the template reads `{key}`, which its header does not document; add it \
+                     under `context:`"
+                ),
+            },
             other => other.to_string(),
         };
         let template = error

@@ -231,3 +231,14 @@ fn a_template_reading_an_undocumented_key_is_told_to_document_it() {
     );
     assert!(error.to_string().contains("line 5"), "{error}");
 }
+
+#[test]
+fn a_template_reading_an_optional_key_outside_if_is_told_to_guard_it() {
+    let source = "{{!--\ncontext:\n  table_arn: ARN.\n  key_arn (optional): ARN.\n--}}\n{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"kms:Decrypt\", \"Resource\": {{json key_arn}} }]}";
+    let error = render_source("unguarded", source, &context()).unwrap_err();
+    assert!(
+        matches!(&error, PolicyError::Render { reason, .. }
+            if reason.contains("optional key `key_arn` outside an {{#if key_arn}} block")),
+        "{error}"
+    );
+}
