@@ -5,6 +5,8 @@
 //! capture what a user would see. Declare new modules here, not in `main.rs`.
 
 pub mod assets;
+pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod deploy;
 pub mod failure;

@@ -1,6 +1,10 @@
 //! One module per command. Each takes its arguments and the writer it
 //! prints to, and returns `CommandResult`.
 
+pub mod bootstrap;
+pub mod deploy;
+pub mod destroy;
+pub mod diff;
 pub mod graph;
 pub mod list;
 pub mod synth;

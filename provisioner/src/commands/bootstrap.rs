@@ -1,0 +1,46 @@
+//! `provisioner bootstrap`: creates or upgrades the toolkit stack (the asset
+//! bucket) in the account and region of a stage.
+
+use std::io::Write;
+use std::time::Duration;
+
+use stacks::assets::TOOLKIT_STACK_NAME;
+
+use crate::aws::Clients;
+use crate::deploy::cfn::Cfn;
+use crate::deploy::engine::{Engine, Method, Outcome};
+use crate::deploy::error::DeployError;
+use crate::deploy::progress::Progress;
+use crate::deploy::toolkit;
+use crate::failure::{CommandResult, Failure};
+
+pub async fn bootstrap(
+    clients: &Clients,
+    method: Method,
+    change_set_name: &str,
+    poll: Duration,
+    out: &mut dyn Write,
+    progress: &dyn Progress,
+) -> CommandResult {
+    let cfn = Cfn::new(clients.cloudformation.clone(), poll);
+    let engine = Engine {
+        cfn: &cfn,
+        progress,
+        method,
+        change_set_name: change_set_name.to_string(),
+    };
+    let (outcome, toolkit) = toolkit::bootstrap(&engine)
+        .await
+        .map_err(DeployError::into_failure)?;
+    let done = match outcome {
+        Outcome::Created => "created",
+        Outcome::Updated => "updated",
+        Outcome::NoChanges => "up to date",
+    };
+    writeln!(
+        out,
+        "{TOOLKIT_STACK_NAME} {done} in {}: asset bucket {} (version {})",
+        clients.region, toolkit.bucket, toolkit.version
+    )
+    .map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing output")))
+}

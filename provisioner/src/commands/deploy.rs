@@ -1,0 +1,427 @@
+//! `provisioner deploy`: the synthesised stacks of a stage, in dependency
+//! order, independent stacks in parallel, unchanged stacks skipped.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use stacks::manifest::Manifest;
+use stacks::model::limits::MAX_INLINE_TEMPLATE_BYTES;
+
+use crate::aws::Clients;
+use crate::commands::synth_output::read_manifest;
+use crate::deploy::approval::{Prompt, RequireApproval};
+use crate::deploy::cfn::{Cfn, TemplateSource};
+use crate::deploy::diff::{StackDiff, diff};
+use crate::deploy::engine::{Engine, Method, Outcome, StackRequest};
+use crate::deploy::error::DeployError;
+use crate::deploy::plan::{self, Closure, LocalStack, Remote};
+use crate::deploy::progress::Progress;
+use crate::deploy::schedule::{self, Node, Run};
+use crate::deploy::toolkit;
+use crate::deploy::upload::{Bucket, Object, Source};
+use crate::failure::{CommandResult, Failure};
+
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    /// Stacks named on the command line; empty: all.
+    pub stacks: Vec<String>,
+    /// Deploy only the named stacks, not the stacks they import from.
+    pub exclusively: bool,
+    pub concurrency: usize,
+    pub method: Method,
+    pub require_approval: RequireApproval,
+    pub outputs_file: Option<PathBuf>,
+    /// Unique per run; change sets are then addressed by ARN.
+    pub change_set_name: String,
+    pub poll: Duration,
+}
+
+/// What happened to one stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StackResult {
+    /// Template and settings already deployed: not even a change set.
+    Unchanged,
+    Deployed(Outcome),
+}
+
+/// Deploys the stacks of the manifest in `dir` with `clients`; prints the
+/// summary to `out`, progress to `progress`, and asks `prompt`.
+pub async fn deploy(
+    dir: &Path,
+    stage: &str,
+    options: &DeployOptions,
+    clients: &Clients,
+    out: &mut dyn Write,
+    progress: &dyn Progress,
+    prompt: &mut dyn Prompt,
+) -> CommandResult {
+    let started = Instant::now();
+    let manifest = read_manifest(dir, stage)?;
+    check_region(&manifest, &clients.region)?;
+    let closure = if options.exclusively {
+        Closure::Exactly
+    } else {
+        Closure::Dependencies
+    };
+    let ids = plan::select(&manifest, &options.stacks, closure)?;
+    let local = plan::read_local(dir, &manifest, &ids).map_err(DeployError::into_failure)?;
+
+    let cfn = Cfn::new(clients.cloudformation.clone(), options.poll);
+    let engine = Engine {
+        cfn: &cfn,
+        progress,
+        method: options.method,
+        change_set_name: options.change_set_name.clone(),
+    };
+    let toolkit = ensure_toolkit(&engine, stage, progress).await?;
+    let bucket = Bucket {
+        s3: clients.s3.clone(),
+        name: toolkit.bucket,
+        region: clients.region.clone(),
+    };
+
+    let remotes = futures_util::future::try_join_all(
+        local
+            .iter()
+            .map(|stack| plan::remote(&cfn, &stack.entry.stack_name)),
+    )
+    .await
+    .map_err(DeployError::into_failure)?;
+    let stacks: Vec<Planned> = local
+        .into_iter()
+        .zip(remotes)
+        .map(|(local, remote)| {
+            let skip = plan::unchanged(&local, &remote, local.entry.termination_protection);
+            let diff = diff(remote.template.as_ref(), &local.template);
+            Planned {
+                local,
+                remote,
+                skip,
+                diff,
+            }
+        })
+        .collect();
+
+    approve(&stacks, options.require_approval, out, progress, prompt)?;
+    upload(&manifest, dir, &stacks, &bucket, progress).await?;
+
+    let nodes: Vec<Node> = stacks
+        .iter()
+        .map(|s| Node {
+            id: s.local.entry.id.clone(),
+            after: s
+                .local
+                .entry
+                .dependencies
+                .iter()
+                .map(|d| d.stack.clone())
+                .collect(),
+        })
+        .collect();
+    let by_id: BTreeMap<&str, &Planned> = stacks
+        .iter()
+        .map(|s| (s.local.entry.id.as_str(), s))
+        .collect();
+    let engine = &engine;
+    let bucket = &bucket;
+    let by_id = &by_id;
+    let results = schedule::run(&nodes, options.concurrency, |id| async move {
+        let planned = by_id[id.as_str()];
+        if planned.skip {
+            let outputs = planned
+                .remote
+                .state
+                .as_ref()
+                .map(|s| s.outputs.clone())
+                .unwrap_or_default();
+            progress.stack_finished(&planned.local.entry.stack_name, "unchanged");
+            return Ok((StackResult::Unchanged, outputs));
+        }
+        let request = StackRequest {
+            name: planned.local.entry.stack_name.clone(),
+            template: template_source(&planned.local, bucket),
+            termination_protection: planned.local.entry.termination_protection,
+        };
+        let (outcome, state) = engine.deploy(&request).await?;
+        Ok::<_, DeployError>((StackResult::Deployed(outcome), state.outputs))
+    })
+    .await;
+
+    report(results, started, options, out)
+}
+
+struct Planned {
+    local: LocalStack,
+    remote: Remote,
+    skip: bool,
+    diff: StackDiff,
+}
+
+pub(crate) fn check_region(manifest: &Manifest, region: &str) -> CommandResult {
+    if manifest.region == region {
+        return Ok(());
+    }
+    Err(Failure::usage(anyhow::anyhow!(
+        "stage {} is synthesised for region {}, not {region}",
+        manifest.stage,
+        manifest.region
+    ))
+    .hint("drop --region (templates name their region, e.g. in Firehose CIDRs), or change the stage's region in stacks/src/stage.rs"))
+}
+
+/// The toolkit, created on the first deploy in an account and region, and
+/// refused when its version is not this build's.
+async fn ensure_toolkit(
+    engine: &Engine<'_>,
+    stage: &str,
+    progress: &dyn Progress,
+) -> Result<toolkit::Toolkit, Failure> {
+    let hint = |e: DeployError| {
+        let failure = e.into_failure();
+        match failure.hint.clone() {
+            Some(h) => failure.hint(h.replace("<stage>", stage)),
+            None => failure,
+        }
+    };
+    let found = toolkit::find(engine.cfn).await.map_err(hint)?;
+    let toolkit = match found {
+        Some(toolkit) => toolkit,
+        None => {
+            progress.note(&format!(
+                "bootstrapping: {} does not exist yet in this account and region",
+                stacks::assets::TOOLKIT_STACK_NAME
+            ));
+            toolkit::bootstrap(engine).await.map_err(hint)?.1
+        }
+    };
+    toolkit::check(&toolkit).map_err(hint)?;
+    Ok(toolkit)
+}
+
+/// Shows the changes that need approval and asks, per `policy`.
+fn approve(
+    stacks: &[Planned],
+    policy: RequireApproval,
+    out: &mut dyn Write,
+    progress: &dyn Progress,
+    prompt: &mut dyn Prompt,
+) -> CommandResult {
+    let needing: Vec<&Planned> = stacks
+        .iter()
+        .filter(|s| !s.skip)
+        .filter(|s| match policy {
+            RequireApproval::Never => false,
+            RequireApproval::Broadening => s.diff.broadening().next().is_some(),
+            RequireApproval::AnyChange => true,
+        })
+        .collect();
+    if needing.is_empty() {
+        return Ok(());
+    }
+    let what = match policy {
+        RequireApproval::AnyChange => "changes",
+        _ => "changes that broaden access",
+    };
+    let names: Vec<&str> = needing
+        .iter()
+        .map(|s| s.local.entry.stack_name.as_str())
+        .collect();
+    let write_error =
+        |e: std::io::Error| Failure::usage(anyhow::Error::new(e).context("writing output"));
+    for stack in &needing {
+        writeln!(
+            out,
+            "{} ({}):",
+            stack.local.entry.id, stack.local.entry.stack_name
+        )
+        .map_err(write_error)?;
+        match policy {
+            RequireApproval::AnyChange => write!(out, "{}", stack.diff).map_err(write_error)?,
+            _ => {
+                for change in stack.diff.broadening() {
+                    writeln!(
+                        out,
+                        "  + {} {}: {}",
+                        change.logical_id, change.kind, change.grant
+                    )
+                    .map_err(write_error)?;
+                }
+            }
+        }
+    }
+    out.flush().map_err(write_error)?;
+    let changes = format!("{what} in {}", names.join(", "));
+    if !prompt.interactive() {
+        return Err(DeployError::ApprovalNeedsTerminal {
+            stack: names.join(", "),
+            changes: what.to_string(),
+        }
+        .into_failure());
+    }
+    let mut answer = Ok(false);
+    progress.suspend(&mut || answer = prompt.confirm(&format!("Deploy {changes}?")));
+    match answer {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(DeployError::NotApproved {
+            stack: names.join(", "),
+            changes: what.to_string(),
+        }
+        .into_failure()),
+        Err(e) => Err(Failure::usage(
+            anyhow::Error::new(e).context("reading the answer"),
+        )),
+    }
+}
+
+/// Key of a template sent through the asset bucket.
+fn template_key(local: &LocalStack) -> String {
+    format!("templates/{}.json", local.entry.template_sha256)
+}
+
+fn template_source(local: &LocalStack, bucket: &Bucket) -> TemplateSource {
+    if local.body.len() > MAX_INLINE_TEMPLATE_BYTES {
+        TemplateSource::Url(bucket.url(&template_key(local)))
+    } else {
+        TemplateSource::Body(local.body.clone())
+    }
+}
+
+/// Uploads the assets and large templates of the stacks that will deploy
+/// and are not in the bucket yet.
+async fn upload(
+    manifest: &Manifest,
+    dir: &Path,
+    stacks: &[Planned],
+    bucket: &Bucket,
+    progress: &dyn Progress,
+) -> CommandResult {
+    let mut objects: BTreeMap<String, Object> = BTreeMap::new();
+    for stack in stacks.iter().filter(|s| !s.skip) {
+        for name in &stack.local.entry.assets {
+            let asset = manifest
+                .assets
+                .iter()
+                .find(|a| &a.name == name)
+                .ok_or_else(|| {
+                    Failure::usage(anyhow::anyhow!(
+                        "stack {} uses asset {name}, which the manifest does not list",
+                        stack.local.entry.id
+                    ))
+                    .hint("synthesise again: the synth output folder is inconsistent")
+                })?;
+            objects.insert(
+                asset.s3_key.clone(),
+                Object {
+                    key: asset.s3_key.clone(),
+                    source: Source::File(dir.join(&asset.file)),
+                },
+            );
+        }
+        if stack.local.body.len() > MAX_INLINE_TEMPLATE_BYTES {
+            let key = template_key(&stack.local);
+            objects.insert(
+                key.clone(),
+                Object {
+                    key,
+                    source: Source::Bytes(stack.local.body.clone().into_bytes()),
+                },
+            );
+        }
+    }
+    if objects.is_empty() {
+        return Ok(());
+    }
+    let objects: Vec<Object> = objects.into_values().collect();
+    let uploaded = bucket
+        .upload_missing(&objects)
+        .await
+        .map_err(DeployError::into_failure)?;
+    progress.note(&format!(
+        "assets: {} uploaded, {} already in s3://{}",
+        uploaded.len(),
+        objects.len() - uploaded.len(),
+        bucket.name
+    ));
+    Ok(())
+}
+
+type StackRun = Run<(StackResult, BTreeMap<String, String>), DeployError>;
+
+/// Prints one line per stack, writes the outputs file, and turns the first
+/// failure into the command's.
+fn report(
+    results: Vec<(String, StackRun)>,
+    started: Instant,
+    options: &DeployOptions,
+    out: &mut dyn Write,
+) -> CommandResult {
+    let write_error =
+        |e: std::io::Error| Failure::usage(anyhow::Error::new(e).context("writing output"));
+    let mut outputs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut first_failure = None;
+    let mut failed = 0;
+    for (id, run) in results {
+        let line = match run {
+            Run::Done((result, stack_outputs)) => {
+                outputs.insert(id.clone(), stack_outputs);
+                match result {
+                    StackResult::Unchanged => "unchanged".to_string(),
+                    StackResult::Deployed(Outcome::Created) => "created".to_string(),
+                    StackResult::Deployed(Outcome::Updated) => "updated".to_string(),
+                    StackResult::Deployed(Outcome::NoChanges) => "no changes".to_string(),
+                }
+            }
+            Run::Failed(error) => {
+                failed += 1;
+                let line = format!("FAILED: {error}");
+                first_failure.get_or_insert(error);
+                line
+            }
+            Run::NotStarted {
+                blocked_by: Some(dependency),
+            } => format!("not deployed: {dependency} failed"),
+            Run::NotStarted { blocked_by: None } => {
+                "not deployed: stopped after a failure".to_string()
+            }
+        };
+        writeln!(out, "{id:<20} {line}").map_err(write_error)?;
+    }
+    writeln!(
+        out,
+        "deploy {} in {:.1}s",
+        if failed == 0 { "done" } else { "failed" },
+        started.elapsed().as_secs_f64()
+    )
+    .map_err(write_error)?;
+    if let Some(path) = &options.outputs_file {
+        write_outputs(path, &outputs).map_err(Failure::usage)?;
+    }
+    match first_failure {
+        None => Ok(()),
+        Some(error) => Err(error.into_failure()),
+    }
+}
+
+/// `{ "<stack id>": { "<output>": "<value>" } }`, pretty, atomically.
+fn write_outputs(
+    path: &Path,
+    outputs: &BTreeMap<String, BTreeMap<String, String>>,
+) -> anyhow::Result<()> {
+    let mut json = serde_json::to_string_pretty(outputs)?;
+    json.push('\n');
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let mut file = tempfile::NamedTempFile::new_in(&parent)
+        .with_context(|| format!("writing outputs to {}", path.display()))?;
+    file.write_all(json.as_bytes())
+        .with_context(|| format!("writing outputs to {}", path.display()))?;
+    file.persist(path)
+        .with_context(|| format!("writing outputs to {}", path.display()))?;
+    Ok(())
+}

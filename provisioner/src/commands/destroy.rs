@@ -1,0 +1,250 @@
+//! `provisioner destroy`: deletes the stacks of a stage in reverse
+//! dependency order, after confirmation. Buckets that CloudFormation would
+//! delete are emptied first (it refuses non-empty ones); what the stage
+//! retains is listed, since it outlives the stacks.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::aws::Clients;
+use crate::commands::synth_output::read_manifest;
+use crate::deploy::approval::Prompt;
+use crate::deploy::cfn::Cfn;
+use crate::deploy::engine::{DestroyOutcome, Engine, Method};
+use crate::deploy::error::{DeployError, Result};
+use crate::deploy::plan::{self, Closure};
+use crate::deploy::progress::Progress;
+use crate::deploy::schedule::{self, Node, Run};
+use crate::deploy::status::Phase;
+use crate::deploy::upload::Bucket;
+use crate::failure::{CommandResult, Failure};
+
+#[derive(Debug, Clone)]
+pub struct DestroyOptions {
+    pub stacks: Vec<String>,
+    /// Skip the confirmation.
+    pub force: bool,
+    pub concurrency: usize,
+    pub poll: Duration,
+}
+
+/// A resource that outlives its stack (`DeletionPolicy: Retain`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retained {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub physical_id: String,
+}
+
+pub async fn destroy(
+    dir: &Path,
+    stage: &str,
+    options: &DestroyOptions,
+    clients: &Clients,
+    out: &mut dyn Write,
+    progress: &dyn Progress,
+    prompt: &mut dyn Prompt,
+) -> CommandResult {
+    let started = Instant::now();
+    let manifest = read_manifest(dir, stage)?;
+    super::deploy::check_region(&manifest, &clients.region)?;
+    let ids = plan::select(&manifest, &options.stacks, Closure::Dependents)?;
+    let names: Vec<&str> = manifest
+        .stacks
+        .iter()
+        .filter(|s| ids.contains(&s.id))
+        .map(|s| s.stack_name.as_str())
+        .collect();
+    if !options.force {
+        let question = format!(
+            "Delete {} of stage {stage} in {}: {}?",
+            if names.len() == 1 {
+                "1 stack".to_string()
+            } else {
+                format!("{} stacks", names.len())
+            },
+            clients.region,
+            names.join(", ")
+        );
+        if !prompt.interactive() {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "refusing to destroy without confirmation, and there is no terminal to ask on"
+            ))
+            .hint("pass --force to destroy without asking"));
+        }
+        let mut answer = Ok(false);
+        progress.suspend(&mut || answer = prompt.confirm(&question));
+        match answer {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(Failure::failed(anyhow::anyhow!(
+                    "destroy not confirmed; nothing was deleted"
+                )));
+            }
+            Err(e) => {
+                return Err(Failure::usage(
+                    anyhow::Error::new(e).context("reading the answer"),
+                ));
+            }
+        }
+    }
+
+    let cfn = Cfn::new(clients.cloudformation.clone(), options.poll);
+    let engine = Engine {
+        cfn: &cfn,
+        progress,
+        method: Method::ChangeSet,
+        change_set_name: String::new(),
+    };
+    // Reverse order: a stack goes after every stack that imports from it.
+    let nodes: Vec<Node> = manifest
+        .stacks
+        .iter()
+        .rev()
+        .filter(|s| ids.contains(&s.id))
+        .map(|s| Node {
+            id: s.id.clone(),
+            after: manifest
+                .stacks
+                .iter()
+                .filter(|other| other.dependencies.iter().any(|d| d.stack == s.id))
+                .map(|other| other.id.clone())
+                .collect(),
+        })
+        .collect();
+    let stack_names: BTreeMap<&str, &str> = manifest
+        .stacks
+        .iter()
+        .map(|s| (s.id.as_str(), s.stack_name.as_str()))
+        .collect();
+    let (engine, clients, stack_names) = (&engine, clients, &stack_names);
+    let results = schedule::run(&nodes, options.concurrency, |id| async move {
+        destroy_stack(engine, clients, stack_names[id.as_str()]).await
+    })
+    .await;
+
+    let write_error =
+        |e: std::io::Error| Failure::usage(anyhow::Error::new(e).context("writing output"));
+    let mut first_failure = None;
+    let mut retained_all = Vec::new();
+    for (id, run) in results {
+        let line = match run {
+            Run::Done((DestroyOutcome::Deleted, retained)) => {
+                retained_all.extend(retained.into_iter().map(|r| (id.clone(), r)));
+                "deleted".to_string()
+            }
+            Run::Done((DestroyOutcome::AlreadyGone, _)) => "already gone".to_string(),
+            Run::Failed(error) => {
+                let line = format!("FAILED: {error}");
+                first_failure.get_or_insert(error);
+                line
+            }
+            Run::NotStarted {
+                blocked_by: Some(b),
+            } => format!("not deleted: {b} could not be deleted"),
+            Run::NotStarted { blocked_by: None } => {
+                "not deleted: stopped after a failure".to_string()
+            }
+        };
+        writeln!(out, "{id:<20} {line}").map_err(write_error)?;
+    }
+    if !retained_all.is_empty() {
+        writeln!(
+            out,
+            "retained (they outlive the stacks; delete them by hand when no longer needed):"
+        )
+        .map_err(write_error)?;
+        for (stack, r) in &retained_all {
+            writeln!(
+                out,
+                "  {stack}/{} {} {}",
+                r.logical_id, r.resource_type, r.physical_id
+            )
+            .map_err(write_error)?;
+        }
+    }
+    writeln!(
+        out,
+        "destroy {} in {:.1}s",
+        if first_failure.is_none() {
+            "done"
+        } else {
+            "failed"
+        },
+        started.elapsed().as_secs_f64()
+    )
+    .map_err(write_error)?;
+    match first_failure {
+        None => Ok(()),
+        Some(error) => Err(error.into_failure()),
+    }
+}
+
+/// Empties the buckets the stack would delete, deletes it, and returns
+/// what it retains.
+async fn destroy_stack(
+    engine: &Engine<'_>,
+    clients: &Clients,
+    stack: &str,
+) -> Result<(DestroyOutcome, Vec<Retained>)> {
+    let remote = plan::remote(engine.cfn, stack).await?;
+    let Some(state) = &remote.state else {
+        return Ok((DestroyOutcome::AlreadyGone, Vec::new()));
+    };
+    if state.termination_protection {
+        return Err(DeployError::TerminationProtected {
+            stack: stack.to_string(),
+        });
+    }
+    if state.phase() == Phase::Busy && state.status != "DELETE_IN_PROGRESS" {
+        return Err(DeployError::Busy {
+            stack: stack.to_string(),
+            status: state.status.clone(),
+        });
+    }
+    let policies = deletion_policies(remote.template.as_ref());
+    let mut retained = Vec::new();
+    for (logical_id, resource_type, physical_id) in engine.cfn.resources(stack).await? {
+        let policy = policies
+            .get(&logical_id)
+            .map(String::as_str)
+            .unwrap_or("Delete");
+        if matches!(policy, "Retain" | "RetainExceptOnCreate") {
+            retained.push(Retained {
+                logical_id,
+                resource_type,
+                physical_id,
+            });
+        } else if resource_type == "AWS::S3::Bucket" {
+            let bucket = Bucket {
+                s3: clients.s3.clone(),
+                name: physical_id,
+                region: clients.region.clone(),
+            };
+            let emptied = bucket.empty().await?;
+            if emptied > 0 {
+                engine.progress.note(&format!(
+                    "{stack}: emptied bucket {} ({emptied} object versions)",
+                    bucket.name
+                ));
+            }
+        }
+    }
+    let outcome = engine.destroy(stack).await?;
+    Ok((outcome, retained))
+}
+
+/// `DeletionPolicy` by logical id, from the deployed template.
+fn deletion_policies(template: Option<&serde_json::Value>) -> BTreeMap<String, String> {
+    template
+        .and_then(|t| t["Resources"].as_object())
+        .map(|resources| {
+            resources
+                .iter()
+                .filter_map(|(id, r)| Some((id.clone(), r["DeletionPolicy"].as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}

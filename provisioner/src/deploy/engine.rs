@@ -1,0 +1,269 @@
+//! The per-stack state machine: look the stack up, clear what blocks it
+//! (a failed first create), create and wait for a change set (or call
+//! create/update directly), treat an empty change set as no-op, execute,
+//! stream events, wait, fix termination protection.
+
+use std::time::Instant;
+
+use super::cfn::{Cfn, ChangeSetResult, StackState, TemplateSource};
+use super::error::{DeployError, Result};
+use super::progress::Progress;
+use super::status::Phase;
+
+/// How stacks are created and updated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Method {
+    /// Change sets, executed by ARN: CloudFormation's reviewed path.
+    #[default]
+    ChangeSet,
+    /// `CreateStack` / `UpdateStack`, for endpoints whose change sets are
+    /// incomplete (emulators).
+    Direct,
+}
+
+/// What a deploy did to a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated,
+    /// CloudFormation found nothing to change.
+    NoChanges,
+}
+
+/// A stack to deploy.
+#[derive(Debug, Clone)]
+pub struct StackRequest {
+    pub name: String,
+    pub template: TemplateSource,
+    pub termination_protection: bool,
+}
+
+#[derive(Debug)]
+pub struct Engine<'a> {
+    pub cfn: &'a Cfn,
+    pub progress: &'a dyn Progress,
+    pub method: Method,
+    /// Name of the change sets this run creates (unique per run; change
+    /// sets are then addressed by ARN).
+    pub change_set_name: String,
+}
+
+impl Engine<'_> {
+    /// Brings the stack to the requested template; returns what it did and
+    /// the stack's final state (with outputs).
+    pub async fn deploy(&self, request: &StackRequest) -> Result<(Outcome, StackState)> {
+        let name = request.name.as_str();
+        let started = Instant::now();
+        let current = match self.cfn.describe(name).await? {
+            None => None,
+            Some(state) => match state.phase() {
+                Phase::Busy => {
+                    return Err(DeployError::Busy {
+                        stack: name.to_string(),
+                        status: state.status,
+                    });
+                }
+                Phase::UpdateRollbackFailed => {
+                    return Err(DeployError::UpdateRollbackFailed {
+                        stack: name.to_string(),
+                        status: state.status,
+                    });
+                }
+                Phase::DeleteFailed => {
+                    return Err(DeployError::Unrecoverable {
+                        stack: name.to_string(),
+                        status: state.status,
+                        reason: state.status_reason,
+                    });
+                }
+                Phase::FailedCreate => {
+                    self.progress.stack_started(
+                        name,
+                        &format!(
+                            "deleting (its first create failed: {}) before creating it again",
+                            state.status
+                        ),
+                    );
+                    self.delete(&state).await?;
+                    None
+                }
+                Phase::Review if self.method == Method::Direct => {
+                    // An unexecuted change set's stack holds no resource,
+                    // but blocks `CreateStack` with its name.
+                    self.delete(&state).await?;
+                    None
+                }
+                Phase::Review | Phase::Stable | Phase::UpdateFailed => Some(state),
+                Phase::Deleted => None,
+            },
+        };
+        let create = current
+            .as_ref()
+            .is_none_or(|state| state.phase() == Phase::Review);
+        self.progress
+            .stack_started(name, if create { "creating" } else { "updating" });
+        let (outcome, mut state) = match self.method {
+            Method::ChangeSet => self.through_change_set(request, create).await?,
+            Method::Direct => self.directly(request, current.as_ref()).await?,
+        };
+        if state.termination_protection != request.termination_protection {
+            self.cfn
+                .set_termination_protection(name, request.termination_protection)
+                .await?;
+            state.termination_protection = request.termination_protection;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        self.progress.stack_finished(
+            name,
+            &match outcome {
+                Outcome::Created => format!("created in {elapsed:.1}s"),
+                Outcome::Updated => format!("updated in {elapsed:.1}s"),
+                Outcome::NoChanges => "no changes".to_string(),
+            },
+        );
+        Ok((outcome, state))
+    }
+
+    async fn through_change_set(
+        &self,
+        request: &StackRequest,
+        create: bool,
+    ) -> Result<(Outcome, StackState)> {
+        let name = request.name.as_str();
+        let change_set = self
+            .cfn
+            .create_change_set(name, &self.change_set_name, create, &request.template)
+            .await?;
+        match self.cfn.wait_change_set(name, &change_set.arn).await? {
+            ChangeSetResult::Ready { .. } => {}
+            ChangeSetResult::FailedEmpty { reason } if !create => {
+                // CloudFormation's "didn't contain changes": the reason is
+                // shown, not parsed, so a real failure stays visible.
+                self.cfn.delete_change_set(name, &change_set.arn).await?;
+                self.progress
+                    .note(&format!("{name}: no changes (CloudFormation: {reason})"));
+                let state = self
+                    .cfn
+                    .describe(name)
+                    .await?
+                    .ok_or_else(|| vanished(name))?;
+                return Ok((Outcome::NoChanges, state));
+            }
+            ChangeSetResult::FailedEmpty { reason } | ChangeSetResult::Failed { reason } => {
+                return Err(DeployError::ChangeSetFailed {
+                    stack: name.to_string(),
+                    reason,
+                });
+            }
+        }
+        let baseline = self.cfn.newest_event(&change_set.stack_id).await?;
+        self.cfn.execute_change_set(name, &change_set.arn).await?;
+        let operation = if create { "create" } else { "update" };
+        let state = self
+            .cfn
+            .wait_stack(
+                name,
+                &change_set.stack_id,
+                operation,
+                baseline,
+                self.progress,
+            )
+            .await?
+            .ok_or_else(|| vanished(name))?;
+        Ok((
+            if create {
+                Outcome::Created
+            } else {
+                Outcome::Updated
+            },
+            state,
+        ))
+    }
+
+    async fn directly(
+        &self,
+        request: &StackRequest,
+        current: Option<&StackState>,
+    ) -> Result<(Outcome, StackState)> {
+        let name = request.name.as_str();
+        let (outcome, stack_id, baseline) = match current {
+            None => {
+                let id = self
+                    .cfn
+                    .create_stack(name, &request.template, request.termination_protection)
+                    .await?;
+                (Outcome::Created, id, None)
+            }
+            Some(state) => {
+                let baseline = self.cfn.newest_event(&state.id).await?;
+                self.cfn.update_stack(name, &request.template).await?;
+                (Outcome::Updated, state.id.clone(), baseline)
+            }
+        };
+        let operation = match outcome {
+            Outcome::Created => "create",
+            _ => "update",
+        };
+        let state = self
+            .cfn
+            .wait_stack(name, &stack_id, operation, baseline, self.progress)
+            .await?
+            .ok_or_else(|| vanished(name))?;
+        Ok((outcome, state))
+    }
+
+    /// Deletes a stack and waits until it is gone, streaming its events.
+    pub async fn delete(&self, state: &StackState) -> Result<()> {
+        let baseline = self.cfn.newest_event(&state.id).await?;
+        if state.phase() != Phase::Busy {
+            self.cfn.delete_stack(&state.name).await?;
+        }
+        self.cfn
+            .wait_stack(&state.name, &state.id, "delete", baseline, self.progress)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the stack named `name` if it exists. A missing stack is
+    /// already destroyed; a stack being deleted is waited for.
+    pub async fn destroy(&self, name: &str) -> Result<DestroyOutcome> {
+        let Some(state) = self.cfn.describe(name).await? else {
+            return Ok(DestroyOutcome::AlreadyGone);
+        };
+        if state.termination_protection {
+            return Err(DeployError::TerminationProtected {
+                stack: name.to_string(),
+            });
+        }
+        if state.phase() == Phase::Busy && state.status != "DELETE_IN_PROGRESS" {
+            return Err(DeployError::Busy {
+                stack: name.to_string(),
+                status: state.status,
+            });
+        }
+        self.progress.stack_started(name, "deleting");
+        let started = Instant::now();
+        self.delete(&state).await?;
+        self.progress.stack_finished(
+            name,
+            &format!("deleted in {:.1}s", started.elapsed().as_secs_f64()),
+        );
+        Ok(DestroyOutcome::Deleted)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestroyOutcome {
+    Deleted,
+    AlreadyGone,
+}
+
+fn vanished(stack: &str) -> DeployError {
+    DeployError::OperationFailed {
+        stack: stack.to_string(),
+        operation: "deploy",
+        status: "DELETE_COMPLETE".to_string(),
+        first_failure: None,
+        reason: Some("the stack was deleted by someone else during the deploy".to_string()),
+    }
+}

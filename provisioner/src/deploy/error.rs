@@ -1,0 +1,358 @@
+//! What can go wrong while deploying, diffing or destroying, as data: the
+//! command layer turns each into one message, a hint and an exit code.
+//!
+//! AWS errors are classified by their error code and by the SDK's error
+//! kind, never by message text.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
+
+use crate::failure::Failure;
+
+/// Why an AWS call failed, as far as the caller can act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsErrorKind {
+    NoCredentials,
+    ExpiredCredentials,
+    AccessDenied,
+    /// The endpoint did not answer (network, DNS, emulator not running).
+    Unreachable,
+    /// Still throttled after the SDK's retries with backoff.
+    Throttled,
+    /// `ValidationError`: CloudFormation's answer to a bad request, and
+    /// also to a `DescribeStacks` of a stack that does not exist.
+    Validation,
+    Other,
+}
+
+/// A failed AWS call and what was being done.
+#[derive(Debug)]
+pub struct AwsError {
+    /// e.g. "creating change set for retail-dev-network".
+    pub action: String,
+    pub kind: AwsErrorKind,
+    /// The service's error code, when it answered with one.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.action)?;
+        match &self.code {
+            Some(code) => write!(f, "{code}: {}", self.message),
+            None => write!(f, "{}", self.message),
+        }
+    }
+}
+
+impl StdError for AwsError {}
+
+impl AwsError {
+    /// Classifies an SDK error of any service.
+    pub fn from_sdk<E, R>(action: impl Into<String>, error: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + StdError + 'static,
+        R: fmt::Debug + 'static,
+    {
+        let action = action.into();
+        let (kind, code, message) = match &error {
+            SdkError::ServiceError(service) => {
+                let err = service.err();
+                let code = err.code().map(str::to_string);
+                let kind = code.as_deref().map_or(AwsErrorKind::Other, kind_of_code);
+                let message = err
+                    .message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| chain(err));
+                (kind, code, message)
+            }
+            SdkError::TimeoutError(_) => (
+                AwsErrorKind::Unreachable,
+                None,
+                "the request timed out".to_string(),
+            ),
+            SdkError::DispatchFailure(dispatch) if dispatch.is_io() || dispatch.is_timeout() => {
+                (AwsErrorKind::Unreachable, None, chain(&error))
+            }
+            _ if is_credentials_error(&error) => (AwsErrorKind::NoCredentials, None, chain(&error)),
+            _ => (AwsErrorKind::Other, None, chain(&error)),
+        };
+        Self {
+            action,
+            kind,
+            code,
+            message,
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self.kind {
+            AwsErrorKind::NoCredentials => Some(
+                "no AWS credentials found: set AWS_PROFILE or pass --profile (run `aws sso login` \
+                 for SSO profiles), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            ),
+            AwsErrorKind::ExpiredCredentials => Some(
+                "the credentials have expired or are invalid: refresh them (`aws sso login`, or \
+                 new temporary keys) and run the command again",
+            ),
+            AwsErrorKind::AccessDenied => Some(
+                "the identity in use lacks a permission: check the action named above against \
+                 its IAM policies (`aws sts get-caller-identity` shows which identity it is)",
+            ),
+            AwsErrorKind::Unreachable => Some(
+                "the AWS endpoint did not answer: check the network, --region and, for an \
+                 emulator, that it is running at --endpoint-url / AWS_ENDPOINT_URL",
+            ),
+            AwsErrorKind::Throttled => Some(
+                "AWS kept throttling after several retries: wait a minute and run the command \
+                 again, or lower --concurrency",
+            ),
+            AwsErrorKind::Validation | AwsErrorKind::Other => None,
+        }
+    }
+
+    /// Nothing was changed by a credentials or connection problem; other
+    /// failures may have happened half-way.
+    pub fn exit_code(&self) -> crate::failure::ExitCode {
+        use crate::failure::ExitCode;
+        match self.kind {
+            AwsErrorKind::NoCredentials
+            | AwsErrorKind::ExpiredCredentials
+            | AwsErrorKind::AccessDenied
+            | AwsErrorKind::Unreachable => ExitCode::Usage,
+            _ => ExitCode::Failed,
+        }
+    }
+}
+
+/// Error codes shared by AWS services.
+/// <https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html>
+fn kind_of_code(code: &str) -> AwsErrorKind {
+    match code {
+        "ExpiredToken"
+        | "ExpiredTokenException"
+        | "InvalidClientTokenId"
+        | "RequestExpired"
+        | "SignatureDoesNotMatch"
+        | "UnrecognizedClientException"
+        | "InvalidAccessKeyId"
+        | "InvalidToken"
+        | "TokenRefreshRequired" => AwsErrorKind::ExpiredCredentials,
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+            AwsErrorKind::AccessDenied
+        }
+        "Throttling"
+        | "ThrottlingException"
+        | "TooManyRequestsException"
+        | "SlowDown"
+        | "RequestLimitExceeded" => AwsErrorKind::Throttled,
+        "ValidationError" => AwsErrorKind::Validation,
+        _ => AwsErrorKind::Other,
+    }
+}
+
+/// Whether the credential providers failed, somewhere in the chain.
+fn is_credentials_error(error: &(dyn StdError + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.is::<CredentialsError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// The error and its sources on one line.
+fn chain(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut current = error.source();
+    while let Some(e) = current {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        current = e.source();
+    }
+    text
+}
+
+/// The first resource that failed in a stack operation, from its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedResource {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: String,
+    pub reason: String,
+}
+
+impl fmt::Display for FailedResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}) {}: {}",
+            self.logical_id, self.resource_type, self.status, self.reason
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("{stack} is busy: {status}")]
+    Busy { stack: String, status: String },
+    #[error("{stack} is {status}: its last update could not roll back")]
+    UpdateRollbackFailed { stack: String, status: String },
+    #[error("{stack} is {status} and cannot be deployed or deleted as it is")]
+    Unrecoverable {
+        stack: String,
+        status: String,
+        reason: Option<String>,
+    },
+    #[error("{operation} of {stack} failed: {}", describe_failure(.status, .first_failure, .reason))]
+    OperationFailed {
+        stack: String,
+        operation: &'static str,
+        status: String,
+        first_failure: Option<FailedResource>,
+        reason: Option<String>,
+    },
+    #[error("change set for {stack} failed: {reason}")]
+    ChangeSetFailed { stack: String, reason: String },
+    #[error("{stack}: {changes} not approved")]
+    NotApproved { stack: String, changes: String },
+    #[error("{stack} needs approval for {changes} but there is no terminal to ask on")]
+    ApprovalNeedsTerminal { stack: String, changes: String },
+    #[error("{stack} has termination protection")]
+    TerminationProtected { stack: String },
+    #[error("the toolkit stack {stack} is missing")]
+    ToolkitMissing { stack: String },
+    #[error(
+        "the toolkit stack {stack} is version {found}, this provisioner needs version {expected}"
+    )]
+    ToolkitOutdated {
+        stack: String,
+        found: u32,
+        expected: u32,
+    },
+    #[error(
+        "the toolkit stack {stack} is version {found}, newer than this provisioner knows ({expected})"
+    )]
+    ToolkitNewer {
+        stack: String,
+        found: u32,
+        expected: u32,
+    },
+    #[error("the toolkit stack {stack} has no usable {output} output")]
+    ToolkitBroken { stack: String, output: &'static str },
+    #[error("reading {path}")]
+    ReadFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{stack} was not deployed: {dependency} failed")]
+    DependencyFailed { stack: String, dependency: String },
+}
+
+fn describe_failure(
+    status: &str,
+    first: &Option<FailedResource>,
+    reason: &Option<String>,
+) -> String {
+    match (first, reason) {
+        (Some(first), _) => format!("{status}; first failure: {first}"),
+        (None, Some(reason)) => format!("{status}: {reason}"),
+        (None, None) => status.to_string(),
+    }
+}
+
+impl DeployError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            DeployError::Aws(e) => e.hint().map(str::to_string),
+            DeployError::Busy { stack, .. } => Some(format!(
+                "another operation (perhaps an interrupted deploy) is running on {stack}; wait \
+                 until it finishes (`aws cloudformation wait stack-update-complete --stack-name \
+                 {stack}` or the console), then run this again"
+            )),
+            DeployError::UpdateRollbackFailed { stack, .. } => Some(format!(
+                "fix what blocked the rollback (see the stack's events), then run `aws \
+                 cloudformation continue-update-rollback --stack-name {stack}` and deploy again"
+            )),
+            DeployError::Unrecoverable { stack, reason, .. } => Some(format!(
+                "{}look at the stack's events, fix the cause, then delete it (`provisioner destroy`) \
+                 and deploy again",
+                reason
+                    .as_ref()
+                    .map(|r| format!("CloudFormation says: {r}; "))
+                    .unwrap_or_default()
+            ))
+            .map(|h| h.replace("the stack's", &format!("{stack}'s"))),
+            DeployError::OperationFailed { .. } => Some(
+                "the stack rolled back to its previous state; fix the cause above and deploy \
+                 again"
+                    .to_string(),
+            ),
+            DeployError::ChangeSetFailed { .. } => None,
+            DeployError::NotApproved { .. } => Some(
+                "nothing was changed; review the changes with `provisioner diff`".to_string(),
+            ),
+            DeployError::ApprovalNeedsTerminal { .. } => Some(
+                "review with `provisioner diff`, then pass --require-approval never to deploy \
+                 without asking"
+                    .to_string(),
+            ),
+            DeployError::TerminationProtected { stack } => Some(format!(
+                "it is a protected (prod) stack; if you really mean to delete it, run `aws \
+                 cloudformation update-termination-protection --no-enable-termination-protection \
+                 --stack-name {stack}` first"
+            )),
+            DeployError::ToolkitMissing { .. } => {
+                Some("run `provisioner bootstrap --stage <stage>` first".to_string())
+            }
+            DeployError::ToolkitOutdated { .. } => Some(
+                "run `provisioner bootstrap --stage <stage>` to upgrade it".to_string(),
+            ),
+            DeployError::ToolkitNewer { .. } => Some(
+                "a newer provisioner bootstrapped this account; upgrade provisioner".to_string(),
+            ),
+            DeployError::ToolkitBroken { .. } => Some(
+                "run `provisioner bootstrap --stage <stage>` to repair it".to_string(),
+            ),
+            DeployError::ReadFile { .. } => Some(
+                "synthesise again: the synth output folder is incomplete".to_string(),
+            ),
+            DeployError::DependencyFailed { .. } => None,
+        }
+    }
+
+    pub fn into_failure(self) -> Failure {
+        let hint = self.hint();
+        let failure = match &self {
+            DeployError::Aws(e) => match e.exit_code() {
+                crate::failure::ExitCode::Usage => Failure::usage(self),
+                crate::failure::ExitCode::Failed => Failure::failed(self),
+            },
+            DeployError::ApprovalNeedsTerminal { .. }
+            | DeployError::ToolkitMissing { .. }
+            | DeployError::ToolkitOutdated { .. }
+            | DeployError::ToolkitNewer { .. }
+            | DeployError::ReadFile { .. } => Failure::usage(self),
+            _ => Failure::failed(self),
+        };
+        match hint {
+            Some(hint) => failure.hint(hint),
+            None => failure,
+        }
+    }
+}
+
+pub type Result<T, E = DeployError> = std::result::Result<T, E>;

@@ -1,0 +1,17 @@
+//! Deploying synthesised stacks to CloudFormation: the per-stack state
+//! machine (`engine`) over a thin CloudFormation interface (`cfn`), the
+//! order and parallelism of stacks (`schedule`), the asset bucket
+//! (`toolkit`, `upload`), template differences and the changes that broaden
+//! access (`diff`), and how progress is shown (`progress`).
+
+pub mod approval;
+pub mod cfn;
+pub mod diff;
+pub mod engine;
+pub mod error;
+pub mod plan;
+pub mod progress;
+pub mod schedule;
+pub mod status;
+pub mod toolkit;
+pub mod upload;
