@@ -23,17 +23,21 @@ pub struct RetryPolicy {
     /// Wait before the first retry; doubled after each.
     pub base_delay: Duration,
     pub max_delay: Duration,
+    /// `BatchWriteItem` calls in flight at once.
+    pub concurrent_calls: usize,
 }
 
 impl Default for RetryPolicy {
     /// Six calls waiting 50, 100, 200, 400 and 800 ms between them: 1.55 s at
     /// most per group, the exponential backoff AWS recommends for
-    /// unprocessed items.
+    /// unprocessed items. Four calls in flight: enough to hide the call
+    /// latency without one invocation taking a table's whole burst.
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 6,
             base_delay: Duration::from_millis(50),
             max_delay: Duration::from_secs(2),
+            concurrent_calls: 4,
         }
     }
 }
@@ -57,46 +61,85 @@ pub struct WriteOutcome {
     pub items_written: usize,
 }
 
-/// Writes the puts in groups of 25, retrying unprocessed items per
-/// `policy`. When a group cannot be written, stops there: its unwritten
-/// records and every record after them are reported, since Lambda resumes
-/// from the lowest reported sequence number anyway and writing the rest now
-/// would only spend capacity on a throttled table.
+/// Writes the puts in groups of 25, up to `policy.concurrent_calls` groups
+/// in flight (a `BatchWriteItem` takes milliseconds; a full Kinesis batch
+/// of 10,000 records is about 650 calls), retrying unprocessed items per
+/// `policy`.
+///
+/// When a group cannot be written, no further group is started: its
+/// unwritten records and the records of every group not started are
+/// reported. Lambda resumes from the lowest reported sequence number
+/// anyway, so writing the rest now would only spend capacity on a
+/// throttled table. Groups already in flight finish; what they write is
+/// rewritten by the retry, harmlessly (idempotent keys).
 pub async fn write_all(
     client: &aws_sdk_dynamodb::Client,
     puts: Vec<PendingPut>,
     policy: &RetryPolicy,
 ) -> WriteOutcome {
     let mut outcome = WriteOutcome::default();
-    let mut remaining = puts.into_iter().peekable();
-    while remaining.peek().is_some() {
-        let group: Vec<PendingPut> = remaining.by_ref().take(MAX_ITEMS_PER_BATCH_WRITE).collect();
-        let group_size = group.len();
-        let unwritten = write_group(client, group, policy, &mut outcome.calls).await;
-        outcome.items_written += group_size - unwritten.len();
-        if !unwritten.is_empty() {
-            outcome.failed_records.extend(unwritten);
-            outcome
-                .failed_records
-                .extend(remaining.map(|put| put.record));
+    let mut groups = Vec::with_capacity(puts.len().div_ceil(MAX_ITEMS_PER_BATCH_WRITE));
+    let mut puts = puts.into_iter().peekable();
+    while puts.peek().is_some() {
+        groups.push(
+            puts.by_ref()
+                .take(MAX_ITEMS_PER_BATCH_WRITE)
+                .collect::<Vec<_>>(),
+        );
+    }
+    let mut groups = groups.into_iter();
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut failed = false;
+    loop {
+        while !failed && in_flight.len() < policy.concurrent_calls.max(1) {
+            let Some(group) = groups.next() else { break };
+            in_flight.spawn(write_group(client.clone(), group, *policy));
+        }
+        let Some(joined) = in_flight.join_next().await else {
             break;
+        };
+        let group = joined.expect("a write task does not panic");
+        outcome.calls += group.calls;
+        outcome.items_written += group.items - group.unwritten_items;
+        if !group.unwritten_records.is_empty() {
+            failed = true;
+            outcome.failed_records.extend(group.unwritten_records);
         }
     }
+    // Groups never started when a group failed.
+    outcome
+        .failed_records
+        .extend(groups.flatten().map(|put| put.record));
     outcome
 }
 
-/// Writes one group; returns the records of the items left unwritten.
+/// What happened to one group of up to 25 items.
+#[derive(Debug)]
+struct GroupResult {
+    items: usize,
+    unwritten_items: usize,
+    /// Records with an item left unwritten.
+    unwritten_records: Vec<usize>,
+    calls: usize,
+}
+
+/// Writes one group, retrying what DynamoDB leaves unprocessed.
 async fn write_group(
-    client: &aws_sdk_dynamodb::Client,
+    client: aws_sdk_dynamodb::Client,
     group: Vec<PendingPut>,
-    policy: &RetryPolicy,
-    calls: &mut usize,
-) -> Vec<usize> {
+    policy: RetryPolicy,
+) -> GroupResult {
     let record_of_line: HashMap<String, usize> = group
         .iter()
         .filter_map(|put| Some((line_id_of(&put.item)?.to_owned(), put.record)))
         .collect();
     let all_records: Vec<usize> = group.iter().map(|put| put.record).collect();
+    let mut result = GroupResult {
+        items: group.len(),
+        unwritten_items: 0,
+        unwritten_records: Vec::new(),
+        calls: 0,
+    };
     let mut request_items: HashMap<String, Vec<WriteRequest>> = HashMap::new();
     for put in group {
         let request = PutRequest::builder()
@@ -112,21 +155,22 @@ async fn write_group(
         if attempt > 0 {
             tokio::time::sleep(policy.delay(attempt)).await;
         }
-        *calls += 1;
-        let result = client
+        result.calls += 1;
+        let response = client
             .batch_write_item()
             .set_request_items(Some(request_items.clone()))
             .send()
             .await;
-        match result {
+        match response {
             Ok(output) => {
-                let unprocessed = output.unprocessed_items.unwrap_or_default();
-                let unprocessed: HashMap<_, _> = unprocessed
+                let unprocessed: HashMap<_, _> = output
+                    .unprocessed_items
+                    .unwrap_or_default()
                     .into_iter()
-                    .filter(|(_, r)| !r.is_empty())
+                    .filter(|(_, requests)| !requests.is_empty())
                     .collect();
                 if unprocessed.is_empty() {
-                    return Vec::new();
+                    return result;
                 }
                 let count: usize = unprocessed.values().map(Vec::len).sum();
                 tracing::warn!(
@@ -143,26 +187,29 @@ async fn write_group(
                     error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error),
                     "BatchWriteItem failed; reporting the group's records"
                 );
-                return all_records;
+                result.unwritten_items = request_items.values().map(Vec::len).sum();
+                result.unwritten_records = all_records;
+                return result;
             }
         }
     }
-    let mut unwritten: Vec<usize> = request_items
+    result.unwritten_items = request_items.values().map(Vec::len).sum();
+    result.unwritten_records = request_items
         .values()
         .flatten()
         .filter_map(|request| request.put_request())
         .filter_map(|put| line_id_of(put.item()).and_then(|line| record_of_line.get(line).copied()))
         .collect();
-    if unwritten.is_empty() {
+    if result.unwritten_records.is_empty() {
         // Items we cannot trace back: fail the whole group rather than lose them.
-        unwritten = all_records;
+        result.unwritten_records = all_records;
     }
     tracing::error!(
         attempts = policy.max_attempts,
-        records = unwritten.len(),
+        items = result.unwritten_items,
         "items still unprocessed after the bounded retries; reporting their records"
     );
-    unwritten
+    result
 }
 
 #[cfg(test)]

@@ -61,12 +61,21 @@ fn tables() -> Tables {
     }
 }
 
-/// No real waiting in tests.
+/// No real waiting in tests; one call at a time where a test depends on
+/// the order of calls.
 fn no_wait(max_attempts: u32) -> RetryPolicy {
     RetryPolicy {
         max_attempts,
         base_delay: Duration::ZERO,
         max_delay: Duration::ZERO,
+        concurrent_calls: 1,
+    }
+}
+
+fn concurrent(concurrent_calls: usize) -> RetryPolicy {
+    RetryPolicy {
+        concurrent_calls,
+        ..no_wait(3)
     }
 }
 
@@ -121,6 +130,22 @@ fn s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a str {
     item[name].as_s().unwrap()
 }
 
+fn first_sequence_number(call: &HashMap<String, Vec<WriteRequest>>) -> String {
+    call.values()
+        .flatten()
+        .map(|r| {
+            r.put_request().unwrap().item()["Source"]
+                .as_s()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .min()
+        .unwrap()
+}
+
 fn failures(response: &aws_lambda_events::event::streams::KinesisEventResponse) -> Vec<String> {
     response
         .batch_item_failures
@@ -142,10 +167,18 @@ async fn writes_every_line_to_invoices_and_lines_with_a_customer_to_customers() 
     );
     let (client, calls) = recording_dynamodb(all_written);
 
-    let response = handle(&client, &tables(), &no_wait(3), event_from(&transactions)).await;
+    let response = handle(
+        &client,
+        &tables(),
+        &concurrent(4),
+        event_from(&transactions),
+    )
+    .await;
 
     assert!(response.batch_item_failures.is_empty());
-    let calls = calls.lock().unwrap();
+    let mut calls = calls.lock().unwrap().clone();
+    // Calls run concurrently: put them back in record order to compare.
+    calls.sort_by_key(|call| first_sequence_number(call));
     let total = transactions.len() + with_customer;
     assert_eq!(calls.len(), total.div_ceil(25));
     assert!(
@@ -397,7 +430,7 @@ async fn an_oversized_record_is_skipped_and_a_full_size_batch_is_written() {
         .push(kinesis_record(10_000, huge.to_json().into_bytes()));
     let (client, calls) = recording_dynamodb(all_written);
 
-    let response = handle(&client, &tables(), &no_wait(3), event).await;
+    let response = handle(&client, &tables(), &concurrent(8), event).await;
 
     assert!(response.batch_item_failures.is_empty());
     let calls = calls.lock().unwrap();
@@ -426,5 +459,62 @@ fn table_names_come_from_the_environment_the_stack_sets() {
     assert_eq!(
         error.to_string(),
         "environment variable CUSTOMERS_TABLE is not set; the Serving stack sets it to the Customers table name"
+    );
+}
+
+#[tokio::test]
+async fn with_calls_in_flight_a_failure_reports_every_record_not_written() {
+    let transactions = sample_transactions("2010-12-13.csv")[..300].to_vec();
+    // The third call fails; the others succeed.
+    let (client, calls) = recording_dynamodb(|call, _| {
+        if call == 3 {
+            MockResponse::Error(BatchWriteItemError::InternalServerError(
+                aws_sdk_dynamodb::types::error::InternalServerError::builder()
+                    .message("boom")
+                    .build(),
+            ))
+        } else {
+            MockResponse::Output(BatchWriteItemOutput::builder().build())
+        }
+    });
+
+    let response = handle(
+        &client,
+        &tables(),
+        &concurrent(3),
+        event_from(&transactions),
+    )
+    .await;
+
+    let calls = calls.lock().unwrap();
+    let written: std::collections::BTreeSet<String> = calls
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| *index != 2)
+        .flat_map(|(_, call)| call.values().flatten())
+        .map(|r| {
+            r.put_request().unwrap().item()["Source"]
+                .as_s()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let reported: std::collections::BTreeSet<String> = failures(&response).into_iter().collect();
+    let all: std::collections::BTreeSet<String> = (0..300).map(sequence_number).collect();
+    assert!(!reported.is_empty());
+    for sequence_number in &all {
+        // Every record is written or reported (a record split across a good
+        // and the failed call is both).
+        assert!(
+            written.contains(sequence_number) || reported.contains(sequence_number),
+            "{sequence_number} lost"
+        );
+    }
+    assert!(
+        calls.len() < 300usize.div_ceil(25),
+        "no new call after the failure"
     );
 }
