@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 use stacks::stage::Stage;
 
-use crate::commands::{graph, list, synth};
+use crate::aws::AwsOptions;
+use crate::commands::{bootstrap, deploy, destroy, diff, graph, list, synth};
 use crate::failure::{CommandResult, Failure};
 
 /// Where synth writes and later commands read, unless told otherwise.
@@ -17,6 +18,8 @@ pub const DEFAULT_SYNTH_DIR: &str = "target/synth";
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub aws: AwsOptions,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +50,16 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_SYNTH_DIR)]
         synth_dir: PathBuf,
     },
+    /// Create or upgrade the toolkit stack (the asset bucket) in the
+    /// stage's account and region.
+    Bootstrap(bootstrap::BootstrapArgs),
+    /// Deploy the synthesised stacks: dependency order, independent stacks
+    /// in parallel, unchanged stacks skipped.
+    Deploy(deploy::DeployArgs),
+    /// Show what a deploy would change, with security changes marked.
+    Diff(diff::DiffArgs),
+    /// Delete the stacks of a stage in reverse dependency order.
+    Destroy(destroy::DestroyArgs),
 }
 
 pub fn run(cli: Cli) -> CommandResult {
@@ -72,10 +85,14 @@ pub fn run(cli: Cli) -> CommandResult {
             format,
             synth_dir,
         } => graph::run(&synth_dir, stage_named(&stage)?.name, format, stdout),
+        Command::Bootstrap(args) => bootstrap::run(args, &cli.aws, stdout),
+        Command::Deploy(args) => deploy::run(args, &cli.aws, stdout),
+        Command::Diff(args) => diff::run(args, &cli.aws, stdout),
+        Command::Destroy(args) => destroy::run(args, &cli.aws, stdout),
     }
 }
 
-fn stage_named(name: &str) -> Result<&'static Stage, Failure> {
+pub(crate) fn stage_named(name: &str) -> Result<&'static Stage, Failure> {
     Stage::named(name)
         .map_err(|e| Failure::usage(e).hint("stages are defined in stacks/src/stage.rs"))
 }

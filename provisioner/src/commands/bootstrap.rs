@@ -14,6 +14,39 @@ use crate::deploy::progress::Progress;
 use crate::deploy::toolkit;
 use crate::failure::{CommandResult, Failure};
 
+/// `provisioner bootstrap` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BootstrapArgs {
+    /// The stage whose account and region get the toolkit (`--region`
+    /// overrides the region).
+    #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
+    pub stage: String,
+    #[arg(long, value_enum, default_value = "change-set")]
+    pub method: Method,
+}
+
+pub fn run(
+    args: BootstrapArgs,
+    aws: &crate::aws::AwsOptions,
+    out: &mut dyn Write,
+) -> CommandResult {
+    use crate::commands::session;
+    let stage = crate::cli::stage_named(&args.stage)?;
+    let progress = session::progress();
+    session::block_on(async {
+        let clients = session::clients(aws, stage.region).await;
+        bootstrap(
+            &clients,
+            args.method,
+            &session::change_set_name(),
+            session::poll_interval(aws),
+            out,
+            progress.as_ref(),
+        )
+        .await
+    })
+}
+
 pub async fn bootstrap(
     clients: &Clients,
     method: Method,

@@ -24,6 +24,63 @@ use crate::deploy::toolkit;
 use crate::deploy::upload::{Bucket, Object, Source};
 use crate::failure::{CommandResult, Failure};
 
+/// `provisioner deploy` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeployArgs {
+    #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
+    pub stage: String,
+    /// Stacks to deploy (short id or stack name), with the stacks they
+    /// import from; none: every stack.
+    pub stacks: Vec<String>,
+    /// Deploy only the named stacks, not the stacks they import from.
+    #[arg(long)]
+    pub exclusively: bool,
+    /// Folder written by `provisioner synth`.
+    #[arg(long, default_value = crate::cli::DEFAULT_SYNTH_DIR)]
+    pub synth_dir: PathBuf,
+    /// Stacks deployed at the same time (when independent).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    #[arg(long, value_enum, default_value = "change-set")]
+    pub method: Method,
+    #[arg(long, value_enum, default_value = "broadening")]
+    pub require_approval: RequireApproval,
+    /// Write every stack's outputs here as JSON: {"<stack>": {"<output>": "<value>"}}.
+    #[arg(long)]
+    pub outputs_file: Option<PathBuf>,
+}
+
+/// Runs `provisioner deploy` with the process's terminal.
+pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) -> CommandResult {
+    use crate::commands::session;
+    let stage = crate::cli::stage_named(&args.stage)?;
+    let options = DeployOptions {
+        stacks: args.stacks,
+        exclusively: args.exclusively,
+        concurrency: usize::from(args.concurrency),
+        method: args.method,
+        require_approval: args.require_approval,
+        outputs_file: args.outputs_file,
+        change_set_name: session::change_set_name(),
+        poll: session::poll_interval(aws),
+    };
+    let progress = session::progress();
+    let mut prompt = crate::deploy::approval::TerminalPrompt;
+    session::block_on(async {
+        let clients = session::clients(aws, stage.region).await;
+        deploy(
+            &args.synth_dir,
+            stage.name,
+            &options,
+            &clients,
+            out,
+            progress.as_ref(),
+            &mut prompt,
+        )
+        .await
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct DeployOptions {
     /// Stacks named on the command line; empty: all.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::aws::Clients;
@@ -20,6 +20,52 @@ use crate::deploy::schedule::{self, Node, Run};
 use crate::deploy::status::Phase;
 use crate::deploy::upload::Bucket;
 use crate::failure::{CommandResult, Failure};
+
+/// `provisioner destroy` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DestroyArgs {
+    #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
+    pub stage: String,
+    /// Stacks to delete, with the stacks importing from them; none: every
+    /// stack of the stage.
+    pub stacks: Vec<String>,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long)]
+    pub force: bool,
+    /// Folder written by `provisioner synth`.
+    #[arg(long, default_value = crate::cli::DEFAULT_SYNTH_DIR)]
+    pub synth_dir: PathBuf,
+    /// Stacks deleted at the same time (when independent).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+}
+
+/// Runs `provisioner destroy` with the process's terminal.
+pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) -> CommandResult {
+    use crate::commands::session;
+    let stage = crate::cli::stage_named(&args.stage)?;
+    let options = DestroyOptions {
+        stacks: args.stacks,
+        force: args.force,
+        concurrency: usize::from(args.concurrency),
+        poll: session::poll_interval(aws),
+    };
+    let progress = session::progress();
+    let mut prompt = crate::deploy::approval::TerminalPrompt;
+    session::block_on(async {
+        let clients = session::clients(aws, stage.region).await;
+        destroy(
+            &args.synth_dir,
+            stage.name,
+            &options,
+            &clients,
+            out,
+            progress.as_ref(),
+            &mut prompt,
+        )
+        .await
+    })
+}
 
 #[derive(Debug, Clone)]
 pub struct DestroyOptions {

@@ -2,7 +2,7 @@
 //! the deployed templates.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::aws::Clients;
@@ -12,6 +12,38 @@ use crate::deploy::diff::diff as diff_templates;
 use crate::deploy::error::DeployError;
 use crate::deploy::plan::{self, Closure};
 use crate::failure::{CommandResult, Failure};
+
+/// `provisioner diff` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiffArgs {
+    #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
+    pub stage: String,
+    /// Stacks to compare; none: every stack.
+    pub stacks: Vec<String>,
+    /// Exit with code 1 when a stack differs.
+    #[arg(long)]
+    pub fail: bool,
+    /// Folder written by `provisioner synth`.
+    #[arg(long, default_value = crate::cli::DEFAULT_SYNTH_DIR)]
+    pub synth_dir: PathBuf,
+}
+
+pub fn run(args: DiffArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) -> CommandResult {
+    use crate::commands::session;
+    let stage = crate::cli::stage_named(&args.stage)?;
+    session::block_on(async {
+        let clients = session::clients(aws, stage.region).await;
+        diff(
+            &args.synth_dir,
+            stage.name,
+            &args.stacks,
+            args.fail,
+            &clients,
+            out,
+        )
+        .await
+    })
+}
 
 /// Prints the differences; with `fail`, a difference is exit code 1.
 pub async fn diff(

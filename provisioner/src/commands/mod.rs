@@ -7,5 +7,6 @@ pub mod destroy;
 pub mod diff;
 pub mod graph;
 pub mod list;
+pub mod session;
 pub mod synth;
 pub mod synth_output;
