@@ -178,7 +178,7 @@ async fn writes_every_line_to_invoices_and_lines_with_a_customer_to_customers() 
     assert!(response.batch_item_failures.is_empty());
     let mut calls = calls.lock().unwrap().clone();
     // Calls run concurrently: put them back in record order to compare.
-    calls.sort_by_key(|call| first_sequence_number(call));
+    calls.sort_by_key(first_sequence_number);
     let total = transactions.len() + with_customer;
     assert_eq!(calls.len(), total.div_ceil(25));
     assert!(
