@@ -6,7 +6,13 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use record::{CsvTransactions, SourcePosition, WarehouseRow};
+use record::{CsvTransactions, SourcePosition, Transaction, WarehouseRow};
+
+/// Kinesis-like sequence numbers (56 digits).
+const SEQUENCE_NUMBERS: [&str; 2] = [
+    "49590338271490256608559692538361571095921575989136588898",
+    "49590338271490256608559692538361571095921575989136588899",
+];
 
 fn sample_files() -> Vec<(String, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/online-retail");
@@ -91,6 +97,31 @@ fn bench(c: &mut Criterion) {
                 }
             }
             black_box(items)
+        })
+    });
+
+    // The stream path: the ingest function's JSON records, as the Firehose
+    // transform and the writers receive them.
+    let json_records: Vec<String> = files
+        .iter()
+        .flat_map(|(_, bytes)| CsvTransactions::new(bytes.as_slice()).unwrap())
+        .filter_map(|row| row.unwrap().result.ok())
+        .map(|transaction| transaction.to_json())
+        .collect();
+    group.bench_function("json_record_to_warehouse_json", |b| {
+        let mut out = Vec::with_capacity(64 * 1024 * 1024);
+        b.iter(|| {
+            out.clear();
+            for (index, json) in json_records.iter().enumerate() {
+                let transaction = Transaction::from_json(json).unwrap();
+                let line_id = SourcePosition::Kinesis {
+                    shard_id: "shardId-000000000000",
+                    sequence_number: SEQUENCE_NUMBERS[index % SEQUENCE_NUMBERS.len()],
+                }
+                .line_id();
+                WarehouseRow::new(&transaction, &line_id).write_json_line(&mut out);
+            }
+            black_box(out.len())
         })
     });
 

@@ -16,6 +16,15 @@
 //! adjustments, non-product stock codes (`POST`, `D`, `M`, `DOT`,
 //! `BANK CHARGES`), unit price 0. Money is exact ([`Money`]).
 //! No AWS SDK here: the functions convert the plain items themselves.
+//!
+//! Contracts between the functions:
+//! - a Kinesis record's data is one transaction as normalised JSON
+//!   ([`Transaction::to_json`]); readers accept either naming
+//!   ([`Transaction::from_json`]);
+//! - Redshift's `transactions` table has the columns [`WAREHOUSE_COLUMNS`]
+//!   and loads [`WarehouseRow`] lines with `json 'auto'`;
+//! - DynamoDB tables and attribute names are in [`dynamodb`];
+//! - every stored line is keyed by the [`LineId`] of its source position.
 
 mod csv_file;
 pub mod dynamodb;
