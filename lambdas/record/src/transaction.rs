@@ -281,23 +281,23 @@ fn parse_customer_id(raw: &str) -> Result<Option<String>, RecordError> {
 /// become "no customer".
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a JSON object of a transaction")]
-struct JsonTransaction {
-    #[serde(alias = "InvoiceNo")]
-    invoice_no: Option<Box<serde_json::value::RawValue>>,
-    #[serde(alias = "StockCode")]
-    stock_code: Option<Box<serde_json::value::RawValue>>,
-    #[serde(alias = "Description", default)]
-    description: Option<Box<serde_json::value::RawValue>>,
-    #[serde(alias = "Quantity")]
-    quantity: Option<Box<serde_json::value::RawValue>>,
-    #[serde(alias = "InvoiceDate")]
-    invoice_date: Option<Box<serde_json::value::RawValue>>,
-    #[serde(alias = "UnitPrice")]
-    unit_price: Option<Box<serde_json::value::RawValue>>,
-    #[serde(alias = "CustomerID", default)]
-    customer_id: Option<Box<serde_json::value::RawValue>>,
-    #[serde(alias = "Country")]
-    country: Option<Box<serde_json::value::RawValue>>,
+struct JsonTransaction<'a> {
+    #[serde(alias = "InvoiceNo", borrow)]
+    invoice_no: Option<&'a serde_json::value::RawValue>,
+    #[serde(alias = "StockCode", borrow)]
+    stock_code: Option<&'a serde_json::value::RawValue>,
+    #[serde(alias = "Description", default, borrow)]
+    description: Option<&'a serde_json::value::RawValue>,
+    #[serde(alias = "Quantity", borrow)]
+    quantity: Option<&'a serde_json::value::RawValue>,
+    #[serde(alias = "InvoiceDate", borrow)]
+    invoice_date: Option<&'a serde_json::value::RawValue>,
+    #[serde(alias = "UnitPrice", borrow)]
+    unit_price: Option<&'a serde_json::value::RawValue>,
+    #[serde(alias = "CustomerID", default, borrow)]
+    customer_id: Option<&'a serde_json::value::RawValue>,
+    #[serde(alias = "Country", borrow)]
+    country: Option<&'a serde_json::value::RawValue>,
 }
 
 /// An example transaction object, shown when a body is not an object.
