@@ -60,6 +60,11 @@ fn every_row_of_the_sample_is_stored_or_rejected_with_a_reason() {
                     continue;
                 }
             };
+            // The stream carries the normalised JSON: it reads back unchanged.
+            assert_eq!(
+                Transaction::from_json(&transaction.to_json()).as_ref(),
+                Ok(&transaction)
+            );
             let position = SourcePosition::File {
                 key: &key,
                 line: row.line,
