@@ -63,17 +63,13 @@ const REJECTED_PREFIX: &str = "rejected";
 /// Used when an event id carries no shard (Lambda always sends one).
 const UNKNOWN_SHARD: &str = "shard-unknown";
 
+/// The shard of a record, from its `eventID` (`{shardId}:{sequenceNumber}`).
 fn shard_of(record: &KinesisEventRecord) -> &str {
-    record
-        .event_id
-        .as_deref()
-        .and_then(|id| {
-            SourcePosition::from_kinesis_event_id(id, "").map(|p| match p {
-                SourcePosition::Kinesis { shard_id, .. } => shard_id,
-                _ => UNKNOWN_SHARD,
-            })
-        })
-        .unwrap_or(UNKNOWN_SHARD)
+    let event_id = record.event_id.as_deref().unwrap_or_default();
+    match SourcePosition::from_kinesis_event_id(event_id, "") {
+        Some(SourcePosition::Kinesis { shard_id, .. }) => shard_id,
+        _ => UNKNOWN_SHARD,
+    }
 }
 
 /// Why a record is rejected.
