@@ -10,7 +10,9 @@ use aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput;
 use aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput;
 use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
 use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
-use aws_sdk_cloudformation::operation::describe_stacks::{DescribeStacksError, DescribeStacksOutput};
+use aws_sdk_cloudformation::operation::describe_stacks::{
+    DescribeStacksError, DescribeStacksOutput,
+};
 use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetOutput;
 use aws_sdk_cloudformation::primitives::DateTime;
 use aws_sdk_cloudformation::types::{
@@ -164,9 +166,27 @@ async fn creates_a_missing_stack_through_a_change_set_executed_by_arn() {
         })
         .output(|| {
             events(vec![
-                event("2", "Vpc", "AWS::EC2::VPC", ResourceStatus::CreateComplete, ""),
-                event("1", "Vpc", "AWS::EC2::VPC", ResourceStatus::CreateInProgress, ""),
-                event("0", NAME, "AWS::CloudFormation::Stack", ResourceStatus::from("REVIEW_IN_PROGRESS"), ""),
+                event(
+                    "2",
+                    "Vpc",
+                    "AWS::EC2::VPC",
+                    ResourceStatus::CreateComplete,
+                    "",
+                ),
+                event(
+                    "1",
+                    "Vpc",
+                    "AWS::EC2::VPC",
+                    ResourceStatus::CreateInProgress,
+                    "",
+                ),
+                event(
+                    "0",
+                    NAME,
+                    "AWS::CloudFormation::Stack",
+                    ResourceStatus::from("REVIEW_IN_PROGRESS"),
+                    "",
+                ),
             ])
         })
         .build();
@@ -178,8 +198,17 @@ async fn creates_a_missing_stack_through_a_change_set_executed_by_arn() {
     assert_eq!(state.outputs["VpcId"], "vpc-1");
     assert_eq!(executed.num_calls(), 1);
     assert!(run.progress.contains("retail-dev-network: creating"));
-    let vpc_lines: Vec<_> = run.progress.lines().filter(|l| l.contains(" Vpc")).collect();
-    assert_eq!(vpc_lines.len(), 2, "only the new events, oldest first: {}", run.progress);
+    let vpc_lines: Vec<_> = run
+        .progress
+        .lines()
+        .filter(|l| l.contains(" Vpc"))
+        .collect();
+    assert_eq!(
+        vpc_lines.len(),
+        2,
+        "only the new events, oldest first: {}",
+        run.progress
+    );
     assert!(vpc_lines[0].contains("CREATE_IN_PROGRESS"));
 }
 
@@ -211,7 +240,8 @@ async fn updates_a_deployed_stack() {
 
 #[tokio::test]
 async fn an_empty_change_set_is_deleted_and_reported_as_no_changes() {
-    let describe = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::UpdateComplete));
+    let describe =
+        mock!(Client::describe_stacks).then_output(|| stack(StackStatus::UpdateComplete));
     let created = change_set_created();
     let empty = mock!(Client::describe_change_set).then_output(|| {
         DescribeChangeSetOutput::builder()
@@ -261,7 +291,10 @@ async fn a_stack_whose_first_create_failed_is_deleted_then_created_again() {
     assert_eq!(run.result.unwrap().0, Outcome::Created);
     assert_eq!(delete.num_calls(), 1);
     assert_eq!(created.num_calls(), 1);
-    assert!(run.progress.contains("its first create failed: ROLLBACK_COMPLETE"));
+    assert!(
+        run.progress
+            .contains("its first create failed: ROLLBACK_COMPLETE")
+    );
 }
 
 #[tokio::test]
@@ -273,14 +306,52 @@ async fn a_rolled_back_update_reports_the_first_failed_resource_and_its_reason()
         .build();
     let events = mock!(Client::describe_stack_events)
         .sequence()
-        .output(|| events(vec![event("0", NAME, "AWS::CloudFormation::Stack", ResourceStatus::UpdateComplete, "")]))
+        .output(|| {
+            events(vec![event(
+                "0",
+                NAME,
+                "AWS::CloudFormation::Stack",
+                ResourceStatus::UpdateComplete,
+                "",
+            )])
+        })
         .output(|| {
             events(vec![
-                event("4", NAME, "AWS::CloudFormation::Stack", ResourceStatus::UpdateRollbackComplete, ""),
-                event("3", "Subnet", "AWS::EC2::Subnet", ResourceStatus::UpdateFailed, "Resource update cancelled"),
-                event("2", "Vpc", "AWS::EC2::VPC", ResourceStatus::UpdateFailed, "The CIDR '10.10.0.0/33' is invalid."),
-                event("1", "Vpc", "AWS::EC2::VPC", ResourceStatus::UpdateInProgress, ""),
-                event("0", NAME, "AWS::CloudFormation::Stack", ResourceStatus::UpdateComplete, ""),
+                event(
+                    "4",
+                    NAME,
+                    "AWS::CloudFormation::Stack",
+                    ResourceStatus::UpdateRollbackComplete,
+                    "",
+                ),
+                event(
+                    "3",
+                    "Subnet",
+                    "AWS::EC2::Subnet",
+                    ResourceStatus::UpdateFailed,
+                    "Resource update cancelled",
+                ),
+                event(
+                    "2",
+                    "Vpc",
+                    "AWS::EC2::VPC",
+                    ResourceStatus::UpdateFailed,
+                    "The CIDR '10.10.0.0/33' is invalid.",
+                ),
+                event(
+                    "1",
+                    "Vpc",
+                    "AWS::EC2::VPC",
+                    ResourceStatus::UpdateInProgress,
+                    "",
+                ),
+                event(
+                    "0",
+                    NAME,
+                    "AWS::CloudFormation::Stack",
+                    ResourceStatus::UpdateComplete,
+                    "",
+                ),
             ])
         })
         .build();
@@ -358,7 +429,11 @@ async fn expired_credentials_are_a_configuration_error_saying_what_was_being_don
 async fn destroying_a_missing_stack_succeeds_without_deleting_anything() {
     let describe = mock!(Client::describe_stacks).then_error(missing);
     let delete = mock!(Client::delete_stack).then_output(|| DeleteStackOutput::builder().build());
-    let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe, &delete]);
+    let client = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        [&describe, &delete]
+    );
     let cfn = Cfn::new(client, Duration::ZERO);
     let progress = PlainProgress::new(Vec::new());
     let engine = Engine {
@@ -368,7 +443,10 @@ async fn destroying_a_missing_stack_succeeds_without_deleting_anything() {
         change_set_name: String::new(),
     };
 
-    assert_eq!(engine.destroy(NAME).await.unwrap(), DestroyOutcome::AlreadyGone);
+    assert_eq!(
+        engine.destroy(NAME).await.unwrap(),
+        DestroyOutcome::AlreadyGone
+    );
     assert_eq!(delete.num_calls(), 0);
 }
 

@@ -402,7 +402,7 @@ impl Cfn {
         progress: &dyn Progress,
     ) -> Result<Option<StackState>> {
         let mut last_seen = baseline;
-        let mut first_failure: Option<FailedResource> = None;
+        let mut first_failure: Option<Box<FailedResource>> = None;
         loop {
             // A deleted stack is addressed by name here: `DescribeStacks` by
             // name answers "does not exist" once it is gone.
@@ -413,12 +413,12 @@ impl Cfn {
                     && status::resource_failed(&event.status)
                     && event.logical_id != stack_name
                 {
-                    first_failure = Some(FailedResource {
+                    first_failure = Some(Box::new(FailedResource {
                         logical_id: event.logical_id.clone(),
                         resource_type: event.resource_type.clone(),
                         status: event.status.clone(),
                         reason: event.reason.clone().unwrap_or_default(),
-                    });
+                    }));
                 }
                 progress.event(stack_name, event);
             }

@@ -221,7 +221,7 @@ pub enum DeployError {
         stack: String,
         operation: &'static str,
         status: String,
-        first_failure: Option<FailedResource>,
+        first_failure: Option<Box<FailedResource>>,
         reason: Option<String>,
     },
     #[error("change set for {stack} failed: {reason}")]
@@ -264,7 +264,7 @@ pub enum DeployError {
 
 fn describe_failure(
     status: &str,
-    first: &Option<FailedResource>,
+    first: &Option<Box<FailedResource>>,
     reason: &Option<String>,
 ) -> String {
     match (first, reason) {
