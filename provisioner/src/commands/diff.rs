@@ -1,16 +1,19 @@
 //! `provisioner diff`: what a deploy would change, stack by stack, against
 //! the deployed templates.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::aws::Clients;
 use crate::commands::synth_output::read_manifest;
-use crate::deploy::cfn::Cfn;
+use stacks::model::limits::MAX_INLINE_TEMPLATE_BYTES;
+
+use crate::deploy::cfn::{Cfn, ChangeSetResult, TemplateSource};
 use crate::deploy::diff::diff as diff_templates;
 use crate::deploy::error::DeployError;
-use crate::deploy::plan::{self, Closure};
+use crate::deploy::plan::{self, Closure, LocalStack};
 use crate::failure::{CommandResult, Failure};
 
 /// `provisioner diff` arguments.
@@ -26,6 +29,10 @@ pub struct DiffArgs {
     /// Folder written by `provisioner synth`.
     #[arg(long, default_value = crate::cli::DEFAULT_SYNTH_DIR)]
     pub synth_dir: PathBuf,
+    /// Compare templates only; by default a change set (created, read and
+    /// deleted, never executed) tells which modified resources are replaced.
+    #[arg(long)]
+    pub no_change_set: bool,
 }
 
 pub fn run(args: DiffArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) -> CommandResult {
@@ -33,11 +40,13 @@ pub fn run(args: DiffArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) ->
     let stage = crate::cli::stage_named(&args.stage)?;
     session::block_on(async {
         let clients = session::clients(aws, stage.region).await;
+        let change_set = (!args.no_change_set).then(session::change_set_name);
         diff(
             &args.synth_dir,
             stage.name,
             &args.stacks,
             args.fail,
+            change_set.as_deref(),
             &clients,
             out,
         )
@@ -45,12 +54,15 @@ pub fn run(args: DiffArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) ->
     })
 }
 
-/// Prints the differences; with `fail`, a difference is exit code 1.
+/// Prints the differences; with `fail`, a difference is exit code 1. With
+/// `change_set` (a change set name), replacements of modified resources are
+/// asked of CloudFormation.
 pub async fn diff(
     dir: &Path,
     stage: &str,
     stacks: &[String],
     fail: bool,
+    change_set: Option<&str>,
     clients: &Clients,
     out: &mut dyn Write,
 ) -> CommandResult {
@@ -70,7 +82,17 @@ pub async fn diff(
         |e: std::io::Error| Failure::usage(anyhow::Error::new(e).context("writing output"));
     let mut differing = Vec::new();
     for (stack, remote) in local.iter().zip(&remotes) {
-        let differences = diff_templates(remote.template.as_ref(), &stack.template);
+        let mut differences = diff_templates(remote.template.as_ref(), &stack.template);
+        let mut note = None;
+        if let Some(name) = change_set
+            && remote.template.is_some()
+            && differences.replacements_unknown()
+        {
+            match replacements(&cfn, stack, name).await {
+                Ok(found) => differences.mark_replacements(&found),
+                Err(reason) => note = Some(reason),
+            }
+        }
         let status = match &remote.state {
             None => " (new stack)".to_string(),
             Some(state) if remote.template.is_none() => {
@@ -94,6 +116,9 @@ pub async fn diff(
         }
         differing.push(stack.entry.id.clone());
         write!(out, "{differences}").map_err(write_error)?;
+        if let Some(note) = note {
+            writeln!(out, "  (replacements unknown: {note})").map_err(write_error)?;
+        }
         if protection_changes {
             writeln!(
                 out,
@@ -116,4 +141,38 @@ pub async fn diff(
         )));
     }
     Ok(())
+}
+
+/// Which modified resources a deploy would replace, from a change set that
+/// is created, read and deleted (never executed). `Err` says why not.
+async fn replacements(
+    cfn: &Cfn,
+    stack: &LocalStack,
+    name: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    if stack.body.len() > MAX_INLINE_TEMPLATE_BYTES {
+        return Err("the template goes through the asset bucket; deploy uploads it".to_string());
+    }
+    let stack_name = &stack.entry.stack_name;
+    let template = TemplateSource::Body(stack.body.clone());
+    let created = cfn
+        .create_change_set(stack_name, name, false, &template)
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = match cfn.wait_change_set(stack_name, &created.arn).await {
+        Ok(ChangeSetResult::Ready { .. }) => cfn
+            .change_set_replacements(stack_name, &created.arn)
+            .await
+            .map_err(|e| e.to_string()),
+        Ok(ChangeSetResult::FailedEmpty { reason } | ChangeSetResult::Failed { reason }) => {
+            Err(format!("the change set failed: {reason}"))
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let deleted = cfn.delete_change_set(stack_name, &created.arn).await;
+    match (result, deleted) {
+        (Ok(found), Ok(())) => Ok(found),
+        (Ok(_), Err(e)) => Err(e.to_string()),
+        (Err(reason), _) => Err(reason),
+    }
 }

@@ -208,6 +208,39 @@ impl Cfn {
         }
     }
 
+    /// Replacement (`True`, `False`, `Conditional`) of each resource the
+    /// change set modifies, by logical id.
+    pub async fn change_set_replacements(
+        &self,
+        stack: &str,
+        arn: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        let mut found = BTreeMap::new();
+        let mut token = None;
+        loop {
+            let answer = self
+                .client
+                .describe_change_set()
+                .change_set_name(arn)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(format!("reading the change set of {stack}"), e))?;
+            for change in answer.changes() {
+                if let Some(resource) = change.resource_change()
+                    && let (Some(id), Some(replacement)) =
+                        (resource.logical_resource_id(), resource.replacement())
+                {
+                    found.insert(id.to_string(), replacement.as_str().to_string());
+                }
+            }
+            token = answer.next_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
     pub async fn execute_change_set(&self, stack: &str, arn: &str) -> Result<()> {
         self.client
             .execute_change_set()
@@ -224,9 +257,7 @@ impl Cfn {
             .change_set_name(arn)
             .send()
             .await
-            .map_err(|e| {
-                AwsError::from_sdk(format!("deleting the empty change set of {stack}"), e)
-            })?;
+            .map_err(|e| AwsError::from_sdk(format!("deleting change set {arn} of {stack}"), e))?;
         Ok(())
     }
 

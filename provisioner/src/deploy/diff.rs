@@ -33,8 +33,19 @@ pub struct ResourceDiff {
     pub change: Change,
     /// Changed paths, e.g. `Properties.Policies[0].PolicyDocument`.
     pub paths: Vec<String>,
-    /// The type changed: CloudFormation replaces the resource.
-    pub replaced: bool,
+    /// Whether CloudFormation replaces the resource: a changed type always
+    /// does; otherwise only a change set knows (see `mark_replacements`).
+    pub replacement: Replacement,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Replacement {
+    #[default]
+    Unknown,
+    No,
+    /// Depends on a value CloudFormation resolves during the update.
+    Conditional,
+    Yes,
 }
 
 /// A grant that appears or disappears.
@@ -57,6 +68,30 @@ pub struct StackDiff {
 }
 
 impl StackDiff {
+    /// Takes the replacement of modified resources from a change set's
+    /// answer (logical id to `True`, `False` or `Conditional`).
+    pub fn mark_replacements(&mut self, replacements: &std::collections::BTreeMap<String, String>) {
+        for resource in &mut self.resources {
+            if resource.change != Change::Modified || resource.replacement == Replacement::Yes {
+                continue;
+            }
+            resource.replacement = match replacements.get(&resource.logical_id).map(String::as_str)
+            {
+                Some("True") => Replacement::Yes,
+                Some("Conditional") => Replacement::Conditional,
+                Some(_) => Replacement::No,
+                None => Replacement::Unknown,
+            };
+        }
+    }
+
+    /// Whether a modified resource has no replacement information yet.
+    pub fn replacements_unknown(&self) -> bool {
+        self.resources
+            .iter()
+            .any(|r| r.change == Change::Modified && r.replacement == Replacement::Unknown)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.resources.is_empty() && self.outputs.is_empty()
     }
@@ -87,14 +122,14 @@ pub fn diff(old: Option<&Value>, new: &Value) -> StackDiff {
                 resource_type: type_of(Some(after)),
                 change: Change::Added,
                 paths: Vec::new(),
-                replaced: false,
+                replacement: Replacement::No,
             }),
             (Some(before), None) => Some(ResourceDiff {
                 logical_id: id.clone(),
                 resource_type: type_of(Some(before)),
                 change: Change::Removed,
                 paths: Vec::new(),
-                replaced: false,
+                replacement: Replacement::No,
             }),
             (Some(before), Some(after)) if before != after => {
                 let mut paths = Vec::new();
@@ -104,7 +139,11 @@ pub fn diff(old: Option<&Value>, new: &Value) -> StackDiff {
                     resource_type: type_of(Some(after)),
                     change: Change::Modified,
                     paths,
-                    replaced: type_of(Some(before)) != type_of(Some(after)),
+                    replacement: if type_of(Some(before)) != type_of(Some(after)) {
+                        Replacement::Yes
+                    } else {
+                        Replacement::Unknown
+                    },
                 })
             }
             _ => None,
@@ -330,8 +369,10 @@ impl fmt::Display for StackDiff {
                 r.resource_type,
                 r.logical_id
             )?;
-            if r.replaced {
-                write!(f, " (replaced)")?;
+            match r.replacement {
+                Replacement::Yes => write!(f, " (replaced)")?,
+                Replacement::Conditional => write!(f, " (may be replaced)")?,
+                Replacement::No | Replacement::Unknown => {}
             }
             writeln!(f)?;
             for path in &r.paths {
@@ -451,7 +492,32 @@ mod tests {
     fn a_changed_type_is_a_replacement() {
         let old = json!({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}});
         let new = json!({"Resources": {"Q": {"Type": "AWS::SNS::Topic"}}});
-        assert!(diff(Some(&old), &new).resources[0].replaced);
+        assert_eq!(
+            diff(Some(&old), &new).resources[0].replacement,
+            Replacement::Yes
+        );
+    }
+
+    #[test]
+    fn a_change_set_says_which_modified_resources_are_replaced() {
+        let old = json!({"Resources": {
+            "A": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "a"}},
+            "B": {"Type": "AWS::SQS::Queue", "Properties": {"DelaySeconds": 1}}}});
+        let new = json!({"Resources": {
+            "A": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "b"}},
+            "B": {"Type": "AWS::SQS::Queue", "Properties": {"DelaySeconds": 2}}}});
+        let mut d = diff(Some(&old), &new);
+        assert!(d.replacements_unknown());
+        d.mark_replacements(
+            &[
+                ("A".to_string(), "True".to_string()),
+                ("B".to_string(), "False".to_string()),
+            ]
+            .into(),
+        );
+        assert_eq!(d.resources[0].replacement, Replacement::Yes);
+        assert_eq!(d.resources[1].replacement, Replacement::No);
+        assert!(d.to_string().contains("~ AWS::SQS::Queue A (replaced)\n"));
     }
 
     #[test]
