@@ -478,3 +478,71 @@ async fn destroy_deletes_a_stack_and_waits_until_it_is_gone() {
     assert_eq!(delete.num_calls(), 1);
     assert_eq!(describe.num_calls(), 3, "polled until the stack was gone");
 }
+
+#[tokio::test]
+async fn a_stack_left_in_review_by_an_interrupted_deploy_is_created_with_a_new_change_set() {
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        .output(|| stack(StackStatus::ReviewInProgress))
+        .output(|| stack(StackStatus::CreateComplete))
+        .build();
+    let events = mock!(Client::describe_stack_events).then_output(|| events(vec![]));
+    let delete = mock!(Client::delete_stack).then_output(|| DeleteStackOutput::builder().build());
+    let created = mock!(Client::create_change_set)
+        .match_requests(|r| {
+            r.change_set_type() == Some(&aws_sdk_cloudformation::types::ChangeSetType::Create)
+        })
+        .then_output(|| {
+            CreateChangeSetOutput::builder()
+                .id(CHANGE_SET_ARN)
+                .stack_id(STACK_ID)
+                .build()
+        });
+    let (ready, executed) = (change_set_ready(), executed_by_arn());
+    let run = deploy(&[&describe, &events, &delete, &created, &ready, &executed]).await;
+
+    assert_eq!(run.result.unwrap().0, Outcome::Created);
+    assert_eq!(created.num_calls(), 1);
+    assert_eq!(
+        delete.num_calls(),
+        0,
+        "a stack under review holds nothing to delete"
+    );
+}
+
+#[tokio::test]
+async fn a_protected_stage_turns_termination_protection_on_after_the_change_set() {
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        .error(missing)
+        .output(|| stack(StackStatus::CreateComplete))
+        .build();
+    let events = mock!(Client::describe_stack_events).then_output(|| events(vec![]));
+    let protect = mock!(Client::update_termination_protection)
+        .match_requests(|r| r.enable_termination_protection() == Some(true) && r.stack_name() == Some(NAME))
+        .then_output(|| {
+            aws_sdk_cloudformation::operation::update_termination_protection::UpdateTerminationProtectionOutput::builder()
+                .stack_id(STACK_ID)
+                .build()
+        });
+    let (created, ready, executed) = (change_set_created(), change_set_ready(), executed_by_arn());
+    let client = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        [&describe, &events, &protect, &created, &ready, &executed]
+    );
+    let cfn = Cfn::new(client, Duration::ZERO);
+    let progress = PlainProgress::new(Vec::new());
+    let engine = Engine {
+        cfn: &cfn,
+        progress: &progress,
+        method: Method::ChangeSet,
+        change_set_name: "provisioner-1".to_string(),
+    };
+    let mut protected = request();
+    protected.termination_protection = true;
+
+    let (_, state) = engine.deploy(&protected).await.unwrap();
+    assert!(state.termination_protection);
+    assert_eq!(protect.num_calls(), 1);
+}
