@@ -43,15 +43,16 @@ pub async fn handler(
 /// Transforms every record, keeping the serialised response within
 /// `response_limit` bytes.
 ///
-/// Why the limit can always be kept: Firehose sends at most 6 MB of request
-/// (its processor buffer is at most 3 MB), and a `ProcessingFailed` record
-/// answers with the original data, never larger than what came in. So a
-/// record is answered `Ok` only if its transformed size plus the original
-/// sizes of all later records still fit; otherwise it is answered
-/// `ProcessingFailed` with its original data, and Firehose routes it to the
-/// error prefix instead of failing the whole batch. With the 1 MB processor
-/// buffer the stacks configure, a transformed batch is far below 6 MB and
-/// this never triggers.
+/// Why the limit can always be kept: Firehose buffers 0.2 to 3 MB (default
+/// 1 MB, `BufferSizeInMBs`) before invoking us, and Lambda refuses requests
+/// over 6 MB; a `ProcessingFailed` answer carries the original data in a
+/// smaller envelope than the request's, so answering every record
+/// `ProcessingFailed` always fits. A record is therefore answered `Ok` only
+/// if its transformed size plus the failed-answer sizes of all later
+/// records still fit; otherwise it is answered `ProcessingFailed` with its
+/// original data, and Firehose routes it to the error prefix instead of
+/// failing the whole batch. A transformed line is about 1.3 times its
+/// record, so with buffers up to 3 MB this never triggers in practice.
 pub fn transform(event: KinesisFirehoseEvent, response_limit: usize) -> KinesisFirehoseResponse {
     let original_sizes: Vec<usize> = event
         .records
