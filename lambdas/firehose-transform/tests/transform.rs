@@ -311,3 +311,42 @@ async fn reads_the_event_firehose_sends_and_answers_in_its_format() {
     assert_eq!(row["unit_price"].to_string(), "2.55");
     assert_eq!(row["line_total"].to_string(), "15.3");
 }
+
+#[test]
+fn a_default_one_megabyte_buffer_is_answered_in_full_well_within_the_limit() {
+    // Firehose's default processor buffer: 1 MB of record data.
+    let mut data_bytes = 0;
+    let transactions: Vec<Transaction> = [
+        "2010-12-14.csv",
+        "2010-12-15.csv",
+        "2010-12-16.csv",
+        "2010-12-17.csv",
+    ]
+    .iter()
+    .flat_map(|file| sample_transactions(file))
+    .take_while(|t| {
+        data_bytes += t.to_json().len();
+        data_bytes <= 1024 * 1024
+    })
+    .collect();
+    assert!(
+        data_bytes > 1024 * 1024,
+        "the sample files hold more than 1 MB"
+    );
+    let response = transform(event_from(&transactions), LAMBDA_RESPONSE_LIMIT_BYTES);
+    assert!(
+        response
+            .records
+            .iter()
+            .all(|r| r.result.as_deref() == Some(OK))
+    );
+    let bytes = serde_json::to_vec(&response).unwrap().len();
+    eprintln!(
+        "{} records, {data_bytes} bytes of data: response of {bytes} bytes",
+        transactions.len()
+    );
+    assert!(
+        bytes < LAMBDA_RESPONSE_LIMIT_BYTES / 2,
+        "response of {bytes} bytes"
+    );
+}
