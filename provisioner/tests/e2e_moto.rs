@@ -7,263 +7,14 @@
 //! deploys here use `--method direct`. Wall times are printed (run with
 //! `--nocapture` to see them); they are reported, not asserted.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
-use aws_credential_types::Credentials;
 use sha2::{Digest, Sha256};
-
-const REGION: &str = "eu-west-1";
-/// moto's account id.
-const ACCOUNT: &str = "123456789012";
-
-/// A moto server on a free loopback port, stopped (by its pid) on drop.
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Moto {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port on 127.0.0.1")
-            .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server runs (pip install 'moto[server]')");
-        let moto = Moto {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not answer in 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        moto
-    }
-
-    fn cloudformation(&self) -> aws_sdk_cloudformation::Client {
-        let config = aws_sdk_cloudformation::Config::builder()
-            .behavior_version_latest()
-            .region(aws_sdk_cloudformation::config::Region::new(REGION))
-            .endpoint_url(&self.url)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
-            .build();
-        aws_sdk_cloudformation::Client::from_conf(config)
-    }
-
-    fn s3(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version_latest()
-            .region(aws_sdk_s3::config::Region::new(REGION))
-            .endpoint_url(&self.url)
-            .force_path_style(true)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
-    }
-
-    /// `provisioner ARGS` against this emulator, without a terminal.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_provisioner"));
-        command
-            .args(args)
-            .env("AWS_ENDPOINT_URL", &self.url)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_REGION")
-            .env_remove("AWS_DEFAULT_REGION")
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Ran {
-        let started = Instant::now();
-        let output = self.command(args).output().expect("provisioner runs");
-        Ran {
-            output,
-            seconds: started.elapsed().as_secs_f64(),
-        }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Ran {
-    output: Output,
-    seconds: f64,
-}
-
-impl Ran {
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.output.stdout).into_owned()
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.output.stderr).into_owned()
-    }
-
-    fn code(&self) -> i32 {
-        self.output.status.code().unwrap_or(-1)
-    }
-
-    #[track_caller]
-    fn ok(self) -> Self {
-        assert_eq!(
-            self.code(),
-            0,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout(),
-            self.stderr()
-        );
-        self
-    }
-
-    /// The summary word of each stack, from the `<id> <result>` lines.
-    fn results(&self) -> Vec<(String, String)> {
-        self.stdout()
-            .lines()
-            .filter(|l| !l.starts_with("deploy ") && !l.starts_with("destroy "))
-            .filter_map(|l| {
-                let mut parts = l.split_whitespace();
-                Some((
-                    parts.next()?.to_string(),
-                    parts.collect::<Vec<_>>().join(" "),
-                ))
-            })
-            .collect()
-    }
-}
-
-/// A zip holding one file, as the asset builder would write it.
-fn zip_bytes(content: &str) -> Vec<u8> {
-    let mut buffer = std::io::Cursor::new(Vec::new());
-    let mut zip = zip::ZipWriter::new(&mut buffer);
-    zip.start_file::<_, ()>("bootstrap", zip::write::SimpleFileOptions::default())
-        .unwrap();
-    zip.write_all(content.as_bytes()).unwrap();
-    zip.finish().unwrap();
-    buffer.into_inner()
-}
-
-/// A synth folder with four stacks: Network (exports the VPC, and is over
-/// the inline template limit), Storage (a bucket), Functions (a Lambda
-/// whose code is an asset, importing the bucket name) and App (a security
-/// group importing the VPC). `version` changes every template.
-fn write_fixture(dir: &Path, function_code: &str, version: &str) {
-    std::fs::create_dir_all(dir.join("assets")).unwrap();
-    let zip = zip_bytes(function_code);
-    let sha = hex::encode(Sha256::digest(&zip));
-    std::fs::write(dir.join(format!("assets/{sha}.zip")), &zip).unwrap();
-    let description = |what: &str| format!("{what} ({version})");
-    let network = serde_json::json!({
-        "Description": description("network"),
-        // Over the 51,200 bytes CloudFormation takes inline: deployed
-        // through the asset bucket.
-        "Metadata": { "Padding": "x".repeat(60_000) },
-        "Resources": { "Vpc": { "Type": "AWS::EC2::VPC", "Properties": { "CidrBlock": "10.10.0.0/16" } } },
-        "Outputs": { "VpcId": { "Value": { "Ref": "Vpc" }, "Export": { "Name": "retail-dev-VpcId" } } }
-    });
-    let storage = serde_json::json!({
-        "Description": description("storage"),
-        "Resources": { "Lake": { "Type": "AWS::S3::Bucket", "DeletionPolicy": "Delete",
-            "Properties": { "BucketName": "retail-dev-lake" } } },
-        "Outputs": { "LakeName": { "Value": { "Ref": "Lake" }, "Export": { "Name": "retail-dev-LakeName" } } }
-    });
-    let functions = serde_json::json!({
-        "Description": description("functions"),
-        "Resources": {
-            "IngestRole": { "Type": "AWS::IAM::Role", "Properties": {
-                "AssumeRolePolicyDocument": { "Version": "2012-10-17", "Statement": [{ "Effect": "Allow",
-                    "Principal": { "Service": "lambda.amazonaws.com" }, "Action": "sts:AssumeRole" }] } } },
-            "Ingest": { "Type": "AWS::Lambda::Function", "Properties": {
-                "Runtime": "provided.al2023", "Handler": "bootstrap",
-                "Role": { "Fn::GetAtt": ["IngestRole", "Arn"] },
-                "Code": { "S3Bucket": { "Fn::Sub": stacks::assets::ASSET_BUCKET_PATTERN },
-                          "S3Key": format!("{sha}.zip") },
-                "Environment": { "Variables": { "LAKE": { "Fn::ImportValue": "retail-dev-LakeName" } } } } }
-        },
-        "Outputs": { "IngestArn": { "Value": { "Fn::GetAtt": ["Ingest", "Arn"] } } }
-    });
-    let app = serde_json::json!({
-        "Description": description("app"),
-        "Resources": { "Sg": { "Type": "AWS::EC2::SecurityGroup", "Properties": {
-            "GroupDescription": "app", "VpcId": { "Fn::ImportValue": "retail-dev-VpcId" },
-            "SecurityGroupIngress": [{ "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "10.0.0.0/8" }] } } },
-        "Outputs": { "SgId": { "Value": { "Ref": "Sg" } } }
-    });
-    let stacks = [
-        ("Network", network, vec![], vec![]),
-        ("Storage", storage, vec![], vec![]),
-        ("Functions", functions, vec!["Storage"], vec!["ingest"]),
-        ("App", app, vec!["Network"], vec![]),
-    ];
-    let entries: Vec<_> = stacks
-        .iter()
-        .map(|(id, template, deps, assets)| {
-            let mut body = serde_json::to_string_pretty(template).unwrap();
-            body.push('\n');
-            let file = format!("{id}.template.json");
-            std::fs::write(dir.join(&file), &body).unwrap();
-            serde_json::json!({
-                "id": id, "stackName": format!("retail-dev-{}", id.to_lowercase()),
-                "templateFile": file, "templateSha256": hex::encode(Sha256::digest(body.as_bytes())),
-                "templateBytes": body.len(), "resourceCount": template["Resources"].as_object().unwrap().len(),
-                "terminationProtection": false,
-                "dependencies": deps.iter().map(|d| serde_json::json!({"stack": d, "reasons": ["fixture"]})).collect::<Vec<_>>(),
-                "exports": [], "assets": assets
-            })
-        })
-        .collect();
-    let manifest = serde_json::json!({
-        "version": stacks::manifest::MANIFEST_VERSION, "stage": "dev", "region": REGION,
-        "stacks": entries,
-        "assets": [{ "name": "ingest", "sha256": sha, "s3Key": format!("{sha}.zip"),
-                     "file": format!("assets/{sha}.zip"), "size": zip.len() }]
-    });
-    std::fs::write(
-        dir.join("manifest.json"),
-        serde_json::to_string_pretty(&manifest).unwrap(),
-    )
-    .unwrap();
-}
-
-fn deploy_args(dir: &Path) -> Vec<String> {
-    [
-        "deploy",
-        "--stage",
-        "dev",
-        "--synth-dir",
-        dir.to_str().unwrap(),
-        "--method",
-        "direct",
-        "--require-approval",
-        "never",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
-fn strs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
-}
+use support::{ACCOUNT, Moto, REGION, deploy_args, strs, write_fixture, zip_bytes};
 
 async fn stack_statuses(moto: &Moto) -> Vec<(String, String)> {
     let listed = moto.cloudformation().list_stacks().send().await.unwrap();
@@ -586,6 +337,9 @@ async fn the_dev_stage_deploys_redeploys_as_no_op_and_is_destroyed() {
     )
     .unwrap();
 
+    let bootstrap = moto
+        .run(&["bootstrap", "--stage", "dev", "--method", "direct"])
+        .ok();
     let deploy = moto.run(&strs(&deploy_args(&dir))).ok();
     assert!(all(&deploy.results(), "created"), "{}", deploy.stdout());
     let again = moto.run(&strs(&deploy_args(&dir))).ok();
@@ -620,8 +374,9 @@ async fn the_dev_stage_deploys_redeploys_as_no_op_and_is_destroyed() {
         "only the toolkit is left"
     );
     println!(
-        "dev stage against moto ({} stacks): deploy {:.2}s (bootstrap included), no-op redeploy {:.2}s, destroy {:.2}s",
+        "dev stage against moto ({} stacks): bootstrap {:.2}s, deploy {:.2}s, no-op redeploy {:.2}s, destroy {:.2}s",
         deploy.results().len(),
+        bootstrap.seconds,
         deploy.seconds,
         again.seconds,
         destroy.seconds

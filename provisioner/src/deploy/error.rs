@@ -288,23 +288,31 @@ impl DeployError {
                  cloudformation continue-update-rollback --stack-name {stack}` and deploy again"
             )),
             DeployError::Unrecoverable { stack, reason, .. } => Some(format!(
-                "{}look at the stack's events, fix the cause, then delete it (`provisioner destroy`) \
-                 and deploy again",
+                "{}look at the events of {stack}, remove what blocks its deletion, then run \
+                 `provisioner destroy` and deploy again",
                 reason
                     .as_ref()
                     .map(|r| format!("CloudFormation says: {r}; "))
                     .unwrap_or_default()
-            ))
-            .map(|h| h.replace("the stack's", &format!("{stack}'s"))),
-            DeployError::OperationFailed { .. } => Some(
-                "the stack rolled back to its previous state; fix the cause above and deploy \
-                 again"
-                    .to_string(),
+            )),
+            DeployError::OperationFailed { operation, .. } => Some(
+                match *operation {
+                    "create" => {
+                        "fix the cause above and deploy again: the failed stack is deleted and \
+                         created anew"
+                    }
+                    "delete" => "remove what kept the resource above, then run destroy again",
+                    _ => {
+                        "the stack rolled back to its previous state; fix the cause above and \
+                          deploy again"
+                    }
+                }
+                .to_string(),
             ),
             DeployError::ChangeSetFailed { .. } => None,
-            DeployError::NotApproved { .. } => Some(
-                "nothing was changed; review the changes with `provisioner diff`".to_string(),
-            ),
+            DeployError::NotApproved { .. } => {
+                Some("nothing was changed; review the changes with `provisioner diff`".to_string())
+            }
             DeployError::ApprovalNeedsTerminal { .. } => Some(
                 "review with `provisioner diff`, then pass --require-approval never to deploy \
                  without asking"
@@ -318,18 +326,18 @@ impl DeployError {
             DeployError::ToolkitMissing { .. } => {
                 Some("run `provisioner bootstrap --stage <stage>` first".to_string())
             }
-            DeployError::ToolkitOutdated { .. } => Some(
-                "run `provisioner bootstrap --stage <stage>` to upgrade it".to_string(),
-            ),
+            DeployError::ToolkitOutdated { .. } => {
+                Some("run `provisioner bootstrap --stage <stage>` to upgrade it".to_string())
+            }
             DeployError::ToolkitNewer { .. } => Some(
                 "a newer provisioner bootstrapped this account; upgrade provisioner".to_string(),
             ),
-            DeployError::ToolkitBroken { .. } => Some(
-                "run `provisioner bootstrap --stage <stage>` to repair it".to_string(),
-            ),
-            DeployError::ReadFile { .. } => Some(
-                "synthesise again: the synth output folder is incomplete".to_string(),
-            ),
+            DeployError::ToolkitBroken { .. } => {
+                Some("run `provisioner bootstrap --stage <stage>` to repair it".to_string())
+            }
+            DeployError::ReadFile { .. } => {
+                Some("synthesise again: the synth output folder is incomplete".to_string())
+            }
             DeployError::DependencyFailed { .. } => None,
         }
     }
