@@ -549,7 +549,8 @@ fn warehouse_json_has_the_exact_columns_and_decimals() {
             "{{\"invoice_no\":\"C536379\",\"stock_code\":\"D\",\"description\":\"Discount\",\"quantity\":-1,\"invoice_date\":\"2010-12-01 09:41:00\",\"unit_price\":27.5,\"customer_id\":\"14527\",\"country\":\"United Kingdom\",\"is_cancellation\":true,\"line_total\":-27.5,\"line_id\":\"{line_id}\"}}\n"
         )
     );
-    let keys: Vec<String> =
+    // Sorted: serde_json's `preserve_order` may be on in the workspace.
+    let mut keys: Vec<String> =
         serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&json)
             .unwrap()
             .keys()
@@ -560,6 +561,7 @@ fn warehouse_json_has_the_exact_columns_and_decimals() {
         .map(|c| c.name.to_owned())
         .collect();
     columns.sort();
+    keys.sort();
     assert_eq!(keys, columns);
 }
 

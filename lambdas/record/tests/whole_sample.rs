@@ -86,7 +86,9 @@ fn every_row_of_the_sample_is_stored_or_rejected_with_a_reason() {
             );
             let object: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_slice(&json_line).unwrap();
-            let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+            // Sorted: serde_json's `preserve_order` may be on in the workspace.
+            let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+            keys.sort_unstable();
             let mut columns: Vec<&str> = WAREHOUSE_COLUMNS.iter().map(|c| c.name).collect();
             columns.sort_unstable();
             assert_eq!(keys, columns);
