@@ -482,3 +482,151 @@ fn write_outputs(
         .with_context(|| format!("writing outputs to {}", path.display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use stacks::manifest::StackEntry;
+
+    use super::*;
+    use crate::deploy::approval::ScriptedPrompt;
+    use crate::deploy::progress::PlainProgress;
+    use crate::failure::ExitCode;
+
+    fn planned(old: Option<serde_json::Value>, new: serde_json::Value) -> Planned {
+        let entry = StackEntry {
+            id: "Ingest".into(),
+            stack_name: "retail-dev-ingest".into(),
+            template_file: "Ingest.template.json".into(),
+            template_sha256: String::new(),
+            template_bytes: 0,
+            resource_count: 1,
+            termination_protection: false,
+            dependencies: vec![],
+            exports: vec![],
+            assets: vec![],
+        };
+        let diff = diff(old.as_ref(), &new);
+        Planned {
+            local: LocalStack {
+                entry,
+                body: new.to_string(),
+                template: new,
+            },
+            remote: Remote::default(),
+            skip: false,
+            diff,
+        }
+    }
+
+    fn queue(name: &str) -> serde_json::Value {
+        json!({"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": name}}}})
+    }
+
+    fn permission() -> serde_json::Value {
+        json!({"Resources": {"Invoke": {"Type": "AWS::Lambda::Permission", "Properties": {
+            "Action": "lambda:InvokeFunction", "Principal": "apigateway.amazonaws.com",
+            "FunctionName": "ingest"}}}})
+    }
+
+    fn ask(
+        stacks: &[Planned],
+        policy: RequireApproval,
+        prompt: &mut ScriptedPrompt,
+    ) -> (CommandResult, String) {
+        let mut out = Vec::new();
+        let progress = PlainProgress::new(Vec::new());
+        let result = approve(stacks, policy, &mut out, &progress, prompt);
+        (result, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn a_new_lambda_permission_is_shown_and_deployed_once_approved() {
+        let mut prompt = ScriptedPrompt {
+            answers: vec![true],
+            ..Default::default()
+        };
+        let (result, shown) = ask(
+            &[planned(None, permission())],
+            RequireApproval::Broadening,
+            &mut prompt,
+        );
+        assert!(result.is_ok());
+        assert!(shown.contains("+ Invoke Lambda permission:"), "{shown}");
+        assert_eq!(
+            prompt.asked,
+            ["Deploy changes that broaden access in retail-dev-ingest?"]
+        );
+    }
+
+    #[test]
+    fn a_declined_broadening_change_fails_the_deploy() {
+        let mut prompt = ScriptedPrompt {
+            answers: vec![false],
+            ..Default::default()
+        };
+        let (result, _) = ask(
+            &[planned(None, permission())],
+            RequireApproval::Broadening,
+            &mut prompt,
+        );
+        let failure = result.unwrap_err();
+        assert_eq!(failure.code, ExitCode::Failed);
+        assert!(failure.to_string().contains("not approved"));
+    }
+
+    #[test]
+    fn a_change_that_broadens_nothing_is_not_asked_about() {
+        let mut prompt = ScriptedPrompt::default();
+        let (result, shown) = ask(
+            &[planned(Some(queue("a")), queue("b"))],
+            RequireApproval::Broadening,
+            &mut prompt,
+        );
+        assert!(result.is_ok());
+        assert!(shown.is_empty());
+        assert!(prompt.asked.is_empty());
+    }
+
+    #[test]
+    fn any_change_asks_about_every_change_with_its_diff() {
+        let mut prompt = ScriptedPrompt {
+            answers: vec![true],
+            ..Default::default()
+        };
+        let (result, shown) = ask(
+            &[planned(Some(queue("a")), queue("b"))],
+            RequireApproval::AnyChange,
+            &mut prompt,
+        );
+        assert!(result.is_ok());
+        assert!(shown.contains("~ AWS::SQS::Queue Q"), "{shown}");
+        assert_eq!(prompt.asked.len(), 1);
+    }
+
+    #[test]
+    fn never_deploys_broadening_changes_without_asking() {
+        let mut prompt = ScriptedPrompt::default();
+        let (result, _) = ask(
+            &[planned(None, permission())],
+            RequireApproval::Never,
+            &mut prompt,
+        );
+        assert!(result.is_ok());
+        assert!(prompt.asked.is_empty());
+    }
+
+    #[test]
+    fn without_a_terminal_a_broadening_change_is_refused_as_usage() {
+        let mut prompt = ScriptedPrompt::default();
+        let (result, _) = ask(
+            &[planned(None, permission())],
+            RequireApproval::Broadening,
+            &mut prompt,
+        );
+        let failure = result.unwrap_err();
+        assert_eq!(failure.code, ExitCode::Usage);
+        assert!(failure.hint.unwrap().contains("--require-approval never"));
+        assert!(prompt.asked.is_empty());
+    }
+}
