@@ -9,7 +9,6 @@ use stacks::assets::TOOLKIT_STACK_NAME;
 use crate::aws::Clients;
 use crate::deploy::cfn::Cfn;
 use crate::deploy::engine::{Engine, Method, Outcome};
-use crate::deploy::error::DeployError;
 use crate::deploy::progress::Progress;
 use crate::deploy::toolkit;
 use crate::failure::{CommandResult, Failure};
@@ -36,6 +35,7 @@ pub fn run(
     session::block_on(async {
         let clients = session::clients(aws, stage.region).await;
         bootstrap(
+            stage.name,
             &clients,
             args.method,
             &session::change_set_name(),
@@ -48,6 +48,7 @@ pub fn run(
 }
 
 pub async fn bootstrap(
+    stage: &str,
     clients: &Clients,
     method: Method,
     change_set_name: &str,
@@ -64,7 +65,7 @@ pub async fn bootstrap(
     };
     let (outcome, toolkit) = toolkit::bootstrap(&engine)
         .await
-        .map_err(DeployError::into_failure)?;
+        .map_err(|e| e.into_failure_in(stage))?;
     let done = match outcome {
         Outcome::Created => "created",
         Outcome::Updated => "updated",

@@ -236,13 +236,7 @@ async fn ensure_toolkit(
     stage: &str,
     progress: &dyn Progress,
 ) -> Result<toolkit::Toolkit, Failure> {
-    let hint = |e: DeployError| {
-        let failure = e.into_failure();
-        match failure.hint.clone() {
-            Some(h) => failure.hint(h.replace("<stage>", stage)),
-            None => failure,
-        }
-    };
+    let hint = |e: DeployError| e.into_failure_in(stage);
     let found = toolkit::find(engine.cfn).await.map_err(hint)?;
     let toolkit = match found {
         Some(toolkit) => toolkit,

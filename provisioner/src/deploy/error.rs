@@ -332,14 +332,23 @@ impl DeployError {
             DeployError::ToolkitNewer { .. } => Some(
                 "a newer provisioner bootstrapped this account; upgrade provisioner".to_string(),
             ),
-            DeployError::ToolkitBroken { .. } => {
-                Some("run `provisioner bootstrap --stage <stage>` to repair it".to_string())
-            }
+            DeployError::ToolkitBroken { stack, .. } => Some(format!(
+                "on an emulator whose change sets give stacks no outputs (moto), bootstrap with \
+                 --method direct; otherwise delete the stack {stack} (its bucket is retained) and \
+                 run `provisioner bootstrap --stage <stage>`"
+            )),
             DeployError::ReadFile { .. } => {
                 Some("synthesise again: the synth output folder is incomplete".to_string())
             }
             DeployError::DependencyFailed { .. } => None,
         }
+    }
+
+    /// `into_failure` with `<stage>` in the hint replaced by the stage.
+    pub fn into_failure_in(self, stage: &str) -> Failure {
+        let mut failure = self.into_failure();
+        failure.hint = failure.hint.map(|h| h.replace("<stage>", stage));
+        failure
     }
 
     pub fn into_failure(self) -> Failure {
