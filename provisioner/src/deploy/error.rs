@@ -280,8 +280,8 @@ impl DeployError {
             DeployError::Aws(e) => e.hint().map(str::to_string),
             DeployError::Busy { stack, .. } => Some(format!(
                 "another operation (perhaps an interrupted deploy) is running on {stack}; wait \
-                 until it finishes (`aws cloudformation wait stack-update-complete --stack-name \
-                 {stack}` or the console), then run this again"
+                 until it finishes (`aws cloudformation describe-stack-events --stack-name \
+                 {stack}` shows it), then run this again"
             )),
             DeployError::UpdateRollbackFailed { stack, .. } => Some(format!(
                 "fix what blocked the rollback (see the stack's events), then run `aws \
