@@ -183,7 +183,13 @@ async fn the_platform_deploys_redeploys_as_no_op_updates_one_stack_and_is_destro
         )],
         "only the toolkit is left"
     );
-    let buckets: Vec<_> = moto
+    let retained = destroy
+        .stdout()
+        .lines()
+        .find(|l| l.contains("Storage/Archive AWS::S3::Bucket"))
+        .map(|l| l.split_whitespace().last().unwrap().to_string())
+        .unwrap_or_else(|| panic!("the retained bucket is reported: {}", destroy.stdout()));
+    let mut buckets: Vec<_> = moto
         .s3()
         .list_buckets()
         .send()
@@ -193,7 +199,13 @@ async fn the_platform_deploys_redeploys_as_no_op_updates_one_stack_and_is_destro
         .iter()
         .filter_map(|b| b.name().map(str::to_string))
         .collect();
-    assert_eq!(buckets, [bucket], "the lake bucket was emptied and deleted");
+    buckets.sort();
+    let mut expected = vec![bucket, retained];
+    expected.sort();
+    assert_eq!(
+        buckets, expected,
+        "the lake bucket was emptied and deleted; the asset bucket and the retained one stay"
+    );
 
     let gone = moto.run(&forced).ok();
     assert!(all(&gone.results(), "already gone"), "{}", gone.stdout());
@@ -251,6 +263,53 @@ async fn a_deploy_killed_half_way_converges_when_run_again() {
     );
     let settled = moto.run(&strs(&deploy_args(dir))).ok();
     assert!(all(&settled.results(), "unchanged"), "{}", settled.stdout());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_protected_stack_is_created_protected_and_not_destroyed() {
+    let moto = Moto::start();
+    let synth = tempfile::tempdir().unwrap();
+    let dir = synth.path();
+    write_fixture(dir, "ingest v1", "v1");
+    let manifest_path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    for stack in manifest["stacks"].as_array_mut().unwrap() {
+        stack["terminationProtection"] = true.into();
+    }
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+
+    moto.run(&strs(&deploy_args(dir))).ok();
+    let described = moto
+        .cloudformation()
+        .describe_stacks()
+        .stack_name("retail-dev-app")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described.stacks()[0].enable_termination_protection(),
+        Some(true)
+    );
+
+    let destroy = moto.run(&[
+        "destroy",
+        "--stage",
+        "dev",
+        "--synth-dir",
+        dir.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(destroy.code(), 1, "{}", destroy.stdout());
+    assert!(
+        destroy
+            .stderr()
+            .contains("retail-dev-app has termination protection"),
+        "{}",
+        destroy.stderr()
+    );
+    assert!(destroy.stderr().contains("update-termination-protection"));
+    assert_eq!(stack_statuses(&moto).await.len(), 5, "nothing was deleted");
 }
 
 #[tokio::test(flavor = "multi_thread")]

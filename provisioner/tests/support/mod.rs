@@ -144,9 +144,10 @@ impl Ran {
 
     /// The summary word of each stack, from the `<id> <result>` lines.
     pub fn results(&self) -> Vec<(String, String)> {
+        let closing = ["deploy ", "destroy ", "retained "];
         self.stdout()
             .lines()
-            .filter(|l| !l.starts_with("deploy ") && !l.starts_with("destroy "))
+            .take_while(|l| !closing.iter().any(|c| l.starts_with(c)))
             .filter_map(|l| {
                 let mut parts = l.split_whitespace();
                 Some((
@@ -189,8 +190,13 @@ pub fn write_fixture(dir: &Path, function_code: &str, version: &str) {
     });
     let storage = serde_json::json!({
         "Description": description("storage"),
-        "Resources": { "Lake": { "Type": "AWS::S3::Bucket", "DeletionPolicy": "Delete",
-            "Properties": { "BucketName": "retail-dev-lake" } } },
+        "Resources": {
+            "Lake": { "Type": "AWS::S3::Bucket", "DeletionPolicy": "Delete",
+                "Properties": { "BucketName": "retail-dev-lake" } },
+            // Kept when the stack goes (a generated name, so a new one
+            // each time the stack is created).
+            "Archive": { "Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain" }
+        },
         "Outputs": { "LakeName": { "Value": { "Ref": "Lake" }, "Export": { "Name": "retail-dev-LakeName" } } }
     });
     let functions = serde_json::json!({
