@@ -107,11 +107,20 @@ fn remap_flags(workspace: &Path, target_dir: &Path) -> Vec<OsString> {
         .collect()
 }
 
+/// Cargo's target folder for Lambda builds: `<target>/lambda-assets/cargo`.
+/// Nothing is shared with debug builds anyway (another profile and target
+/// triple), and a folder of its own has its own cargo lock, so a
+/// minutes-long Lambda build does not block `cargo check` or `cargo test`.
+pub fn lambda_target_dir(target_dir: &Path) -> PathBuf {
+    target_dir.join("lambda-assets").join("cargo")
+}
+
 /// A planned `cargo lambda build` of `functions`.
 #[derive(Debug)]
 pub struct Build<'a> {
     pub program: &'a Path,
     pub workspace: &'a Path,
+    /// Cargo's target folder; Lambda builds get their own inside it.
     pub target_dir: &'a Path,
     /// cargo-lambda writes `<lambda_dir>/<function>/bootstrap`.
     pub lambda_dir: &'a Path,
@@ -141,7 +150,7 @@ impl Build<'_> {
         command
             // Not `--target-dir`: cargo-lambda 1.9 also passes that flag to
             // `cargo metadata`, which rejects it.
-            .env("CARGO_TARGET_DIR", self.target_dir)
+            .env("CARGO_TARGET_DIR", lambda_target_dir(self.target_dir))
             .env("CARGO_ENCODED_RUSTFLAGS", encoded)
             .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
             .current_dir(self.workspace);
@@ -285,7 +294,7 @@ mod tests {
         assert!(workspace < target, "{flags:?}");
         assert_eq!(
             env_of(&command, "CARGO_TARGET_DIR"),
-            Some(Some("/src/my repo/target".into()))
+            Some(Some("/src/my repo/target/lambda-assets/cargo".into()))
         );
         assert_eq!(
             env_of(&command, "SOURCE_DATE_EPOCH"),
