@@ -160,7 +160,7 @@ async fn replacements(
         .await
         .map_err(|e| e.to_string())?;
     let result = match cfn.wait_change_set(stack_name, &created.arn).await {
-        Ok(ChangeSetResult::Ready { .. }) => cfn
+        Ok(ChangeSetResult::Ready) => cfn
             .change_set_replacements(stack_name, &created.arn)
             .await
             .map_err(|e| e.to_string()),

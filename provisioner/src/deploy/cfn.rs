@@ -60,9 +60,8 @@ pub struct ChangeSet {
 /// A change set once CloudFormation has computed it.
 #[derive(Debug, Clone)]
 pub enum ChangeSetResult {
-    Ready {
-        changes: usize,
-    },
+    /// Computed, with changes: ready to execute.
+    Ready,
     /// Failed without computing any change: for an update this is how
     /// CloudFormation says there is nothing to do.
     FailedEmpty {
@@ -188,15 +187,7 @@ impl Cfn {
             let status = answer.status().map(|s| s.as_str()).unwrap_or_default();
             let reason = answer.status_reason().unwrap_or_default().to_string();
             match status {
-                "CREATE_COMPLETE" => {
-                    return Ok(ChangeSetResult::Ready {
-                        // Paginated, but only "none or some" matters here.
-                        changes: answer
-                            .changes()
-                            .len()
-                            .max(usize::from(answer.next_token().is_some())),
-                    });
-                }
+                "CREATE_COMPLETE" => return Ok(ChangeSetResult::Ready),
                 "FAILED" if answer.changes().is_empty() => {
                     return Ok(ChangeSetResult::FailedEmpty { reason });
                 }

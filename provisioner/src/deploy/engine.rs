@@ -135,7 +135,7 @@ impl Engine<'_> {
             .create_change_set(name, &self.change_set_name, create, &request.template)
             .await?;
         match self.cfn.wait_change_set(name, &change_set.arn).await? {
-            ChangeSetResult::Ready { .. } => {}
+            ChangeSetResult::Ready => {}
             ChangeSetResult::FailedEmpty { reason } if !create => {
                 // CloudFormation's "didn't contain changes": the reason is
                 // shown, not parsed, so a real failure stays visible.
