@@ -20,6 +20,7 @@ pub struct BootstrapArgs {
     /// overrides the region).
     #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
     pub stage: String,
+    /// How the toolkit stack is created and updated.
     #[arg(long, value_enum, default_value = "change-set")]
     pub method: Method,
 }

@@ -27,6 +27,7 @@ use crate::failure::{CommandResult, Failure};
 /// `provisioner deploy` arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DeployArgs {
+    /// Stage whose synth output is deployed.
     #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
     pub stage: String,
     /// Stacks to deploy (short id or stack name), with the stacks they
@@ -41,8 +42,10 @@ pub struct DeployArgs {
     /// Stacks deployed at the same time (when independent).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+    /// How stacks are created and updated.
     #[arg(long, value_enum, default_value = "change-set")]
     pub method: Method,
+    /// When to stop and ask before deploying (without a terminal: refuse).
     #[arg(long, value_enum, default_value = "broadening")]
     pub require_approval: RequireApproval,
     /// Write every stack's outputs here as JSON: {"<stack>": {"<output>": "<value>"}}.

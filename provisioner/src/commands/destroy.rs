@@ -24,6 +24,7 @@ use crate::failure::{CommandResult, Failure};
 /// `provisioner destroy` arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DestroyArgs {
+    /// Stage whose stacks are deleted.
     #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
     pub stage: String,
     /// Stacks to delete, with the stacks importing from them; none: every

@@ -19,6 +19,7 @@ use crate::failure::{CommandResult, Failure};
 /// `provisioner diff` arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DiffArgs {
+    /// Stage whose synth output is compared.
     #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
     pub stage: String,
     /// Stacks to compare; none: every stack.

@@ -7,11 +7,13 @@ use std::io::{BufRead, IsTerminal, Write};
 /// When a deploy stops to ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum RequireApproval {
+    /// Deploy without asking.
     Never,
     /// New or wider IAM statements, resource policies, Lambda permissions,
     /// security group ingress.
     #[default]
     Broadening,
+    /// Ask before any change, showing the differences.
     AnyChange,
 }
 
