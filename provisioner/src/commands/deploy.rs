@@ -143,13 +143,9 @@ pub async fn deploy(
         region: clients.region.clone(),
     };
 
-    let remotes = futures_util::future::try_join_all(
-        local
-            .iter()
-            .map(|stack| plan::remote(&cfn, &stack.entry.stack_name)),
-    )
-    .await
-    .map_err(DeployError::into_failure)?;
+    let remotes = plan::remotes(&cfn, &local)
+        .await
+        .map_err(DeployError::into_failure)?;
     let stacks: Vec<Planned> = local
         .into_iter()
         .zip(remotes)

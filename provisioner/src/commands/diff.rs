@@ -72,13 +72,9 @@ pub async fn diff(
     let ids = plan::select(&manifest, stacks, Closure::Exactly)?;
     let local = plan::read_local(dir, &manifest, &ids).map_err(DeployError::into_failure)?;
     let cfn = Cfn::new(clients.cloudformation.clone(), Duration::from_secs(1));
-    let remotes = futures_util::future::try_join_all(
-        local
-            .iter()
-            .map(|s| plan::remote(&cfn, &s.entry.stack_name)),
-    )
-    .await
-    .map_err(DeployError::into_failure)?;
+    let remotes = plan::remotes(&cfn, &local)
+        .await
+        .map_err(DeployError::into_failure)?;
     let write_error =
         |e: std::io::Error| Failure::usage(anyhow::Error::new(e).context("writing output"));
     let mut differing = Vec::new();

@@ -132,6 +132,22 @@ pub async fn remote(cfn: &Cfn, stack_name: &str) -> Result<Remote> {
     })
 }
 
+/// Stacks looked up at once: CloudFormation throttles Describe* and
+/// GetTemplate per account (the SDK retries, but a burst only adds waits).
+const PARALLEL_LOOKUPS: usize = 8;
+
+/// Each local stack as deployed, in the same order.
+pub async fn remotes(cfn: &Cfn, local: &[LocalStack]) -> Result<Vec<Remote>> {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(local)
+        .map(|stack| remote(cfn, &stack.entry.stack_name))
+        .buffered(PARALLEL_LOOKUPS)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
 /// A stack that is deployed, healthy, and has exactly this template and
 /// termination protection needs nothing: no change set is even created.
 pub fn unchanged(local: &LocalStack, remote: &Remote, termination_protection: bool) -> bool {
