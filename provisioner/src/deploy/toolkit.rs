@@ -66,8 +66,16 @@ pub fn check(toolkit: &Toolkit) -> Result<()> {
     }
 }
 
-/// Creates or upgrades the toolkit stack.
+/// Creates or upgrades the toolkit stack; an up-to-date one is left alone
+/// (`UpdateStack` would refuse a template without changes).
 pub async fn bootstrap(engine: &Engine<'_>) -> Result<(Outcome, Toolkit)> {
+    let deployed = super::plan::remote(engine.cfn, TOOLKIT_STACK_NAME).await?;
+    if let Some(state) = &deployed.state
+        && super::status::succeeded(&state.status)
+        && deployed.template.as_ref() == Some(&stacks::toolkit::template())
+    {
+        return Ok((Outcome::NoChanges, read(state)?));
+    }
     let request = StackRequest {
         name: TOOLKIT_STACK_NAME.to_string(),
         template: TemplateSource::Body(stacks::toolkit::template_body()),
