@@ -17,7 +17,7 @@ use crate::deploy::cfn::{Cfn, TemplateSource};
 use crate::deploy::diff::{StackDiff, diff};
 use crate::deploy::engine::{Engine, Method, Outcome, StackRequest};
 use crate::deploy::error::DeployError;
-use crate::deploy::plan::{self, Closure, LocalStack, Remote};
+use crate::deploy::plan::{self, Closure, LocalStack, Needs, Remote};
 use crate::deploy::progress::Progress;
 use crate::deploy::schedule::{self, Node, Run};
 use crate::deploy::toolkit;
@@ -104,7 +104,22 @@ pub struct DeployOptions {
 pub enum StackResult {
     /// Template and settings already deployed: not even a change set.
     Unchanged,
+    /// Same template; termination protection turned on (or off).
+    Protection(bool),
     Deployed(Outcome),
+}
+
+impl std::fmt::Display for StackResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StackResult::Unchanged => "unchanged",
+            StackResult::Protection(true) => "termination protection turned on",
+            StackResult::Protection(false) => "termination protection turned off",
+            StackResult::Deployed(Outcome::Created) => "created",
+            StackResult::Deployed(Outcome::Updated) => "updated",
+            StackResult::Deployed(Outcome::NoChanges) => "no changes",
+        })
+    }
 }
 
 /// Deploys the stacks of the manifest in `dir` with `clients`; prints the
@@ -150,12 +165,12 @@ pub async fn deploy(
         .into_iter()
         .zip(remotes)
         .map(|(local, remote)| {
-            let skip = plan::unchanged(&local, &remote, local.entry.termination_protection);
+            let needs = plan::needs(&local, &remote);
             let diff = diff(remote.template.as_ref(), &local.template);
             Planned {
                 local,
                 remote,
-                skip,
+                needs,
                 diff,
             }
         })
@@ -186,15 +201,27 @@ pub async fn deploy(
     let by_id = &by_id;
     let results = schedule::run(&nodes, options.concurrency, |id| async move {
         let planned = by_id[id.as_str()];
-        if planned.skip {
-            let outputs = planned
+        let name = &planned.local.entry.stack_name;
+        let outputs = || {
+            planned
                 .remote
                 .state
                 .as_ref()
                 .map(|s| s.outputs.clone())
-                .unwrap_or_default();
-            progress.stack_finished(&planned.local.entry.stack_name, "unchanged");
-            return Ok((StackResult::Unchanged, outputs));
+                .unwrap_or_default()
+        };
+        match planned.needs {
+            Needs::Deploy => {}
+            Needs::Nothing => {
+                progress.stack_finished(name, "unchanged");
+                return Ok((StackResult::Unchanged, outputs()));
+            }
+            Needs::Protection(enable) => {
+                engine.cfn.set_termination_protection(name, enable).await?;
+                let result = StackResult::Protection(enable);
+                progress.stack_finished(name, &result.to_string());
+                return Ok((result, outputs()));
+            }
         }
         let request = StackRequest {
             name: planned.local.entry.stack_name.clone(),
@@ -212,7 +239,7 @@ pub async fn deploy(
 struct Planned {
     local: LocalStack,
     remote: Remote,
-    skip: bool,
+    needs: Needs,
     diff: StackDiff,
 }
 
@@ -261,7 +288,7 @@ fn approve(
 ) -> CommandResult {
     let needing: Vec<&Planned> = stacks
         .iter()
-        .filter(|s| !s.skip)
+        .filter(|s| s.needs == Needs::Deploy)
         .filter(|s| match policy {
             RequireApproval::Never => false,
             RequireApproval::Broadening => s.diff.broadening().next().is_some(),
@@ -349,7 +376,7 @@ async fn upload(
     progress: &dyn Progress,
 ) -> CommandResult {
     let mut objects: BTreeMap<String, Object> = BTreeMap::new();
-    for stack in stacks.iter().filter(|s| !s.skip) {
+    for stack in stacks.iter().filter(|s| s.needs == Needs::Deploy) {
         for name in &stack.local.entry.assets {
             let asset = manifest
                 .assets
@@ -417,12 +444,7 @@ fn report(
         let line = match run {
             Run::Done((result, stack_outputs)) => {
                 outputs.insert(id.clone(), stack_outputs);
-                match result {
-                    StackResult::Unchanged => "unchanged".to_string(),
-                    StackResult::Deployed(Outcome::Created) => "created".to_string(),
-                    StackResult::Deployed(Outcome::Updated) => "updated".to_string(),
-                    StackResult::Deployed(Outcome::NoChanges) => "no changes".to_string(),
-                }
+                result.to_string()
             }
             Run::Failed(error) => {
                 failed += 1;
@@ -507,7 +529,7 @@ mod tests {
                 template: new,
             },
             remote: Remote::default(),
-            skip: false,
+            needs: Needs::Deploy,
             diff,
         }
     }

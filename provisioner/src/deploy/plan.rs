@@ -148,15 +148,33 @@ pub async fn remotes(cfn: &Cfn, local: &[LocalStack]) -> Result<Vec<Remote>> {
         .collect()
 }
 
-/// A stack that is deployed, healthy, and has exactly this template and
-/// termination protection needs nothing: no change set is even created.
-pub fn unchanged(local: &LocalStack, remote: &Remote, termination_protection: bool) -> bool {
-    let Some(state) = &remote.state else {
-        return false;
-    };
-    status::succeeded(&state.status)
-        && state.termination_protection == termination_protection
-        && remote.template.as_ref() == Some(&local.template)
+/// What a stack needs from a deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Deployed, healthy, with exactly this template and protection: no
+    /// change set is even created.
+    Nothing,
+    /// Only termination protection differs (set to this value): a template
+    /// update would have nothing to change.
+    Protection(bool),
+    Deploy,
+}
+
+pub fn needs(local: &LocalStack, remote: &Remote) -> Needs {
+    let wanted = local.entry.termination_protection;
+    match &remote.state {
+        Some(state)
+            if status::succeeded(&state.status)
+                && remote.template.as_ref() == Some(&local.template) =>
+        {
+            if state.termination_protection == wanted {
+                Needs::Nothing
+            } else {
+                Needs::Protection(wanted)
+            }
+        }
+        _ => Needs::Deploy,
+    }
 }
 
 #[cfg(test)]
@@ -196,6 +214,75 @@ mod tests {
             ],
             assets: vec![],
         }
+    }
+
+    fn deployed(status: &str, protected: bool, template: serde_json::Value) -> Remote {
+        Remote {
+            state: Some(StackState {
+                id: "arn".into(),
+                name: "retail-dev-network".into(),
+                status: status.into(),
+                status_reason: None,
+                termination_protection: protected,
+                outputs: Default::default(),
+            }),
+            template: Some(template),
+        }
+    }
+
+    fn local(protected: bool, template: serde_json::Value) -> LocalStack {
+        let mut entry = manifest().stacks[0].clone();
+        entry.termination_protection = protected;
+        LocalStack {
+            entry,
+            body: template.to_string(),
+            template,
+        }
+    }
+
+    #[test]
+    fn a_healthy_stack_with_the_same_template_needs_nothing() {
+        let t = serde_json::json!({"Resources": {}});
+        assert_eq!(
+            needs(
+                &local(false, t.clone()),
+                &deployed("UPDATE_COMPLETE", false, t)
+            ),
+            Needs::Nothing
+        );
+    }
+
+    #[test]
+    fn a_protection_change_alone_needs_no_template_update() {
+        let t = serde_json::json!({"Resources": {}});
+        assert_eq!(
+            needs(
+                &local(true, t.clone()),
+                &deployed("CREATE_COMPLETE", false, t)
+            ),
+            Needs::Protection(true)
+        );
+    }
+
+    #[test]
+    fn a_rolled_back_or_different_stack_is_deployed() {
+        let t = serde_json::json!({"Resources": {}});
+        let other = serde_json::json!({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}});
+        assert_eq!(
+            needs(
+                &local(false, t.clone()),
+                &deployed("UPDATE_ROLLBACK_COMPLETE", false, t.clone())
+            ),
+            Needs::Deploy
+        );
+        assert_eq!(
+            needs(
+                &local(false, other),
+                &deployed("UPDATE_COMPLETE", false, t.clone())
+            ),
+            Needs::Deploy
+        );
+        assert_eq!(needs(&local(false, t), &Remote::default()), Needs::Deploy);
     }
 
     #[test]
