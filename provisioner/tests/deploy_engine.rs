@@ -120,6 +120,7 @@ fn request() -> StackRequest {
         name: NAME.to_string(),
         template: TemplateSource::Body(r#"{"Resources":{}}"#.to_string()),
         termination_protection: false,
+        resources: Some(1),
     }
 }
 

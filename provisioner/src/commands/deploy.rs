@@ -227,6 +227,7 @@ pub async fn deploy(
             name: planned.local.entry.stack_name.clone(),
             template: template_source(&planned.local, bucket),
             termination_protection: planned.local.entry.termination_protection,
+            resources: Some(planned.local.entry.resource_count),
         };
         let (outcome, state) = engine.deploy(&request).await?;
         Ok::<_, DeployError>((StackResult::Deployed(outcome), state.outputs))

@@ -36,6 +36,8 @@ pub struct StackRequest {
     pub name: String,
     pub template: TemplateSource,
     pub termination_protection: bool,
+    /// Resources in the template, for progress.
+    pub resources: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -83,6 +85,7 @@ impl Engine<'_> {
                             "deleting (its first create failed: {}) before creating it again",
                             state.status
                         ),
+                        None,
                     );
                     self.delete(&state).await?;
                     None
@@ -100,8 +103,11 @@ impl Engine<'_> {
         let create = current
             .as_ref()
             .is_none_or(|state| state.phase() == Phase::Review);
-        self.progress
-            .stack_started(name, if create { "creating" } else { "updating" });
+        self.progress.stack_started(
+            name,
+            if create { "creating" } else { "updating" },
+            request.resources,
+        );
         let (outcome, mut state) = match self.method {
             Method::ChangeSet => self.through_change_set(request, create).await?,
             Method::Direct => self.directly(request, current.as_ref()).await?,
@@ -241,7 +247,7 @@ impl Engine<'_> {
                 status: state.status,
             });
         }
-        self.progress.stack_started(name, "deleting");
+        self.progress.stack_started(name, "deleting", None);
         let started = Instant::now();
         self.delete(&state).await?;
         self.progress.stack_finished(

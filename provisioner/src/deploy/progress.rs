@@ -14,8 +14,9 @@ use super::cfn::StackEvent;
 /// Receives what happens to each stack. Called from concurrently running
 /// stack operations, so implementations lock what they write to.
 pub trait Progress: Sync + std::fmt::Debug {
-    /// `action` is e.g. "creating", "updating", "deleting".
-    fn stack_started(&self, stack: &str, action: &str);
+    /// `action` is e.g. "creating", "updating", "deleting"; `resources` is
+    /// the template's resource count, when known.
+    fn stack_started(&self, stack: &str, action: &str, resources: Option<usize>);
     fn event(&self, stack: &str, event: &StackEvent);
     /// `summary` is e.g. "created in 41.2s", "no changes".
     fn stack_finished(&self, stack: &str, summary: &str);
@@ -68,7 +69,7 @@ impl<W: Write + Send> PlainProgress<W> {
 }
 
 impl<W: Write + Send> Progress for PlainProgress<W> {
-    fn stack_started(&self, stack: &str, action: &str) {
+    fn stack_started(&self, stack: &str, action: &str, _resources: Option<usize>) {
         self.line(&format!("{stack}: {action}"));
     }
 
@@ -112,13 +113,19 @@ impl LiveProgress {
 }
 
 impl Progress for LiveProgress {
-    fn stack_started(&self, stack: &str, action: &str) {
+    fn stack_started(&self, stack: &str, action: &str, resources: Option<usize>) {
+        let (bar, template) = match resources {
+            Some(total) => (
+                ProgressBar::new(total as u64),
+                "{spinner} {prefix:.bold} {pos}/{len} resources {msg} {elapsed:.dim}",
+            ),
+            None => (
+                ProgressBar::new_spinner(),
+                "{spinner} {prefix:.bold} {msg} {elapsed:.dim}",
+            ),
+        };
         let bar = self.multi.add(
-            ProgressBar::new_spinner()
-                .with_style(
-                    ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} {elapsed:.dim}")
-                        .expect("the template is valid"),
-                )
+            bar.with_style(ProgressStyle::with_template(template).expect("the template is valid"))
                 .with_prefix(stack.to_string()),
         );
         bar.set_message(action.to_string());
@@ -128,6 +135,12 @@ impl Progress for LiveProgress {
 
     fn event(&self, stack: &str, event: &StackEvent) {
         if let Some(bar) = self.bars().get(stack) {
+            // A resource done, counted once (rollbacks revisit resources).
+            if event.logical_id != stack
+                && matches!(event.status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE")
+            {
+                bar.inc(1);
+            }
             bar.set_message(format!("{} {}", event.status, event.logical_id));
         }
         let _ = self.multi.println(event_line(stack, event));
@@ -162,7 +175,7 @@ mod tests {
     #[test]
     fn plain_progress_prints_one_line_per_event_with_its_reason() {
         let progress = PlainProgress::new(Vec::new());
-        progress.stack_started("Network", "creating");
+        progress.stack_started("Network", "creating", Some(17));
         progress.event(
             "Network",
             &StackEvent {

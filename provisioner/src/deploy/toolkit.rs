@@ -82,6 +82,9 @@ pub async fn bootstrap(engine: &Engine<'_>) -> Result<(Outcome, Toolkit)> {
         // Its bucket is retained anyway; protection would only get in the
         // way of a deliberate teardown of the account.
         termination_protection: false,
+        resources: stacks::toolkit::template()["Resources"]
+            .as_object()
+            .map(|r| r.len()),
     };
     let (outcome, state) = engine.deploy(&request).await?;
     Ok((outcome, read(&state)?))
