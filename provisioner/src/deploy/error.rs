@@ -338,7 +338,7 @@ impl DeployError {
                  run `provisioner bootstrap --stage <stage>`"
             )),
             DeployError::ReadFile { .. } => {
-                Some("synthesise again: the synth output folder is incomplete".to_string())
+                Some("synthesise again (`provisioner synth`): the synth output folder is incomplete or was edited".to_string())
             }
             DeployError::DependencyFailed { .. } => None,
         }

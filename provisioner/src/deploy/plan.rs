@@ -7,6 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use stacks::manifest::{Manifest, StackEntry};
 
 use super::cfn::{Cfn, StackState};
@@ -35,6 +36,18 @@ pub fn read_local(dir: &Path, manifest: &Manifest, ids: &[String]) -> Result<Vec
                 source,
             };
             let body = fs::read_to_string(&path).map_err(read_error)?;
+            // The manifest pins each template's bytes: an edit after synth
+            // would deploy something no synth produced.
+            let sha256 = hex::encode(Sha256::digest(body.as_bytes()));
+            if sha256 != entry.template_sha256 {
+                return Err(read_error(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "its sha256 is {sha256}, the manifest says {}: it changed after synth",
+                        entry.template_sha256
+                    ),
+                )));
+            }
             let template = serde_json::from_str(&body)
                 .map_err(|e| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
             Ok(LocalStack {
@@ -283,6 +296,29 @@ mod tests {
             Needs::Deploy
         );
         assert_eq!(needs(&local(false, t), &Remote::default()), Needs::Deploy);
+    }
+
+    #[test]
+    fn a_template_edited_after_synth_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut manifest = manifest();
+        let body = "{\"Resources\": {}}\n";
+        std::fs::write(dir.path().join("Network.template.json"), body).unwrap();
+        manifest.stacks[0].template_sha256 = hex::encode(Sha256::digest(body.as_bytes()));
+        assert!(read_local(dir.path(), &manifest, &["Network".into()]).is_ok());
+
+        std::fs::write(
+            dir.path().join("Network.template.json"),
+            "{\"Resources\": {\"X\": {}}}",
+        )
+        .unwrap();
+        let error = read_local(dir.path(), &manifest, &["Network".into()]).unwrap_err();
+        let failure = error.into_failure();
+        assert_eq!(failure.code, crate::failure::ExitCode::Usage);
+        assert!(
+            format!("{:#}", failure.error).contains("it changed after synth"),
+            "{failure}"
+        );
     }
 
     #[test]
