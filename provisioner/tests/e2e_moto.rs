@@ -265,6 +265,54 @@ async fn a_deploy_killed_half_way_converges_when_run_again() {
     assert!(all(&settled.results(), "unchanged"), "{}", settled.stdout());
 }
 
+/// The default method. moto's change sets give stacks no outputs and cannot
+/// import, so only the stacks that import nothing go through them here.
+#[tokio::test(flavor = "multi_thread")]
+async fn change_sets_create_update_and_skip_stacks() {
+    let moto = Moto::start();
+    let synth = tempfile::tempdir().unwrap();
+    let dir = synth.path();
+    write_fixture(dir, "ingest v1", "v1");
+    moto.run(&["bootstrap", "--stage", "dev", "--method", "direct"])
+        .ok();
+    let args = [
+        "deploy",
+        "--stage",
+        "dev",
+        "--synth-dir",
+        dir.to_str().unwrap(),
+        "--require-approval",
+        "never",
+        "--exclusively",
+        "Network",
+        "Storage",
+    ];
+    let created = moto.run(&args).ok();
+    assert!(all(&created.results(), "created"), "{}", created.stdout());
+    let unchanged = moto.run(&args).ok();
+    assert!(
+        all(&unchanged.results(), "unchanged"),
+        "{}",
+        unchanged.stdout()
+    );
+    write_fixture(dir, "ingest v1", "v2");
+    let updated = moto.run(&args).ok();
+    assert!(all(&updated.results(), "updated"), "{}", updated.stdout());
+    let deployed = moto
+        .cloudformation()
+        .get_template()
+        .stack_name("retail-dev-network")
+        .send()
+        .await
+        .unwrap();
+    let template: serde_json::Value =
+        serde_json::from_str(deployed.template_body().unwrap()).unwrap();
+    assert_eq!(
+        template["Description"], "network (v2)",
+        "the large template went through the bucket"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_protected_stack_is_created_protected_and_not_destroyed() {
     let moto = Moto::start();
