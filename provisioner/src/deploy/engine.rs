@@ -54,6 +54,14 @@ impl Engine<'_> {
     /// Brings the stack to the requested template; returns what it did and
     /// the stack's final state (with outputs).
     pub async fn deploy(&self, request: &StackRequest) -> Result<(Outcome, StackState)> {
+        let result = self.deploy_stack(request).await;
+        if result.is_err() {
+            self.progress.stack_finished(&request.name, "failed");
+        }
+        result
+    }
+
+    async fn deploy_stack(&self, request: &StackRequest) -> Result<(Outcome, StackState)> {
         let name = request.name.as_str();
         let started = Instant::now();
         let current = match self.cfn.describe(name).await? {
@@ -249,7 +257,10 @@ impl Engine<'_> {
         }
         self.progress.stack_started(name, "deleting", None);
         let started = Instant::now();
-        self.delete(&state).await?;
+        if let Err(e) = self.delete(&state).await {
+            self.progress.stack_finished(name, "failed");
+            return Err(e);
+        }
         self.progress.stack_finished(
             name,
             &format!("deleted in {:.1}s", started.elapsed().as_secs_f64()),

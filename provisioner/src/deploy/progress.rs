@@ -130,7 +130,11 @@ impl Progress for LiveProgress {
         );
         bar.set_message(action.to_string());
         bar.enable_steady_tick(Duration::from_millis(100));
-        self.bars().insert(stack.to_string(), bar);
+        // A stack deleted before it is created again gets a fresh bar.
+        if let Some(previous) = self.bars().insert(stack.to_string(), bar) {
+            previous.finish_and_clear();
+            self.multi.remove(&previous);
+        }
     }
 
     fn event(&self, stack: &str, event: &StackEvent) {
