@@ -18,15 +18,26 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The repository's `[profile.lambda]`, so fixtures build like the platform.
+/// The repository's `[profile.lambda]` tables, so fixtures build like the
+/// platform.
 fn lambda_profile() -> String {
     let manifest = fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
-    let start = manifest
-        .find("[profile.lambda]")
-        .expect("the root Cargo.toml defines [profile.lambda]");
-    let rest = &manifest[start..];
-    let end = rest[1..].find("\n[").map_or(rest.len(), |i| i + 2);
-    rest[..end].to_owned()
+    let mut tables = String::new();
+    let mut in_lambda_profile = false;
+    for line in manifest.lines() {
+        if line.starts_with('[') {
+            in_lambda_profile = line.starts_with("[profile.lambda");
+        }
+        if in_lambda_profile {
+            tables.push_str(line);
+            tables.push('\n');
+        }
+    }
+    assert!(
+        tables.contains("[profile.lambda]"),
+        "the root Cargo.toml defines [profile.lambda]"
+    );
+    tables
 }
 
 fn write(path: &Path, text: &str) {
