@@ -40,6 +40,38 @@ const FOREIGN_FLAG_VARIABLES: &[&str] = &[
     "CARGO_LAMBDA_COMPILER",
 ];
 
+/// Variables cargo sets for the crate it builds or runs (`cargo run`,
+/// `cargo test`), present when the tool itself runs under cargo. Some build
+/// scripts declare `rerun-if-env-changed` on them (ring on
+/// `CARGO_MANIFEST_DIR`), so inheriting them would rebuild ring, rustls and
+/// everything above them — minutes — whenever the caller changes.
+fn set_by_a_parent_cargo(names: impl Iterator<Item = OsString>) -> Vec<OsString> {
+    const EXACT: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    const PREFIXES: &[&str] = &[
+        "CARGO_PKG_",
+        "CARGO_BIN_EXE_",
+        "CARGO_CFG_",
+        "CARGO_FEATURE_",
+    ];
+    names
+        .filter(|name| {
+            name.to_str().is_some_and(|name| {
+                EXACT.contains(&name) || PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+            })
+        })
+        .collect()
+}
+
 /// Finds the `cargo-lambda` executable: on PATH, else where
 /// `scripts/install-tools.sh` (`pip install --user`) puts it.
 pub fn locate() -> Result<PathBuf, AssetError> {
@@ -143,6 +175,9 @@ impl Build<'_> {
             command.args(["--package", function]);
         }
         for variable in FOREIGN_FLAG_VARIABLES {
+            command.env_remove(variable);
+        }
+        for variable in set_by_a_parent_cargo(env::vars_os().map(|(name, _)| name)) {
             command.env_remove(variable);
         }
         // The encoded form keeps a path with spaces one flag.
@@ -327,6 +362,34 @@ mod tests {
         assert!(
             message.contains(&home.path().join(".local/bin").display().to_string()),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn drops_what_a_parent_cargo_set_for_its_own_crate() {
+        let names = [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_BIN_EXE_provisioner",
+            "CARGO_HOME",
+            "CARGO_NET_OFFLINE",
+            "PATH",
+        ]
+        .map(OsString::from);
+        assert_eq!(
+            set_by_a_parent_cargo(names.into_iter()),
+            [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_PKG_NAME",
+                "CARGO_BIN_EXE_provisioner"
+            ]
+            .map(OsString::from)
+        );
+        // This test runs under `cargo test`, which set CARGO_MANIFEST_DIR.
+        let functions = vec!["ingest".to_owned()];
+        assert_eq!(
+            env_of(&build(&functions).command(), "CARGO_MANIFEST_DIR"),
+            Some(None)
         );
     }
 

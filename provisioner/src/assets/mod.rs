@@ -10,13 +10,14 @@
 //!                  cargo lambda build (all misses at once) ─► glibc check ─► zip ─► cache
 //! ```
 //!
-//! Measured on the 2-core machine with the seven functions of the first
-//! platform commits (most still stubs, the SDK dependencies all there), with
-//! other builds running beside: a cold build of all of them 674 s (one
-//! cargo invocation); one changed function 52 s; nothing changed (cache
-//! hits, zips hard-linked into the output) 22-25 ms, most of it `rustc -vV`.
-//! Zips: 0.17 MB for a stub, 1.2 MB (firehose-transform), 6.7 MB
-//! (dynamodb-writer) and 7.7 MB (lake-writer) with the AWS SDK.
+//! Measured on the 2-core machine, all seven functions (four still stubs,
+//! every SDK dependency there), `[profile.lambda]` as in the root
+//! Cargo.toml: cold build 640 s in one cargo invocation (other builds
+//! running beside; aws-lc-sys' C build alone is ~230 s of it); one changed
+//! function 12 s; a change to the shared `record` crate 27 s (all seven
+//! recompiled); nothing changed 22-25 ms (cache hits, zips hard-linked into
+//! the output, most of it `rustc -vV`). Zips: 0.18 MB (stub), 1.3 MB
+//! firehose-transform, 5.4 MB dynamodb-writer, 6.2 MB lake-writer.
 //!
 //! `cargo_lambda.rs` says what makes a binary reproducible, `bundle.rs`
 //! what makes its zip reproducible.
@@ -104,7 +105,7 @@ pub fn build_assets(
     let hasher = fingerprint::SourceHasher::new(workspace, &toolchain, &cargo_lambda::recipe())?;
     let cache = Cache::in_target_dir(&opts.target_dir);
 
-    let mut planned = Vec::with_capacity(functions.len());
+    let mut planned: Vec<Planned<'_>> = Vec::with_capacity(functions.len());
     for function in &functions {
         let source_hash = hasher.of(workspace, function)?;
         let cached = cache.lookup(&function.name, &source_hash)?;
@@ -116,55 +117,11 @@ pub fn build_assets(
         .map(|(f, _, _)| f.name.clone())
         .collect();
 
-    let mut newest_glibc = Vec::new();
-    if !misses.is_empty() {
-        let program = match &opts.cargo_lambda {
-            Some(program) => program.clone(),
-            None => cargo_lambda::locate()?,
-        };
-        let lambda_dir = opts.target_dir.join("lambda-assets").join("bin");
-        say(
-            progress,
-            format_args!(
-                "lambda assets: building {} with cargo-lambda ({TARGET}, profile {PROFILE}); {} cached",
-                misses.join(", "),
-                functions.len() - misses.len()
-            ),
-        );
-        let started = Instant::now();
-        cargo_lambda::Build {
-            program: &program,
-            workspace,
-            target_dir: &opts.target_dir,
-            lambda_dir: &lambda_dir,
-            functions: &misses,
-        }
-        .run(progress)?;
-        say(
-            progress,
-            format_args!(
-                "lambda assets: compiled in {:.1}s",
-                started.elapsed().as_secs_f64()
-            ),
-        );
-        for (function, source_hash, cached) in &mut planned {
-            if cached.is_some() {
-                continue;
-            }
-            let binary_path = lambda_dir.join(&function.name).join("bootstrap");
-            let binary = fs::read(&binary_path).map_err(|_| AssetError::BinaryMissing {
-                function: function.name.clone(),
-                path: binary_path.clone(),
-            })?;
-            let newest = check_glibc(&function.name, &binary_path, &binary)?;
-            newest_glibc.push((function.name.clone(), newest));
-            let zip = zip_bootstrap(&binary).map_err(|source| AssetError::Zip {
-                function: function.name.clone(),
-                source,
-            })?;
-            *cached = Some(cache.store(&function.name, source_hash, &zip)?);
-        }
-    }
+    let newest_glibc = if misses.is_empty() {
+        Vec::new()
+    } else {
+        build_misses(opts, &cache, &mut planned, &misses, progress)?
+    };
 
     let assets_dir = out_dir.join(ASSETS_DIR);
     fs::create_dir_all(&assets_dir).map_err(|source| AssetError::Write {
@@ -221,6 +178,65 @@ pub fn build_assets(
         built.functions.push(function.name.clone());
     }
     Ok(built)
+}
+
+/// A function to build, its source hash, and its cache entry once there is one.
+type Planned<'a> = (&'a Function, String, Option<cache::CachedZip>);
+
+/// Compiles the cache misses in one cargo-lambda run, checks, zips and
+/// caches each; returns the newest glibc each one needs.
+fn build_misses(
+    opts: &BuildOptions,
+    cache: &Cache,
+    planned: &mut [Planned<'_>],
+    misses: &[String],
+    progress: &mut dyn Write,
+) -> Result<Vec<(String, Option<glibc::GlibcVersion>)>, AssetError> {
+    let program = match &opts.cargo_lambda {
+        Some(program) => program.clone(),
+        None => cargo_lambda::locate()?,
+    };
+    let lambda_dir = opts.target_dir.join("lambda-assets").join("bin");
+    say(
+        progress,
+        format_args!(
+            "lambda assets: building {} with cargo-lambda ({TARGET}, profile {PROFILE}); {} cached",
+            misses.join(", "),
+            planned.len() - misses.len()
+        ),
+    );
+    let started = Instant::now();
+    cargo_lambda::Build {
+        program: &program,
+        workspace: &opts.workspace,
+        target_dir: &opts.target_dir,
+        lambda_dir: &lambda_dir,
+        functions: misses,
+    }
+    .run(progress)?;
+    say(
+        progress,
+        format_args!(
+            "lambda assets: compiled in {:.1}s",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    let mut newest_glibc = Vec::with_capacity(misses.len());
+    for (function, source_hash, cached) in planned.iter_mut().filter(|p| p.2.is_none()) {
+        let binary_path = lambda_dir.join(&function.name).join("bootstrap");
+        let binary = fs::read(&binary_path).map_err(|_| AssetError::BinaryMissing {
+            function: function.name.clone(),
+            path: binary_path.clone(),
+        })?;
+        let newest = check_glibc(&function.name, &binary_path, &binary)?;
+        newest_glibc.push((function.name.clone(), newest));
+        let zip = zip_bootstrap(&binary).map_err(|source| AssetError::Zip {
+            function: function.name.clone(),
+            source,
+        })?;
+        *cached = Some(cache.store(&function.name, source_hash, &zip)?);
+    }
+    Ok(newest_glibc)
 }
 
 /// Keeps the functions named in `only` (all when `None`).
