@@ -22,7 +22,8 @@ pub const NONCURRENT_VERSION_DAYS: u32 = 30;
 
 /// The toolkit template, pretty JSON with a final newline.
 pub fn template_body() -> String {
-    let mut body = serde_json::to_string_pretty(&template()).expect("the template is plain JSON");
+    let mut body = serde_json::to_string_pretty(&crate::model::sorted_keys(template()))
+        .expect("the template is plain JSON");
     body.push('\n');
     body
 }

@@ -12,8 +12,21 @@ mod stack;
 mod template;
 mod value;
 
+pub mod apigateway;
+pub mod cloudformation;
+pub mod dynamodb;
 pub mod ec2;
+pub mod events;
+pub mod glue;
+pub mod iam;
+pub mod kinesis;
+pub mod kinesisfirehose;
+pub mod lambda;
+pub mod logs;
 pub mod redshift;
+pub mod s3;
+pub mod secretsmanager;
+pub mod sqs;
 pub mod tags;
 
 pub use app::{App, SynthError, SynthesizedStack, limits};
@@ -21,7 +34,7 @@ pub use logical_id::LogicalId;
 pub(crate) use resource::resource;
 pub use resource::{DeletionPolicy, Handle, Options, Resource};
 pub use stack::Stack;
-pub use template::{ExportDef, OutputDef, ParameterDef, ResourceDef, Template};
+pub use template::{ExportDef, OutputDef, ParameterDef, ResourceDef, Template, sorted_keys};
 pub use value::{Expr, Pseudo, Target, Value, opt};
 
 /// Errors while building a stack.

@@ -98,11 +98,53 @@ impl Template {
     /// Pretty JSON with every object's keys sorted and a final newline: the
     /// same model gives the same bytes.
     pub fn to_json(&self) -> String {
-        // Going through `serde_json::Value` sorts keys at every level
-        // (serde_json's map is a BTreeMap without `preserve_order`).
         let value = serde_json::to_value(self).expect("templates are plain JSON data");
-        let mut body = serde_json::to_string_pretty(&value).expect("JSON values always serialise");
+        let mut body = serde_json::to_string_pretty(&sorted_keys(value))
+            .expect("JSON values always serialise");
         body.push('\n');
         body
+    }
+}
+
+/// `value` with the keys of every object in sorted order.
+///
+/// Sorted explicitly rather than by relying on serde_json's map being a
+/// `BTreeMap`: any crate in a build can turn on serde_json's
+/// `preserve_order` feature, and feature unification then changes the map
+/// for everyone (a workspace-wide `cargo test` did exactly that).
+pub fn sorted_keys(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|(a, _), (b, _)| a.cmp(b));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sorted_keys(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted_keys).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a workspace-wide `cargo test` enabled serde_json's
+    /// `preserve_order` and the goldens failed on key order.
+    #[test]
+    fn keys_are_sorted_whatever_order_they_were_inserted_in() {
+        let mut map = serde_json::Map::new();
+        map.insert(
+            "b".into(),
+            serde_json::json!({"z": 1, "a": [{"y": 1, "x": 2}]}),
+        );
+        map.insert("a".into(), serde_json::json!(1));
+        let text = serde_json::to_string(&sorted_keys(serde_json::Value::Object(map))).unwrap();
+        assert_eq!(text, r#"{"a":1,"b":{"a":[{"x":2,"y":1}],"z":1}}"#);
     }
 }
