@@ -1,1 +1,21 @@
-fn main() {}
+//! Entry point: builds the Kinesis client once and wires
+//! [`ingest::handle`] to the Lambda runtime.
+
+use aws_lambda_events::apigw::ApiGatewayProxyRequest;
+use ingest::{Config, RetryPolicy};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let policy = RetryPolicy::default();
+    let client = aws_sdk_kinesis::Client::new(
+        &aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+    );
+    run(service_fn(|event: LambdaEvent<ApiGatewayProxyRequest>| {
+        let (client, config, policy) = (&client, &config, &policy);
+        async move { Ok::<_, Error>(ingest::handle(client, config, policy, event.payload).await) }
+    }))
+    .await
+}

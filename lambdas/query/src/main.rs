@@ -1,1 +1,20 @@
-fn main() {}
+//! Entry point: builds the DynamoDB client once and wires
+//! [`query::handle`] to the Lambda runtime.
+
+use aws_lambda_events::apigw::ApiGatewayProxyRequest;
+use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use query::Tables;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let tables = Tables::from_env()?;
+    let client = aws_sdk_dynamodb::Client::new(
+        &aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+    );
+    run(service_fn(|event: LambdaEvent<ApiGatewayProxyRequest>| {
+        let (client, tables) = (&client, &tables);
+        async move { Ok::<_, Error>(query::handle(client, tables, event.payload).await) }
+    }))
+    .await
+}
