@@ -1,1 +1,42 @@
-fn main() {}
+//! Entry point: builds the clients once and wires [`batch_import::handle`]
+//! to the Lambda runtime. The EventBridge event's content is not used.
+
+use std::time::{Duration, SystemTime};
+
+use batch_import::{Clients, Config, Options};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+
+/// Kept free at the end of an invocation to return the summary.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let clients = Clients {
+        s3: aws_sdk_s3::Client::new(&aws),
+        dynamodb: aws_sdk_dynamodb::Client::new(&aws),
+        redshift_data: aws_sdk_redshiftdata::Client::new(&aws),
+    };
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let (clients, config) = (&clients, &config);
+        async move {
+            let left = event
+                .context
+                .deadline()
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+                .saturating_sub(DEADLINE_MARGIN);
+            let options = Options {
+                deadline: Some(tokio::time::Instant::now() + left),
+                ..Options::default()
+            };
+            let report = batch_import::handle(clients, config, &options)
+                .await?
+                .check()?;
+            Ok::<_, Error>(report)
+        }
+    }))
+    .await
+}

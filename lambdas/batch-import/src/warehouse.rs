@@ -1,0 +1,209 @@
+//! Loading a staged file into Redshift through the Data API, so that a
+//! retry never duplicates rows.
+//!
+//! The load is one `BatchExecuteStatement`, which Redshift runs as a single
+//! transaction
+//! (<https://docs.aws.amazon.com/redshift-data/latest/APIReference/API_BatchExecuteStatement.html>):
+//! COPY the staged JSON lines into a temporary table shaped like the target
+//! (`LIKE`), delete the target rows whose `line_id` is in it, insert it,
+//! drop it. Either all of it commits or none of it does, and a re-run of
+//! the same file replaces its rows (same `line_id`s) instead of adding
+//! them again. `DELETE`, not `TRUNCATE`: `TRUNCATE` commits on its own.
+
+use std::time::Duration;
+
+use aws_sdk_redshiftdata::error::DisplayErrorContext;
+use aws_sdk_redshiftdata::types::StatusString;
+use lambda_runtime::tracing;
+use tokio::time::Instant;
+
+use crate::config::Config;
+
+/// The temporary table of one load; it lives for the Data API session of
+/// the batch only.
+pub const STAGE_TABLE: &str = "batch_import_stage";
+
+/// How often and how long to wait for a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollPolicy {
+    /// Between two `DescribeStatement` calls.
+    pub interval: Duration,
+    /// At most this long per load (further bounded by the Lambda deadline).
+    pub max_wait: Duration,
+}
+
+impl Default for PollPolicy {
+    /// A day file (a few thousand rows) loads in seconds; five minutes
+    /// leaves room for a busy cluster within a 15-minute Lambda.
+    fn default() -> Self {
+        PollPolicy {
+            interval: Duration::from_secs(1),
+            max_wait: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The load failed or its outcome is unknown; the file stays in `incoming/`.
+#[derive(Debug, thiserror::Error)]
+pub enum WarehouseError {
+    #[error("submitting the load to Redshift cluster {cluster} (database {database}): {detail}")]
+    Submit {
+        cluster: String,
+        database: String,
+        detail: String,
+    },
+    #[error("asking the Data API how statement {id} is doing: {detail}")]
+    Describe { id: String, detail: String },
+    #[error("the load (Data API statement {id}) ended {status}: {error}")]
+    Failed {
+        id: String,
+        status: String,
+        error: String,
+    },
+    #[error(
+        "the load (Data API statement {id}) did not finish within {waited:?}; the file stays in \
+         incoming/ and the next run loads it again (replacing, not duplicating, its rows)"
+    )]
+    TimedOut { id: String, waited: Duration },
+}
+
+/// The statements that load `s3://{bucket}/{staged_key}` into the table.
+///
+/// `staged_key` must be safe inside a SQL string literal (checked by the
+/// caller: no quote, backslash or control character).
+pub fn load_statements(config: &Config, staged_key: &str) -> Vec<String> {
+    let table = &config.warehouse_table;
+    vec![
+        format!("CREATE TEMP TABLE {STAGE_TABLE} (LIKE {table})"),
+        format!(
+            "COPY {STAGE_TABLE} FROM 's3://{bucket}/{staged_key}' IAM_ROLE '{role}' \
+             FORMAT AS JSON 'auto' COMPUPDATE OFF STATUPDATE OFF",
+            bucket = config.bucket,
+            role = config.copy_role_arn,
+        ),
+        format!(
+            "DELETE FROM {table} USING {STAGE_TABLE} WHERE {table}.line_id = {STAGE_TABLE}.line_id"
+        ),
+        format!("INSERT INTO {table} SELECT * FROM {STAGE_TABLE}"),
+        format!("DROP TABLE {STAGE_TABLE}"),
+    ]
+}
+
+/// Whether `text` can go between single quotes in SQL as it is.
+pub fn is_sql_literal_safe(text: &str) -> bool {
+    !text
+        .chars()
+        .any(|c| c == '\'' || c == '\\' || c.is_control())
+}
+
+/// Runs `sqls` as one transaction and waits until it ends, at most
+/// `poll.max_wait` and never past `deadline`.
+pub async fn run_batch(
+    client: &aws_sdk_redshiftdata::Client,
+    config: &Config,
+    statement_name: &str,
+    sqls: Vec<String>,
+    poll: &PollPolicy,
+    deadline: Option<Instant>,
+) -> Result<(), WarehouseError> {
+    let submitted = client
+        .batch_execute_statement()
+        .cluster_identifier(&config.cluster_identifier)
+        .database(&config.database)
+        .secret_arn(&config.secret_arn)
+        .statement_name(statement_name)
+        .set_sqls(Some(sqls))
+        .send()
+        .await
+        .map_err(|error| WarehouseError::Submit {
+            cluster: config.cluster_identifier.clone(),
+            database: config.database.clone(),
+            detail: DisplayErrorContext(&error).to_string(),
+        })?;
+    let id = submitted.id().unwrap_or_default().to_owned();
+    let started = Instant::now();
+    let mut give_up = started + poll.max_wait;
+    if let Some(deadline) = deadline {
+        give_up = give_up.min(deadline);
+    }
+    loop {
+        let described = client
+            .describe_statement()
+            .id(&id)
+            .send()
+            .await
+            .map_err(|error| WarehouseError::Describe {
+                id: id.clone(),
+                detail: DisplayErrorContext(&error).to_string(),
+            })?;
+        match described.status() {
+            Some(StatusString::Finished) => return Ok(()),
+            Some(status @ (StatusString::Failed | StatusString::Aborted)) => {
+                let failed_sub = described
+                    .sub_statements()
+                    .iter()
+                    .find_map(|sub| sub.error().map(|e| (sub.id(), e)));
+                let error = match (described.error(), failed_sub) {
+                    (Some(error), _) => error.to_owned(),
+                    (None, Some((sub, error))) => format!("{sub}: {error}"),
+                    (None, None) => "no error message given".to_owned(),
+                };
+                return Err(WarehouseError::Failed {
+                    id,
+                    status: status.as_str().to_owned(),
+                    error,
+                });
+            }
+            status => {
+                tracing::debug!(id, status = ?status, "load still running");
+            }
+        }
+        if Instant::now() + poll.interval > give_up {
+            return Err(WarehouseError::TimedOut {
+                id,
+                waited: started.elapsed(),
+            });
+        }
+        tokio::time::sleep(poll.interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_backslashes_and_control_characters_are_not_literal_safe() {
+        assert!(is_sql_literal_safe("staging/2010-12-01 copy (2).csv.jsonl"));
+        for bad in ["o'brien.csv", "a\\b.csv", "line\nbreak.csv"] {
+            assert!(!is_sql_literal_safe(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_load_replaces_rows_by_line_id_in_one_batch() {
+        let config = Config::from_vars(|name| {
+            Some(
+                match name {
+                    "BULK_IMPORT_BUCKET" => "imports",
+                    "COPY_ROLE_ARN" => "arn:aws:iam::123456789012:role/copy",
+                    _ => "x",
+                }
+                .to_owned(),
+            )
+            .filter(|_| name != "WAREHOUSE_TABLE")
+        })
+        .unwrap();
+        let sqls = load_statements(&config, "staging/2010-12-01.csv.jsonl");
+        assert_eq!(sqls.len(), 5);
+        assert!(sqls[1].starts_with(
+            "COPY batch_import_stage FROM 's3://imports/staging/2010-12-01.csv.jsonl' \
+             IAM_ROLE 'arn:aws:iam::123456789012:role/copy' FORMAT AS JSON 'auto'"
+        ));
+        assert!(sqls[2].starts_with("DELETE FROM public.transactions USING batch_import_stage"));
+        assert_eq!(
+            sqls[3],
+            "INSERT INTO public.transactions SELECT * FROM batch_import_stage"
+        );
+    }
+}
