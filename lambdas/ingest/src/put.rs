@@ -114,7 +114,10 @@ pub fn group_into_calls(entries: Vec<Entry>) -> Vec<Vec<Entry>> {
             bytes = 0;
         }
         bytes += entry.size();
-        calls.last_mut().expect("a call was just pushed").push(entry);
+        calls
+            .last_mut()
+            .expect("a call was just pushed")
+            .push(entry);
     }
     calls
 }

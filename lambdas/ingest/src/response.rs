@@ -119,7 +119,11 @@ impl IngestReport {
     fn summary(&self) -> String {
         let (n, a, r, f) = (self.received, self.accepted, self.rejected, self.failed);
         let codes = {
-            let mut codes: Vec<&str> = self.errors.iter().filter_map(|e| e.code.as_deref()).collect();
+            let mut codes: Vec<&str> = self
+                .errors
+                .iter()
+                .filter_map(|e| e.code.as_deref())
+                .collect();
             codes.sort_unstable();
             codes.dedup();
             codes.join(", ")

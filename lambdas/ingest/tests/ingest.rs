@@ -10,6 +10,7 @@ use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::Method;
 use aws_sdk_kinesis::config::retry::RetryConfig;
+use aws_sdk_kinesis::error::ErrorMetadata;
 use aws_sdk_kinesis::operation::put_records::{PutRecordsError, PutRecordsOutput};
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, PutRecordsResultEntry};
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
@@ -138,12 +139,17 @@ async fn real_rows_are_put_as_normalised_json_with_the_invoice_number_as_partiti
     let transactions = sample_transactions("2010-12-01.csv")[..MAX_ITEMS].to_vec();
     let (client, calls) = recording_kinesis(all_stored);
 
-    let response = handle(&client, &config(), &no_wait(3), post(array_of(&transactions))).await;
+    let response = handle(
+        &client,
+        &config(),
+        &no_wait(3),
+        post(array_of(&transactions)),
+    )
+    .await;
 
     assert_eq!(response.status_code, 200, "{}", message(&response));
     assert_eq!(
-        response.headers["content-type"],
-        "application/json",
+        response.headers["content-type"], "application/json",
         "API Gateway passes the header through"
     );
     let body = body_of(&response);
@@ -225,7 +231,11 @@ async fn a_batch_with_one_malformed_item_accepts_the_rest_and_reports_the_index(
         .iter()
         .map(|r| r["index"].as_u64().unwrap())
         .collect();
-    assert_eq!(indexes, [0, 1, 3], "accepted items keep their request index");
+    assert_eq!(
+        indexes,
+        [0, 1, 3],
+        "accepted items keep their request index"
+    );
 }
 
 #[tokio::test]
@@ -291,7 +301,10 @@ async fn malformed_json_is_a_400_saying_where_and_nothing_is_sent() {
 
     assert_eq!(response.status_code, 400);
     let text = message(&response);
-    assert!(text.starts_with("the request body is not valid JSON"), "{text}");
+    assert!(
+        text.starts_with("the request body is not valid JSON"),
+        "{text}"
+    );
     assert!(text.contains("line 1 column"), "{text}");
     assert!(calls.lock().unwrap().is_empty());
 }
@@ -327,7 +340,13 @@ async fn more_than_500_items_is_a_400_and_nothing_is_sent() {
     let transactions = sample_transactions("2010-12-05.csv")[..MAX_ITEMS + 1].to_vec();
     let (client, calls) = recording_kinesis(all_stored);
 
-    let response = handle(&client, &config(), &no_wait(3), post(array_of(&transactions))).await;
+    let response = handle(
+        &client,
+        &config(),
+        &no_wait(3),
+        post(array_of(&transactions)),
+    )
+    .await;
 
     assert_eq!(response.status_code, 400);
     assert_eq!(
@@ -407,7 +426,13 @@ async fn throttled_entries_are_retried_alone_then_accepted() {
         (call == 1 && position % 3 == 0).then_some(THROTTLED)
     }));
 
-    let response = handle(&client, &config(), &no_wait(3), post(array_of(&transactions))).await;
+    let response = handle(
+        &client,
+        &config(),
+        &no_wait(3),
+        post(array_of(&transactions)),
+    )
+    .await;
 
     assert_eq!(response.status_code, 200, "{}", message(&response));
     assert_eq!(counts(&body_of(&response)), [20, 20, 0, 0]);
@@ -419,7 +444,10 @@ async fn throttled_entries_are_retried_alone_then_accepted() {
         .step_by(3)
         .map(|e| e.data().as_ref())
         .collect();
-    assert_eq!(retried, throttled, "only the throttled records are sent again");
+    assert_eq!(
+        retried, throttled,
+        "only the throttled records are sent again"
+    );
     let indexes: Vec<u64> = body_of(&response)["records"]
         .as_array()
         .unwrap()
@@ -445,9 +473,19 @@ async fn entries_throttled_forever_are_reported_failed_after_the_bounded_retries
         answering(move |_, position| hot.contains(&position).then_some(THROTTLED))(call, records)
     });
 
-    let response = handle(&client, &config(), &no_wait(4), post(array_of(&transactions))).await;
+    let response = handle(
+        &client,
+        &config(),
+        &no_wait(4),
+        post(array_of(&transactions)),
+    )
+    .await;
 
-    assert_eq!(calls.lock().unwrap().len(), 4, "max_attempts calls, no more");
+    assert_eq!(
+        calls.lock().unwrap().len(),
+        4,
+        "max_attempts calls, no more"
+    );
     assert_eq!(response.status_code, 207);
     let body = body_of(&response);
     let hot: Vec<u64> = transactions
@@ -483,7 +521,13 @@ async fn a_stream_that_throttles_everything_is_a_503() {
     let transactions = sample_transactions("2010-12-10.csv")[..5].to_vec();
     let (client, calls) = recording_kinesis(answering(|_, _| Some(THROTTLED)));
 
-    let response = handle(&client, &config(), &no_wait(3), post(array_of(&transactions))).await;
+    let response = handle(
+        &client,
+        &config(),
+        &no_wait(3),
+        post(array_of(&transactions)),
+    )
+    .await;
 
     assert_eq!(response.status_code, 503);
     assert_eq!(response.headers["retry-after"], "1");
@@ -491,18 +535,32 @@ async fn a_stream_that_throttles_everything_is_a_503() {
     assert_eq!(calls.lock().unwrap().len(), 3);
 }
 
+const NOT_FOUND: &str = "Stream prod-transactions under account 123456789012 not found.";
+
 #[tokio::test]
 async fn a_kinesis_outage_is_a_503_with_every_item_listed_as_failed() {
     let transactions = sample_transactions("2010-12-12.csv")[..6].to_vec();
     let (client, calls) = recording_kinesis(|_, _| {
         MockResponse::Error(PutRecordsError::ResourceNotFoundException(
             aws_sdk_kinesis::types::error::ResourceNotFoundException::builder()
-                .message("Stream prod-transactions under account 123456789012 not found.")
+                .message(NOT_FOUND)
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ResourceNotFoundException")
+                        .message(NOT_FOUND)
+                        .build(),
+                )
                 .build(),
         ))
     });
 
-    let response = handle(&client, &config(), &no_wait(3), post(array_of(&transactions))).await;
+    let response = handle(
+        &client,
+        &config(),
+        &no_wait(3),
+        post(array_of(&transactions)),
+    )
+    .await;
 
     assert_eq!(response.status_code, 503);
     let body = body_of(&response);
@@ -559,10 +617,9 @@ fn an_api_gateway_event_deserialises_into_the_request() {
 
 #[test]
 fn the_stream_name_comes_from_the_environment_the_stack_sets() {
-    let config = Config::from_vars(|name| {
-        (name == "STREAM_NAME").then(|| "prod-transactions".to_owned())
-    })
-    .unwrap();
+    let config =
+        Config::from_vars(|name| (name == "STREAM_NAME").then(|| "prod-transactions".to_owned()))
+            .unwrap();
     assert_eq!(config.stream_name, "prod-transactions");
     let error = Config::from_vars(|_| Some(String::new())).unwrap_err();
     assert_eq!(

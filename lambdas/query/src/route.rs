@@ -73,10 +73,7 @@ impl Route {
         };
         if resource != INVOICE_RESOURCE && resource != CUSTOMER_INVOICES_RESOURCE {
             return Err(RouteError::NotFound {
-                path: request
-                    .path
-                    .clone()
-                    .unwrap_or_else(|| resource.to_owned()),
+                path: request.path.clone().unwrap_or_else(|| resource.to_owned()),
             });
         }
         if request.http_method != Method::GET {

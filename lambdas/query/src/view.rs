@@ -63,7 +63,10 @@ pub struct CustomerView {
 
 /// A stored item read back: the line or why it is unreadable.
 fn read_line(item: &dynamodb::Item) -> Result<(Transaction, LineView), UnreadableLine> {
-    let line_id = item.get(attr::LINE_ID).and_then(|v| v.as_s()).map(str::to_owned);
+    let line_id = item
+        .get(attr::LINE_ID)
+        .and_then(|v| v.as_s())
+        .map(str::to_owned);
     let transaction = Transaction::from_invoice_item(item).map_err(|error| UnreadableLine {
         line_id: line_id.clone(),
         reason: error.to_string(),
@@ -84,9 +87,9 @@ fn read_line(item: &dynamodb::Item) -> Result<(Transaction, LineView), Unreadabl
 /// line total is at most `DECIMAL(18,3)`, and an invoice has lines by the
 /// hundred, not by the billion).
 fn sum(amounts: impl Iterator<Item = Money>) -> Money {
-    Money::from_thousandths(
-        amounts.fold(0i64, |total, amount| total.saturating_add(amount.thousandths())),
-    )
+    Money::from_thousandths(amounts.fold(0i64, |total, amount| {
+        total.saturating_add(amount.thousandths())
+    }))
 }
 
 /// The lines of one invoice as its view; `None` when there is no item.
@@ -107,7 +110,10 @@ fn invoice_view(invoice_no: &str, items: &[dynamodb::Item]) -> Option<InvoiceVie
     let text = |name| first.get(name).and_then(|v| v.as_s()).map(str::to_owned);
     let (customer_id, country) = match transactions.first() {
         Some(t) => (t.customer_id.clone(), t.country.clone()),
-        None => (text(attr::CUSTOMER_ID), text(attr::COUNTRY).unwrap_or_default()),
+        None => (
+            text(attr::CUSTOMER_ID),
+            text(attr::COUNTRY).unwrap_or_default(),
+        ),
     };
     Some(InvoiceView {
         invoice_no: invoice_no.to_owned(),
@@ -151,9 +157,8 @@ pub fn customer(customer_id: &str, items: &[dynamodb::Item]) -> Option<CustomerV
         .iter()
         .filter_map(|(invoice_no, items)| invoice_view(invoice_no, items))
         .collect();
-    invoices.sort_by(|a, b| {
-        (&a.invoice_date, &a.invoice_no).cmp(&(&b.invoice_date, &b.invoice_no))
-    });
+    invoices
+        .sort_by(|a, b| (&a.invoice_date, &a.invoice_no).cmp(&(&b.invoice_date, &b.invoice_no)));
     Some(CustomerView {
         customer_id: customer_id.to_owned(),
         invoice_count: invoices.len(),

@@ -11,6 +11,7 @@ use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::Method;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::error::ErrorMetadata;
 use aws_sdk_dynamodb::operation::query::{QueryError, QueryInput, QueryOutput};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
@@ -188,7 +189,10 @@ fn body_of(response: &ApiGatewayProxyResponse) -> Value {
 }
 
 fn message(response: &ApiGatewayProxyResponse) -> String {
-    body_of(response)["message"].as_str().unwrap_or("").to_owned()
+    body_of(response)["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
 }
 
 /// A line as (stock code, quantity, unit price text), to compare as
@@ -234,7 +238,13 @@ async fn every_line_of_a_real_invoice_is_returned_across_pages() {
         .collect();
     let mut wanted: Vec<_> = expected
         .iter()
-        .map(|t| line_key(&t.stock_code, i64::from(t.quantity), &t.unit_price.to_string()))
+        .map(|t| {
+            line_key(
+                &t.stock_code,
+                i64::from(t.quantity),
+                &t.unit_price.to_string(),
+            )
+        })
         .collect();
     returned.sort();
     wanted.sort();
@@ -266,10 +276,7 @@ async fn an_invoice_of_one_page_answers_with_its_customer_and_exact_total() {
         .iter()
         .find(|l| l["stockCode"] == "85123A")
         .unwrap();
-    assert_eq!(
-        heart["description"],
-        "WHITE HANGING HEART T-LIGHT HOLDER"
-    );
+    assert_eq!(heart["description"], "WHITE HANGING HEART T-LIGHT HOLDER");
     assert_eq!(heart["unitPrice"].to_string(), "2.55");
     assert_eq!(heart["lineTotal"].to_string(), "15.3");
     assert!(heart["lineId"].as_str().unwrap().starts_with("k-"));
@@ -297,7 +304,8 @@ async fn a_customers_purchases_are_grouped_into_invoices_across_pages() {
         .iter()
         .filter(|t| t.customer_id.as_deref() == Some("17850"))
         .collect();
-    let mut invoice_numbers: Vec<&str> = of_customer.iter().map(|t| t.invoice_no.as_str()).collect();
+    let mut invoice_numbers: Vec<&str> =
+        of_customer.iter().map(|t| t.invoice_no.as_str()).collect();
     invoice_numbers.sort_unstable();
     invoice_numbers.dedup();
     assert!(invoice_numbers.len() > 5);
@@ -310,7 +318,10 @@ async fn a_customers_purchases_are_grouped_into_invoices_across_pages() {
     assert_eq!(body["customerId"], "17850");
     assert_eq!(body["lineCount"], of_customer.len());
     assert_eq!(body["invoiceCount"], invoice_numbers.len());
-    assert_eq!(body["total"].to_string(), total_of(of_customer.iter().copied()));
+    assert_eq!(
+        body["total"].to_string(),
+        total_of(of_customer.iter().copied())
+    );
     let invoices = body["invoices"].as_array().unwrap();
     let dates: Vec<&str> = invoices
         .iter()
@@ -319,7 +330,10 @@ async fn a_customers_purchases_are_grouped_into_invoices_across_pages() {
     assert!(dates.is_sorted(), "invoices by date: {dates:?}");
     for invoice in invoices {
         let number = invoice["invoiceNo"].as_str().unwrap();
-        let lines = of_customer.iter().filter(|t| t.invoice_no == number).count();
+        let lines = of_customer
+            .iter()
+            .filter(|t| t.invoice_no == number)
+            .count();
         assert_eq!(invoice["lineCount"], lines, "{number}");
         assert_eq!(invoice["customerId"], "17850");
     }
@@ -357,7 +371,10 @@ async fn an_invoice_or_customer_with_nothing_stored_is_a_404() {
 
     let response = handle(&client, &tables(), get_customer("99999")).await;
     assert_eq!(response.status_code, 404);
-    assert_eq!(message(&response), "no purchase of customer 99999 is stored");
+    assert_eq!(
+        message(&response),
+        "no purchase of customer 99999 is stored"
+    );
 }
 
 #[tokio::test]
@@ -368,7 +385,10 @@ async fn malformed_ids_are_a_400_and_make_no_call() {
         assert_eq!(response.status_code, 400, "{invoice_no}");
         let text = message(&response);
         assert!(text.contains("is not an invoice number"), "{text}");
-        assert!(text.contains("GET /invoices/536365"), "says how to fix: {text}");
+        assert!(
+            text.contains("GET /invoices/536365"),
+            "says how to fix: {text}"
+        );
     }
     for customer_id in ["abc", "-17850", "17850.5"] {
         let response = handle(&client, &tables(), get_customer(customer_id)).await;
@@ -398,12 +418,20 @@ async fn unknown_routes_are_404_and_other_methods_405() {
     assert!(calls.lock().unwrap().is_empty());
 }
 
+const THROTTLED: &str = "The level of configured provisioned throughput for the table was exceeded";
+
 #[tokio::test]
 async fn a_dynamodb_failure_is_a_500_with_a_message() {
     let (client, _calls) = answering(|_| {
         MockResponse::Error(QueryError::ProvisionedThroughputExceededException(
             aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException::builder()
-                .message("The level of configured provisioned throughput for the table was exceeded")
+                .message(THROTTLED)
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ProvisionedThroughputExceededException")
+                        .message(THROTTLED)
+                        .build(),
+                )
                 .build(),
         ))
     });
@@ -428,6 +456,7 @@ async fn a_failure_on_a_later_page_is_a_500_not_a_partial_invoice() {
             return MockResponse::Error(QueryError::InternalServerError(
                 aws_sdk_dynamodb::types::error::InternalServerError::builder()
                     .message("boom")
+                    .meta(ErrorMetadata::builder().code("InternalServerError").build())
                     .build(),
             ));
         }
