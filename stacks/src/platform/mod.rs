@@ -3,8 +3,14 @@
 //! A stack is a function that takes the handles it consumes and returns the
 //! stack plus the handles it produces, so dependencies show in signatures.
 
+pub mod api;
+pub mod batch;
 mod firehose_cidr;
+pub mod function;
 pub mod network;
+pub mod storage;
+pub mod streaming;
+pub mod warehouse;
 
 use crate::assets::AssetTable;
 use crate::model::{App, ModelError, SynthError, SynthesizedStack};
@@ -21,6 +27,8 @@ pub enum PlatformError {
     Synth(#[from] SynthError),
     #[error(transparent)]
     UnknownFirehoseRegion(#[from] UnknownFirehoseRegion),
+    #[error(transparent)]
+    Policy(#[from] crate::policies::PolicyError),
     #[error(
         "no built asset for Lambda function {function:?}; build it (provisioner synth builds every function under lambdas/)"
     )]
@@ -29,10 +37,23 @@ pub enum PlatformError {
 
 /// The platform's app for a stage, with Lambda code from `assets`.
 pub fn platform(stage: &Stage, assets: &AssetTable) -> Result<App, PlatformError> {
-    let _ = assets;
     let mut app = App::new(stage.prefix());
-    let (network_stack, _network) = network::network(stage)?;
-    app.add(network_stack)?;
+    let (network_stack, network) = network::network(stage)?;
+    let (storage_stack, storage) = storage::storage(stage)?;
+    let (warehouse_stack, warehouse) = warehouse::warehouse(stage, assets, &network, &storage)?;
+    let (streaming_stack, streaming) = streaming::streaming(stage, assets, &storage, &warehouse)?;
+    let api_stack = api::api(stage, assets, &storage, &streaming)?;
+    let batch_stack = batch::batch(stage, assets, &network, &storage, &warehouse)?;
+    for stack in [
+        network_stack,
+        storage_stack,
+        warehouse_stack,
+        streaming_stack,
+        api_stack,
+        batch_stack,
+    ] {
+        app.add(stack)?;
+    }
     Ok(app)
 }
 

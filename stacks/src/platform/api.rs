@@ -1,0 +1,445 @@
+//! Api: the REST API of the platform.
+//!
+//! - `POST /transactions`: one transaction or an array of up to 500, put on
+//!   the stream by the ingest function;
+//! - `GET /invoices/{invoiceNo}`: every line of an invoice;
+//! - `GET /customers/{customerId}/invoices`: a customer's purchases;
+//!   both answered by the query function from DynamoDB.
+//!
+//! Callers authenticate with IAM (SigV4): the shop's backend and analysts'
+//! tools already hold AWS credentials, and IAM policies say who may call
+//! which route, where an API key is a shared secret meant for metering. The
+//! stage throttles, logs every request to its access log, and validates
+//! requests before they reach a function.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::assets::AssetTable;
+use crate::model::apigateway::{
+    AccessLogSetting, Account, Deployment, EndpointConfiguration, Integration, Method,
+    MethodSetting, Model, RequestValidator, Resource, RestApi, Stage as ApiStage,
+};
+use crate::model::iam::{InlinePolicy, Role};
+use crate::model::lambda::Permission;
+use crate::model::logs::LogGroup;
+use crate::model::tags::tags;
+use crate::model::{Expr, Handle, Options, Stack, opt};
+use crate::policies::{self, Policy};
+use crate::stage::Stage;
+
+use super::PlatformError;
+use super::function::{
+    FunctionSpec, LOG_GROUP_KMS_SKIP, PlatformFunction, SYNCHRONOUS_DLQ_SKIP, add_function,
+    checkov_skip, to_json,
+};
+use super::storage::Storage;
+use super::streaming::Streaming;
+
+/// API Gateway gives up on an integration after 29 seconds; a function
+/// must finish (retries included) well before, or the caller gets a 504
+/// while the function still runs.
+/// <https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html>
+pub const API_GATEWAY_TIMEOUT_SECONDS: i64 = 29;
+
+/// The most transactions one POST may carry: Kinesis `PutRecords` takes 500.
+pub const MAX_TRANSACTIONS_PER_REQUEST: i64 = 500;
+
+/// The stage name in the invoke URL.
+pub const API_STAGE_NAME: &str = "v1";
+
+pub fn api(
+    stage: &Stage,
+    assets: &AssetTable,
+    storage: &Storage,
+    streaming: &Streaming,
+) -> Result<Stack, PlatformError> {
+    let mut stack = Stack::new(
+        "Api",
+        "REST API: POST /transactions onto the stream; GET invoices and customer purchases \
+         from DynamoDB",
+    )?;
+
+    let ingest = add_function(
+        &mut stack,
+        stage,
+        assets,
+        FunctionSpec {
+            asset: "ingest",
+            id: "Ingest",
+            description: "POST /transactions: validates and puts transactions on the stream".into(),
+            policy: Policy::LambdaIngest,
+            policy_context: BTreeMap::from([("stream_arn", streaming.stream.arn())]),
+            environment: BTreeMap::from([("STREAM_NAME", streaming.stream.name())]),
+            memory_mb: 256,
+            // Retries of throttled records included, under the 29 s limit.
+            timeout_seconds: 20,
+            reserved_concurrency: Some(api_concurrency(stage)),
+            checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP],
+        },
+    )?;
+    let query = add_function(
+        &mut stack,
+        stage,
+        assets,
+        FunctionSpec {
+            asset: "query",
+            id: "Query",
+            description: "GET invoices and customer purchases from DynamoDB".into(),
+            policy: Policy::LambdaQuery,
+            policy_context: BTreeMap::from([
+                ("invoices_table_arn", storage.invoices_table.arn()),
+                ("customers_table_arn", storage.customers_table.arn()),
+            ]),
+            environment: BTreeMap::from([
+                ("INVOICES_TABLE", storage.invoices_table.name()),
+                ("CUSTOMERS_TABLE", storage.customers_table.name()),
+            ]),
+            memory_mb: 256,
+            timeout_seconds: 10,
+            reserved_concurrency: Some(api_concurrency(stage)),
+            checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP],
+        },
+    )?;
+
+    let rest_api = stack.add(
+        "RestApi",
+        RestApi {
+            name: format!("{}-transactions", stage.prefix()).into(),
+            description: opt("Transactions of the online retailer: ingest and queries"),
+            endpoint_configuration: Some(EndpointConfiguration {
+                types: vec!["REGIONAL".into()],
+            }),
+            tags: tags([("Stage", stage.name)]),
+            ..Default::default()
+        },
+    )?;
+    let validator = stack.add(
+        "RequestValidator",
+        RequestValidator {
+            rest_api_id: rest_api.id().into(),
+            name: opt("body-and-parameters"),
+            validate_request_body: opt(true),
+            validate_request_parameters: opt(true),
+        },
+    )?;
+    let transactions_model = stack.add(
+        "TransactionsModel",
+        Model {
+            rest_api_id: rest_api.id().into(),
+            content_type: opt("application/json"),
+            name: opt("Transactions"),
+            description: opt("One transaction, or an array of 1 to 500"),
+            // The shape only: field-level validation, with a reason per
+            // item, is the ingest function's (record::Transaction).
+            schema: json!({
+                "$schema": "http://json-schema.org/draft-04/schema#",
+                "title": "Transactions",
+                "oneOf": [
+                    { "type": "object" },
+                    {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": MAX_TRANSACTIONS_PER_REQUEST,
+                        "items": { "type": "object" }
+                    }
+                ]
+            }),
+        },
+    )?;
+
+    let root = rest_api.root_resource_id();
+    let transactions = resource(
+        &mut stack,
+        "TransactionsResource",
+        &rest_api,
+        root.clone(),
+        "transactions",
+    )?;
+    let invoices = resource(
+        &mut stack,
+        "InvoicesResource",
+        &rest_api,
+        root.clone(),
+        "invoices",
+    )?;
+    let invoice = resource(
+        &mut stack,
+        "InvoiceResource",
+        &rest_api,
+        invoices.id(),
+        "{invoiceNo}",
+    )?;
+    let customers = resource(
+        &mut stack,
+        "CustomersResource",
+        &rest_api,
+        root,
+        "customers",
+    )?;
+    let customer = resource(
+        &mut stack,
+        "CustomerResource",
+        &rest_api,
+        customers.id(),
+        "{customerId}",
+    )?;
+    let customer_invoices = resource(
+        &mut stack,
+        "CustomerInvoicesResource",
+        &rest_api,
+        customer.id(),
+        "invoices",
+    )?;
+
+    let routes = [
+        Route {
+            id: "PostTransactions",
+            method: "POST",
+            path: "/transactions",
+            resource: transactions,
+            function: &ingest,
+            path_parameter: None,
+            model: Some(transactions_model.name()),
+        },
+        Route {
+            id: "GetInvoice",
+            method: "GET",
+            path: "/invoices/*",
+            resource: invoice,
+            function: &query,
+            path_parameter: Some("invoiceNo"),
+            model: None,
+        },
+        Route {
+            id: "GetCustomerInvoices",
+            method: "GET",
+            path: "/customers/*/invoices",
+            resource: customer_invoices,
+            function: &query,
+            path_parameter: Some("customerId"),
+            model: None,
+        },
+    ];
+    let mut methods = Vec::new();
+    for route in &routes {
+        methods.push(add_route(&mut stack, &rest_api, &validator, route)?);
+    }
+
+    // A deployment is a snapshot: CloudFormation only makes a new one when
+    // its logical id changes, so the id carries a digest of the routes.
+    let definition = serde_json::to_string(&routes.iter().map(Route::describe).collect::<Vec<_>>())
+        .expect("plain JSON");
+    let digest = hex::encode(&Sha256::digest(definition.as_bytes())[..4]);
+    let mut deployment_options = Options::new();
+    for method in &methods {
+        deployment_options = deployment_options.depends_on(method);
+    }
+    let deployment = stack.add_with(
+        &format!("Deployment{digest}"),
+        Deployment {
+            rest_api_id: rest_api.id().into(),
+            description: opt(format!("Routes digest {digest}")),
+        },
+        deployment_options,
+    )?;
+
+    let access_logs = stack.add_with(
+        "AccessLogGroup",
+        LogGroup {
+            log_group_name: opt(format!("/aws/apigateway/{}-transactions", stage.prefix())),
+            retention_in_days: opt(i64::from(stage.log_retention_days)),
+            ..Default::default()
+        },
+        Options::new()
+            .data_policy(stage.data_policy())
+            .metadata(checkov_skip(&[LOG_GROUP_KMS_SKIP])),
+    )?;
+    let account = logging_account(&mut stack, &access_logs)?;
+    let api_stage = stack.add_with(
+        "ApiStage",
+        ApiStage {
+            rest_api_id: rest_api.id().into(),
+            deployment_id: deployment.id().into(),
+            stage_name: API_STAGE_NAME.into(),
+            description: opt(format!("{} stage", stage.name)),
+            method_settings: Some(vec![MethodSetting {
+                resource_path: "/*".into(),
+                http_method: "*".into(),
+                throttling_rate_limit: opt(stage.api.throttle_rate),
+                throttling_burst_limit: opt(stage.api.throttle_burst),
+                metrics_enabled: opt(true),
+                data_trace_enabled: opt(false),
+                caching_enabled: opt(false),
+                ..Default::default()
+            }]),
+            access_log_setting: Some(AccessLogSetting {
+                destination_arn: access_logs.arn().into(),
+                format: ACCESS_LOG_FORMAT.to_string().into(),
+            }),
+            tracing_enabled: opt(true),
+            cache_cluster_enabled: opt(false),
+            tags: tags([("Stage", stage.name)]),
+        },
+        // Access logs need the account's CloudWatch role first.
+        Options::new()
+            .depends_on(&account)
+            .metadata(checkov_skip(&[(
+                "CKV_AWS_120",
+                "Not cached: invoices gain lines as transactions arrive, and a cache would \
+                 answer stale reads",
+            )])),
+    )?;
+
+    stack.output(
+        "ApiUrl",
+        Expr::sub_with(
+            format!(
+                "https://${{Api}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{API_STAGE_NAME}"
+            ),
+            [("Api", rest_api.id())],
+        ),
+        "Invoke URL of the API (requests signed with SigV4)",
+    )?;
+    let _ = api_stage;
+    Ok(stack)
+}
+
+/// Enough concurrency for the stage's throttled request rate (each call
+/// takes well under a second), and a cap so a flood cannot take the
+/// account's whole Lambda concurrency.
+fn api_concurrency(stage: &Stage) -> i64 {
+    (stage.api.throttle_burst / 5).max(10)
+}
+
+/// JSON access log lines. <https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html#context-variable-reference>
+pub const ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","caller":"$context.identity.caller","user":"$context.identity.user","requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","resourcePath":"$context.resourcePath","status":"$context.status","protocol":"$context.protocol","responseLength":"$context.responseLength","integrationError":"$context.integrationErrorMessage"}"#;
+
+struct Route<'a> {
+    id: &'static str,
+    method: &'static str,
+    /// The method's path in the execute-api ARN, with `*` for parameters.
+    path: &'static str,
+    resource: Handle<Resource>,
+    function: &'a PlatformFunction,
+    path_parameter: Option<&'static str>,
+    model: Option<Expr>,
+}
+
+impl Route<'_> {
+    fn describe(&self) -> serde_json::Value {
+        json!([
+            self.method,
+            self.path,
+            self.function.function.logical_id(),
+            self.path_parameter
+        ])
+    }
+}
+
+fn resource(
+    stack: &mut Stack,
+    id: &str,
+    rest_api: &Handle<RestApi>,
+    parent: Expr,
+    path_part: &str,
+) -> Result<Handle<Resource>, PlatformError> {
+    Ok(stack.add(
+        id,
+        Resource {
+            rest_api_id: rest_api.id().into(),
+            parent_id: parent.into(),
+            path_part: path_part.into(),
+        },
+    )?)
+}
+
+fn add_route(
+    stack: &mut Stack,
+    rest_api: &Handle<RestApi>,
+    validator: &Handle<RequestValidator>,
+    route: &Route<'_>,
+) -> Result<Handle<Method>, PlatformError> {
+    let function_arn = route.function.function.arn();
+    let method = stack.add(
+        &format!("{}Method", route.id),
+        Method {
+            rest_api_id: rest_api.id().into(),
+            resource_id: route.resource.id().into(),
+            http_method: route.method.into(),
+            authorization_type: "AWS_IAM".into(),
+            request_validator_id: opt(validator.id()),
+            request_models: route
+                .model
+                .clone()
+                .map(|model| BTreeMap::from([("application/json".to_string(), model.into())])),
+            request_parameters: route.path_parameter.map(|name| {
+                BTreeMap::from([(format!("method.request.path.{name}"), true.into())])
+            }),
+            integration: Some(Integration {
+                integration_type: "AWS_PROXY".into(),
+                // Lambda is always invoked with POST, whatever the route.
+                integration_http_method: opt("POST"),
+                uri: opt(Expr::sub_with(
+                    "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Function}/invocations",
+                    [("Function", function_arn.clone())],
+                )),
+                timeout_in_millis: opt(API_GATEWAY_TIMEOUT_SECONDS * 1000),
+            }),
+            operation_name: opt(route.id),
+            ..Default::default()
+        },
+    )?;
+    stack.add(
+        &format!("{}Permission", route.id),
+        Permission {
+            action: "lambda:InvokeFunction".into(),
+            function_name: function_arn.into(),
+            principal: "apigateway.amazonaws.com".into(),
+            // This route of this API only, from any of its stages.
+            source_arn: opt(Expr::sub_with(
+                format!(
+                    "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{Api}}/*/{}{}",
+                    route.method, route.path
+                ),
+                [("Api", rest_api.id())],
+            )),
+            ..Default::default()
+        },
+    )?;
+    Ok(method)
+}
+
+/// API Gateway writes access logs with one CloudWatch role per account and
+/// region, set on `AWS::ApiGateway::Account`. This sets it to a role scoped
+/// to this API's access log group (it replaces a role set before).
+fn logging_account(
+    stack: &mut Stack,
+    access_logs: &Handle<LogGroup>,
+) -> Result<Handle<Account>, PlatformError> {
+    let document = policies::render(
+        Policy::ApigatewayCloudwatch,
+        &json!({ "log_group_name": to_json(&access_logs.name()) }),
+    )?;
+    let role = stack.add(
+        "ApiGatewayLoggingRole",
+        Role {
+            policies: Some(vec![InlinePolicy {
+                policy_name: Policy::ApigatewayCloudwatch.name().to_string(),
+                policy_document: document,
+            }]),
+            ..Role::for_service(
+                "apigateway.amazonaws.com",
+                "API Gateway writes the transactions API's access logs",
+            )
+        },
+    )?;
+    Ok(stack.add(
+        "ApiGatewayAccount",
+        Account {
+            cloud_watch_role_arn: role.arn().into(),
+        },
+    )?)
+}

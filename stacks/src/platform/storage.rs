@@ -1,0 +1,235 @@
+//! Storage: the buckets (raw lake, Firehose staging, bulk import) and the
+//! serving tables (Invoices, Customers).
+//!
+//! Every bucket is private, encrypted, owner-enforced and refuses requests
+//! without TLS. The tables' keys are strings: invoice numbers such as
+//! `C536379` (a cancellation) are not numbers, and every line is stored in
+//! Invoices whether or not it has a customer (`record::dynamodb`).
+
+use serde_json::json;
+
+use crate::model::dynamodb::{
+    AttributeDefinition, AttributeType, KeySchema, KeyType, PointInTimeRecoverySpecification,
+    SseSpecification, Table,
+};
+use crate::model::s3::{
+    AbortIncompleteMultipartUpload, Bucket, BucketEncryption, BucketPolicy, LifecycleConfiguration,
+    LifecycleRule, NoncurrentVersionExpiration, OwnershipControls, PublicAccessBlockConfiguration,
+    VersioningConfiguration,
+};
+use crate::model::tags::tags;
+use crate::model::{Expr, Handle, Options, Stack, opt};
+use crate::stage::Stage;
+
+use super::PlatformError;
+use super::function::checkov_skip;
+
+/// What other stacks consume from storage.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pub lake_bucket: Handle<Bucket>,
+    pub staging_bucket: Handle<Bucket>,
+    pub bulk_import_bucket: Handle<Bucket>,
+    pub invoices_table: Handle<Table>,
+    pub customers_table: Handle<Table>,
+}
+
+/// Prefixes of the bulk-import bucket (the batch-import function's contract).
+pub mod bulk_import_prefixes {
+    /// Where users drop CSV files.
+    pub const INCOMING: &str = "incoming/";
+    /// Imported files, catalogued by the Glue crawler.
+    pub const PROCESSED: &str = "processed/";
+}
+
+pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
+    let mut stack = Stack::new(
+        "Storage",
+        "Buckets of the raw lake, Firehose staging and bulk import; DynamoDB tables serving \
+         invoices and customers",
+    )?;
+
+    let lake_bucket = bucket(&mut stack, stage, "LakeBucket", "raw-lake")?;
+    let staging_bucket = bucket(&mut stack, stage, "StagingBucket", "firehose-staging")?;
+    let bulk_import_bucket = bucket(&mut stack, stage, "BulkImportBucket", "bulk-import")?;
+
+    let invoices_table = table(
+        &mut stack,
+        stage,
+        "InvoicesTable",
+        record::dynamodb::invoices_table::HASH_KEY,
+        record::dynamodb::invoices_table::RANGE_KEY,
+    )?;
+    let customers_table = table(
+        &mut stack,
+        stage,
+        "CustomersTable",
+        record::dynamodb::customers_table::HASH_KEY,
+        record::dynamodb::customers_table::RANGE_KEY,
+    )?;
+
+    stack.output("LakeBucketName", lake_bucket.name(), "Raw lake bucket")?;
+    stack.output(
+        "BulkImportBucketName",
+        bulk_import_bucket.name(),
+        "Drop CSV files under incoming/ of this bucket for the scheduled bulk import",
+    )?;
+    stack.output("InvoicesTableName", invoices_table.name(), "Invoices table")?;
+    stack.output(
+        "CustomersTableName",
+        customers_table.name(),
+        "Customers table",
+    )?;
+
+    Ok((
+        stack,
+        Storage {
+            lake_bucket,
+            staging_bucket,
+            bulk_import_bucket,
+            invoices_table,
+            customers_table,
+        },
+    ))
+}
+
+/// A private, encrypted, versioned bucket that refuses plain HTTP. Prod
+/// retains it (and its data) when the stack goes; dev deletes it (deploy's
+/// destroy empties it first).
+fn bucket(
+    stack: &mut Stack,
+    stage: &Stage,
+    id: &str,
+    purpose: &str,
+) -> Result<Handle<Bucket>, PlatformError> {
+    let bucket = stack.add_with(
+        id,
+        Bucket {
+            bucket_encryption: Some(BucketEncryption::s3_managed()),
+            public_access_block_configuration: Some(PublicAccessBlockConfiguration::all_blocked()),
+            ownership_controls: Some(OwnershipControls::bucket_owner_enforced()),
+            versioning_configuration: Some(VersioningConfiguration {
+                status: "Enabled".into(),
+            }),
+            lifecycle_configuration: Some(LifecycleConfiguration {
+                rules: vec![LifecycleRule {
+                    id: Some("ExpireOldVersionsAndUploads".into()),
+                    status: "Enabled".into(),
+                    noncurrent_version_expiration: Some(NoncurrentVersionExpiration {
+                        noncurrent_days: i64::from(stage.log_retention_days.max(7)).into(),
+                    }),
+                    // Uploads killed half-way leave parts billed until aborted.
+                    abort_incomplete_multipart_upload: Some(AbortIncompleteMultipartUpload {
+                        days_after_initiation: 1.into(),
+                    }),
+                    ..Default::default()
+                }],
+            }),
+            tags: tags([("Stage", stage.name), ("Purpose", purpose)]),
+            ..Default::default()
+        },
+        Options::new()
+            .data_policy(stage.data_policy())
+            .metadata(checkov_skip(&[(
+                "CKV_AWS_18",
+                "Server access logs would need one more bucket per stage, itself unlogged; \
+                 object-level access is recorded by CloudTrail data events where required",
+            )])),
+    )?;
+    stack.add(
+        &format!("{id}Policy"),
+        BucketPolicy {
+            bucket: bucket.name().into(),
+            policy_document: deny_insecure_transport(&bucket),
+        },
+    )?;
+    Ok(bucket)
+}
+
+/// Denies every request made without TLS, to the bucket and its objects.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html>
+pub fn deny_insecure_transport(bucket: &Handle<Bucket>) -> serde_json::Value {
+    let arn = serde_json::to_value(bucket.arn()).expect("expressions are plain JSON");
+    let objects = serde_json::to_value(Expr::sub_with("${Bucket}/*", [("Bucket", bucket.arn())]))
+        .expect("expressions are plain JSON");
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": { "AWS": "*" },
+            "Action": "s3:*",
+            "Resource": [arn, objects],
+            "Condition": { "Bool": { "aws:SecureTransport": "false" } }
+        }]
+    })
+}
+
+/// An on-demand table keyed by two strings, encrypted, with point-in-time
+/// recovery where the stage keeps backups.
+fn table(
+    stack: &mut Stack,
+    stage: &Stage,
+    id: &str,
+    hash_key: &str,
+    range_key: &str,
+) -> Result<Handle<Table>, PlatformError> {
+    Ok(stack.add_with(
+        id,
+        Table {
+            // Invoice numbers (`C536379`) and customer ids are strings.
+            attribute_definitions: vec![
+                AttributeDefinition {
+                    attribute_name: hash_key.to_string(),
+                    attribute_type: AttributeType::S,
+                },
+                AttributeDefinition {
+                    attribute_name: range_key.to_string(),
+                    attribute_type: AttributeType::S,
+                },
+            ],
+            key_schema: vec![
+                KeySchema {
+                    attribute_name: hash_key.to_string(),
+                    key_type: KeyType::Hash,
+                },
+                KeySchema {
+                    attribute_name: range_key.to_string(),
+                    key_type: KeyType::Range,
+                },
+            ],
+            // About 280 writes a second, in bursts: on demand follows them.
+            billing_mode: opt("PAY_PER_REQUEST"),
+            point_in_time_recovery_specification: Some(PointInTimeRecoverySpecification {
+                point_in_time_recovery_enabled: stage.backups.into(),
+            }),
+            sse_specification: Some(SseSpecification {
+                sse_enabled: true.into(),
+                sse_type: opt("KMS"),
+                kms_master_key_id: None,
+            }),
+            deletion_protection_enabled: opt(stage.retain_data),
+            tags: tags([("Stage", stage.name)]),
+            ..Default::default()
+        },
+        Options::new()
+            .data_policy(stage.data_policy())
+            .metadata(checkov_skip(&table_skips(stage))),
+    )?)
+}
+
+fn table_skips(stage: &Stage) -> Vec<(&'static str, &'static str)> {
+    let mut skips = vec![(
+        "CKV_AWS_119",
+        "Encrypted with the AWS managed key for DynamoDB (SSEType KMS); a customer managed key \
+         would need a key policy granting every writer and reader",
+    )];
+    if !stage.backups {
+        skips.push((
+            "CKV_AWS_28",
+            "A stage without backups (dev): its data is disposable and the stage is destroyed \
+             cleanly; stages with backups enable point-in-time recovery",
+        ));
+    }
+    skips
+}

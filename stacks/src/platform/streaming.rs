@@ -1,0 +1,418 @@
+//! Streaming: the Kinesis stream every transaction goes through, and what
+//! reads it: the raw-lake and DynamoDB writers (event source mappings that
+//! bisect failing batches, retry a bounded number of times, report the
+//! failed records and keep what still fails in SQS), and Firehose, which
+//! transforms each record and COPYs it into Redshift with `json 'auto'`.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::assets::AssetTable;
+use crate::model::iam::{InlinePolicy, Role};
+use crate::model::kinesis::{Stream, StreamEncryption};
+use crate::model::kinesisfirehose::{
+    BufferingHints, CloudWatchLoggingOptions, CopyCommand, DeliveryStream,
+    KinesisStreamSourceConfiguration, ProcessingConfiguration, Processor, ProcessorParameter,
+    RedshiftDestinationConfiguration, RedshiftRetryOptions, S3DestinationConfiguration,
+    SecretsManagerConfiguration,
+};
+use crate::model::lambda::{DestinationConfig, EventSourceMapping, OnFailure};
+use crate::model::logs::{LogGroup, LogStream};
+use crate::model::sqs::Queue;
+use crate::model::tags::tags;
+use crate::model::{Expr, Handle, Options, Stack, opt};
+use crate::policies::{self, Policy};
+use crate::stage::Stage;
+
+use super::PlatformError;
+use super::function::{
+    FunctionSpec, LOG_GROUP_KMS_SKIP, PlatformFunction, SYNCHRONOUS_DLQ_SKIP, add_function,
+    checkov_skip, to_json,
+};
+use super::storage::Storage;
+use super::warehouse::{TRANSACTIONS_TABLE, Warehouse};
+
+/// What other stacks consume from streaming.
+#[derive(Debug, Clone)]
+pub struct Streaming {
+    pub stream: Handle<Stream>,
+}
+
+/// COPY options for the lines the transform writes: one JSON object per
+/// line whose lower-case keys are the column names, so `json 'auto'` maps
+/// them (without it, or a jsonpaths file, COPY reads JSON as delimited
+/// text and fails).
+pub const COPY_OPTIONS: &str = "json 'auto' timeformat 'auto' truncatecolumns";
+
+/// How a stream consumer reads: bounded retries and record age, bisection
+/// of failing batches, per-record failure reports.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamReading {
+    pub batch_size: i64,
+    pub batching_window_seconds: i64,
+    pub maximum_retry_attempts: i64,
+    pub maximum_record_age_seconds: i64,
+}
+
+/// The raw lake favours larger objects; the serving tables low latency.
+pub const LAKE_READING: StreamReading = StreamReading {
+    batch_size: 1000,
+    batching_window_seconds: 30,
+    maximum_retry_attempts: 5,
+    maximum_record_age_seconds: 6 * 3600,
+};
+pub const TABLES_READING: StreamReading = StreamReading {
+    batch_size: 500,
+    batching_window_seconds: 1,
+    maximum_retry_attempts: 5,
+    maximum_record_age_seconds: 6 * 3600,
+};
+
+/// Firehose waits at most 5 minutes for a processor invocation.
+/// <https://docs.aws.amazon.com/firehose/latest/dev/data-transformation.html>
+pub const FIREHOSE_PROCESSOR_LIMIT_SECONDS: i64 = 300;
+
+pub fn streaming(
+    stage: &Stage,
+    assets: &AssetTable,
+    storage: &Storage,
+    warehouse: &Warehouse,
+) -> Result<(Stack, Streaming), PlatformError> {
+    let mut stack = Stack::new(
+        "Streaming",
+        "Kinesis stream of transactions; writers to the raw lake and DynamoDB; Firehose into \
+         Redshift",
+    )?;
+
+    let stream = stack.add_with(
+        "Stream",
+        Stream {
+            shard_count: opt(i64::from(stage.stream.shards)),
+            retention_period_hours: opt(i64::from(stage.stream.retention_hours)),
+            stream_encryption: Some(StreamEncryption {
+                encryption_type: "KMS".into(),
+                key_id: "alias/aws/kinesis".into(),
+            }),
+            tags: tags([("Stage", stage.name)]),
+            ..Default::default()
+        },
+        Options::new().metadata(checkov_skip(&[(
+            "CKV_AWS_185",
+            "Encrypted with the AWS managed key alias/aws/kinesis; producers and consumers are \
+             all in this account",
+        )])),
+    )?;
+
+    let lake_failures = failure_queue(&mut stack, stage, "LakeWriterFailures")?;
+    let lake_writer = add_function(
+        &mut stack,
+        stage,
+        assets,
+        FunctionSpec {
+            asset: "lake-writer",
+            id: "LakeWriter",
+            description: "Writes stream batches to the raw lake as NDJSON by event date".into(),
+            policy: Policy::LambdaLakeWriter,
+            policy_context: BTreeMap::from([
+                ("stream_arn", stream.arn()),
+                ("lake_bucket_arn", storage.lake_bucket.arn()),
+                ("failure_queue_arn", lake_failures.arn()),
+            ]),
+            environment: BTreeMap::from([("LAKE_BUCKET", storage.lake_bucket.name())]),
+            memory_mb: 512,
+            timeout_seconds: 120,
+            reserved_concurrency: None,
+            checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP, NO_RESERVED_CONCURRENCY_SKIP],
+        },
+    )?;
+    read_stream(
+        &mut stack,
+        "LakeWriter",
+        &stream,
+        &lake_writer,
+        &lake_failures,
+        LAKE_READING,
+    )?;
+
+    let table_failures = failure_queue(&mut stack, stage, "DynamodbWriterFailures")?;
+    let dynamodb_writer = add_function(
+        &mut stack,
+        stage,
+        assets,
+        FunctionSpec {
+            asset: "dynamodb-writer",
+            id: "DynamodbWriter",
+            description: "Writes invoice lines and customer purchases to DynamoDB".into(),
+            policy: Policy::LambdaDynamodbWriter,
+            policy_context: BTreeMap::from([
+                ("stream_arn", stream.arn()),
+                ("invoices_table_arn", storage.invoices_table.arn()),
+                ("customers_table_arn", storage.customers_table.arn()),
+                ("failure_queue_arn", table_failures.arn()),
+            ]),
+            environment: BTreeMap::from([
+                ("INVOICES_TABLE", storage.invoices_table.name()),
+                ("CUSTOMERS_TABLE", storage.customers_table.name()),
+            ]),
+            memory_mb: 512,
+            timeout_seconds: 120,
+            reserved_concurrency: None,
+            checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP, NO_RESERVED_CONCURRENCY_SKIP],
+        },
+    )?;
+    read_stream(
+        &mut stack,
+        "DynamodbWriter",
+        &stream,
+        &dynamodb_writer,
+        &table_failures,
+        TABLES_READING,
+    )?;
+
+    let transform = add_function(
+        &mut stack,
+        stage,
+        assets,
+        FunctionSpec {
+            asset: "firehose-transform",
+            id: "Transform",
+            description: "Firehose processor: one transaction in, one warehouse JSON line out"
+                .into(),
+            policy: Policy::LambdaFirehoseTransform,
+            policy_context: BTreeMap::new(),
+            environment: BTreeMap::new(),
+            memory_mb: 512,
+            // Well inside Firehose's 5-minute wait: a 1 MB buffer takes
+            // milliseconds.
+            timeout_seconds: 60,
+            reserved_concurrency: None,
+            checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP, NO_RESERVED_CONCURRENCY_SKIP],
+        },
+    )?;
+
+    delivery_stream(&mut stack, stage, storage, warehouse, &stream, &transform)?;
+
+    stack.output(
+        "StreamName",
+        stream.name(),
+        "Kinesis stream of transactions",
+    )?;
+
+    Ok((stack, Streaming { stream }))
+}
+
+/// Stream consumers scale with shards (one concurrent batch per shard), so
+/// a reserved concurrency would only add a way to throttle them.
+pub const NO_RESERVED_CONCURRENCY_SKIP: (&str, &str) = (
+    "CKV_AWS_115",
+    "Concurrency is bounded by the trigger: one batch per shard for stream consumers, Firehose's \
+     own for the processor",
+);
+
+/// An encrypted queue keeping, for 14 days, the batches a consumer could
+/// not process after every retry: nothing is dropped silently.
+fn failure_queue(
+    stack: &mut Stack,
+    stage: &Stage,
+    id: &str,
+) -> Result<Handle<Queue>, PlatformError> {
+    Ok(stack.add_with(
+        id,
+        Queue {
+            // The maximum: time to find the cause and replay.
+            message_retention_period: opt(14 * 24 * 3600),
+            sqs_managed_sse_enabled: opt(true),
+            tags: tags([("Stage", stage.name)]),
+            ..Default::default()
+        },
+        Options::new()
+            .data_policy(stage.data_policy())
+            .metadata(checkov_skip(&[(
+                "CKV_AWS_27",
+                "Encrypted at rest with SQS managed keys (SqsManagedSseEnabled); the check only \
+                 recognises a KMS key",
+            )])),
+    )?)
+}
+
+fn read_stream(
+    stack: &mut Stack,
+    id: &str,
+    stream: &Handle<Stream>,
+    consumer: &PlatformFunction,
+    failures: &Handle<Queue>,
+    reading: StreamReading,
+) -> Result<(), PlatformError> {
+    stack.add_with(
+        &format!("{id}StreamMapping"),
+        EventSourceMapping {
+            event_source_arn: stream.arn().into(),
+            function_name: consumer.function.reference().into(),
+            // From the oldest record kept: nothing put before the mapping
+            // existed is skipped.
+            starting_position: opt("TRIM_HORIZON"),
+            batch_size: opt(reading.batch_size),
+            maximum_batching_window_in_seconds: opt(reading.batching_window_seconds),
+            bisect_batch_on_function_error: opt(true),
+            maximum_retry_attempts: opt(reading.maximum_retry_attempts),
+            maximum_record_age_in_seconds: opt(reading.maximum_record_age_seconds),
+            function_response_types: Some(vec!["ReportBatchItemFailures".into()]),
+            destination_config: Some(DestinationConfig {
+                on_failure: OnFailure {
+                    destination: failures.arn().into(),
+                },
+            }),
+            ..Default::default()
+        },
+        // The mapping validates the role's stream permissions on create.
+        Options::new().depends_on(&consumer.role),
+    )?;
+    Ok(())
+}
+
+fn delivery_stream(
+    stack: &mut Stack,
+    stage: &Stage,
+    storage: &Storage,
+    warehouse: &Warehouse,
+    stream: &Handle<Stream>,
+    transform: &PlatformFunction,
+) -> Result<(), PlatformError> {
+    let log_group = stack.add_with(
+        "DeliveryLogGroup",
+        LogGroup {
+            log_group_name: opt(format!("/aws/kinesisfirehose/{}-warehouse", stage.prefix())),
+            retention_in_days: opt(i64::from(stage.log_retention_days)),
+            ..Default::default()
+        },
+        Options::new()
+            .data_policy(stage.data_policy())
+            .metadata(checkov_skip(&[LOG_GROUP_KMS_SKIP])),
+    )?;
+    let log_stream = |stack: &mut Stack, id: &str, name: &str| {
+        stack.add(
+            id,
+            LogStream {
+                log_group_name: log_group.name().into(),
+                log_stream_name: opt(name),
+            },
+        )
+    };
+    let redshift_log = log_stream(stack, "RedshiftDeliveryLogStream", "RedshiftDelivery")?;
+    let s3_log = log_stream(stack, "S3DeliveryLogStream", "S3Delivery")?;
+    let backup_log = log_stream(stack, "S3BackupLogStream", "S3Backup")?;
+    let logging = |stream: &Handle<LogStream>| CloudWatchLoggingOptions {
+        enabled: true.into(),
+        log_group_name: opt(log_group.name()),
+        log_stream_name: opt(stream.name()),
+    };
+
+    let policy = policies::render(
+        Policy::FirehoseDelivery,
+        &json!({
+            "stream_arn": to_json(&stream.arn()),
+            "staging_bucket_arn": to_json(&storage.staging_bucket.arn()),
+            "transform_function_arn": to_json(&transform.function.arn()),
+            "log_group_name": to_json(&log_group.name()),
+            "warehouse_secret_arn": to_json(&warehouse.secret.arn()),
+        }),
+    )?;
+    let role = stack.add(
+        "DeliveryRole",
+        Role {
+            // Only Firehose acting for this account may assume it.
+            assume_role_policy_document: json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": { "Service": "firehose.amazonaws.com" },
+                    "Action": "sts:AssumeRole",
+                    "Condition": { "StringEquals": { "sts:ExternalId": { "Ref": "AWS::AccountId" } } }
+                }]
+            }),
+            description: opt("Firehose delivery from the stream into Redshift"),
+            policies: Some(vec![InlinePolicy {
+                policy_name: Policy::FirehoseDelivery.name().to_string(),
+                policy_document: policy,
+            }]),
+            ..Default::default()
+        },
+    )?;
+
+    let staging = |prefix: &str, log: &Handle<LogStream>| S3DestinationConfiguration {
+        bucket_arn: storage.staging_bucket.arn().into(),
+        role_arn: role.arn().into(),
+        prefix: opt(prefix),
+        error_output_prefix: opt(format!(
+            "errors/{prefix}!{{firehose:error-output-type}}/!{{timestamp:yyyy/MM/dd}}/"
+        )),
+        buffering_hints: Some(BufferingHints {
+            interval_in_seconds: opt(60),
+            size_in_mbs: opt(5),
+        }),
+        // COPY reads the intermediate files as they are.
+        compression_format: opt("UNCOMPRESSED"),
+        cloud_watch_logging_options: Some(logging(log)),
+    };
+    let columns: Vec<&str> = record::WAREHOUSE_COLUMNS.iter().map(|c| c.name).collect();
+    let parameter = |name: &str, value: Expr| ProcessorParameter {
+        parameter_name: name.into(),
+        parameter_value: value.into(),
+    };
+
+    stack.add_with(
+        "DeliveryStream",
+        DeliveryStream {
+            delivery_stream_type: opt("KinesisStreamAsSource"),
+            kinesis_stream_source_configuration: Some(KinesisStreamSourceConfiguration {
+                kinesis_stream_arn: stream.arn().into(),
+                role_arn: role.arn().into(),
+            }),
+            redshift_destination_configuration: Some(RedshiftDestinationConfiguration {
+                cluster_jdbc_url: warehouse.jdbc_url().into(),
+                copy_command: CopyCommand {
+                    data_table_name: TRANSACTIONS_TABLE.into(),
+                    data_table_columns: opt(columns.join(",")),
+                    copy_options: opt(COPY_OPTIONS),
+                },
+                role_arn: role.arn().into(),
+                s3_configuration: staging("copy/", &s3_log),
+                // Every source record is also kept as received, to replay
+                // what a failed COPY left in errors/.
+                s3_backup_mode: opt("Enabled"),
+                s3_backup_configuration: Some(staging("source-backup/", &backup_log)),
+                processing_configuration: Some(ProcessingConfiguration {
+                    enabled: true.into(),
+                    processors: vec![Processor {
+                        processor_type: "Lambda".into(),
+                        parameters: vec![
+                            parameter("LambdaArn", transform.function.arn()),
+                            // 1 MB in gives about 2.5 MB out, inside Lambda's
+                            // 6 MB response (see firehose-transform).
+                            parameter("BufferSizeInMBs", Expr::literal("1")),
+                            parameter("BufferIntervalInSeconds", Expr::literal("60")),
+                            parameter("NumberOfRetries", Expr::literal("3")),
+                        ],
+                    }],
+                }),
+                cloud_watch_logging_options: Some(logging(&redshift_log)),
+                // An hour of COPY retries before records go to errors/.
+                retry_options: Some(RedshiftRetryOptions {
+                    duration_in_seconds: 3600.into(),
+                }),
+                secrets_manager_configuration: Some(SecretsManagerConfiguration {
+                    enabled: true.into(),
+                    secret_arn: opt(warehouse.secret.arn()),
+                    role_arn: opt(role.arn()),
+                }),
+                username: None,
+                password: None,
+            }),
+            tags: tags([("Stage", stage.name)]),
+            ..Default::default()
+        },
+        Options::new(),
+    )?;
+    Ok(())
+}
