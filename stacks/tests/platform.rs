@@ -1,0 +1,504 @@
+//! The whole platform, specified by the faults of the hand-built original:
+//! each test names a behaviour the templates guarantee for every stage.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use stacks::assets::{AssetTable, asset_key};
+use stacks::model::Template;
+use stacks::platform::api::API_GATEWAY_TIMEOUT_SECONDS;
+use stacks::platform::streaming::{COPY_OPTIONS, FIREHOSE_PROCESSOR_LIMIT_SECONDS};
+use stacks::stage::{STAGES, Stage};
+use stacks::testing::{assert_has_resource_properties, resources_of_type};
+
+const FUNCTIONS: [&str; 7] = [
+    "batch-import",
+    "dynamodb-writer",
+    "firehose-transform",
+    "ingest",
+    "lake-writer",
+    "query",
+    "warehouse-schema",
+];
+
+fn assets() -> AssetTable {
+    AssetTable::fixture(&FUNCTIONS)
+}
+
+/// Stack id → template, for one stage.
+fn platform(stage: &Stage) -> BTreeMap<String, Template> {
+    stacks::platform::synth(stage, &assets())
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.id, s.template))
+        .collect()
+}
+
+fn props<'a>(template: &'a Template, id: &str) -> &'a Value {
+    template.resources[id]
+        .properties
+        .as_ref()
+        .unwrap_or_else(|| panic!("{id} has properties"))
+}
+
+/// Every statement of every inline policy of a role.
+fn statements(role: &Value) -> Vec<Value> {
+    role["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap().clone())
+        .collect()
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::String(a) => vec![a.clone()],
+        Value::Array(a) => a.iter().map(|a| a.as_str().unwrap().to_string()).collect(),
+        other => panic!("Action {other}"),
+    }
+}
+
+fn every_stage(check: impl Fn(&Stage, &BTreeMap<String, Template>)) {
+    for stage in STAGES {
+        check(stage, &platform(stage));
+    }
+}
+
+#[test]
+fn the_platform_deploys_in_dependency_order() {
+    let order: Vec<String> = stacks::platform::synth(Stage::named("prod").unwrap(), &assets())
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "Network",
+            "Storage",
+            "Warehouse",
+            "Streaming",
+            "Api",
+            "Batch"
+        ]
+    );
+}
+
+#[test]
+fn the_firehose_role_can_write_its_log_streams() {
+    every_stage(|_, stacks| {
+        let streaming = &stacks["Streaming"];
+        let delivery = props(streaming, "DeliveryStream");
+        let destination = &delivery["RedshiftDestinationConfiguration"];
+        assert_eq!(
+            destination["CloudWatchLoggingOptions"]["LogGroupName"],
+            json!({"Ref": "DeliveryLogGroup"})
+        );
+        assert_eq!(destination["CloudWatchLoggingOptions"]["Enabled"], true);
+        let role = props(streaming, "DeliveryRole");
+        let statements = statements(role);
+        for action in ["logs:CreateLogStream", "logs:PutLogEvents"] {
+            let granting: Vec<_> = statements
+                .iter()
+                .filter(|s| actions(s).contains(&action.to_string()))
+                .collect();
+            assert_eq!(granting.len(), 1, "{action}");
+            assert_eq!(
+                granting[0]["Resource"]["Fn::Sub"][1]["LogGroup"],
+                json!({"Ref": "DeliveryLogGroup"}),
+                "{action} on the delivery log group"
+            );
+        }
+        // The streams Firehose logs to exist: it does not create them.
+        for stream in [
+            "RedshiftDeliveryLogStream",
+            "S3DeliveryLogStream",
+            "S3BackupLogStream",
+        ] {
+            assert_eq!(
+                props(streaming, stream)["LogGroupName"],
+                json!({"Ref": "DeliveryLogGroup"})
+            );
+        }
+    });
+}
+
+#[test]
+fn firehose_can_reach_redshift() {
+    every_stage(|stage, stacks| {
+        let cluster = props(&stacks["Warehouse"], "Cluster");
+        assert_eq!(
+            cluster["PubliclyAccessible"], true,
+            "Firehose needs a public cluster"
+        );
+        // In the network's subnet group and security group.
+        assert_eq!(
+            cluster["ClusterSubnetGroupName"],
+            json!({"Fn::ImportValue": format!("{}-network:RedshiftSubnetGroup:Ref", stage.prefix())})
+        );
+        assert_eq!(
+            cluster["VpcSecurityGroupIds"],
+            json!([{"Fn::ImportValue": format!("{}-network:RedshiftSecurityGroup:GroupId", stage.prefix())}])
+        );
+        let network = &stacks["Network"];
+        // Public subnets route to an attached internet gateway.
+        assert_eq!(
+            props(network, "PublicDefaultRoute")["GatewayId"],
+            json!({"Ref": "InternetGateway"})
+        );
+        // The group admits the Firehose CIDR of the region and the Glue
+        // group, on 5439, and nothing else.
+        let firehose = stacks::platform::firehose_cidr(stage.region).unwrap();
+        let inline = props(network, "RedshiftSecurityGroup")["SecurityGroupIngress"]
+            .as_array()
+            .unwrap();
+        assert_eq!(inline.len(), 1);
+        assert_eq!(inline[0]["CidrIp"], firehose);
+        assert_eq!(
+            (&inline[0]["FromPort"], &inline[0]["ToPort"]),
+            (&json!(5439), &json!(5439))
+        );
+        let rules: Vec<&Value> = stacks
+            .values()
+            .flat_map(|t| resources_of_type(t, "AWS::EC2::SecurityGroupIngress"))
+            .map(|(_, r)| r.properties.as_ref().unwrap())
+            .filter(|p| p["GroupId"]["Fn::GetAtt"][0] == "RedshiftSecurityGroup")
+            .collect();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(
+            rules[0]["SourceSecurityGroupId"],
+            json!({"Fn::GetAtt": ["GlueSecurityGroup", "GroupId"]})
+        );
+        // Firehose connects to the cluster's own endpoint.
+        let url = &props(&stacks["Streaming"], "DeliveryStream")["RedshiftDestinationConfiguration"]
+            ["ClusterJDBCURL"]["Fn::Sub"];
+        assert_eq!(url[0], "jdbc:redshift://${Address}:${Port}/retail");
+    });
+}
+
+#[test]
+fn copy_options_let_json_load() {
+    assert!(COPY_OPTIONS.starts_with("json 'auto'"));
+    every_stage(|_, stacks| {
+        let copy = &props(&stacks["Streaming"], "DeliveryStream")["RedshiftDestinationConfiguration"]
+            ["CopyCommand"];
+        assert_eq!(copy["CopyOptions"], COPY_OPTIONS);
+        assert_eq!(copy["DataTableName"], "public.transactions");
+        // The columns are the keys the transform writes.
+        let columns: Vec<&str> = record::WAREHOUSE_COLUMNS.iter().map(|c| c.name).collect();
+        assert_eq!(copy["DataTableColumns"], columns.join(","));
+    });
+}
+
+#[test]
+fn the_copy_role_is_attached_to_the_cluster() {
+    every_stage(|_, stacks| {
+        let warehouse = &stacks["Warehouse"];
+        assert_eq!(
+            props(warehouse, "Cluster")["IamRoles"],
+            json!([{"Fn::GetAtt": ["CopyRole", "Arn"]}])
+        );
+        assert_eq!(
+            props(warehouse, "CopyRole")["AssumeRolePolicyDocument"]["Statement"][0]["Principal"],
+            json!({"Service": "redshift.amazonaws.com"})
+        );
+    });
+}
+
+#[test]
+fn every_lambda_timeout_fits_its_trigger() {
+    every_stage(|_, stacks| {
+        let timeout = |stack: &str, function: &str| {
+            props(&stacks[stack], function)["Timeout"].as_i64().unwrap()
+        };
+        for function in ["IngestFunction", "QueryFunction"] {
+            assert!(
+                timeout("Api", function) < API_GATEWAY_TIMEOUT_SECONDS,
+                "{function} answers before API Gateway's 29 s"
+            );
+        }
+        assert!(timeout("Streaming", "TransformFunction") <= FIREHOSE_PROCESSOR_LIMIT_SECONDS);
+        // Stream consumers: a batch (with its own retries) fits easily.
+        for function in ["LakeWriterFunction", "DynamodbWriterFunction"] {
+            assert!(timeout("Streaming", function) >= 60, "{function}");
+        }
+        // Lambda's own maximum, for a whole day's CSV file.
+        assert_eq!(timeout("Batch", "BatchImportFunction"), 900);
+        // Custom resource: long enough for the DDL, far below the hour a
+        // stack would otherwise wait.
+        assert!((60..=900).contains(&timeout("Warehouse", "SchemaFunction")));
+    });
+}
+
+#[test]
+fn stream_consumers_bisect_retry_boundedly_report_items_and_keep_failures() {
+    every_stage(|_, stacks| {
+        let streaming = &stacks["Streaming"];
+        for (mapping, queue) in [
+            ("LakeWriterStreamMapping", "LakeWriterFailures"),
+            ("DynamodbWriterStreamMapping", "DynamodbWriterFailures"),
+        ] {
+            let p = props(streaming, mapping);
+            assert_eq!(p["BisectBatchOnFunctionError"], true, "{mapping}");
+            assert_eq!(
+                p["FunctionResponseTypes"],
+                json!(["ReportBatchItemFailures"])
+            );
+            assert!((0..=10).contains(&p["MaximumRetryAttempts"].as_i64().unwrap()));
+            assert!(p["MaximumRecordAgeInSeconds"].as_i64().unwrap() > 0);
+            assert_eq!(
+                p["DestinationConfig"]["OnFailure"]["Destination"],
+                json!({"Fn::GetAtt": [queue, "Arn"]})
+            );
+            assert_eq!(p["StartingPosition"], "TRIM_HORIZON");
+        }
+    });
+}
+
+#[test]
+fn invoice_numbers_are_string_keys() {
+    every_stage(|_, stacks| {
+        for table in ["InvoicesTable", "CustomersTable"] {
+            let p = props(&stacks["Storage"], table);
+            for definition in p["AttributeDefinitions"].as_array().unwrap() {
+                assert_eq!(definition["AttributeType"], "S", "{table}: {definition}");
+            }
+        }
+        assert_has_resource_properties(
+            &stacks["Storage"],
+            "AWS::DynamoDB::Table",
+            json!({"KeySchema": [
+                {"AttributeName": "InvoiceNo", "KeyType": "HASH"},
+                {"AttributeName": "LineId", "KeyType": "RANGE"}
+            ]}),
+        );
+    });
+}
+
+#[test]
+fn no_secret_is_in_a_template() {
+    every_stage(|_, stacks| {
+        for (id, template) in stacks {
+            let body = template.to_json();
+            for word in [
+                "\"MasterUserPassword\": \"",
+                "\"Password\": \"",
+                "\"SecretString\"",
+            ] {
+                assert!(!body.contains(word), "{id} contains {word}");
+            }
+            for output in template.outputs.values() {
+                assert!(
+                    !output.value.to_string().contains("resolve:secretsmanager"),
+                    "{id}"
+                );
+            }
+        }
+        let cluster = props(&stacks["Warehouse"], "Cluster");
+        assert_eq!(
+            cluster["MasterUserPassword"]["Fn::Sub"][0],
+            "{{resolve:secretsmanager:${Secret}:SecretString:password}}"
+        );
+        let destination =
+            &props(&stacks["Streaming"], "DeliveryStream")["RedshiftDestinationConfiguration"];
+        assert!(destination.get("Password").is_none());
+        assert_eq!(destination["SecretsManagerConfiguration"]["Enabled"], true);
+    });
+}
+
+#[test]
+fn every_bucket_blocks_public_access_and_denies_requests_without_tls() {
+    every_stage(|_, stacks| {
+        for template in stacks.values() {
+            for (id, bucket) in resources_of_type(template, "AWS::S3::Bucket") {
+                let p = bucket.properties.as_ref().unwrap();
+                assert_eq!(
+                    p["PublicAccessBlockConfiguration"],
+                    json!({"BlockPublicAcls": true, "BlockPublicPolicy": true,
+                           "IgnorePublicAcls": true, "RestrictPublicBuckets": true}),
+                    "{id}"
+                );
+                assert!(p["BucketEncryption"].is_object(), "{id}");
+                let policy = props(template, &format!("{id}Policy"));
+                assert_eq!(policy["Bucket"], json!({"Ref": id}));
+                let deny = &policy["PolicyDocument"]["Statement"][0];
+                assert_eq!(deny["Effect"], "Deny");
+                assert_eq!(
+                    deny["Condition"],
+                    json!({"Bool": {"aws:SecureTransport": "false"}})
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn no_role_uses_a_managed_policy_or_a_wildcard_action() {
+    every_stage(|_, stacks| {
+        for (stack, template) in stacks {
+            for (id, role) in resources_of_type(template, "AWS::IAM::Role") {
+                let p = role.properties.as_ref().unwrap();
+                assert!(p.get("ManagedPolicyArns").is_none(), "{stack}/{id}");
+                for statement in statements(p) {
+                    for action in actions(&statement) {
+                        assert!(!action.contains('*'), "{stack}/{id}: {action}");
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn every_function_runs_its_own_content_hashed_asset() {
+    let assets = assets();
+    every_stage(|_, stacks| {
+        let mut keys = Vec::new();
+        for template in stacks.values() {
+            for (id, function) in resources_of_type(template, "AWS::Lambda::Function") {
+                let p = function.properties.as_ref().unwrap();
+                assert_eq!(p["Runtime"], "provided.al2023", "{id}");
+                assert_eq!(
+                    p["Code"]["S3Bucket"],
+                    json!({"Fn::Sub": "provisioner-assets-${AWS::AccountId}-${AWS::Region}"})
+                );
+                keys.push(p["Code"]["S3Key"].as_str().unwrap().to_string());
+            }
+        }
+        let mut expected: Vec<String> = FUNCTIONS
+            .iter()
+            .map(|f| asset_key(&assets.get(f).unwrap().sha256))
+            .collect();
+        keys.sort();
+        expected.sort();
+        assert_eq!(
+            keys, expected,
+            "one function per asset, none with a placeholder key"
+        );
+    });
+}
+
+#[test]
+fn a_missing_asset_is_a_synth_error_naming_the_function() {
+    let err = stacks::platform::synth(
+        Stage::named("dev").unwrap(),
+        &AssetTable::fixture(&["ingest"]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("no built asset for Lambda function"), "{err}");
+}
+
+#[test]
+fn prod_keeps_data_and_dev_can_be_destroyed() {
+    use stacks::model::DeletionPolicy::{Delete, Retain, Snapshot};
+    let stateful = [
+        ("Storage", "LakeBucket"),
+        ("Storage", "StagingBucket"),
+        ("Storage", "BulkImportBucket"),
+        ("Storage", "InvoicesTable"),
+        ("Storage", "CustomersTable"),
+        ("Warehouse", "MasterSecret"),
+    ];
+    let prod = platform(Stage::named("prod").unwrap());
+    let dev = platform(Stage::named("dev").unwrap());
+    for (stack, id) in stateful {
+        assert_eq!(
+            prod[stack].resources[id].deletion_policy,
+            Some(Retain),
+            "prod {id}"
+        );
+        assert_eq!(
+            prod[stack].resources[id].update_replace_policy,
+            Some(Retain),
+            "prod {id}"
+        );
+        assert_eq!(
+            dev[stack].resources[id].deletion_policy,
+            Some(Delete),
+            "dev {id}"
+        );
+    }
+    assert_eq!(
+        prod["Warehouse"].resources["Cluster"].deletion_policy,
+        Some(Snapshot)
+    );
+    assert_eq!(
+        dev["Warehouse"].resources["Cluster"].deletion_policy,
+        Some(Delete)
+    );
+    for table in ["InvoicesTable", "CustomersTable"] {
+        let p = props(&prod["Storage"], table);
+        assert_eq!(
+            p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+            true
+        );
+        assert_eq!(p["DeletionProtectionEnabled"], true);
+        assert_eq!(
+            props(&dev["Storage"], table)["DeletionProtectionEnabled"],
+            false
+        );
+    }
+    let retention = |stacks: &BTreeMap<String, Template>| {
+        props(&stacks["Api"], "IngestLogGroup")["RetentionInDays"]
+            .as_i64()
+            .unwrap()
+    };
+    assert!(retention(&prod) > retention(&dev));
+}
+
+#[test]
+fn redshift_requires_tls_and_is_encrypted() {
+    every_stage(|_, stacks| {
+        let warehouse = &stacks["Warehouse"];
+        assert_eq!(props(warehouse, "Cluster")["Encrypted"], true);
+        assert_has_resource_properties(
+            warehouse,
+            "AWS::Redshift::ClusterParameterGroup",
+            json!({"Parameters": [{"ParameterName": "require_ssl", "ParameterValue": "true"}, {}]}),
+        );
+    });
+}
+
+#[test]
+fn the_api_authenticates_validates_throttles_and_logs() {
+    every_stage(|stage, stacks| {
+        let api = &stacks["Api"];
+        let methods = resources_of_type(api, "AWS::ApiGateway::Method");
+        assert_eq!(methods.len(), 3);
+        for (id, method) in methods {
+            let p = method.properties.as_ref().unwrap();
+            assert_eq!(p["AuthorizationType"], "AWS_IAM", "{id}");
+            assert_eq!(
+                p["RequestValidatorId"],
+                json!({"Ref": "RequestValidator"}),
+                "{id}"
+            );
+            assert_eq!(p["Integration"]["Type"], "AWS_PROXY", "{id}");
+        }
+        let api_stage = props(api, "ApiStage");
+        assert_eq!(
+            api_stage["MethodSettings"][0]["ThrottlingRateLimit"],
+            stage.api.throttle_rate
+        );
+        assert_eq!(
+            api_stage["AccessLogSetting"]["DestinationArn"],
+            json!({"Fn::GetAtt": ["AccessLogGroup", "Arn"]})
+        );
+        assert_eq!(api.resources["ApiStage"].depends_on, ["ApiGatewayAccount"]);
+    });
+}
+
+#[test]
+fn the_schema_is_created_by_a_custom_resource_on_the_cluster() {
+    every_stage(|_, stacks| {
+        let warehouse = &stacks["Warehouse"];
+        let schema = props(warehouse, "Schema");
+        assert_eq!(
+            schema["ServiceToken"],
+            json!({"Fn::GetAtt": ["SchemaFunction", "Arn"]})
+        );
+        assert_eq!(schema["ClusterIdentifier"], json!({"Ref": "Cluster"}));
+    });
+}
