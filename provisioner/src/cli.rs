@@ -97,7 +97,8 @@ pub(crate) fn stage_named(name: &str) -> Result<&'static Stage, Failure> {
         .map_err(|e| Failure::usage(e).hint("stages are defined in stacks/src/stage.rs"))
 }
 
-/// Builds (or takes from the cache) every Lambda asset into `dir/assets/`.
+/// Builds (or takes from the cache) every Lambda asset of the workspace
+/// around the current folder into `dir/assets/`.
 fn build_lambda_assets(
     dir: &Path,
     progress: &mut dyn Write,
@@ -108,8 +109,10 @@ fn build_lambda_assets(
     ),
     Failure,
 > {
-    let _ = (dir, progress);
-    Err(Failure::usage(anyhow::anyhow!(
-        "Lambda asset building is not wired yet"
-    )))
+    let here = std::env::current_dir().map_err(Failure::usage)?;
+    let options = crate::assets::BuildOptions::discover(&here).map_err(|e| {
+        Failure::usage(e).hint("run provisioner from the repository (it builds lambdas/)")
+    })?;
+    let built = crate::assets::build_assets(&options, dir, progress).map_err(Failure::usage)?;
+    Ok((built.table, built.entries))
 }

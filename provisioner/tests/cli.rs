@@ -1,0 +1,106 @@
+//! The `provisioner` binary as users run it, from the repository: real
+//! Lambda builds (cached after the first), real files, exit codes.
+//! Slow only on a cold target folder; `assets_platform` warms the cache.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn provisioner(args: &[&str]) -> Output {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(args)
+        .current_dir(root)
+        .output()
+        .expect("running provisioner")
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in walk(dir) {
+        let name = entry.strip_prefix(dir).unwrap().display().to_string();
+        files.push((name, std::fs::read(&entry).unwrap()));
+    }
+    files.sort();
+    files
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|e| {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                walk(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn synth_writes_the_whole_platform_with_its_assets_and_twice_gives_the_same_bytes() {
+    let out = tempfile::tempdir().unwrap();
+    let (first, second) = (out.path().join("first"), out.path().join("second"));
+    for dir in [&first, &second] {
+        let run = provisioner(&["synth", "--stage", "prod", "--out", dir.to_str().unwrap()]);
+        assert!(
+            run.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let written = files(&first);
+    let names: Vec<&str> = written.iter().map(|(n, _)| n.as_str()).collect();
+    for stack in [
+        "Network",
+        "Storage",
+        "Warehouse",
+        "Streaming",
+        "Api",
+        "Batch",
+    ] {
+        assert!(
+            names.contains(&format!("{stack}.template.json").as_str()),
+            "{names:?}"
+        );
+    }
+    assert!(names.contains(&"manifest.json"));
+    let zips = names.iter().filter(|n| n.ends_with(".zip")).count();
+    assert_eq!(zips, 7, "one zip per function: {names:?}");
+    assert_eq!(written, files(&second), "same sources, same bytes");
+
+    // Every function's key in the templates is a zip that was written.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(first.join("manifest.json")).unwrap()).unwrap();
+    for asset in manifest["assets"].as_array().unwrap() {
+        assert!(
+            first.join(asset["file"].as_str().unwrap()).is_file(),
+            "{asset}"
+        );
+    }
+}
+
+#[test]
+fn synth_of_one_stack_prints_its_template() {
+    let run = provisioner(&["synth", "--stage", "dev", "Warehouse"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let template: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(
+        template["Resources"]["Cluster"]["Type"],
+        "AWS::Redshift::Cluster"
+    );
+}
+
+#[test]
+fn an_unknown_stage_exits_2_and_lists_the_known_ones() {
+    let run = provisioner(&["synth", "--stage", "staging"]);
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("dev, prod"), "{stderr}");
+}
