@@ -39,7 +39,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn synth_writes_the_whole_platform_with_its_assets_and_twice_gives_the_same_bytes() {
+fn synth_writes_the_whole_platform_with_its_assets_twice_the_same_and_prints_one_stack() {
     let out = tempfile::tempdir().unwrap();
     let (first, second) = (out.path().join("first"), out.path().join("second"));
     for dir in [&first, &second] {
@@ -80,10 +80,9 @@ fn synth_writes_the_whole_platform_with_its_assets_and_twice_gives_the_same_byte
             "{asset}"
         );
     }
-}
 
-#[test]
-fn synth_of_one_stack_prints_its_template() {
+    // One stack to standard output, to read or pipe (in this test: two
+    // synths at once would build the same assets at once).
     let run = provisioner(&["synth", "--stage", "dev", "Warehouse"]);
     assert!(
         run.status.success(),
