@@ -35,7 +35,7 @@ pub struct Config {
 /// A missing or empty environment variable.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "environment variable {name} is not set; the stack sets it to the name of the transactions Kinesis stream"
+    "environment variable {name} is not set; the Api stack sets it to the name of the transactions Kinesis stream"
 )]
 pub struct ConfigError {
     pub name: &'static str,
@@ -72,7 +72,7 @@ pub async fn handle(
         Err(error) => return refuse(&error),
     };
     let items = match request::split_items(&body) {
-        Ok(items) => items.items,
+        Ok(items) => items,
         Err(error) => return refuse(&error),
     };
     let received = items.len();

@@ -8,9 +8,9 @@ use record::JSON_EXAMPLE;
 use serde_json::value::RawValue;
 
 /// `PutRecords` takes at most 500 records per call
-/// (<https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html>);
-/// one request is one call's worth, so a client's batch is never split
-/// into calls that could half succeed for reasons of our own.
+/// (<https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html>):
+/// one request is one call's worth (500 valid transactions are far under
+/// the call's 5 MiB), so a client's batch goes to the stream in one call.
 pub const MAX_ITEMS: usize = 500;
 
 /// The largest body accepted, decoded: the 5 MiB a `PutRecords` call may
@@ -57,12 +57,6 @@ pub enum RequestError {
     TooManyItems { count: usize },
 }
 
-/// The items of a request body, each the raw JSON text of one value.
-#[derive(Debug)]
-pub struct Items<'a> {
-    pub items: Vec<&'a RawValue>,
-}
-
 /// The body as text: decoded from base64 when API Gateway says so (binary
 /// media types), checked against [`MAX_BODY_BYTES`].
 pub fn body_text(request: &ApiGatewayProxyRequest) -> Result<String, RequestError> {
@@ -101,13 +95,13 @@ pub fn body_text(request: &ApiGatewayProxyRequest) -> Result<String, RequestErro
 /// Splits the body into items: one object is one item, an array is its
 /// elements. Each element is validated later on its own, so one bad item
 /// does not refuse the rest.
-pub fn split_items(body: &str) -> Result<Items<'_>, RequestError> {
+pub fn split_items(body: &str) -> Result<Vec<&RawValue>, RequestError> {
     let value: &RawValue = serde_json::from_str(body).map_err(|e| RequestError::BadJson {
         message: e.to_string(),
     })?;
     let text = value.get();
     let found = match text.as_bytes().first() {
-        Some(b'{') => return Ok(Items { items: vec![value] }),
+        Some(b'{') => return Ok(vec![value]),
         Some(b'[') => {
             let items: Vec<&RawValue> =
                 serde_json::from_str(text).map_err(|e| RequestError::BadJson {
@@ -119,7 +113,7 @@ pub fn split_items(body: &str) -> Result<Items<'_>, RequestError> {
             if items.len() > MAX_ITEMS {
                 return Err(RequestError::TooManyItems { count: items.len() });
             }
-            return Ok(Items { items });
+            return Ok(items);
         }
         Some(b'"') => "string",
         Some(b'n') => "null",
@@ -135,8 +129,8 @@ mod tests {
 
     #[test]
     fn an_object_is_one_item_and_an_array_its_elements() {
-        assert_eq!(split_items(" {\"a\":1} ").unwrap().items.len(), 1);
-        let items = split_items("[{\"a\":1}, 2, {}]").unwrap().items;
+        assert_eq!(split_items(" {\"a\":1} ").unwrap().len(), 1);
+        let items = split_items("[{\"a\":1}, 2, {}]").unwrap();
         let texts: Vec<&str> = items.iter().map(|i| i.get()).collect();
         assert_eq!(texts, ["{\"a\":1}", "2", "{}"]);
     }

@@ -624,6 +624,6 @@ fn the_stream_name_comes_from_the_environment_the_stack_sets() {
     let error = Config::from_vars(|_| Some(String::new())).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "environment variable STREAM_NAME is not set; the stack sets it to the name of the transactions Kinesis stream"
+        "environment variable STREAM_NAME is not set; the Api stack sets it to the name of the transactions Kinesis stream"
     );
 }

@@ -41,9 +41,7 @@ pub struct Tables {
 
 /// A missing or empty environment variable.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "environment variable {name} is not set; the Serving stack sets it to the {table} table name"
-)]
+#[error("environment variable {name} is not set; the Api stack sets it to the {table} table name")]
 pub struct ConfigError {
     pub name: &'static str,
     pub table: &'static str,

@@ -92,8 +92,9 @@ fn sum(amounts: impl Iterator<Item = Money>) -> Money {
     }))
 }
 
-/// The lines of one invoice as its view; `None` when there is no item.
-fn invoice_view(invoice_no: &str, items: &[dynamodb::Item]) -> Option<InvoiceView> {
+/// The invoice from its items (Invoices or Customers items, which carry
+/// the same attributes); `None` when there are none.
+pub fn invoice(invoice_no: &str, items: &[dynamodb::Item]) -> Option<InvoiceView> {
     let first = items.first()?;
     let mut lines = Vec::with_capacity(items.len());
     let mut transactions = Vec::with_capacity(items.len());
@@ -134,11 +135,6 @@ fn invoice_view(invoice_no: &str, items: &[dynamodb::Item]) -> Option<InvoiceVie
     })
 }
 
-/// The invoice from its Invoices items; `None` when there are none.
-pub fn invoice(invoice_no: &str, items: &[dynamodb::Item]) -> Option<InvoiceView> {
-    invoice_view(invoice_no, items)
-}
-
 /// The customer's invoices from their Customers items, grouped by invoice
 /// number; `None` when there are none.
 pub fn customer(customer_id: &str, items: &[dynamodb::Item]) -> Option<CustomerView> {
@@ -155,7 +151,7 @@ pub fn customer(customer_id: &str, items: &[dynamodb::Item]) -> Option<CustomerV
     }
     let mut invoices: Vec<InvoiceView> = by_invoice
         .iter()
-        .filter_map(|(invoice_no, items)| invoice_view(invoice_no, items))
+        .filter_map(|(invoice_no, items)| invoice(invoice_no, items))
         .collect();
     invoices
         .sort_by(|a, b| (&a.invoice_date, &a.invoice_no).cmp(&(&b.invoice_date, &b.invoice_no)));

@@ -543,6 +543,6 @@ fn table_names_come_from_the_environment_the_stack_sets() {
         Tables::from_vars(|name| (name == "CUSTOMERS_TABLE").then(|| "x".to_owned())).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "environment variable INVOICES_TABLE is not set; the Serving stack sets it to the Invoices table name"
+        "environment variable INVOICES_TABLE is not set; the Api stack sets it to the Invoices table name"
     );
 }
