@@ -1,1 +1,32 @@
-fn main() {}
+//! Entry point: builds the Data API and HTTP clients once and wires
+//! [`warehouse_schema::handle`] to the Lambda runtime, with the time left
+//! before the invocation's deadline.
+
+use std::time::SystemTime;
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use warehouse_schema::{ResponseClient, Timing};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let redshift_data = aws_sdk_redshiftdata::Client::new(
+        &aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+    );
+    let http = ResponseClient::new()?;
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let (redshift_data, http) = (&redshift_data, &http);
+        async move {
+            let left = event
+                .context
+                .deadline()
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            let timing = Timing::for_invocation(left);
+            warehouse_schema::handle(redshift_data, http, &timing, event.payload)
+                .await
+                .map_err(Error::from)
+        }
+    }))
+    .await
+}

@@ -1,0 +1,22 @@
+-- Sales per hour (the invoice time truncated to the hour).
+--
+-- Cancellations are excluded from the sales columns: a cancellation (invoice
+-- number C..., negative quantity) refunds an earlier sale, usually of an
+-- earlier hour, so netting it here would understate this hour's sales.
+-- They are counted apart (cancellations, cancelled_amount, negative) and
+-- net_revenue nets everything recorded in the hour.
+-- Sales lines are lines of non-cancelled invoices with a positive quantity:
+-- stock adjustments (negative quantities at price 0 outside C invoices) are
+-- left out. Revenue includes postage and fees (POST, DOT, M, ...) as invoiced.
+CREATE OR REPLACE VIEW public.sales_per_hour AS
+SELECT
+    DATE_TRUNC('hour', invoice_date) AS sales_hour,
+    COUNT(DISTINCT CASE WHEN NOT is_cancellation AND quantity > 0 THEN invoice_no END) AS invoices,
+    COUNT(DISTINCT CASE WHEN NOT is_cancellation AND quantity > 0 THEN customer_id END) AS customers,
+    SUM(CASE WHEN NOT is_cancellation AND quantity > 0 THEN quantity ELSE 0 END) AS units_sold,
+    SUM(CASE WHEN NOT is_cancellation AND quantity > 0 THEN line_total ELSE 0 END) AS revenue,
+    COUNT(DISTINCT CASE WHEN is_cancellation THEN invoice_no END) AS cancellations,
+    SUM(CASE WHEN is_cancellation THEN line_total ELSE 0 END) AS cancelled_amount,
+    SUM(line_total) AS net_revenue
+FROM public.transactions
+GROUP BY 1

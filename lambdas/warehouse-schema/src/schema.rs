@@ -1,0 +1,63 @@
+//! The SQL the custom resource runs, kept in `sql/*.sql` so analysts can
+//! read it where it lives.
+
+/// The table every loader writes (`record::WAREHOUSE_COLUMNS`).
+pub const TABLE: &str = "public.transactions";
+
+/// `CREATE TABLE IF NOT EXISTS public.transactions (...)`.
+pub const TABLE_SQL: &str = include_str!("../sql/transactions.sql");
+
+/// The analysts' views: name (schema-qualified) and `CREATE OR REPLACE
+/// VIEW` statement, in creation order.
+pub const VIEWS: [(&str, &str); 6] = [
+    (
+        "public.sales_per_hour",
+        include_str!("../sql/sales_per_hour.sql"),
+    ),
+    (
+        "public.sales_per_day",
+        include_str!("../sql/sales_per_day.sql"),
+    ),
+    (
+        "public.sales_per_month",
+        include_str!("../sql/sales_per_month.sql"),
+    ),
+    (
+        "public.best_selling_products_per_month",
+        include_str!("../sql/best_selling_products_per_month.sql"),
+    ),
+    (
+        "public.biggest_invoices",
+        include_str!("../sql/biggest_invoices.sql"),
+    ),
+    (
+        "public.customer_insights",
+        include_str!("../sql/customer_insights.sql"),
+    ),
+];
+
+/// Create and Update: the table if missing, then every view (re)defined.
+/// Idempotent: running it twice changes nothing the second time.
+pub fn create_statements() -> Vec<String> {
+    std::iter::once(TABLE_SQL)
+        .chain(VIEWS.iter().map(|(_, sql)| *sql))
+        .map(statement)
+        .collect()
+}
+
+/// Delete: the views only, `IF EXISTS`. The table and its data are kept:
+/// deleting a stack must not destroy the sales history (the cluster's own
+/// deletion policy and snapshots decide about the data). No `CASCADE`: an
+/// analyst's view built on ours blocks the drop rather than vanishing.
+pub fn delete_statements() -> Vec<String> {
+    VIEWS
+        .iter()
+        .map(|(name, _)| format!("DROP VIEW IF EXISTS {name}"))
+        .collect()
+}
+
+/// One statement of a file: trailing whitespace and `;` removed (the Data
+/// API takes one statement per entry).
+fn statement(sql: &str) -> String {
+    sql.trim_end().trim_end_matches(';').trim_end().to_owned()
+}
