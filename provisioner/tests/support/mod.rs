@@ -60,9 +60,15 @@ impl Moto {
     }
 
     pub fn cloudformation(&self) -> aws_sdk_cloudformation::Client {
+        self.cloudformation_in(REGION)
+    }
+
+    pub fn cloudformation_in(&self, region: &str) -> aws_sdk_cloudformation::Client {
         let config = aws_sdk_cloudformation::Config::builder()
             .behavior_version_latest()
-            .region(aws_sdk_cloudformation::config::Region::new(REGION))
+            .region(aws_sdk_cloudformation::config::Region::new(
+                region.to_string(),
+            ))
             .endpoint_url(&self.url)
             .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
             .build();
