@@ -269,8 +269,10 @@ async fn list_incoming(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<Stri
             })?;
         for object in page.contents() {
             let Some(key) = object.key() else { continue };
-            let name = &key[INCOMING.len().min(key.len())..];
-            if name.to_ascii_lowercase().ends_with(".csv") && !name.ends_with('/') {
+            let Some(name) = key.strip_prefix(INCOMING) else {
+                continue;
+            };
+            if name.to_ascii_lowercase().ends_with(".csv") {
                 keys.push(key.to_owned());
             } else if !name.is_empty() && !name.ends_with('/') {
                 tracing::warn!(key, "not a .csv file; left in incoming/");
