@@ -73,7 +73,14 @@ fn the_platform_deploys_in_dependency_order() {
         .map(|s| s.id)
         .collect();
     // Stacks ready at the same time come in id order.
-    let expected = ["Network", "Storage", "Warehouse", "Batch", "Streaming", "Api"];
+    let expected = [
+        "Network",
+        "Storage",
+        "Warehouse",
+        "Batch",
+        "Streaming",
+        "Api",
+    ];
     assert_eq!(order, expected);
 }
 
@@ -492,5 +499,10 @@ fn the_schema_is_created_by_a_custom_resource_on_the_cluster() {
             json!({"Fn::GetAtt": ["SchemaFunction", "Arn"]})
         );
         assert_eq!(schema["ClusterIdentifier"], json!({"Ref": "Cluster"}));
+        // New SQL is new code: the next deploy re-runs the statements.
+        assert_eq!(
+            schema["SchemaVersion"],
+            assets().get("warehouse-schema").unwrap().sha256
+        );
     });
 }

@@ -238,6 +238,10 @@ pub fn warehouse(
             checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP],
         },
     )?;
+    let schema_version = assets
+        .get("warehouse-schema")
+        .map(|asset| asset.sha256.clone())
+        .expect("add_function found the asset");
     // Stacks that load the table depend on this stack, so they deploy
     // after the schema exists.
     stack.add_with(
@@ -248,6 +252,9 @@ pub fn warehouse(
                 ("ClusterIdentifier".to_string(), cluster.id().into()),
                 ("Database".to_string(), DATABASE.into()),
                 ("SecretArn".to_string(), secret.arn().into()),
+                // The function's code hash: new SQL (it is compiled in)
+                // re-runs the statements on the next deploy.
+                ("SchemaVersion".to_string(), schema_version.into()),
             ]),
         },
         // The function needs its policy to run the statements, and the
