@@ -139,8 +139,9 @@ pub fn network(stage: &Stage) -> Result<(Stack, Network), PlatformError> {
                 description: opt(format!("Kinesis Data Firehose in {}", stage.region)),
                 ..Default::default()
             }]),
-            // The cluster initiates no connections of its own: COPY reads S3
-            // through Redshift's managed network (no enhanced VPC routing).
+            // The cluster's only outbound traffic is COPY reading S3: with
+            // enhanced VPC routing it goes through the VPC, over HTTPS, to
+            // the S3 gateway endpoint below.
             security_group_egress: Some(vec![crate::model::ec2::Egress {
                 ip_protocol: "tcp".into(),
                 from_port: opt(443),
