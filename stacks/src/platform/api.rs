@@ -22,12 +22,12 @@ use crate::model::apigateway::{
     AccessLogSetting, Account, Deployment, EndpointConfiguration, Integration, Method,
     MethodSetting, Model, RequestValidator, Resource, RestApi, Stage as ApiStage,
 };
-use crate::model::iam::{InlinePolicy, Role};
+use crate::model::iam::Role;
 use crate::model::lambda::Permission;
 use crate::model::logs::LogGroup;
 use crate::model::tags::tags;
 use crate::model::{Expr, Handle, Options, Stack, opt};
-use crate::policies::{self, Policy};
+use crate::policies::Policy;
 use crate::stage::Stage;
 
 use super::PlatformError;
@@ -35,6 +35,7 @@ use super::function::{
     FunctionSpec, LOG_GROUP_KMS_SKIP, PlatformFunction, SYNCHRONOUS_DLQ_SKIP, add_function,
     checkov_skip, to_json,
 };
+use super::role::add_role;
 use super::storage::Storage;
 use super::streaming::Streaming;
 
@@ -258,7 +259,7 @@ pub fn api(
             .metadata(checkov_skip(&[LOG_GROUP_KMS_SKIP])),
     )?;
     let account = logging_account(&mut stack, &access_logs)?;
-    let api_stage = stack.add_with(
+    stack.add_with(
         "ApiStage",
         ApiStage {
             rest_api_id: rest_api.id().into(),
@@ -303,7 +304,6 @@ pub fn api(
         ),
         "Invoke URL of the API (requests signed with SigV4)",
     )?;
-    let _ = api_stage;
     Ok(stack)
 }
 
@@ -419,22 +419,15 @@ fn logging_account(
     stack: &mut Stack,
     access_logs: &Handle<LogGroup>,
 ) -> Result<Handle<Account>, PlatformError> {
-    let document = policies::render(
+    let role = add_role(
+        stack,
+        "ApiGatewayLoggingRole",
+        Role::for_service(
+            "apigateway.amazonaws.com",
+            "API Gateway writes the transactions API's access logs",
+        ),
         Policy::ApigatewayCloudwatch,
         &json!({ "log_group_name": to_json(&access_logs.name()) }),
-    )?;
-    let role = stack.add(
-        "ApiGatewayLoggingRole",
-        Role {
-            policies: Some(vec![InlinePolicy {
-                policy_name: Policy::ApigatewayCloudwatch.name().to_string(),
-                policy_document: document,
-            }]),
-            ..Role::for_service(
-                "apigateway.amazonaws.com",
-                "API Gateway writes the transactions API's access logs",
-            )
-        },
     )?;
     Ok(stack.add(
         "ApiGatewayAccount",

@@ -12,15 +12,16 @@ use crate::model::glue::{
     Connection, ConnectionInput, Crawler, Database, DatabaseInput, JdbcTarget,
     PhysicalConnectionRequirements, S3Target, Schedule, SchemaChangePolicy, Targets,
 };
-use crate::model::iam::{InlinePolicy, Role};
+use crate::model::iam::Role;
 use crate::model::lambda::Permission;
 use crate::model::{Expr, Handle, Options, Stack, opt};
-use crate::policies::{self, Policy};
+use crate::policies::Policy;
 use crate::stage::Stage;
 
 use super::PlatformError;
 use super::function::{FunctionSpec, add_function, checkov_skip, to_json};
 use super::network::Network;
+use super::role::add_role;
 use super::storage::{Storage, bulk_import_prefixes};
 use super::warehouse::{DATABASE, TRANSACTIONS_TABLE, Warehouse};
 
@@ -260,22 +261,11 @@ fn glue_role(
     policy: Policy,
     context: serde_json::Value,
 ) -> Result<Handle<Role>, PlatformError> {
-    let document = policies::render(policy, &context)?;
-    let star_reasons = policies::star_reasons(policy)?;
-    let role = Role {
-        policies: Some(vec![InlinePolicy {
-            policy_name: policy.name().to_string(),
-            policy_document: document,
-        }]),
-        ..Role::for_service("glue.amazonaws.com", format!("Glue crawler ({policy})"))
-    };
-    Ok(if star_reasons.is_empty() {
-        stack.add(id, role)?
-    } else {
-        stack.add_with(
-            id,
-            role,
-            Options::new().metadata(json!({ "StarStatements": star_reasons })),
-        )?
-    })
+    add_role(
+        stack,
+        id,
+        Role::for_service("glue.amazonaws.com", format!("Glue crawler ({policy})")),
+        policy,
+        &context,
+    )
 }

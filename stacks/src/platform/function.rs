@@ -8,14 +8,15 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::assets::{ASSET_BUCKET_PATTERN, AssetTable, asset_key};
-use crate::model::iam::{InlinePolicy, Role};
+use crate::model::iam::Role;
 use crate::model::lambda::{Code, Environment, Function, LoggingConfig};
 use crate::model::logs::LogGroup;
 use crate::model::{Expr, Handle, Options, Stack, opt};
-use crate::policies::{self, Policy};
+use crate::policies::Policy;
 use crate::stage::Stage;
 
 use super::PlatformError;
+use super::role::add_role;
 
 /// Lambda's custom runtime for Rust binaries named `bootstrap`.
 /// <https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html>
@@ -98,26 +99,15 @@ pub fn add_function(
         .map(|(key, expr)| ((*key).to_string(), to_json(expr)))
         .collect();
     context.insert("log_group_name".into(), to_json(&log_group.name()));
-    let document = policies::render(spec.policy, &Value::Object(context))?;
-    let star_reasons = policies::star_reasons(spec.policy)?;
-    let role_metadata =
-        (!star_reasons.is_empty()).then(|| json!({ "StarStatements": star_reasons }));
-    let role = stack.add_with(
+    let role = add_role(
+        stack,
         &format!("{}Role", spec.id),
-        Role {
-            policies: Some(vec![InlinePolicy {
-                policy_name: spec.policy.name().to_string(),
-                policy_document: document,
-            }]),
-            ..Role::for_service(
-                "lambda.amazonaws.com",
-                format!("Execution role of the {} function", spec.asset),
-            )
-        },
-        match role_metadata {
-            Some(metadata) => Options::new().metadata(metadata),
-            None => Options::new(),
-        },
+        Role::for_service(
+            "lambda.amazonaws.com",
+            format!("Execution role of the {} function", spec.asset),
+        ),
+        spec.policy,
+        &Value::Object(context),
     )?;
 
     let mut skips: Vec<(&str, &str)> = FUNCTION_CHECKOV_SKIPS.to_vec();

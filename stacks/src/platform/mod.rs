@@ -8,6 +8,7 @@ pub mod batch;
 mod firehose_cidr;
 pub mod function;
 pub mod network;
+mod role;
 pub mod storage;
 pub mod streaming;
 pub mod warehouse;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::assets::AssetTable;
-use crate::model::iam::{InlinePolicy, Role};
+use crate::model::iam::Role;
 use crate::model::kinesis::{Stream, StreamEncryption};
 use crate::model::kinesisfirehose::{
     BufferingHints, CloudWatchLoggingOptions, CopyCommand, DeliveryStream,
@@ -22,7 +22,7 @@ use crate::model::logs::{LogGroup, LogStream};
 use crate::model::sqs::Queue;
 use crate::model::tags::tags;
 use crate::model::{Expr, Handle, Options, Stack, opt};
-use crate::policies::{self, Policy};
+use crate::policies::Policy;
 use crate::stage::Stage;
 
 use super::PlatformError;
@@ -30,6 +30,7 @@ use super::function::{
     FunctionSpec, LOG_GROUP_KMS_SKIP, PlatformFunction, SYNCHRONOUS_DLQ_SKIP, add_function,
     checkov_skip, to_json,
 };
+use super::role::add_role;
 use super::storage::Storage;
 use super::warehouse::{TRANSACTIONS_TABLE, Warehouse};
 
@@ -308,17 +309,8 @@ fn delivery_stream(
         log_stream_name: opt(stream.name()),
     };
 
-    let policy = policies::render(
-        Policy::FirehoseDelivery,
-        &json!({
-            "stream_arn": to_json(&stream.arn()),
-            "staging_bucket_arn": to_json(&storage.staging_bucket.arn()),
-            "transform_function_arn": to_json(&transform.function.arn()),
-            "log_group_name": to_json(&log_group.name()),
-            "warehouse_secret_arn": to_json(&warehouse.secret.arn()),
-        }),
-    )?;
-    let role = stack.add(
+    let role = add_role(
+        stack,
         "DeliveryRole",
         Role {
             // Only Firehose acting for this account may assume it.
@@ -332,12 +324,16 @@ fn delivery_stream(
                 }]
             }),
             description: opt("Firehose delivery from the stream into Redshift"),
-            policies: Some(vec![InlinePolicy {
-                policy_name: Policy::FirehoseDelivery.name().to_string(),
-                policy_document: policy,
-            }]),
             ..Default::default()
         },
+        Policy::FirehoseDelivery,
+        &json!({
+            "stream_arn": to_json(&stream.arn()),
+            "staging_bucket_arn": to_json(&storage.staging_bucket.arn()),
+            "transform_function_arn": to_json(&transform.function.arn()),
+            "log_group_name": to_json(&log_group.name()),
+            "warehouse_secret_arn": to_json(&warehouse.secret.arn()),
+        }),
     )?;
 
     let staging = |prefix: &str, log: &Handle<LogStream>| S3DestinationConfiguration {

@@ -14,17 +14,18 @@ use serde_json::json;
 
 use crate::assets::AssetTable;
 use crate::model::cloudformation::CustomResource;
-use crate::model::iam::{InlinePolicy, Role};
+use crate::model::iam::Role;
 use crate::model::redshift::{Cluster, ClusterParameterGroup, Parameter};
 use crate::model::secretsmanager::{GenerateSecretString, Secret};
 use crate::model::tags::tags;
 use crate::model::{Expr, Handle, Options, Stack, opt};
-use crate::policies::{self, Policy};
+use crate::policies::Policy;
 use crate::stage::Stage;
 
 use super::PlatformError;
 use super::function::{FunctionSpec, SYNCHRONOUS_DLQ_SKIP, add_function, checkov_skip, to_json};
 use super::network::{Network, REDSHIFT_PORT};
+use super::role::add_role;
 use super::storage::Storage;
 
 /// The database the cluster is created with.
@@ -124,24 +125,18 @@ pub fn warehouse(
         },
     )?;
 
-    let copy_role = stack.add(
+    let copy_role = add_role(
+        &mut stack,
         "CopyRole",
-        Role {
-            policies: Some(vec![InlinePolicy {
-                policy_name: Policy::RedshiftCopy.name().to_string(),
-                policy_document: policies::render(
-                    Policy::RedshiftCopy,
-                    &json!({
-                        "staging_bucket_arn": to_json(&storage.staging_bucket.arn()),
-                        "bulk_import_bucket_arn": to_json(&storage.bulk_import_bucket.arn()),
-                    }),
-                )?,
-            }]),
-            ..Role::for_service(
-                "redshift.amazonaws.com",
-                "Assumed by the Redshift cluster for COPY from the staging buckets",
-            )
-        },
+        Role::for_service(
+            "redshift.amazonaws.com",
+            "Assumed by the Redshift cluster for COPY from the staging buckets",
+        ),
+        Policy::RedshiftCopy,
+        &json!({
+            "staging_bucket_arn": to_json(&storage.staging_bucket.arn()),
+            "bulk_import_bucket_arn": to_json(&storage.bulk_import_bucket.arn()),
+        }),
     )?;
 
     let secret_key = |key: &str| Expr::secret_json_key(secret.arn(), key);
