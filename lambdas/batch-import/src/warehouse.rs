@@ -12,9 +12,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_redshiftdata::error::DisplayErrorContext;
-use aws_sdk_redshiftdata::types::StatusString;
-use lambda_runtime::tracing;
+use redshift_statements::{StatementError, Target, Wait};
 use tokio::time::Instant;
 
 use crate::config::Config;
@@ -106,65 +104,39 @@ pub async fn run_batch(
     poll: &PollPolicy,
     deadline: Option<Instant>,
 ) -> Result<(), WarehouseError> {
-    let submitted = client
-        .batch_execute_statement()
-        .cluster_identifier(&config.cluster_identifier)
-        .database(&config.database)
-        .secret_arn(&config.secret_arn)
-        .statement_name(statement_name)
-        .set_sqls(Some(sqls))
-        .send()
-        .await
-        .map_err(|error| WarehouseError::Submit {
-            cluster: config.cluster_identifier.clone(),
-            database: config.database.clone(),
-            detail: DisplayErrorContext(&error).to_string(),
-        })?;
-    let id = submitted.id().unwrap_or_default().to_owned();
-    let started = Instant::now();
-    let mut give_up = started + poll.max_wait;
-    if let Some(deadline) = deadline {
-        give_up = give_up.min(deadline);
-    }
-    loop {
-        let described = client
-            .describe_statement()
-            .id(&id)
-            .send()
-            .await
-            .map_err(|error| WarehouseError::Describe {
-                id: id.clone(),
-                detail: DisplayErrorContext(&error).to_string(),
-            })?;
-        match described.status() {
-            Some(StatusString::Finished) => return Ok(()),
-            Some(status @ (StatusString::Failed | StatusString::Aborted)) => {
-                let failed_sub = described
-                    .sub_statements()
-                    .iter()
-                    .find_map(|sub| sub.error().map(|e| (sub.id(), e)));
-                let error = match (described.error(), failed_sub) {
-                    (Some(error), _) => error.to_owned(),
-                    (None, Some((sub, error))) => format!("{sub}: {error}"),
-                    (None, None) => "no error message given".to_owned(),
-                };
-                return Err(WarehouseError::Failed {
-                    id,
-                    status: status.as_str().to_owned(),
-                    error,
-                });
+    let target = Target {
+        cluster_identifier: &config.cluster_identifier,
+        database: &config.database,
+        secret_arn: &config.secret_arn,
+    };
+    let wait = Wait {
+        poll_interval: poll.interval,
+        max_wait: Some(poll.max_wait),
+        deadline,
+    };
+    redshift_statements::run_batch(client, &target, statement_name, sqls, &wait).await?;
+    Ok(())
+}
+
+/// The shared Data API errors, told as what they mean for a load.
+impl From<StatementError> for WarehouseError {
+    fn from(error: StatementError) -> Self {
+        match error {
+            StatementError::Submit {
+                cluster,
+                database,
+                detail,
+            } => WarehouseError::Submit {
+                cluster,
+                database,
+                detail,
+            },
+            StatementError::Describe { id, detail } => WarehouseError::Describe { id, detail },
+            StatementError::Failed { id, status, error } => {
+                WarehouseError::Failed { id, status, error }
             }
-            status => {
-                tracing::debug!(id, status = ?status, "load still running");
-            }
+            StatementError::TimedOut { id, waited, .. } => WarehouseError::TimedOut { id, waited },
         }
-        if Instant::now() + poll.interval > give_up {
-            return Err(WarehouseError::TimedOut {
-                id,
-                waited: started.elapsed(),
-            });
-        }
-        tokio::time::sleep(poll.interval).await;
     }
 }
 

@@ -1,4 +1,5 @@
-//! Running SQL through the Redshift Data API and waiting for the outcome.
+//! Running the schema's SQL through the Redshift Data API
+//! ([`redshift_statements`]) before CloudFormation must be answered.
 //!
 //! `BatchExecuteStatement` runs its statements in one transaction, so a
 //! failed view leaves the previous definitions in place; `DescribeStatement`
@@ -6,9 +7,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_redshiftdata::error::DisplayErrorContext;
-use aws_sdk_redshiftdata::types::StatusString;
-use lambda_runtime::tracing;
+use redshift_statements::{Target, Wait};
 use tokio::time::Instant;
 
 use crate::request::Properties;
@@ -55,85 +54,44 @@ pub async fn run(
     poll_interval: Duration,
     deadline: Instant,
 ) -> Result<(), StatementError> {
+    let target = Target {
+        cluster_identifier: &target.cluster_identifier,
+        database: &target.database,
+        secret_arn: &target.secret_arn,
+    };
+    let wait = Wait {
+        poll_interval,
+        max_wait: None,
+        deadline: Some(deadline),
+    };
     // A call that hangs (network, throttling retries) must not outlive the
     // deadline either.
-    tokio::time::timeout_at(
-        deadline,
-        run_until(
-            client,
-            target,
-            statement_name,
-            sqls,
-            poll_interval,
-            deadline,
-        ),
-    )
-    .await
-    .unwrap_or(Err(StatementError::NoAnswer))
+    let run = redshift_statements::run_batch(client, &target, statement_name, sqls, &wait);
+    match tokio::time::timeout_at(deadline, run).await {
+        Ok(outcome) => outcome.map_err(StatementError::from),
+        Err(_) => Err(StatementError::NoAnswer),
+    }
 }
 
-async fn run_until(
-    client: &aws_sdk_redshiftdata::Client,
-    target: &Properties,
-    statement_name: &str,
-    sqls: Vec<String>,
-    poll_interval: Duration,
-    deadline: Instant,
-) -> Result<(), StatementError> {
-    let submitted = client
-        .batch_execute_statement()
-        .cluster_identifier(&target.cluster_identifier)
-        .database(&target.database)
-        .secret_arn(&target.secret_arn)
-        .statement_name(statement_name)
-        .set_sqls(Some(sqls))
-        .send()
-        .await
-        .map_err(|error| StatementError::Submit {
-            cluster: target.cluster_identifier.clone(),
-            database: target.database.clone(),
-            detail: DisplayErrorContext(&error).to_string(),
-        })?;
-    let id = submitted.id().unwrap_or_default().to_owned();
-    let started = Instant::now();
-    loop {
-        let described = client
-            .describe_statement()
-            .id(&id)
-            .send()
-            .await
-            .map_err(|error| StatementError::Describe {
-                id: id.clone(),
-                detail: DisplayErrorContext(&error).to_string(),
-            })?;
-        let status = described.status();
-        match status {
-            Some(StatusString::Finished) => return Ok(()),
-            Some(status @ (StatusString::Failed | StatusString::Aborted)) => {
-                let failed_sub = described
-                    .sub_statements()
-                    .iter()
-                    .find_map(|sub| sub.error().map(|e| (sub.id(), e)));
-                let error = match (described.error(), failed_sub) {
-                    (Some(error), _) => error.to_owned(),
-                    (None, Some((sub, error))) => format!("{sub}: {error}"),
-                    (None, None) => "no error message given".to_owned(),
-                };
-                return Err(StatementError::Failed {
-                    id,
-                    status: status.as_str().to_owned(),
-                    error,
-                });
+/// The shared Data API errors, told as what they mean for a deployment.
+impl From<redshift_statements::StatementError> for StatementError {
+    fn from(error: redshift_statements::StatementError) -> Self {
+        use redshift_statements::StatementError as Shared;
+        match error {
+            Shared::Submit {
+                cluster,
+                database,
+                detail,
+            } => StatementError::Submit {
+                cluster,
+                database,
+                detail,
+            },
+            Shared::Describe { id, detail } => StatementError::Describe { id, detail },
+            Shared::Failed { id, status, error } => StatementError::Failed { id, status, error },
+            Shared::TimedOut { id, status, waited } => {
+                StatementError::TimedOut { id, status, waited }
             }
-            _ => tracing::debug!(id, status = ?status, "statements still running"),
         }
-        if Instant::now() + poll_interval >= deadline {
-            return Err(StatementError::TimedOut {
-                id,
-                status: status.map_or("UNKNOWN", StatusString::as_str).to_owned(),
-                waited: started.elapsed(),
-            });
-        }
-        tokio::time::sleep(poll_interval).await;
     }
 }
