@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use aws_sdk_dynamodb::types::AttributeValue;
-use record::dynamodb::{self, attr};
+use record::dynamodb::{self, Tables, attr};
 use record::{SourcePosition, Transaction};
 
 /// One item to put, and the record it came from.
@@ -30,13 +30,6 @@ pub struct Skipped {
 pub struct Planned {
     pub puts: Vec<PendingPut>,
     pub skipped: Vec<Skipped>,
-}
-
-/// Table names, from the environment the stack sets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tables {
-    pub invoices: String,
-    pub customers: String,
 }
 
 /// Maps each record to its Invoices item and, with a customer, its

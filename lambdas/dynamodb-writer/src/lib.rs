@@ -27,40 +27,13 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use lambda_runtime::tracing;
 
-pub use items::{Planned, Skipped, Tables, plan};
+pub use items::{Planned, Skipped, plan};
+pub use record::dynamodb::{Tables, TablesError};
 pub use write::{MAX_ITEMS_PER_BATCH_WRITE, RetryPolicy, WriteOutcome, write_all};
 
-/// A missing or empty environment variable.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "environment variable {name} is not set; the Serving stack sets it to the {table} table name"
-)]
-pub struct ConfigError {
-    pub name: &'static str,
-    pub table: &'static str,
-}
-
-impl Tables {
-    pub const INVOICES_VAR: &'static str = "INVOICES_TABLE";
-    pub const CUSTOMERS_VAR: &'static str = "CUSTOMERS_TABLE";
-
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the table names through `var` (the environment in Lambda).
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let read = |name: &'static str, table: &'static str| {
-            var(name)
-                .filter(|v| !v.is_empty())
-                .ok_or(ConfigError { name, table })
-        };
-        Ok(Tables {
-            invoices: read(Self::INVOICES_VAR, "Invoices")?,
-            customers: read(Self::CUSTOMERS_VAR, "Customers")?,
-        })
-    }
-}
+/// The stack that deploys this function and sets its environment
+/// (`INVOICES_TABLE`, `CUSTOMERS_TABLE`: [`Tables`]).
+pub const STACK: &str = "Streaming";
 
 /// Writes a batch; answers the records to retry.
 pub async fn handle(

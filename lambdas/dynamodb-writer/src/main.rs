@@ -8,7 +8,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let tables = Tables::from_env()?;
+    let tables = Tables::from_env(dynamodb_writer::STACK)?;
     let policy = RetryPolicy::default();
     let client = aws_sdk_dynamodb::Client::new(
         &aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,

@@ -449,16 +449,18 @@ fn table_names_come_from_the_environment_the_stack_sets() {
         "CUSTOMERS_TABLE" => Some("prod-Customers".to_owned()),
         _ => None,
     };
-    let tables = Tables::from_vars(vars).unwrap();
+    let tables = Tables::from_vars(dynamodb_writer::STACK, vars).unwrap();
     assert_eq!(
         (tables.invoices.as_str(), tables.customers.as_str()),
         ("prod-Invoices", "prod-Customers")
     );
-    let error =
-        Tables::from_vars(|name| (name == "INVOICES_TABLE").then(|| "x".to_owned())).unwrap_err();
+    let error = Tables::from_vars(dynamodb_writer::STACK, |name| {
+        (name == "INVOICES_TABLE").then(|| "x".to_owned())
+    })
+    .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "environment variable CUSTOMERS_TABLE is not set; the Serving stack sets it to the Customers table name"
+        "environment variable CUSTOMERS_TABLE is not set; the Streaming stack sets it to the Customers table name"
     );
 }
 

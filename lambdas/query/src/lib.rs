@@ -29,45 +29,13 @@ use record::dynamodb::{customers_table, invoices_table};
 use serde::Serialize;
 
 pub use read::{Items, ReadError, query_all};
+pub use record::dynamodb::{Tables, TablesError};
 pub use route::{Route, RouteError};
 pub use view::{CustomerView, InvoiceView, LineView};
 
-/// Table names, from the environment the stack sets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tables {
-    pub invoices: String,
-    pub customers: String,
-}
-
-/// A missing or empty environment variable.
-#[derive(Debug, thiserror::Error)]
-#[error("environment variable {name} is not set; the Api stack sets it to the {table} table name")]
-pub struct ConfigError {
-    pub name: &'static str,
-    pub table: &'static str,
-}
-
-impl Tables {
-    pub const INVOICES_VAR: &'static str = "INVOICES_TABLE";
-    pub const CUSTOMERS_VAR: &'static str = "CUSTOMERS_TABLE";
-
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the table names through `var` (the environment in Lambda).
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let read = |name: &'static str, table: &'static str| {
-            var(name)
-                .filter(|v| !v.is_empty())
-                .ok_or(ConfigError { name, table })
-        };
-        Ok(Tables {
-            invoices: read(Self::INVOICES_VAR, "Invoices")?,
-            customers: read(Self::CUSTOMERS_VAR, "Customers")?,
-        })
-    }
-}
+/// The stack that deploys this function and sets its environment
+/// (`INVOICES_TABLE`, `CUSTOMERS_TABLE`: [`Tables`]).
+pub const STACK: &str = "Api";
 
 /// Why a request got no view.
 #[derive(Debug, thiserror::Error)]

@@ -533,14 +533,16 @@ fn table_names_come_from_the_environment_the_stack_sets() {
         _ => None,
     };
     assert_eq!(
-        Tables::from_vars(vars).unwrap(),
+        Tables::from_vars(query::STACK, vars).unwrap(),
         Tables {
             invoices: "prod-Invoices".to_owned(),
             customers: "prod-Customers".to_owned()
         }
     );
-    let error =
-        Tables::from_vars(|name| (name == "CUSTOMERS_TABLE").then(|| "x".to_owned())).unwrap_err();
+    let error = Tables::from_vars(query::STACK, |name| {
+        (name == "CUSTOMERS_TABLE").then(|| "x".to_owned())
+    })
+    .unwrap_err();
     assert_eq!(
         error.to_string(),
         "environment variable INVOICES_TABLE is not set; the Api stack sets it to the Invoices table name"

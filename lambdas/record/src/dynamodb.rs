@@ -29,6 +29,53 @@ pub mod customers_table {
     pub const RANGE_KEY: &str = super::attr::PURCHASE_ID;
 }
 
+/// The two tables' names, from the environment of the function that reads
+/// or writes them (its stack passes the names it created).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub invoices: String,
+    pub customers: String,
+}
+
+/// A missing or empty table-name variable.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "environment variable {name} is not set; the {stack} stack sets it to the {table} table name"
+)]
+pub struct TablesError {
+    pub name: &'static str,
+    pub table: &'static str,
+    /// The stack that deploys the function and sets its environment.
+    pub stack: &'static str,
+}
+
+impl Tables {
+    pub const INVOICES_VAR: &'static str = "INVOICES_TABLE";
+    pub const CUSTOMERS_VAR: &'static str = "CUSTOMERS_TABLE";
+
+    /// Reads the table names from the environment that `stack` sets.
+    pub fn from_env(stack: &'static str) -> Result<Self, TablesError> {
+        Self::from_vars(stack, |name| std::env::var(name).ok())
+    }
+
+    /// Reads the table names through `var` (the environment in Lambda);
+    /// `stack`, the stack that sets them, is named in the error.
+    pub fn from_vars(
+        stack: &'static str,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, TablesError> {
+        let read = |name: &'static str, table: &'static str| {
+            var(name)
+                .filter(|v| !v.is_empty())
+                .ok_or(TablesError { name, table, stack })
+        };
+        Ok(Tables {
+            invoices: read(Self::INVOICES_VAR, "Invoices")?,
+            customers: read(Self::CUSTOMERS_VAR, "Customers")?,
+        })
+    }
+}
+
 /// Attribute names, shared by writers and readers.
 pub mod attr {
     pub const INVOICE_NO: &str = "InvoiceNo";
@@ -271,5 +318,24 @@ mod tests {
             assert_eq!(names.len(), item.len());
         }
         assert_eq!(customer.len(), items.invoice.len() + 1);
+    }
+
+    #[test]
+    fn an_empty_table_variable_is_as_missing_as_an_unset_one() {
+        let error = Tables::from_vars("Api", |name| {
+            Some(
+                if name == Tables::INVOICES_VAR {
+                    ""
+                } else {
+                    "x"
+                }
+                .to_owned(),
+            )
+        })
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "environment variable INVOICES_TABLE is not set; the Api stack sets it to the Invoices table name"
+        );
     }
 }
