@@ -15,8 +15,7 @@
 //! not store it (not the client's fault, resending it later works).
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
-use aws_lambda_events::encodings::Body;
-use aws_lambda_events::http::{HeaderMap, HeaderValue, header};
+use aws_lambda_events::http::{HeaderValue, header};
 use serde::Serialize;
 
 /// Seconds a client should wait before resending failed items (503).
@@ -158,7 +157,7 @@ impl IngestReport {
 
     pub fn into_response(self) -> ApiGatewayProxyResponse {
         let status = self.status();
-        let mut response = json_response(status, &self);
+        let mut response = api_response::json(status, &self);
         if status == 503 {
             response
                 .headers
@@ -170,24 +169,5 @@ impl IngestReport {
 
 /// `{"message": ...}` with a status: refusals of the whole request.
 pub fn message_response(status: u16, message: &str) -> ApiGatewayProxyResponse {
-    #[derive(Serialize)]
-    struct Message<'a> {
-        message: &'a str,
-    }
-    json_response(status, &Message { message })
-}
-
-fn json_response(status: u16, body: &impl Serialize) -> ApiGatewayProxyResponse {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let mut response = ApiGatewayProxyResponse::default();
-    response.status_code = i64::from(status);
-    response.headers = headers;
-    response.body = Some(Body::Text(
-        serde_json::to_string(body).expect("a report always serialises"),
-    ));
-    response
+    api_response::message(status, message)
 }

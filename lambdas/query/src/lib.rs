@@ -22,11 +22,9 @@ pub mod route;
 pub mod view;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
-use aws_lambda_events::encodings::Body;
-use aws_lambda_events::http::{HeaderMap, HeaderValue, header};
+use aws_lambda_events::http::{HeaderValue, header};
 use lambda_runtime::tracing;
 use record::dynamodb::{customers_table, invoices_table};
-use serde::Serialize;
 
 pub use read::{Items, ReadError, query_all};
 pub use record::dynamodb::{Tables, TablesError};
@@ -75,12 +73,7 @@ pub async fn handle(
             } else {
                 tracing::info!(status, %error, "query refused");
             }
-            let mut response = json_response(
-                status,
-                &Message {
-                    message: &error.to_string(),
-                },
-            );
+            let mut response = api_response::message(status, &error.to_string());
             if let QueryError::Route(RouteError::MethodNotAllowed { .. }) = error {
                 response
                     .headers
@@ -89,11 +82,6 @@ pub async fn handle(
             response
         }
     }
-}
-
-#[derive(Serialize)]
-struct Message<'a> {
-    message: &'a str,
 }
 
 async fn answer(
@@ -120,7 +108,7 @@ async fn answer(
                 pages = found.pages,
                 "invoice read"
             );
-            Ok(json_response(200, &view))
+            Ok(api_response::json(200, &view))
         }
         Route::CustomerInvoices { customer_id } => {
             let found = query_all(
@@ -140,22 +128,7 @@ async fn answer(
                 pages = found.pages,
                 "customer's invoices read"
             );
-            Ok(json_response(200, &view))
+            Ok(api_response::json(200, &view))
         }
     }
-}
-
-fn json_response(status: u16, body: &impl Serialize) -> ApiGatewayProxyResponse {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let mut response = ApiGatewayProxyResponse::default();
-    response.status_code = i64::from(status);
-    response.headers = headers;
-    response.body = Some(Body::Text(
-        serde_json::to_string(body).expect("a view always serialises"),
-    ));
-    response
 }
