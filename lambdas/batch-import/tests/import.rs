@@ -3,7 +3,6 @@
 //! the real day files of the December 2010 sample.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,14 +28,8 @@ use record::{CsvTransactions, SourcePosition};
 
 const BUCKET: &str = "bulk-imports";
 
-fn sample_path(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/online-retail")
-        .join(file)
-}
-
 fn sample(file: &str) -> Vec<u8> {
-    std::fs::read(sample_path(file)).unwrap()
+    std::fs::read(record::sample::path(file)).unwrap()
 }
 
 fn config() -> Config {

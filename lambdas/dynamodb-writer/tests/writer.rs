@@ -3,7 +3,6 @@
 //! aws-smithy-mocks.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,19 +11,9 @@ use aws_sdk_dynamodb::operation::batch_write_item::{BatchWriteItemError, BatchWr
 use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use dynamodb_writer::{RetryPolicy, Tables, handle};
-use record::{CsvTransactions, SourcePosition, Transaction};
+use record::{SourcePosition, Transaction};
 
 const SHARD: &str = "shardId-000000000001";
-
-fn sample_transactions(file: &str) -> Vec<Transaction> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/online-retail")
-        .join(file);
-    CsvTransactions::new(std::fs::File::open(path).unwrap())
-        .unwrap()
-        .map(|row| row.unwrap().result.unwrap())
-        .collect()
-}
 
 fn sequence_number(index: usize) -> String {
     format!("49590338271490256608559692538361571095921575989136{index:06}")
@@ -156,7 +145,7 @@ fn failures(response: &aws_lambda_events::event::streams::KinesisEventResponse) 
 
 #[tokio::test]
 async fn writes_every_line_to_invoices_and_lines_with_a_customer_to_customers() {
-    let transactions = sample_transactions("2010-12-01.csv");
+    let transactions = record::sample::transactions("2010-12-01.csv");
     let with_customer = transactions
         .iter()
         .filter(|t| t.customer_id.is_some())
@@ -219,7 +208,7 @@ async fn writes_every_line_to_invoices_and_lines_with_a_customer_to_customers() 
 
 #[tokio::test]
 async fn the_same_batch_twice_writes_the_same_keys() {
-    let transactions = sample_transactions("2010-12-02.csv")[..60].to_vec();
+    let transactions = record::sample::transactions("2010-12-02.csv")[..60].to_vec();
     let (client, calls) = recording_dynamodb(all_written);
     handle(&client, &tables(), &no_wait(3), event_from(&transactions)).await;
     handle(&client, &tables(), &no_wait(3), event_from(&transactions)).await;
@@ -230,7 +219,7 @@ async fn the_same_batch_twice_writes_the_same_keys() {
 
 #[tokio::test]
 async fn unprocessed_items_are_retried_until_written() {
-    let transactions = sample_transactions("2010-12-03.csv")[..20].to_vec();
+    let transactions = record::sample::transactions("2010-12-03.csv")[..20].to_vec();
     // First call: DynamoDB leaves the last 5 requests of each table unprocessed.
     let (client, calls) = recording_dynamodb(|call, request| {
         if call > 1 {
@@ -266,7 +255,7 @@ async fn unprocessed_items_are_retried_until_written() {
 
 #[tokio::test]
 async fn items_left_unprocessed_after_the_bounded_retries_fail_their_records() {
-    let transactions = sample_transactions("2010-12-05.csv")[..40].to_vec();
+    let transactions = record::sample::transactions("2010-12-05.csv")[..40].to_vec();
     let event = event_from(&transactions);
     // Every call leaves the Invoices item of record 3 unprocessed.
     let line_id_3 = SourcePosition::Kinesis {
@@ -316,7 +305,7 @@ async fn items_left_unprocessed_after_the_bounded_retries_fail_their_records() {
 
 #[tokio::test]
 async fn a_throttled_table_fails_the_records_not_written() {
-    let transactions = sample_transactions("2010-12-06.csv")[..30].to_vec();
+    let transactions = record::sample::transactions("2010-12-06.csv")[..30].to_vec();
     let (client, calls) = recording_dynamodb(|call, _| {
         if call == 1 {
             MockResponse::Output(BatchWriteItemOutput::builder().build())
@@ -369,7 +358,7 @@ async fn a_throttled_table_fails_the_records_not_written() {
 
 #[tokio::test]
 async fn malformed_records_are_skipped_with_a_reason_not_reported() {
-    let transactions = sample_transactions("2010-12-07.csv")[..3].to_vec();
+    let transactions = record::sample::transactions("2010-12-07.csv")[..3].to_vec();
     let mut event = event_from(&transactions);
     event.records.push(kinesis_record(3, b"not json".to_vec()));
     event.records.push(kinesis_record(4, b"\xff\xfe".to_vec()));
@@ -418,7 +407,7 @@ async fn an_oversized_record_is_skipped_and_a_full_size_batch_is_written() {
         "2010-12-13.csv",
     ]
     .iter()
-    .flat_map(|f| sample_transactions(f))
+    .flat_map(|f| record::sample::transactions(f))
     .take(10_000)
     .collect();
     assert_eq!(transactions.len(), 10_000);
@@ -466,7 +455,7 @@ fn table_names_come_from_the_environment_the_stack_sets() {
 
 #[tokio::test]
 async fn with_calls_in_flight_a_failure_reports_every_record_not_written() {
-    let transactions = sample_transactions("2010-12-13.csv")[..300].to_vec();
+    let transactions = record::sample::transactions("2010-12-13.csv")[..300].to_vec();
     // The third call fails; the others succeed.
     let (client, calls) = recording_dynamodb(|call, _| {
         if call == 3 {

@@ -1,8 +1,6 @@
 //! The transform, called directly with Firehose events built from the real
 //! rows of the December 2010 sample.
 
-use std::path::PathBuf;
-
 use aws_lambda_events::encodings::Base64Data;
 use aws_lambda_events::event::firehose::{
     KinesisFirehoseEvent, KinesisFirehoseEventRecord, KinesisFirehoseRecordMetadata,
@@ -10,21 +8,9 @@ use aws_lambda_events::event::firehose::{
 };
 use firehose_transform::{LAMBDA_RESPONSE_LIMIT_BYTES, OK, PROCESSING_FAILED, handler, transform};
 use lambda_runtime::{Context, LambdaEvent};
-use record::{CsvTransactions, SourcePosition, Transaction, WAREHOUSE_COLUMNS};
+use record::{SourcePosition, Transaction, WAREHOUSE_COLUMNS};
 
 const SHARD: &str = "shardId-000000000000";
-
-/// Transactions of one day of the sample, as the ingest function puts them
-/// on the stream (normalised JSON).
-fn sample_transactions(file: &str) -> Vec<Transaction> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/online-retail")
-        .join(file);
-    CsvTransactions::new(std::fs::File::open(path).unwrap())
-        .unwrap()
-        .map(|row| row.unwrap().result.unwrap())
-        .collect()
-}
 
 fn sequence_number(index: usize) -> String {
     format!("4959033827149025660855969253836157109592157598913658{index:04}")
@@ -63,7 +49,7 @@ fn event_from(transactions: &[Transaction]) -> KinesisFirehoseEvent {
 
 #[tokio::test]
 async fn every_record_becomes_one_warehouse_json_line_with_its_record_id() {
-    let transactions = sample_transactions("2010-12-01.csv");
+    let transactions = record::sample::transactions("2010-12-01.csv");
     let event = event_from(&transactions);
     let record_ids: Vec<_> = event.records.iter().map(|r| r.record_id.clone()).collect();
     let response = handler(LambdaEvent::new(event, Context::default()))
@@ -118,7 +104,7 @@ fn money_reaches_the_warehouse_as_exact_decimal_numbers() {
 
 #[test]
 fn a_record_that_cannot_be_parsed_fails_alone_and_keeps_its_original_data() {
-    let transactions = sample_transactions("2010-12-02.csv");
+    let transactions = record::sample::transactions("2010-12-02.csv");
     let mut event = event_from(&transactions[..3]);
     let malformed: [&[u8]; 3] = [
         b"{\"InvoiceNo\":\"536365\"",
@@ -163,7 +149,7 @@ fn a_record_that_cannot_be_parsed_fails_alone_and_keeps_its_original_data() {
 
 #[test]
 fn a_direct_put_record_is_identified_by_its_record_id() {
-    let transaction = &sample_transactions("2010-12-03.csv")[0];
+    let transaction = &record::sample::transactions("2010-12-03.csv")[0];
     let mut record = kinesis_sourced_record(0, transaction.to_json().into_bytes());
     record.kinesis_firehose_record_metadata = None;
     let record_id = record.record_id.clone().unwrap();
@@ -200,7 +186,7 @@ fn batch_of(count: usize) -> KinesisFirehoseEvent {
         "2010-12-10.csv",
     ]
     .iter()
-    .flat_map(|file| sample_transactions(file))
+    .flat_map(|file| record::sample::transactions(file))
     .take(count)
     .collect();
     assert_eq!(transactions.len(), count);
@@ -323,7 +309,7 @@ fn a_default_one_megabyte_buffer_is_answered_in_full_well_within_the_limit() {
         "2010-12-17.csv",
     ]
     .iter()
-    .flat_map(|file| sample_transactions(file))
+    .flat_map(|file| record::sample::transactions(file))
     .take_while(|t| {
         data_bytes += t.to_json().len();
         data_bytes <= 1024 * 1024

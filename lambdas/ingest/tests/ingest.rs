@@ -2,7 +2,6 @@
 //! from the real rows of the December 2010 sample; Kinesis mocked with
 //! aws-smithy-mocks.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,18 +14,8 @@ use aws_sdk_kinesis::operation::put_records::{PutRecordsError, PutRecordsOutput}
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, PutRecordsResultEntry};
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use ingest::{Config, MAX_BODY_BYTES, MAX_ITEMS, RetryPolicy, handle};
-use record::{CsvTransactions, JSON_EXAMPLE, Transaction};
+use record::{JSON_EXAMPLE, Transaction};
 use serde_json::{Value, json};
-
-fn sample_transactions(file: &str) -> Vec<Transaction> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/online-retail")
-        .join(file);
-    CsvTransactions::new(std::fs::File::open(path).unwrap())
-        .unwrap()
-        .map(|row| row.unwrap().result.unwrap())
-        .collect()
-}
 
 fn array_of(transactions: &[Transaction]) -> String {
     let items: Vec<String> = transactions.iter().map(Transaction::to_json).collect();
@@ -136,7 +125,7 @@ const THROTTLED: &str = "ProvisionedThroughputExceededException";
 
 #[tokio::test]
 async fn real_rows_are_put_as_normalised_json_with_the_invoice_number_as_partition_key() {
-    let transactions = sample_transactions("2010-12-01.csv")[..MAX_ITEMS].to_vec();
+    let transactions = record::sample::transactions("2010-12-01.csv")[..MAX_ITEMS].to_vec();
     let (client, calls) = recording_kinesis(all_stored);
 
     let response = handle(
@@ -189,7 +178,7 @@ async fn a_single_object_in_the_retailers_csv_naming_is_accepted() {
 
 #[tokio::test]
 async fn a_batch_with_one_malformed_item_accepts_the_rest_and_reports_the_index() {
-    let transactions = sample_transactions("2010-12-02.csv")[..4].to_vec();
+    let transactions = record::sample::transactions("2010-12-02.csv")[..4].to_vec();
     let mut items: Vec<String> = transactions.iter().map(Transaction::to_json).collect();
     items[2] = items[2].replace(
         &format!("\"unit_price\":{}", transactions[2].unit_price),
@@ -240,7 +229,7 @@ async fn a_batch_with_one_malformed_item_accepts_the_rest_and_reports_the_index(
 
 #[tokio::test]
 async fn items_that_are_not_transactions_are_rejected_with_their_field() {
-    let real = sample_transactions("2010-12-03.csv")[0].to_json();
+    let real = record::sample::transactions("2010-12-03.csv")[0].to_json();
     let body = format!(
         r#"[{real}, 42, {{"InvoiceNo":"536365"}}, {{"CustomerId":"17850"}}, {{"InvoiceNo":"C536379","StockCode":"D","Quantity":1,"InvoiceDate":"2010-12-01 09:41:00","UnitPrice":27.5,"Country":"United Kingdom"}}]"#
     );
@@ -337,7 +326,7 @@ async fn an_empty_body_an_empty_array_and_a_scalar_are_400s_that_say_what_to_sen
 
 #[tokio::test]
 async fn more_than_500_items_is_a_400_and_nothing_is_sent() {
-    let transactions = sample_transactions("2010-12-05.csv")[..MAX_ITEMS + 1].to_vec();
+    let transactions = record::sample::transactions("2010-12-05.csv")[..MAX_ITEMS + 1].to_vec();
     let (client, calls) = recording_kinesis(all_stored);
 
     let response = handle(
@@ -379,7 +368,7 @@ async fn an_oversized_body_is_a_400_and_nothing_is_sent() {
 
 #[tokio::test]
 async fn an_item_with_an_oversized_field_is_rejected_not_sent() {
-    let mut huge = sample_transactions("2010-12-06.csv")[0].clone();
+    let mut huge = record::sample::transactions("2010-12-06.csv")[0].clone();
     huge.description = Some("X".repeat(1024 * 1024 + 1));
     let (client, calls) = recording_kinesis(all_stored);
 
@@ -399,7 +388,7 @@ async fn an_item_with_an_oversized_field_is_rejected_not_sent() {
 
 #[tokio::test]
 async fn a_base64_encoded_body_is_decoded() {
-    let transactions = sample_transactions("2010-12-07.csv")[..10].to_vec();
+    let transactions = record::sample::transactions("2010-12-07.csv")[..10].to_vec();
     let mut request = post(aws_smithy_types::base64::encode(
         array_of(&transactions).as_bytes(),
     ));
@@ -420,7 +409,7 @@ async fn a_base64_encoded_body_is_decoded() {
 
 #[tokio::test]
 async fn throttled_entries_are_retried_alone_then_accepted() {
-    let transactions = sample_transactions("2010-12-08.csv")[..20].to_vec();
+    let transactions = record::sample::transactions("2010-12-08.csv")[..20].to_vec();
     // First call: every third record throttled; then all stored.
     let (client, calls) = recording_kinesis(answering(|call, position| {
         (call == 1 && position % 3 == 0).then_some(THROTTLED)
@@ -459,7 +448,7 @@ async fn throttled_entries_are_retried_alone_then_accepted() {
 
 #[tokio::test]
 async fn entries_throttled_forever_are_reported_failed_after_the_bounded_retries() {
-    let transactions = sample_transactions("2010-12-09.csv")[..10].to_vec();
+    let transactions = record::sample::transactions("2010-12-09.csv")[..10].to_vec();
     let stuck_invoice = transactions[4].invoice_no.clone();
     // Every call throttles the records of one invoice (a hot shard).
     let stuck = stuck_invoice.clone();
@@ -518,7 +507,7 @@ async fn entries_throttled_forever_are_reported_failed_after_the_bounded_retries
 
 #[tokio::test]
 async fn a_stream_that_throttles_everything_is_a_503() {
-    let transactions = sample_transactions("2010-12-10.csv")[..5].to_vec();
+    let transactions = record::sample::transactions("2010-12-10.csv")[..5].to_vec();
     let (client, calls) = recording_kinesis(answering(|_, _| Some(THROTTLED)));
 
     let response = handle(
@@ -539,7 +528,7 @@ const NOT_FOUND: &str = "Stream prod-transactions under account 123456789012 not
 
 #[tokio::test]
 async fn a_kinesis_outage_is_a_503_with_every_item_listed_as_failed() {
-    let transactions = sample_transactions("2010-12-12.csv")[..6].to_vec();
+    let transactions = record::sample::transactions("2010-12-12.csv")[..6].to_vec();
     let (client, calls) = recording_kinesis(|_, _| {
         MockResponse::Error(PutRecordsError::ResourceNotFoundException(
             aws_sdk_kinesis::types::error::ResourceNotFoundException::builder()

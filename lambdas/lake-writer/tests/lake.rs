@@ -1,7 +1,6 @@
 //! The lake writer, called directly with Kinesis events built from the real
 //! rows of the December 2010 sample, S3 mocked with aws-smithy-mocks.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::encodings::SecondTimestamp;
@@ -9,21 +8,11 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use lake_writer::{Config, handle, plan};
-use record::{CsvTransactions, SourcePosition, Transaction};
+use record::{SourcePosition, Transaction};
 
 const SHARD: &str = "shardId-000000000003";
 /// 2010-12-24T10:00:00Z, when the records "arrived".
 const ARRIVAL: f64 = 1_293_184_800.0;
-
-fn sample_transactions(file: &str) -> Vec<Transaction> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/online-retail")
-        .join(file);
-    CsvTransactions::new(std::fs::File::open(path).unwrap())
-        .unwrap()
-        .map(|row| row.unwrap().result.unwrap())
-        .collect()
-}
 
 fn sequence_number(index: usize) -> String {
     format!("49590338271490256608559692538361571095921575989136{index:06}")
@@ -89,8 +78,8 @@ fn lines(body: &[u8]) -> Vec<serde_json::Value> {
 
 #[tokio::test]
 async fn writes_ndjson_partitioned_by_invoice_date() {
-    let first_day = sample_transactions("2010-12-01.csv");
-    let second_day = sample_transactions("2010-12-02.csv");
+    let first_day = record::sample::transactions("2010-12-01.csv");
+    let second_day = record::sample::transactions("2010-12-02.csv");
     let transactions: Vec<Transaction> = first_day[first_day.len() - 300..]
         .iter()
         .chain(&second_day[..200])
@@ -140,7 +129,7 @@ async fn writes_ndjson_partitioned_by_invoice_date() {
 
 #[tokio::test]
 async fn invalid_records_go_to_rejected_with_their_reason_and_data() {
-    let transactions = sample_transactions("2010-12-03.csv");
+    let transactions = record::sample::transactions("2010-12-03.csv");
     let mut event = event_from(&transactions[..5]);
     let bad_json = br#"{"InvoiceNo":"537000","StockCode":"21414","Quantity":-22,"InvoiceDate":"2010-12-03 15:32:00","UnitPrice":-1,"Country":"United Kingdom"}"#;
     event
@@ -201,7 +190,7 @@ async fn invalid_records_go_to_rejected_with_their_reason_and_data() {
 
 #[tokio::test]
 async fn an_s3_failure_reports_every_record_of_the_batch_for_retry() {
-    let transactions = sample_transactions("2010-12-05.csv");
+    let transactions = record::sample::transactions("2010-12-05.csv");
     let event = event_from(&transactions[..50]);
     let expected: Vec<String> = event
         .records
@@ -231,8 +220,8 @@ async fn an_s3_failure_reports_every_record_of_the_batch_for_retry() {
 
 #[tokio::test]
 async fn a_failure_after_a_written_object_still_reports_the_batch_from_its_start() {
-    let first_day = sample_transactions("2010-12-01.csv");
-    let second_day = sample_transactions("2010-12-02.csv");
+    let first_day = record::sample::transactions("2010-12-01.csv");
+    let second_day = record::sample::transactions("2010-12-02.csv");
     let transactions: Vec<Transaction> = first_day[..10]
         .iter()
         .chain(&second_day[..10])
@@ -265,7 +254,7 @@ async fn a_failure_after_a_written_object_still_reports_the_batch_from_its_start
 
 #[test]
 fn a_retried_batch_writes_the_same_keys_and_bytes() {
-    let transactions = sample_transactions("2010-12-06.csv");
+    let transactions = record::sample::transactions("2010-12-06.csv");
     let event = event_from(&transactions[..400]);
     assert_eq!(plan(&event.records), plan(&event.records));
     // A retry from the same checkpoint carrying more records overwrites the
@@ -296,7 +285,7 @@ async fn an_oversized_record_is_rejected_and_a_full_size_batch_is_written() {
         "2010-12-10.csv",
     ]
     .iter()
-    .flat_map(|f| sample_transactions(f))
+    .flat_map(|f| record::sample::transactions(f))
     .take(10_000)
     .collect();
     let mut event = event_from(&transactions);

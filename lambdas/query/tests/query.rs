@@ -4,7 +4,6 @@
 //! served in pages like a real `Query`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
@@ -17,22 +16,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use query::{Tables, handle};
 use record::dynamodb::{self, attr};
-use record::{CsvTransactions, Money, SourcePosition, Transaction};
+use record::{Money, SourcePosition, Transaction};
 use serde_json::{Value, json};
 
 type SdkItem = HashMap<String, AttributeValue>;
 
 const FILE: &str = "2010-12-01.csv";
-
-fn sample_transactions(file: &str) -> Vec<Transaction> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/online-retail")
-        .join(file);
-    CsvTransactions::new(std::fs::File::open(path).unwrap())
-        .unwrap()
-        .map(|row| row.unwrap().result.unwrap())
-        .collect()
-}
 
 fn to_sdk(item: dynamodb::Item) -> SdkItem {
     item.into_iter()
@@ -207,7 +196,7 @@ fn total_of<'a>(transactions: impl Iterator<Item = &'a Transaction>) -> String {
 
 #[tokio::test]
 async fn every_line_of_a_real_invoice_is_returned_across_pages() {
-    let transactions = sample_transactions(FILE);
+    let transactions = record::sample::transactions(FILE);
     let expected: Vec<&Transaction> = transactions
         .iter()
         .filter(|t| t.invoice_no == "536592")
@@ -258,7 +247,7 @@ async fn every_line_of_a_real_invoice_is_returned_across_pages() {
 
 #[tokio::test]
 async fn an_invoice_of_one_page_answers_with_its_customer_and_exact_total() {
-    let transactions = sample_transactions(FILE);
+    let transactions = record::sample::transactions(FILE);
     let (client, calls) = dynamodb_serving(stored(&transactions), 1000);
 
     let response = handle(&client, &tables(), get_invoice("536365")).await;
@@ -285,7 +274,7 @@ async fn an_invoice_of_one_page_answers_with_its_customer_and_exact_total() {
 
 #[tokio::test]
 async fn a_cancellation_is_found_by_its_c_number_with_a_negative_total() {
-    let transactions = sample_transactions(FILE);
+    let transactions = record::sample::transactions(FILE);
     let (client, _calls) = dynamodb_serving(stored(&transactions), 10);
 
     let response = handle(&client, &tables(), get_invoice("C536379")).await;
@@ -299,7 +288,7 @@ async fn a_cancellation_is_found_by_its_c_number_with_a_negative_total() {
 
 #[tokio::test]
 async fn a_customers_purchases_are_grouped_into_invoices_across_pages() {
-    let transactions = sample_transactions(FILE);
+    let transactions = record::sample::transactions(FILE);
     let of_customer: Vec<&Transaction> = transactions
         .iter()
         .filter(|t| t.customer_id.as_deref() == Some("17850"))
@@ -346,7 +335,7 @@ async fn a_customers_purchases_are_grouped_into_invoices_across_pages() {
 
 #[tokio::test]
 async fn a_customer_id_written_as_a_float_finds_the_same_customer() {
-    let transactions = sample_transactions(FILE);
+    let transactions = record::sample::transactions(FILE);
     let (client, calls) = dynamodb_serving(stored(&transactions), 1000);
 
     let response = handle(&client, &tables(), get_customer("17850.0")).await;
@@ -362,7 +351,7 @@ async fn a_customer_id_written_as_a_float_finds_the_same_customer() {
 
 #[tokio::test]
 async fn an_invoice_or_customer_with_nothing_stored_is_a_404() {
-    let transactions = sample_transactions(FILE);
+    let transactions = record::sample::transactions(FILE);
     let (client, _calls) = dynamodb_serving(stored(&transactions), 100);
 
     let response = handle(&client, &tables(), get_invoice("999999")).await;
@@ -448,7 +437,7 @@ async fn a_dynamodb_failure_is_a_500_with_a_message() {
 
 #[tokio::test]
 async fn a_failure_on_a_later_page_is_a_500_not_a_partial_invoice() {
-    let transactions = sample_transactions(FILE);
+    let transactions = record::sample::transactions(FILE);
     let serving = serve(stored(&transactions), 100);
     let pages = std::sync::atomic::AtomicUsize::new(0);
     let (client, calls) = answering(move |input| {
@@ -472,7 +461,7 @@ async fn a_failure_on_a_later_page_is_a_500_not_a_partial_invoice() {
 
 #[tokio::test]
 async fn a_stored_line_that_is_not_valid_is_listed_not_hidden() {
-    let transactions = sample_transactions(FILE);
+    let transactions = record::sample::transactions(FILE);
     let mut tables2 = stored(&transactions);
     let edited = tables2
         .invoices

@@ -34,6 +34,8 @@ mod json_scalar;
 pub mod limits;
 mod line_id;
 mod money;
+#[cfg(feature = "test-data")]
+pub mod sample;
 mod transaction;
 mod warehouse;
 
