@@ -1,7 +1,10 @@
 //! The source hash of a function: everything that decides its binary, so an
 //! unchanged hash means the cached zip is still the right one.
 //!
-//! Hashed: the function's crate, the shared `lambdas/record` crate, the root
+//! Hashed: the function's crate, the shared `lambdas/record` crate, every
+//! other crate under `lambdas/` the function depends on (its
+//! `[dependencies]`, transitively: `api-response`, another function's
+//! library), the root
 //! `Cargo.toml` (workspace dependencies, `[profile.lambda]`) and `Cargo.lock`,
 //! cargo configuration and toolchain files when present, the compiler
 //! (`rustc -vV`) and the builder's own recipe (target, profile, flags).
@@ -11,6 +14,7 @@
 //! Not hashed: `tests/`, `benches/` and `examples/` (other cargo targets,
 //! never linked into the function's binary), `target/`, and dot-files.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -86,10 +90,73 @@ impl SourceHasher {
     pub fn of(&self, workspace: &Path, function: &Function) -> Result<String, AssetError> {
         let mut hasher = self.shared.clone();
         field(&mut hasher, "function", function.name.as_bytes());
-        let relative = format!("{LAMBDAS_DIR}/{}", function.name);
-        hash_tree(&mut hasher, workspace, &relative)?;
+        for name in local_crates_of(workspace, &function.name)? {
+            hash_tree(&mut hasher, workspace, &format!("{LAMBDAS_DIR}/{name}"))?;
+        }
         Ok(hex::encode(hasher.finalize()))
     }
+}
+
+/// `function` and the crates under `lambdas/` it depends on, transitively,
+/// in sorted order (the shared crate is hashed for every function already).
+fn local_crates_of(workspace: &Path, function: &str) -> Result<BTreeSet<String>, AssetError> {
+    let mut found = BTreeSet::new();
+    let mut pending = vec![function.to_owned()];
+    while let Some(name) = pending.pop() {
+        if name == SHARED_CRATE || !found.insert(name.clone()) {
+            continue;
+        }
+        let manifest = workspace.join(LAMBDAS_DIR).join(&name).join("Cargo.toml");
+        let text = fs::read_to_string(&manifest).map_err(|source| AssetError::Read {
+            path: manifest.clone(),
+            source,
+        })?;
+        pending.extend(dependency_names(&text).into_iter().filter(|dep| {
+            workspace
+                .join(LAMBDAS_DIR)
+                .join(dep)
+                .join("Cargo.toml")
+                .is_file()
+        }));
+    }
+    Ok(found)
+}
+
+/// The keys of a manifest's `[dependencies]` and `[build-dependencies]`
+/// (dev-dependencies never reach the binary): `name.workspace = true`,
+/// `name = ...` and `[dependencies.name]` forms.
+fn dependency_names(manifest: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut in_dependencies = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[') {
+            let header = header.trim_end_matches(']');
+            in_dependencies = matches!(header, "dependencies" | "build-dependencies")
+                || header.ends_with(".dependencies")
+                || header.ends_with(".build-dependencies");
+            if let Some(name) = header
+                .strip_prefix("dependencies.")
+                .or_else(|| header.strip_prefix("build-dependencies."))
+            {
+                names.push(name.to_owned());
+            }
+            continue;
+        }
+        if !in_dependencies || line.starts_with('#') {
+            continue;
+        }
+        if let Some((key, _)) = line.split_once('=') {
+            let key = key.trim();
+            names.push(
+                key.strip_suffix(".workspace")
+                    .unwrap_or(key)
+                    .trim()
+                    .to_owned(),
+            );
+        }
+    }
+    names
 }
 
 /// A length-prefixed field, so no two different inputs hash alike by
@@ -213,6 +280,54 @@ mod tests {
         write(root.path(), "lambdas/ingest/src/main.rs", "fn main() { }\n");
         assert_ne!(hash(root.path(), "ingest"), ingest);
         assert_eq!(hash(root.path(), "query"), query);
+    }
+
+    #[test]
+    fn an_edit_to_a_library_a_function_depends_on_changes_that_functions_hash_only() {
+        let root = workspace();
+        write(
+            root.path(),
+            "lambdas/ingest/Cargo.toml",
+            "[package]\nname = \"ingest\"\n\n[dependencies]\napi-response.workspace = true\n",
+        );
+        write(
+            root.path(),
+            "lambdas/query/Cargo.toml",
+            "[package]\nname = \"query\"\n\n[dev-dependencies]\napi-response.workspace = true\n",
+        );
+        write(
+            root.path(),
+            "lambdas/api-response/Cargo.toml",
+            "[package]\nname = \"api-response\"\n",
+        );
+        write(
+            root.path(),
+            "lambdas/api-response/src/lib.rs",
+            "pub fn ok() {}\n",
+        );
+        let (ingest, query) = (hash(root.path(), "ingest"), hash(root.path(), "query"));
+        write(
+            root.path(),
+            "lambdas/api-response/src/lib.rs",
+            "pub fn ok() { }\n",
+        );
+        assert_ne!(hash(root.path(), "ingest"), ingest);
+        assert_eq!(
+            hash(root.path(), "query"),
+            query,
+            "a dev-dependency never reaches the binary"
+        );
+    }
+
+    #[test]
+    fn dependency_names_come_from_every_dependency_table_form() {
+        let manifest = "[package]\nname = \"x\"\n[dependencies]\nrecord.workspace = true\n\
+                        serde = { version = \"1\" }\n[dev-dependencies]\ntempfile = \"3\"\n\
+                        [dependencies.dynamodb-writer]\nworkspace = true\n";
+        assert_eq!(
+            dependency_names(manifest),
+            ["record", "serde", "dynamodb-writer"]
+        );
     }
 
     #[test]
