@@ -406,11 +406,11 @@ async fn the_dev_stage_deploys_redeploys_as_no_op_and_is_destroyed() {
     let mut fixture_assets = |assets_dir: &Path, _: &mut dyn Write| {
         let mut table = stacks::assets::AssetTable::new();
         let mut entries = Vec::new();
-        let functions = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../lambdas"))
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let functions = provisioner::assets::functions(root)
             .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| name != "record");
+            .into_iter()
+            .map(|f| f.name);
         std::fs::create_dir_all(assets_dir.join("assets")).unwrap();
         for name in functions {
             let zip = zip_bytes(&format!("fixture {name}"));
