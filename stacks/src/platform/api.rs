@@ -135,19 +135,7 @@ pub fn api(
             description: opt("One transaction, or an array of 1 to 500"),
             // The shape only: field-level validation, with a reason per
             // item, is the ingest function's (record::Transaction).
-            schema: json!({
-                "$schema": "http://json-schema.org/draft-04/schema#",
-                "title": "Transactions",
-                "oneOf": [
-                    { "type": "object" },
-                    {
-                        "type": "array",
-                        "minItems": 1,
-                        "maxItems": MAX_TRANSACTIONS_PER_REQUEST,
-                        "items": { "type": "object" }
-                    }
-                ]
-            }),
+            schema: transactions_schema(),
         },
     )?;
 
@@ -230,9 +218,13 @@ pub fn api(
     }
 
     // A deployment is a snapshot: CloudFormation only makes a new one when
-    // its logical id changes, so the id carries a digest of the routes.
-    let definition = serde_json::to_string(&routes.iter().map(Route::describe).collect::<Vec<_>>())
-        .expect("plain JSON");
+    // its logical id changes, so the id carries a digest of what the API
+    // serves (routes, the body model it validates).
+    let definition = json!({
+        "routes": routes.iter().map(Route::describe).collect::<Vec<_>>(),
+        "model": transactions_schema(),
+    })
+    .to_string();
     let digest = hex::encode(&Sha256::digest(definition.as_bytes())[..4]);
     let mut deployment_options = Options::new();
     for method in &methods {
@@ -305,6 +297,24 @@ pub fn api(
         "Invoke URL of the API (requests signed with SigV4)",
     )?;
     Ok(stack)
+}
+
+/// The shape of a POST /transactions body (JSON schema draft 4, as API
+/// Gateway models take it).
+fn transactions_schema() -> serde_json::Value {
+    json!({
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "title": "Transactions",
+        "oneOf": [
+            { "type": "object" },
+            {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_TRANSACTIONS_PER_REQUEST,
+                "items": { "type": "object" }
+            }
+        ]
+    })
 }
 
 /// Enough concurrency for the stage's throttled request rate (each call
