@@ -32,7 +32,7 @@ use crate::stage::Stage;
 
 use super::PlatformError;
 use super::function::{
-    FunctionSpec, LOG_GROUP_KMS_SKIP, PlatformFunction, SYNCHRONOUS_DLQ_SKIP, add_function,
+    FunctionSpec, PlatformFunction, SYNCHRONOUS_DLQ_SKIP, add_function, add_log_group,
     checkov_skip, to_json,
 };
 use super::role::add_role;
@@ -239,16 +239,11 @@ pub fn api(
         deployment_options,
     )?;
 
-    let access_logs = stack.add_with(
+    let access_logs = add_log_group(
+        &mut stack,
+        stage,
         "AccessLogGroup",
-        LogGroup {
-            log_group_name: opt(format!("/aws/apigateway/{}-transactions", stage.prefix())),
-            retention_in_days: opt(i64::from(stage.log_retention_days)),
-            ..Default::default()
-        },
-        Options::new()
-            .data_policy(stage.data_policy())
-            .metadata(checkov_skip(&[LOG_GROUP_KMS_SKIP])),
+        format!("/aws/apigateway/{}-transactions", stage.prefix()),
     )?;
     let account = logging_account(&mut stack, &access_logs)?;
     stack.add_with(

@@ -81,16 +81,11 @@ pub fn add_function(
         })?;
     stack.use_asset(spec.asset);
 
-    let log_group = stack.add_with(
+    let log_group = add_log_group(
+        stack,
+        stage,
         &format!("{}LogGroup", spec.id),
-        LogGroup {
-            log_group_name: opt(format!("/aws/lambda/{}-{}", stage.prefix(), spec.asset)),
-            retention_in_days: opt(i64::from(stage.log_retention_days)),
-            ..Default::default()
-        },
-        Options::new()
-            .data_policy(stage.data_policy())
-            .metadata(checkov_skip(&[LOG_GROUP_KMS_SKIP])),
+        format!("/aws/lambda/{}-{}", stage.prefix(), spec.asset),
     )?;
 
     let mut context: serde_json::Map<String, Value> = spec
@@ -147,6 +142,27 @@ pub fn add_function(
         role,
         log_group,
     })
+}
+
+/// A log group owned by its stack: the stage's retention, kept with prod's
+/// data and deleted with a dev stage.
+pub fn add_log_group(
+    stack: &mut Stack,
+    stage: &Stage,
+    id: &str,
+    name: String,
+) -> Result<Handle<LogGroup>, PlatformError> {
+    Ok(stack.add_with(
+        id,
+        LogGroup {
+            log_group_name: opt(name),
+            retention_in_days: opt(i64::from(stage.log_retention_days)),
+            ..Default::default()
+        },
+        Options::new()
+            .data_policy(stage.data_policy())
+            .metadata(checkov_skip(&[LOG_GROUP_KMS_SKIP])),
+    )?)
 }
 
 /// CloudWatch Logs encrypts every log group with a service key; a customer

@@ -18,7 +18,7 @@ use crate::model::kinesisfirehose::{
     SecretsManagerConfiguration,
 };
 use crate::model::lambda::{DestinationConfig, EventSourceMapping, OnFailure};
-use crate::model::logs::{LogGroup, LogStream};
+use crate::model::logs::LogStream;
 use crate::model::sqs::Queue;
 use crate::model::tags::tags;
 use crate::model::{Expr, Handle, Options, Stack, opt};
@@ -27,7 +27,7 @@ use crate::stage::Stage;
 
 use super::PlatformError;
 use super::function::{
-    FunctionSpec, LOG_GROUP_KMS_SKIP, PlatformFunction, SYNCHRONOUS_DLQ_SKIP, add_function,
+    FunctionSpec, PlatformFunction, SYNCHRONOUS_DLQ_SKIP, add_function, add_log_group,
     checkov_skip, to_json,
 };
 use super::role::add_role;
@@ -280,16 +280,11 @@ fn delivery_stream(
     stream: &Handle<Stream>,
     transform: &PlatformFunction,
 ) -> Result<(), PlatformError> {
-    let log_group = stack.add_with(
+    let log_group = add_log_group(
+        stack,
+        stage,
         "DeliveryLogGroup",
-        LogGroup {
-            log_group_name: opt(format!("/aws/kinesisfirehose/{}-warehouse", stage.prefix())),
-            retention_in_days: opt(i64::from(stage.log_retention_days)),
-            ..Default::default()
-        },
-        Options::new()
-            .data_policy(stage.data_policy())
-            .metadata(checkov_skip(&[LOG_GROUP_KMS_SKIP])),
+        format!("/aws/kinesisfirehose/{}-warehouse", stage.prefix()),
     )?;
     let log_stream = |stack: &mut Stack, id: &str, name: &str| {
         stack.add(
