@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
@@ -40,15 +40,86 @@ const WORKSPACE_FILES: &[&str] = &[
 
 /// `rustc -vV` of the compiler cargo will use (`$RUSTC` or `rustc`): a new
 /// toolchain must rebuild everything.
-pub fn rustc_version(workspace: &Path) -> Result<String, AssetError> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let output = Command::new(&rustc)
+///
+/// Running it costs ~25 ms (most of an unchanged synth), so when the
+/// compiler's binary is known without running it, the answer is kept in
+/// `cache_dir` keyed by that binary's path, size and modification time, as
+/// cargo keeps its own `.rustc_info.json`. Known means `$RUSTC` is a path,
+/// or rustup names the toolchain in the environment (`RUSTUP_HOME` and
+/// `RUSTUP_TOOLCHAIN`, which rustup sets for everything run under `cargo`
+/// and which takes precedence over toolchain files).
+pub fn rustc_version(workspace: &Path, cache_dir: &Path) -> Result<String, AssetError> {
+    match known_rustc(|name| std::env::var(name).ok()) {
+        Some(rustc) => remembered_version(&rustc, workspace, &cache_dir.join(RUSTC_VERSION_FILE)),
+        None => {
+            let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+            run_version(Path::new(&rustc), workspace)
+        }
+    }
+}
+
+/// Where `rustc_version` keeps the answer.
+const RUSTC_VERSION_FILE: &str = "rustc-version";
+
+/// The compiler binary cargo will run, when the environment names it.
+fn known_rustc(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    if let Some(rustc) = var("RUSTC").filter(|r| !r.is_empty()) {
+        let path = PathBuf::from(rustc);
+        return (path.is_absolute() && path.is_file()).then_some(path);
+    }
+    let toolchain = var("RUSTUP_TOOLCHAIN").filter(|t| !t.is_empty())?;
+    let home = var("RUSTUP_HOME").filter(|h| !h.is_empty())?;
+    let path = Path::new(&home)
+        .join("toolchains")
+        .join(toolchain)
+        .join("bin/rustc");
+    path.is_file().then_some(path)
+}
+
+/// `rustc -vV` of `rustc`, from `cache_file` when it was run on the same
+/// binary before. The cache is best effort: a file that cannot be read or
+/// written only costs a run.
+fn remembered_version(
+    rustc: &Path,
+    workspace: &Path,
+    cache_file: &Path,
+) -> Result<String, AssetError> {
+    let key = fs::metadata(rustc).ok().map(|meta| {
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        format!("{}\n{}\n{modified}\n", rustc.display(), meta.len())
+    });
+    let Some(key) = key else {
+        return run_version(rustc, workspace);
+    };
+    if let Some(version) = fs::read_to_string(cache_file)
+        .ok()
+        .and_then(|text| text.strip_prefix(&key).map(str::to_owned))
+    {
+        return Ok(version);
+    }
+    let version = run_version(rustc, workspace)?;
+    if let Some(dir) = cache_file.parent() {
+        let _ = fs::create_dir_all(dir);
+        let partial = cache_file.with_extension(format!("partial-{}", std::process::id()));
+        if fs::write(&partial, format!("{key}{version}")).is_ok() {
+            let _ = fs::rename(&partial, cache_file);
+        }
+    }
+    Ok(version)
+}
+
+fn run_version(rustc: &Path, workspace: &Path) -> Result<String, AssetError> {
+    let output = Command::new(rustc)
         .arg("-vV")
         // rustup picks the toolchain from the workspace's toolchain file.
         .current_dir(workspace)
         .output()
         .map_err(|source| AssetError::Spawn {
-            command: format!("{} -vV", rustc.to_string_lossy()),
+            command: format!("{} -vV", rustc.display()),
             source,
         })?;
     if !output.status.success() {
@@ -402,8 +473,93 @@ mod tests {
     #[test]
     fn reads_the_toolchain_version_of_the_workspace() {
         let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let version = rustc_version(&here).unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let version = rustc_version(&here, cache.path()).unwrap();
         assert!(version.starts_with("rustc "), "{version}");
         assert!(version.contains("host: "), "{version}");
+        // Twice: the second answer may come from the cache, and is the same.
+        assert_eq!(rustc_version(&here, cache.path()).unwrap(), version);
+    }
+
+    /// A fake compiler that counts its runs in `runs`.
+    fn fake_rustc(dir: &Path, release: &str) -> PathBuf {
+        let path = dir.join("rustc");
+        let runs = dir.join("runs");
+        write(
+            dir,
+            "rustc",
+            &format!(
+                "#!/bin/sh\necho run >> {}\necho 'rustc {release}'\n",
+                runs.display()
+            ),
+        );
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn runs(dir: &Path) -> usize {
+        fs::read_to_string(dir.join("runs"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    #[test]
+    fn the_version_of_a_known_compiler_is_run_once_and_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let rustc = fake_rustc(dir.path(), "1.0.0");
+        let cache = dir.path().join("cache/rustc-version");
+        let first = remembered_version(&rustc, dir.path(), &cache).unwrap();
+        let second = remembered_version(&rustc, dir.path(), &cache).unwrap();
+        assert_eq!(
+            (first.as_str(), second.as_str()),
+            ("rustc 1.0.0\n", "rustc 1.0.0\n")
+        );
+        assert_eq!(runs(dir.path()), 1);
+    }
+
+    #[test]
+    fn another_compiler_binary_is_run_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache/rustc-version");
+        let rustc = fake_rustc(dir.path(), "1.0.0");
+        remembered_version(&rustc, dir.path(), &cache).unwrap();
+        // A new toolchain installed in place: another size.
+        let rustc = fake_rustc(dir.path(), "1.10.0");
+        let version = remembered_version(&rustc, dir.path(), &cache).unwrap();
+        assert_eq!(version, "rustc 1.10.0\n");
+        assert_eq!(runs(dir.path()), 2);
+    }
+
+    #[test]
+    fn rustup_names_the_compiler_in_the_environment() {
+        let home = tempfile::tempdir().unwrap();
+        write(home.path(), "toolchains/stable-x/bin/rustc", "");
+        let home_var = home.path().display().to_string();
+        let vars = |pairs: Vec<(&'static str, String)>| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.clone())
+            }
+        };
+        assert_eq!(
+            known_rustc(vars(vec![
+                ("RUSTUP_HOME", home_var.clone()),
+                ("RUSTUP_TOOLCHAIN", "stable-x".into()),
+            ])),
+            Some(home.path().join("toolchains/stable-x/bin/rustc"))
+        );
+        assert_eq!(
+            known_rustc(vars(vec![("RUSTUP_TOOLCHAIN", "stable-x".into())])),
+            None
+        );
+        assert_eq!(
+            known_rustc(vars(vec![("RUSTC", "rustc".into())])),
+            None,
+            "not a path"
+        );
     }
 }

@@ -101,7 +101,7 @@ pub fn build_assets(
 ) -> Result<BuiltAssets, AssetError> {
     let workspace = &opts.workspace;
     let functions = selected(workspace::functions(workspace)?, opts.only.as_deref())?;
-    let toolchain = fingerprint::rustc_version(workspace)?;
+    let toolchain = fingerprint::rustc_version(workspace, &opts.target_dir.join("lambda-assets"))?;
     let hasher = fingerprint::SourceHasher::new(workspace, &toolchain, &cargo_lambda::recipe())?;
     let cache = Cache::in_target_dir(&opts.target_dir);
 
