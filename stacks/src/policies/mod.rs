@@ -126,6 +126,12 @@ pub fn render(policy: Policy, context: &Value) -> Result<Value, PolicyError> {
     template.render(&catalog.registry, context)
 }
 
+/// Compiles every template now rather than at the first render (which
+/// waits for it if another thread has started it).
+pub fn prepare() -> Result<(), PolicyError> {
+    catalog::catalog().map(|_| ())
+}
+
 /// The context keys `policy` reads, from its template's header.
 pub fn context_keys(policy: Policy) -> Result<&'static [ContextKey], PolicyError> {
     Ok(&catalog::catalog()?.doc(policy).keys)
