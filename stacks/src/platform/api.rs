@@ -26,7 +26,7 @@ use crate::model::iam::Role;
 use crate::model::lambda::Permission;
 use crate::model::logs::LogGroup;
 use crate::model::tags::tags;
-use crate::model::{Expr, Handle, Options, Stack, opt};
+use crate::model::{Expr, Handle, Options, Stack, opt, sorted_keys};
 use crate::policies::Policy;
 use crate::stage::Stage;
 
@@ -220,10 +220,12 @@ pub fn api(
     // A deployment is a snapshot: CloudFormation only makes a new one when
     // its logical id changes, so the id carries a digest of what the API
     // serves (routes, the body model it validates).
-    let definition = json!({
+    // Keys sorted explicitly: the digest must not depend on whether some
+    // crate in the build turned on serde_json's `preserve_order`.
+    let definition = sorted_keys(json!({
         "routes": routes.iter().map(Route::describe).collect::<Vec<_>>(),
         "model": transactions_schema(),
-    })
+    }))
     .to_string();
     let digest = hex::encode(&Sha256::digest(definition.as_bytes())[..4]);
     let mut deployment_options = Options::new();
