@@ -46,6 +46,38 @@ pub enum QueryError {
     NoCustomer { customer_id: String },
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// Lambda refuses a response over 6 MB, and API Gateway would answer a
+    /// bare 502: say what happened instead. No route pages its answer yet.
+    #[error(
+        "the answer is {bytes} bytes, more than the {LAMBDA_RESPONSE_LIMIT_BYTES} a Lambda \
+         response may carry; this API does not page answers yet: read the {table} table directly"
+    )]
+    TooLarge { bytes: usize, table: &'static str },
+}
+
+/// Lambda's synchronous response payload limit, 6 MB.
+/// <https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html>
+pub const LAMBDA_RESPONSE_LIMIT_BYTES: usize = 6 * 1024 * 1024;
+
+/// Refuses a response Lambda could not return (its JSON envelope, with the
+/// body escaped inside it, is what counts).
+fn within_lambda_limit(
+    response: ApiGatewayProxyResponse,
+    table: &'static str,
+) -> Result<ApiGatewayProxyResponse, QueryError> {
+    let body_bytes = match &response.body {
+        Some(aws_lambda_events::encodings::Body::Text(text)) => text.len(),
+        _ => 0,
+    };
+    // Escaping at most doubles the body: small answers need no measuring.
+    if body_bytes * 2 < LAMBDA_RESPONSE_LIMIT_BYTES {
+        return Ok(response);
+    }
+    let bytes = serde_json::to_vec(&response).map_or(usize::MAX, |v| v.len());
+    if bytes > LAMBDA_RESPONSE_LIMIT_BYTES {
+        return Err(QueryError::TooLarge { bytes, table });
+    }
+    Ok(response)
 }
 
 impl QueryError {
@@ -53,7 +85,7 @@ impl QueryError {
         match self {
             QueryError::Route(error) => error.status(),
             QueryError::NoInvoice { .. } | QueryError::NoCustomer { .. } => 404,
-            QueryError::Read(_) => 500,
+            QueryError::Read(_) | QueryError::TooLarge { .. } => 500,
         }
     }
 }
@@ -108,7 +140,7 @@ async fn answer(
                 pages = found.pages,
                 "invoice read"
             );
-            Ok(api_response::json(200, &view))
+            within_lambda_limit(api_response::json(200, &view), "Invoices")
         }
         Route::CustomerInvoices { customer_id } => {
             let found = query_all(
@@ -128,7 +160,25 @@ async fn answer(
                 pages = found.pages,
                 "customer's invoices read"
             );
-            Ok(api_response::json(200, &view))
+            within_lambda_limit(api_response::json(200, &view), "Customers")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_lambda_could_not_return_is_refused_with_a_reason() {
+        let big = api_response::message(200, &"x".repeat(LAMBDA_RESPONSE_LIMIT_BYTES));
+        let error = within_lambda_limit(big, "Customers").unwrap_err();
+        assert_eq!(error.status(), 500);
+        assert!(
+            error.to_string().contains("does not page answers yet"),
+            "{error}"
+        );
+        let small = api_response::message(200, "fine");
+        assert!(within_lambda_limit(small, "Customers").is_ok());
     }
 }
