@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use dynamodb_writer::Tables;
-use dynamodb_writer::items::{PendingPut, to_sdk};
+use dynamodb_writer::items::{PendingPut, push_puts};
 use record::{CsvError, CsvTransactions, RecordError, SourcePosition, WarehouseRow};
 
 /// The header of a `rejected/` file: where, which field, why, then the
@@ -63,21 +63,13 @@ pub fn plan_file(name: &str, bytes: &[u8], tables: &Tables) -> Result<FilePlan, 
         };
         let line_id = position.line_id();
         WarehouseRow::new(&transaction, &line_id).write_json_line(&mut plan.staged);
-        let items = transaction.dynamo_items(&position);
-        let index = plan.stored;
         plan.lines.push(row.line);
-        plan.puts.push(PendingPut {
-            record: index,
-            table: tables.invoices.clone(),
-            item: to_sdk(items.invoice),
-        });
-        if let Some(customer) = items.customer {
-            plan.puts.push(PendingPut {
-                record: index,
-                table: tables.customers.clone(),
-                item: to_sdk(customer),
-            });
-        }
+        push_puts(
+            &mut plan.puts,
+            plan.stored,
+            tables,
+            transaction.dynamo_items(&position),
+        );
         plan.stored += 1;
     }
     plan.rejected = rejections.len();

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use aws_sdk_dynamodb::types::AttributeValue;
-use record::dynamodb::{self, Tables, attr};
+use record::dynamodb::{self, DynamoItems, Tables, attr};
 use record::{SourcePosition, Transaction};
 
 /// One item to put, and the record it came from.
@@ -66,21 +66,31 @@ pub fn plan(records: &[KinesisEventRecord], tables: &Tables) -> Planned {
                 shard_id: "shard-unknown",
                 sequence_number,
             });
-        let items = transaction.dynamo_items(&position);
-        planned.puts.push(PendingPut {
-            record: index,
-            table: tables.invoices.clone(),
-            item: to_sdk(items.invoice),
-        });
-        if let Some(customer) = items.customer {
-            planned.puts.push(PendingPut {
-                record: index,
-                table: tables.customers.clone(),
-                item: to_sdk(customer),
-            });
-        }
+        push_puts(
+            &mut planned.puts,
+            index,
+            tables,
+            transaction.dynamo_items(&position),
+        );
     }
     planned
+}
+
+/// Adds the puts that store one record's items: its line in Invoices and,
+/// when it has a customer, its copy in Customers.
+pub fn push_puts(puts: &mut Vec<PendingPut>, record: usize, tables: &Tables, items: DynamoItems) {
+    puts.push(PendingPut {
+        record,
+        table: tables.invoices.clone(),
+        item: to_sdk(items.invoice),
+    });
+    if let Some(customer) = items.customer {
+        puts.push(PendingPut {
+            record,
+            table: tables.customers.clone(),
+            item: to_sdk(customer),
+        });
+    }
 }
 
 /// The plain item as the SDK's attribute map (moves the strings, no copy).

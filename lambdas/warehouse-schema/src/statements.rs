@@ -12,25 +12,13 @@ use tokio::time::Instant;
 
 use crate::request::Properties;
 
-/// Why the statements did not (or not provably) succeed.
+/// Why the statements did not (or not provably) succeed: the Data API's
+/// own errors as they are, and the ways a deadline ends the wait, told as
+/// what they mean for a deployment.
 #[derive(Debug, thiserror::Error)]
 pub enum StatementError {
-    #[error(
-        "submitting the statements to Redshift cluster {cluster} (database {database}): {detail}"
-    )]
-    Submit {
-        cluster: String,
-        database: String,
-        detail: String,
-    },
-    #[error("asking the Data API about statement {id}: {detail}")]
-    Describe { id: String, detail: String },
-    #[error("Data API statement {id} ended {status}: {error}")]
-    Failed {
-        id: String,
-        status: String,
-        error: String,
-    },
+    #[error(transparent)]
+    DataApi(redshift_statements::StatementError),
     #[error(
         "Data API statement {id} was still {status} when the function had to answer \
          CloudFormation (waited {waited:?}); it may still complete; the statements are \
@@ -73,25 +61,13 @@ pub async fn run(
     }
 }
 
-/// The shared Data API errors, told as what they mean for a deployment.
 impl From<redshift_statements::StatementError> for StatementError {
     fn from(error: redshift_statements::StatementError) -> Self {
-        use redshift_statements::StatementError as Shared;
         match error {
-            Shared::Submit {
-                cluster,
-                database,
-                detail,
-            } => StatementError::Submit {
-                cluster,
-                database,
-                detail,
-            },
-            Shared::Describe { id, detail } => StatementError::Describe { id, detail },
-            Shared::Failed { id, status, error } => StatementError::Failed { id, status, error },
-            Shared::TimedOut { id, status, waited } => {
+            redshift_statements::StatementError::TimedOut { id, status, waited } => {
                 StatementError::TimedOut { id, status, waited }
             }
+            other => StatementError::DataApi(other),
         }
     }
 }
