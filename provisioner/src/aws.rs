@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 /// Global AWS options of the command line.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -37,8 +37,10 @@ pub struct Clients {
 /// retried with exponential backoff and jitter by the SDK's standard mode.
 const MAX_ATTEMPTS: u32 = 6;
 
-/// Loads the shared configuration for `region` and builds the clients.
-pub async fn clients(options: &AwsOptions, region: &str) -> Clients {
+/// The shared SDK configuration for `region`: credentials from the standard
+/// chain (or `--profile`), retries with backoff, and `--endpoint-url`.
+/// Every command builds its service clients from it.
+pub async fn sdk_config(options: &AwsOptions, region: &str) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
         .retry_config(
@@ -52,15 +54,24 @@ pub async fn clients(options: &AwsOptions, region: &str) -> Clients {
     if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let shared = loader.load().await;
-    let s3_config = aws_sdk_s3::config::Builder::from(&shared)
-        // Emulators serve buckets under the endpoint's path, not as
-        // subdomains of it.
+    loader.load().await
+}
+
+/// An S3 client for `shared`; emulators serve buckets under the endpoint's
+/// path, not as subdomains of it.
+pub fn s3_client(shared: &SdkConfig, options: &AwsOptions) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(shared)
         .force_path_style(options.endpoint_url.is_some())
         .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Loads the shared configuration for `region` and builds the clients.
+pub async fn clients(options: &AwsOptions, region: &str) -> Clients {
+    let shared = sdk_config(options, region).await;
     Clients {
         cloudformation: aws_sdk_cloudformation::Client::new(&shared),
-        s3: aws_sdk_s3::Client::from_conf(s3_config),
+        s3: s3_client(&shared, options),
         region: region.to_string(),
     }
 }

@@ -13,8 +13,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use sha2::{Digest, Sha256};
-use support::{ACCOUNT, Moto, REGION, deploy_args, strs, write_fixture, zip_bytes};
+use support::{ACCOUNT, Moto, REGION, deploy_args, strs, synth_dev_stage, write_fixture};
 
 async fn stack_statuses(moto: &Moto) -> Vec<(String, String)> {
     let listed = moto.cloudformation().list_stacks().send().await.unwrap();
@@ -402,52 +401,11 @@ async fn the_dev_stage_deploys_redeploys_as_no_op_and_is_destroyed() {
     let moto = Moto::start();
     let synth = tempfile::tempdir().unwrap();
     let dir: PathBuf = synth.path().join("synth");
-    let stage = stacks::stage::Stage::named("dev").unwrap();
-    let mut fixture_assets = |assets_dir: &Path, _: &mut dyn Write| {
-        let mut table = stacks::assets::AssetTable::new();
-        let mut entries = Vec::new();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let functions = provisioner::assets::functions(root)
-            .unwrap()
-            .into_iter()
-            .map(|f| f.name);
-        std::fs::create_dir_all(assets_dir.join("assets")).unwrap();
-        for name in functions {
-            let zip = zip_bytes(&format!("fixture {name}"));
-            let sha = hex::encode(Sha256::digest(&zip));
-            let file = format!("assets/{sha}.zip");
-            std::fs::write(assets_dir.join(&file), &zip).unwrap();
-            table.insert(
-                name.clone(),
-                stacks::assets::Asset {
-                    sha256: sha.clone(),
-                    size: zip.len() as u64,
-                },
-            );
-            entries.push(stacks::manifest::AssetEntry {
-                name,
-                s3_key: stacks::assets::asset_key(&sha),
-                sha256: sha,
-                file,
-                size: zip.len() as u64,
-            });
-        }
-        Ok((table, entries))
-    };
-    provisioner::commands::synth::run(
-        stage,
-        &dir,
-        None,
-        &mut fixture_assets,
-        &mut Vec::new(),
-        &mut Vec::new(),
-    )
-    .unwrap();
+    synth_dev_stage(&dir);
 
     let bootstrap = moto
         .run(&["bootstrap", "--stage", "dev", "--method", "direct"])
         .ok();
-    stand_in_for_what_moto_skips(&dir);
     let deploy = moto.run(&strs(&deploy_args(&dir))).ok();
     assert!(all(&deploy.results(), "created"), "{}", deploy.stdout());
     let again = moto.run(&strs(&deploy_args(&dir))).ok();
@@ -489,48 +447,4 @@ async fn the_dev_stage_deploys_redeploys_as_no_op_and_is_destroyed() {
         again.seconds,
         destroy.seconds
     );
-}
-
-/// moto's CloudFormation silently skips `AWS::SecretsManager::Secret`: its
-/// `Ref` is empty, so the Warehouse's export of the secret ARN has no value
-/// and its importers (Streaming, Batch) cannot be created. Real
-/// CloudFormation creates it. For moto only, the secret becomes an SSM
-/// parameter, whose `Ref` moto resolves (to a name, where AWS gives an
-/// ARN; nothing in moto reads it); every other resource of the stage is
-/// deployed as synthesised. The manifest's template hashes follow.
-fn stand_in_for_what_moto_skips(dir: &Path) {
-    let manifest_path = dir.join("manifest.json");
-    let mut manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
-    for stack in manifest["stacks"].as_array_mut().unwrap() {
-        let path = dir.join(stack["templateFile"].as_str().unwrap());
-        let mut template: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        let mut changed = false;
-        for (id, resource) in template["Resources"].as_object_mut().unwrap() {
-            if resource["Type"] == "AWS::SecretsManager::Secret" {
-                *resource = serde_json::json!({
-                    "Type": "AWS::SSM::Parameter",
-                    "Properties": {
-                        "Name": format!("moto-stand-in-{id}"),
-                        "Type": "String",
-                        "Value": "moto cannot create secrets through CloudFormation"
-                    }
-                });
-                changed = true;
-            }
-        }
-        if changed {
-            let mut body = serde_json::to_string_pretty(&template).unwrap();
-            body.push('\n');
-            std::fs::write(&path, &body).unwrap();
-            stack["templateSha256"] = hex::encode(Sha256::digest(body.as_bytes())).into();
-            stack["templateBytes"] = body.len().into();
-        }
-    }
-    std::fs::write(
-        &manifest_path,
-        serde_json::to_string_pretty(&manifest).unwrap(),
-    )
-    .unwrap();
 }

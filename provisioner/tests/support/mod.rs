@@ -282,3 +282,96 @@ pub fn deploy_args(dir: &Path) -> Vec<String> {
 pub fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
+
+/// The real dev stage as `provisioner synth` writes it into `dir`, with a
+/// small fixture zip per function in place of the built Lambdas (the
+/// emulator cannot run them), then made deployable on moto
+/// ([`stand_in_for_what_moto_skips`]).
+pub fn synth_dev_stage(dir: &Path) {
+    let stage = stacks::stage::Stage::named("dev").unwrap();
+    let mut fixture_assets = |assets_dir: &Path, _: &mut dyn Write| {
+        let mut table = stacks::assets::AssetTable::new();
+        let mut entries = Vec::new();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let functions = provisioner::assets::functions(root)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name);
+        std::fs::create_dir_all(assets_dir.join("assets")).unwrap();
+        for name in functions {
+            let zip = zip_bytes(&format!("fixture {name}"));
+            let sha = hex::encode(Sha256::digest(&zip));
+            let file = format!("assets/{sha}.zip");
+            std::fs::write(assets_dir.join(&file), &zip).unwrap();
+            table.insert(
+                name.clone(),
+                stacks::assets::Asset {
+                    sha256: sha.clone(),
+                    size: zip.len() as u64,
+                },
+            );
+            entries.push(stacks::manifest::AssetEntry {
+                name,
+                s3_key: stacks::assets::asset_key(&sha),
+                sha256: sha,
+                file,
+                size: zip.len() as u64,
+            });
+        }
+        Ok((table, entries))
+    };
+    provisioner::commands::synth::run(
+        stage,
+        dir,
+        None,
+        &mut fixture_assets,
+        &mut Vec::new(),
+        &mut Vec::new(),
+    )
+    .unwrap();
+    stand_in_for_what_moto_skips(dir);
+}
+
+/// moto's CloudFormation silently skips `AWS::SecretsManager::Secret`: its
+/// `Ref` is empty, so the Warehouse's export of the secret ARN has no value
+/// and its importers (Streaming, Batch) cannot be created. Real
+/// CloudFormation creates it. For moto only, the secret becomes an SSM
+/// parameter, whose `Ref` moto resolves (to a name, where AWS gives an
+/// ARN; nothing in moto reads it); every other resource of the stage is
+/// deployed as synthesised. The manifest's template hashes follow.
+pub fn stand_in_for_what_moto_skips(dir: &Path) {
+    let manifest_path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    for stack in manifest["stacks"].as_array_mut().unwrap() {
+        let path = dir.join(stack["templateFile"].as_str().unwrap());
+        let mut template: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let mut changed = false;
+        for (id, resource) in template["Resources"].as_object_mut().unwrap() {
+            if resource["Type"] == "AWS::SecretsManager::Secret" {
+                *resource = serde_json::json!({
+                    "Type": "AWS::SSM::Parameter",
+                    "Properties": {
+                        "Name": format!("moto-stand-in-{id}"),
+                        "Type": "String",
+                        "Value": "moto cannot create secrets through CloudFormation"
+                    }
+                });
+                changed = true;
+            }
+        }
+        if changed {
+            let mut body = serde_json::to_string_pretty(&template).unwrap();
+            body.push('\n');
+            std::fs::write(&path, &body).unwrap();
+            stack["templateSha256"] = hex::encode(Sha256::digest(body.as_bytes())).into();
+            stack["templateBytes"] = body.len().into();
+        }
+    }
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+}
