@@ -9,8 +9,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::Stdio;
 
 use support::{ACCOUNT, Moto, REGION, deploy_args, strs, synth_dev_stage, write_fixture};
