@@ -104,6 +104,17 @@ impl Graph {
                 }
             }
         }
+        // `Stack/LogicalId` -> properties, to follow a reference one step.
+        let empty = Value::Null;
+        let properties: BTreeMap<String, &Value> = stacks
+            .iter()
+            .flat_map(|stack| {
+                stack.template.resources.iter().map(|(id, resource)| {
+                    let p = resource.properties.as_ref().unwrap_or(&empty);
+                    (format!("{}/{id}", stack.id), p)
+                })
+            })
+            .collect();
         for stack in stacks {
             let resolve = |value: &Value| -> Vec<String> {
                 let mut found = Vec::new();
@@ -115,8 +126,7 @@ impl Graph {
             };
             for (id, resource) in &stack.template.resources {
                 let me = format!("{}/{id}", stack.id);
-                let empty = Value::Null;
-                let p = resource.properties.as_ref().unwrap_or(&empty);
+                let p = properties[&me];
                 let mut edge = |from: String, to: String, label: &str| {
                     graph.edges.insert(Edge {
                         from,
@@ -126,9 +136,13 @@ impl Graph {
                 };
                 match resource.resource_type.as_str() {
                     "AWS::Lambda::EventSourceMapping" => {
-                        for source in resolve(&p["EventSourceArn"]) {
-                            for function in resolve(&p["FunctionName"]) {
-                                edge(source.clone(), function, "records");
+                        let failures = &p["DestinationConfig"]["OnFailure"]["Destination"];
+                        for function in resolve(&p["FunctionName"]) {
+                            for source in resolve(&p["EventSourceArn"]) {
+                                edge(source, function.clone(), "records");
+                            }
+                            for queue in resolve(failures) {
+                                edge(function.clone(), queue, "failed batches");
                             }
                         }
                     }
@@ -180,6 +194,17 @@ impl Graph {
                         for target in resolve(&p["Targets"]) {
                             edge(target, me.clone(), "crawl");
                         }
+                        // A JDBC target names a connection, whose URL names
+                        // the database that is crawled.
+                        for connection in resolve(&p["Targets"]["JdbcTargets"]) {
+                            let Some(connection) = properties.get(&connection) else {
+                                continue;
+                            };
+                            let url = &connection["ConnectionInput"]["ConnectionProperties"]["JDBC_CONNECTION_URL"];
+                            for database in resolve(url) {
+                                edge(database, me.clone(), "crawl");
+                            }
+                        }
                         for database in resolve(&p["DatabaseName"]) {
                             edge(me.clone(), database, "catalog");
                         }
@@ -189,6 +214,14 @@ impl Graph {
                     {
                         for function in resolve(&p["ServiceToken"]) {
                             edge(me.clone(), function, "deploy-time call");
+                        }
+                        // What the call works on: the resources its other
+                        // properties name (the cluster a schema is made in).
+                        let inputs = p.as_object().into_iter().flatten();
+                        for (name, value) in inputs.filter(|(name, _)| *name != "ServiceToken") {
+                            for target in resolve(value) {
+                                edge(me.clone(), target, name);
+                            }
                         }
                     }
                     _ => {}
@@ -204,9 +237,17 @@ impl Graph {
         graph
     }
 
+    /// Stacks with something to draw, in deploy order (the Network stack
+    /// holds no data, only the paths to it).
+    fn drawn_stacks(&self) -> impl Iterator<Item = &String> {
+        self.stacks
+            .iter()
+            .filter(|stack| self.nodes.values().any(|n| &n.stack == *stack))
+    }
+
     pub fn to_mermaid(&self) -> String {
         let mut out = String::from("flowchart LR\n");
-        for stack in &self.stacks {
+        for stack in self.drawn_stacks() {
             let _ = writeln!(out, "  subgraph {stack}");
             for node in self.nodes.values().filter(|n| &n.stack == stack) {
                 let _ = writeln!(out, "    {}[\"{}\"]", node.mermaid_id(), node.label());
@@ -227,7 +268,7 @@ impl Graph {
 
     pub fn to_dot(&self) -> String {
         let mut out = String::from("digraph platform {\n  rankdir=LR;\n  node [shape=box];\n");
-        for stack in &self.stacks {
+        for stack in self.drawn_stacks() {
             let _ = writeln!(
                 out,
                 "  subgraph \"cluster_{stack}\" {{\n    label=\"{stack}\";"

@@ -53,7 +53,11 @@ fn node(stacks: &[SynthesizedStack], stack: &str, resource_type: &str, name: &st
         .into_iter()
         .filter(|key| key.starts_with(&format!("{stack}/")) && key.contains(name))
         .collect();
-    assert_eq!(found.len(), 1, "one {resource_type} named like {name} in {stack}: {found:?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "one {resource_type} named like {name} in {stack}: {found:?}"
+    );
     found.into_iter().next().unwrap()
 }
 
@@ -112,8 +116,20 @@ fn data_flows_from_the_api_through_the_stream_to_every_store() {
     let invoices = node(&s, "Storage", "AWS::DynamoDB::Table", "Invoices");
     let customers = node(&s, "Storage", "AWS::DynamoDB::Table", "Customers");
     let cluster = node(&s, "Warehouse", "AWS::Redshift::Cluster", "");
+    let schema = node(
+        &s,
+        "Warehouse",
+        "AWS::CloudFormation::CustomResource",
+        "Schema",
+    );
+    let schema_function = node(&s, "Warehouse", lambda, "Schema");
     let schedule = node(&s, "Batch", "AWS::Events::Rule", "");
     let batch_import = node(&s, "Batch", lambda, "Import");
+    let files_crawler = node(&s, "Batch", "AWS::Glue::Crawler", "Files");
+    let warehouse_crawler = node(&s, "Batch", "AWS::Glue::Crawler", "Warehouse");
+    let catalog = node(&s, "Batch", "AWS::Glue::Database", "");
+    let lake_failures = node(&s, "Streaming", "AWS::SQS::Queue", "Lake");
+    let dynamodb_failures = node(&s, "Streaming", "AWS::SQS::Queue", "Dynamo");
 
     let drawn = edges(&graph);
     let flows_to = |from: &str, to: &str| drawn.iter().any(|(f, t, _)| f == from && t == to);
@@ -135,6 +151,15 @@ fn data_flows_from_the_api_through_the_stream_to_every_store() {
         (&batch_import, &import),
         (&batch_import, &invoices),
         (&batch_import, &customers),
+        (&batch_import, &cluster),
+        (&lake_writer, &lake_failures),
+        (&dynamodb_writer, &dynamodb_failures),
+        (&schema, &schema_function),
+        (&schema, &cluster),
+        (&import, &files_crawler),
+        (&cluster, &warehouse_crawler),
+        (&files_crawler, &catalog),
+        (&warehouse_crawler, &catalog),
     ] {
         assert!(flows_to(from, to), "no edge {from} → {to} in {drawn:#?}");
     }
@@ -165,7 +190,41 @@ fn both_formats_name_every_node_and_edge_once() {
     assert_eq!(mermaid.matches(" -->|").count(), graph.edges.len());
     assert_eq!(dot.matches("\" -> \"").count(), graph.edges.len());
     for node in graph.nodes.values() {
-        assert!(dot.contains(&format!("\"{}\" [label=", node.key())), "{}", node.key());
-        assert!(mermaid.contains(&format!("{}_{}[", node.stack, node.id)), "{}", node.key());
+        assert!(
+            dot.contains(&format!("\"{}\" [label=", node.key())),
+            "{}",
+            node.key()
+        );
+        assert!(
+            mermaid.contains(&format!("{}_{}[", node.stack, node.id)),
+            "{}",
+            node.key()
+        );
     }
+}
+
+#[test]
+fn a_stack_without_data_is_not_drawn_as_an_empty_box() {
+    let graph = Graph::from_stacks(&platform(&STAGES[0]));
+    assert!(graph.stacks.contains(&"Network".to_string()));
+    assert!(!graph.to_mermaid().contains("subgraph Network"));
+    assert!(!graph.to_dot().contains("cluster_Network"));
+}
+
+/// The README shows `provisioner graph --stage prod` as it is: this fails
+/// when the platform changes and the picture does not.
+#[test]
+fn the_readme_picture_is_the_prod_graph() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md beside the workspace");
+    let picture = readme
+        .split("```mermaid\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a ```mermaid block in README.md");
+    let prod = Graph::from_stacks(&platform(Stage::named("prod").unwrap())).to_mermaid();
+    assert_eq!(
+        picture, prod,
+        "README's picture is stale: replace it with `provisioner graph --stage prod`"
+    );
 }
