@@ -60,6 +60,9 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Delete the stacks of a stage in reverse dependency order.
     Destroy(destroy::DestroyArgs),
+    /// Check the deployed stage against its synth output through each
+    /// service's API: one line per check, exit 1 when one fails.
+    Verify(crate::commands::verify::VerifyArgs),
 }
 
 pub fn run(cli: Cli) -> CommandResult {
@@ -89,6 +92,7 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Deploy(args) => deploy::run(args, &cli.aws, stdout),
         Command::Diff(args) => diff::run(args, &cli.aws, stdout),
         Command::Destroy(args) => destroy::run(args, &cli.aws, stdout),
+        Command::Verify(args) => crate::commands::verify::run(args, &cli.aws, stdout),
     }
 }
 

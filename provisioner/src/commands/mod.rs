@@ -10,3 +10,4 @@ pub mod list;
 pub mod session;
 pub mod synth;
 pub mod synth_output;
+pub mod verify;
