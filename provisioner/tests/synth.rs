@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use provisioner::commands::{list, synth};
+use provisioner::commands::{graph, list, synth};
 use stacks::assets::AssetTable;
 use stacks::manifest::Manifest;
 use stacks::stage::Stage;
@@ -215,4 +215,67 @@ fn an_output_folder_that_cannot_be_written_is_a_usage_error() {
     .unwrap_err();
     assert_eq!(err.code, provisioner::failure::ExitCode::Usage);
     assert!(format!("{err}").contains("--out"), "{err}");
+}
+
+fn synth_folder(stage: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let staging = synth::staging_dir(&root.path().join("synth")).unwrap();
+    synth::write_into(staging.path(), &synthesize(stage)).unwrap();
+    synth::publish(staging, &root.path().join("synth")).unwrap();
+    root
+}
+
+#[test]
+fn graph_draws_every_function_of_the_synth_output_in_both_formats() {
+    let root = synth_folder("dev");
+    let synth_dir = root.path().join("synth");
+    let functions: Vec<String> = synthesize("dev")
+        .stacks
+        .iter()
+        .flat_map(|s| {
+            let template: serde_json::Value = serde_json::from_str(&s.body).unwrap();
+            template["Resources"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(_, r)| r["Type"] == "AWS::Lambda::Function")
+                .map(|(id, _)| format!("{}/{id}", s.id))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(functions.len(), 7);
+    for format in [graph::Format::Mermaid, graph::Format::Dot] {
+        let mut out = Vec::new();
+        graph::run(&synth_dir, "dev", format, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for function in &functions {
+            let id = match format {
+                graph::Format::Mermaid => function.replace('/', "_"),
+                graph::Format::Dot => format!("\"{function}\""),
+            };
+            assert!(text.contains(&id), "{format:?} lacks {function}:\n{text}");
+        }
+    }
+}
+
+#[test]
+fn graph_of_another_stage_than_synthesised_says_to_synth_it() {
+    let root = synth_folder("dev");
+    let err = graph::run(
+        &root.path().join("synth"),
+        "prod",
+        graph::Format::Mermaid,
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, provisioner::failure::ExitCode::Usage);
+    assert!(
+        err.to_string()
+            .contains("synthesised for stage dev, not prod"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("provisioner synth --stage prod"),
+        "{err}"
+    );
 }
