@@ -60,6 +60,9 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Delete the stacks of a stage in reverse dependency order.
     Destroy(destroy::DestroyArgs),
+    /// Replay the retailer's CSV files into the ingest API (signed, in
+    /// batches, with retries); rows not accepted go to a rejected file.
+    Send(crate::commands::send::SendArgs),
     /// Check the deployed stage against its synth output through each
     /// service's API: one line per check, exit 1 when one fails.
     Verify(crate::commands::verify::VerifyArgs),
@@ -92,6 +95,7 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Deploy(args) => deploy::run(args, &cli.aws, stdout),
         Command::Diff(args) => diff::run(args, &cli.aws, stdout),
         Command::Destroy(args) => destroy::run(args, &cli.aws, stdout),
+        Command::Send(args) => crate::commands::send::run(args, &cli.aws, stdout),
         Command::Verify(args) => crate::commands::verify::run(args, &cli.aws, stdout),
     }
 }

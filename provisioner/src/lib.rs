@@ -10,4 +10,5 @@ pub mod cli;
 pub mod commands;
 pub mod deploy;
 pub mod failure;
+pub mod send;
 pub mod verify;

@@ -1,0 +1,263 @@
+//! From the retailer's CSV files to request bodies: every row read with its
+//! file, line and original fields, validated by `record` (both date
+//! formats), and the valid ones grouped into batches the ingest API takes.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use record::{CsvError, CsvTransactions, Field, RecordError};
+
+/// The ingest API's limits per request (lambdas/ingest/src/request.rs):
+/// at most 500 items (one Kinesis `PutRecords` call) in a body under 5 MiB.
+pub const MAX_ITEMS: usize = 500;
+pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+
+/// Where a row came from and what it said, for the rejected file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub file: Arc<str>,
+    /// 1-based line the row starts on.
+    pub line: u64,
+    /// The row's fields in the order of `record::CSV_HEADER` (whatever
+    /// the order in its file), as written.
+    pub fields: [String; 8],
+}
+
+/// A valid row and the JSON the API receives for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub row: Row,
+    pub json: String,
+}
+
+/// A file's rows: the valid ones to send, the invalid ones with why.
+#[derive(Debug, Default)]
+pub struct Rows {
+    pub valid: Vec<Item>,
+    pub invalid: Vec<(Row, RecordError)>,
+}
+
+/// A file that cannot be read as the retailer's CSV at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("reading {file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file} is not a transactions CSV: {source}")]
+    NotTransactions {
+        file: String,
+        #[source]
+        source: CsvError,
+    },
+}
+
+/// Reads and validates every row of `path`. The whole file is read first,
+/// so a file that is unreadable half-way fails before anything is sent.
+pub fn read_file(path: &Path) -> Result<Rows, ReadError> {
+    let file: Arc<str> = path.display().to_string().into();
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+        file: file.to_string(),
+        source,
+    })?;
+    let not_transactions = |source| ReadError::NotTransactions {
+        file: file.to_string(),
+        source,
+    };
+    let parsed = CsvTransactions::new(bytes.as_slice()).map_err(not_transactions)?;
+    // A second reader with the same settings yields the same records, in
+    // step with `parsed`: the original text of each row, which `record`
+    // does not keep.
+    let mut raw = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(bytes.as_slice());
+    let columns = match raw.byte_headers() {
+        Ok(headers) => columns(headers),
+        Err(source) => return Err(not_transactions(CsvError::Read { line: 1, source })),
+    };
+    let mut rows = Rows::default();
+    for (parsed, raw) in parsed.zip(raw.byte_records()) {
+        let parsed = parsed.map_err(not_transactions)?;
+        let raw = raw.map_err(|source| {
+            let line = source.position().map_or(0, |p| p.line());
+            not_transactions(CsvError::Read { line, source })
+        })?;
+        let row = Row {
+            file: file.clone(),
+            line: parsed.line,
+            fields: columns.map(|column| {
+                column
+                    .and_then(|c| raw.get(c))
+                    .map(|text| String::from_utf8_lossy(text).into_owned())
+                    .unwrap_or_default()
+            }),
+        };
+        match parsed.result {
+            Ok(transaction) => rows.valid.push(Item {
+                row,
+                json: transaction.to_json(),
+            }),
+            Err(error) => rows.invalid.push((row, error)),
+        }
+    }
+    Ok(rows)
+}
+
+/// The column of each field, in `Field::ALL` order, found by header name
+/// as `record` finds them (original or normalised name, any case, BOM).
+fn columns(headers: &csv::ByteRecord) -> [Option<usize>; 8] {
+    let names: Vec<String> = headers
+        .iter()
+        .map(|name| {
+            String::from_utf8_lossy(name)
+                .trim_start_matches('\u{feff}')
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    Field::ALL.map(|field| {
+        names.iter().position(|name| {
+            name.eq_ignore_ascii_case(field.header())
+                || name.eq_ignore_ascii_case(field.normalised())
+        })
+    })
+}
+
+/// Groups items, in order, into batches of at most `max_items` whose JSON
+/// array body stays within `max_bytes`.
+pub fn batches(items: Vec<Item>, max_items: usize, max_bytes: usize) -> Vec<Vec<Item>> {
+    let mut batches = Vec::new();
+    let mut current: Vec<Item> = Vec::new();
+    // `[` and `]`, then one comma between items.
+    let mut bytes = 2;
+    for item in items {
+        let added = item.json.len() + usize::from(!current.is_empty());
+        if !current.is_empty() && (current.len() == max_items || bytes + added > max_bytes) {
+            batches.push(std::mem::take(&mut current));
+            bytes = 2;
+        }
+        bytes += item.json.len() + usize::from(!current.is_empty());
+        current.push(item);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+/// The request body: the items' JSON as one array.
+pub fn body(items: &[Item]) -> String {
+    let mut body = String::with_capacity(2 + items.iter().map(|i| i.json.len() + 1).sum::<usize>());
+    body.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&item.json);
+    }
+    body.push(']');
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(json: &str) -> Item {
+        Item {
+            row: Row {
+                file: "f.csv".into(),
+                line: 2,
+                fields: Default::default(),
+            },
+            json: json.to_owned(),
+        }
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn rows_keep_their_line_and_fields_in_header_order_whatever_the_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "day.csv",
+            "Country,InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID\n\
+             United Kingdom,536365,85123A,\"WHITE, HEART\",6,12/1/2010 8:26,2.55,17850.0\n\
+             France,536366,22633,HAND WARMER,6,2010-12-01 08:28:00,abc,\n",
+        );
+        let rows = read_file(&path).unwrap();
+        assert_eq!(rows.valid.len(), 1, "{:?}", rows.invalid);
+        let valid = &rows.valid[0];
+        assert_eq!(valid.row.line, 2);
+        assert_eq!(
+            valid.row.fields,
+            [
+                "536365",
+                "85123A",
+                "WHITE, HEART",
+                "6",
+                "12/1/2010 8:26",
+                "2.55",
+                "17850.0",
+                "United Kingdom"
+            ]
+            .map(String::from)
+        );
+        assert!(
+            valid
+                .json
+                .contains(r#""invoice_date":"2010-12-01 08:26:00""#)
+        );
+        assert!(valid.json.contains(r#""customer_id":"17850""#));
+        let (row, error) = &rows.invalid[0];
+        assert_eq!((row.line, row.fields[5].as_str()), (3, "abc"));
+        assert_eq!(error.field(), Some(Field::UnitPrice));
+    }
+
+    #[test]
+    fn a_file_without_the_retailers_header_is_refused_naming_the_missing_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "other.csv", "id,name\n1,x\n");
+        let error = read_file(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("other.csv is not a transactions CSV"),
+            "{error}"
+        );
+        assert!(error.contains("InvoiceNo"), "{error}");
+    }
+
+    #[test]
+    fn batches_hold_at_most_max_items_in_order() {
+        let items: Vec<Item> = (0..7).map(|i| item(&format!("{{\"n\":{i}}}"))).collect();
+        let sizes: Vec<usize> = batches(items, 3, MAX_BODY_BYTES)
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [3, 3, 1]);
+    }
+
+    #[test]
+    fn batches_split_before_the_body_would_pass_max_bytes() {
+        // Each item is 10 bytes: "[a,b]" of two is 23 bytes.
+        let items: Vec<Item> = (0..5).map(|_| item("0123456789")).collect();
+        let split = batches(items, 500, 23);
+        assert_eq!(split.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+        assert!(split.iter().all(|b| body(b).len() <= 23));
+    }
+
+    #[test]
+    fn the_body_is_a_json_array_of_the_items() {
+        assert_eq!(
+            body(&[item("{\"a\":1}"), item("{\"b\":2}")]),
+            "[{\"a\":1},{\"b\":2}]"
+        );
+    }
+}
