@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, future};
+use aws_runtime::env_config::file::EnvConfigFiles;
+use aws_types::os_shim_internal::{Env, Fs};
 
 /// Global AWS options of the command line.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -50,11 +54,59 @@ pub async fn sdk_config(options: &AwsOptions, region: &str) -> SdkConfig {
         );
     if let Some(profile) = &options.profile {
         loader = loader.profile_name(profile);
+        let (fs, env) = (Fs::real(), Env::real());
+        if let Some(missing) = MissingProfile::check(profile, &fs, &env).await {
+            loader = loader.credentials_provider(missing);
+        }
     }
     if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
     }
     loader.load().await
+}
+
+/// Credentials for a `--profile` that no profile file defines: every call
+/// fails, saying so. Without it the SDK falls through its chain to the
+/// instance metadata service and fails there, naming neither the profile
+/// nor the files it looked in.
+#[derive(Debug)]
+struct MissingProfile {
+    message: String,
+}
+
+impl MissingProfile {
+    async fn check(name: &str, fs: &Fs, env: &Env) -> Option<Self> {
+        let files = EnvConfigFiles::default();
+        // An unreadable or malformed file is the SDK's to report, as it does.
+        let profiles = aws_config::profile::load(fs, env, &files, None)
+            .await
+            .ok()?;
+        if profiles.get_profile(name).is_some() {
+            return None;
+        }
+        let mut known: Vec<&str> = profiles.profiles().collect();
+        known.sort_unstable();
+        let known = match known.as_slice() {
+            [] => "none is defined: create one with `aws configure --profile NAME` or `aws \
+                   configure sso`"
+                .to_string(),
+            names => format!("defined: {}", names.join(", ")),
+        };
+        Some(Self {
+            message: format!(
+                "profile `{name}` is not in ~/.aws/config or ~/.aws/credentials ({known})"
+            ),
+        })
+    }
+}
+
+impl ProvideCredentials for MissingProfile {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::ready(Err(CredentialsError::not_loaded(self.message.clone())))
+    }
 }
 
 /// An S3 client for `shared`; emulators serve buckets under the endpoint's
@@ -73,5 +125,29 @@ pub async fn clients(options: &AwsOptions, region: &str) -> Clients {
         cloudformation: aws_sdk_cloudformation::Client::new(&shared),
         s3: s3_client(&shared, options),
         region: region.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn missing(name: &str, config: &str) -> Option<String> {
+        let fs = Fs::from_slice(&[("/home/u/.aws/config", config)]);
+        let env = Env::from_slice(&[("HOME", "/home/u")]);
+        MissingProfile::check(name, &fs, &env)
+            .await
+            .map(|m| m.message)
+    }
+
+    #[tokio::test]
+    async fn a_profile_that_no_file_defines_is_named_with_the_ones_that_exist() {
+        let config = "[profile prod]\nregion = eu-west-1\n[profile dev]\n";
+        assert_eq!(missing("prod", config).await, None);
+        assert_eq!(
+            missing("staging", config).await.unwrap(),
+            "profile `staging` is not in ~/.aws/config or ~/.aws/credentials (defined: dev, prod)"
+        );
+        assert!(missing("x", "").await.unwrap().contains("aws configure"));
     }
 }
