@@ -20,6 +20,8 @@ use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
+mod support;
+
 const REGION: &str = "eu-west-1";
 
 /// A request as the server received it.
@@ -629,4 +631,82 @@ async fn a_dry_run_validates_writes_the_invalid_rows_and_sends_nothing() {
         .collect();
     assert_eq!(found, wanted);
     assert!(rows.iter().all(|r| r.0 == "broken.csv"));
+}
+
+/// The URL comes from the deployed Api stack's `ApiUrl` output, the stack
+/// named by the synth manifest, looked up through CloudFormation (moto).
+/// moto gives stacks created through change sets no outputs, so the test
+/// creates the Api stack directly, with its URL pointing at the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_url_is_the_deployed_api_stacks_output_or_a_clear_error() {
+    let moto = support::Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    support::synth_dev_stage(&dir.path().join("synth"));
+    write_broken(dir.path());
+    let server = Server::start(Arc::new(|request: &Recorded, _| {
+        ingest(&request.items(), |_| false, &Mutex::default())
+    }))
+    .await;
+    let send = |rejected: &'static str| {
+        let mut command = moto.command(&[
+            "send",
+            "--synth-dir",
+            "synth",
+            "--rejected-file",
+            rejected,
+            "broken.csv",
+        ]);
+        command.current_dir(dir.path());
+        tokio::process::Command::from(command).output()
+    };
+
+    let output = send("first.csv").await.unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("stack retail-dev-api does not exist in eu-west-1")
+            && stderr.contains("deploy the stage first (`provisioner deploy --stage dev`)"),
+        "{stderr}"
+    );
+
+    let cloudformation = moto.cloudformation();
+    let template = |outputs: serde_json::Value| {
+        serde_json::json!({
+            "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+            "Outputs": outputs,
+        })
+        .to_string()
+    };
+    cloudformation
+        .create_stack()
+        .stack_name("retail-dev-api")
+        .template_body(template(serde_json::json!({})))
+        .send()
+        .await
+        .unwrap();
+    let output = send("second.csv").await.unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has no ApiUrl output"), "{stderr}");
+
+    cloudformation
+        .update_stack()
+        .stack_name("retail-dev-api")
+        .template_body(template(
+            serde_json::json!({"ApiUrl": {"Value": server.url.clone()}}),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let output = send("third.csv").await.unwrap();
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    assert_eq!(server.requests().len(), 1, "the 3 valid rows in one batch");
+    assert!(!dir.path().join("first.csv").exists() && !dir.path().join("second.csv").exists());
+    assert!(dir.path().join("third.csv").exists());
 }
