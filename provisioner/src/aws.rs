@@ -39,7 +39,15 @@ pub struct Clients {
 /// Attempts per call, the first included. Throttling (CloudFormation's
 /// Describe* calls are rate limited per account) and transient errors are
 /// retried with exponential backoff and jitter by the SDK's standard mode.
-const MAX_ATTEMPTS: u32 = 6;
+pub const MAX_ATTEMPTS: u32 = 6;
+
+/// Standard retries: exponential backoff with jitter on throttling and
+/// transient errors, [`MAX_ATTEMPTS`] attempts in all.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(Duration::from_millis(200))
+}
 
 /// The shared SDK configuration for `region`: credentials from the standard
 /// chain (or `--profile`), retries with backoff, and `--endpoint-url`.
@@ -47,11 +55,7 @@ const MAX_ATTEMPTS: u32 = 6;
 pub async fn sdk_config(options: &AwsOptions, region: &str) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(MAX_ATTEMPTS)
-                .with_initial_backoff(Duration::from_millis(200)),
-        );
+        .retry_config(retry_config());
     if let Some(profile) = &options.profile {
         loader = loader.profile_name(profile);
         let (fs, env) = (Fs::real(), Env::real());

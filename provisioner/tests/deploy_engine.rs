@@ -547,3 +547,59 @@ async fn a_protected_stage_turns_termination_protection_on_after_the_change_set(
     assert!(state.termination_protection);
     assert_eq!(protect.num_calls(), 1);
 }
+
+fn throttled() -> DescribeStacksError {
+    DescribeStacksError::generic(
+        ErrorMetadata::builder()
+            .code("Throttling")
+            .message("Rate exceeded")
+            .build(),
+    )
+}
+
+/// A client with the CLI's retry settings, backing off 1 ms instead of
+/// 200 ms so the test does not sleep.
+fn client_retrying(rules: &[&Rule]) -> Client {
+    mock_client!(aws_sdk_cloudformation, RuleMode::Sequential, rules, |c| {
+        c.retry_config(
+            provisioner::aws::retry_config().with_initial_backoff(Duration::from_millis(1)),
+        )
+    })
+}
+
+#[tokio::test]
+async fn a_throttled_call_is_retried_with_backoff_until_it_succeeds() {
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        .error(throttled)
+        .times(3)
+        .output(|| stack(StackStatus::CreateComplete))
+        .build();
+    let cfn = Cfn::new(client_retrying(&[&describe]), Duration::ZERO);
+    let state = cfn.describe(NAME).await.unwrap().expect("the stack");
+    assert_eq!(state.status, "CREATE_COMPLETE");
+    assert_eq!(
+        describe.num_calls(),
+        4,
+        "three throttled attempts, then the answer"
+    );
+}
+
+#[tokio::test]
+async fn throttling_past_every_retry_is_reported_as_throttling_with_what_to_do() {
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        .error(throttled)
+        .times(provisioner::aws::MAX_ATTEMPTS as usize)
+        .build();
+    let cfn = Cfn::new(client_retrying(&[&describe]), Duration::ZERO);
+    let DeployError::Aws(error) = cfn.describe(NAME).await.unwrap_err() else {
+        panic!("an AWS error")
+    };
+    assert_eq!(error.kind, AwsErrorKind::Throttled);
+    assert_eq!(
+        describe.num_calls(),
+        provisioner::aws::MAX_ATTEMPTS as usize
+    );
+    assert!(error.hint().unwrap().contains("--concurrency"));
+}
