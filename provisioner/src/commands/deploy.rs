@@ -17,6 +17,7 @@ use crate::deploy::cfn::{Cfn, TemplateSource};
 use crate::deploy::diff::{StackDiff, diff};
 use crate::deploy::engine::{Engine, Method, Outcome, StackRequest};
 use crate::deploy::error::DeployError;
+use crate::deploy::hotswap::{self, Hotswap, Lambda, Plan, Swapped};
 use crate::deploy::plan::{self, Closure, LocalStack, Needs, Remote};
 use crate::deploy::progress::Progress;
 use crate::deploy::schedule::{self, Node, Run};
@@ -51,13 +52,21 @@ pub struct DeployArgs {
     /// Write every stack's outputs here as JSON: {"<stack>": {"<output>": "<value>"}}.
     #[arg(long)]
     pub outputs_file: Option<PathBuf>,
+    /// Send code-only changes of functions straight to Lambda
+    /// (UpdateFunctionCode), leaving their stacks drifted; other changes
+    /// deploy as usual.
+    #[arg(long)]
+    pub hotswap: bool,
+    /// Hotswap even on a protected stage (prod).
+    #[arg(long, requires = "hotswap")]
+    pub force: bool,
 }
 
 /// Runs `provisioner deploy` with the process's terminal.
 pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) -> CommandResult {
     use crate::commands::session;
     let stage = crate::cli::stage_named(&args.stage)?;
-    let options = DeployOptions {
+    let mut options = DeployOptions {
         stacks: args.stacks,
         exclusively: args.exclusively,
         concurrency: usize::from(args.concurrency),
@@ -66,11 +75,18 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
         outputs_file: args.outputs_file,
         change_set_name: session::change_set_name(),
         poll: session::poll_interval(aws),
+        hotswap: None,
     };
     let progress = session::progress();
     let mut prompt = crate::deploy::approval::TerminalPrompt;
     session::block_on(async {
         let clients = session::clients(aws, stage.region).await;
+        if args.hotswap {
+            options.hotswap = Some(Hotswap {
+                lambda: Lambda::connect(aws, &clients.region, options.poll).await,
+                force: args.force,
+            });
+        }
         deploy(
             &args.synth_dir,
             stage.name,
@@ -97,6 +113,8 @@ pub struct DeployOptions {
     /// Unique per run; change sets are then addressed by ARN.
     pub change_set_name: String,
     pub poll: Duration,
+    /// `--hotswap`: code-only changes go straight to Lambda.
+    pub hotswap: Option<Hotswap>,
 }
 
 /// What happened to one stack.
@@ -107,6 +125,8 @@ pub enum StackResult {
     /// Same template; termination protection turned on (or off).
     Protection(bool),
     Deployed(Outcome),
+    /// `--hotswap`: these functions' code updated through Lambda.
+    Hotswapped(Vec<Swapped>),
 }
 
 impl std::fmt::Display for StackResult {
@@ -118,6 +138,9 @@ impl std::fmt::Display for StackResult {
             StackResult::Deployed(Outcome::Created) => "created",
             StackResult::Deployed(Outcome::Updated) => "updated",
             StackResult::Deployed(Outcome::NoChanges) => "no changes",
+            StackResult::Hotswapped(swapped) => {
+                return write!(f, "hotswapped {}", hotswap::summary(swapped));
+            }
         })
     }
 }
@@ -134,6 +157,9 @@ pub async fn deploy(
     prompt: &mut dyn Prompt,
 ) -> CommandResult {
     let started = Instant::now();
+    if let Some(hotswap) = &options.hotswap {
+        hotswap::check_stage(crate::cli::stage_named(stage)?, hotswap.force)?;
+    }
     let manifest = read_manifest(dir, stage)?;
     check_region(&manifest, &clients.region)?;
     let closure = if options.exclusively {
@@ -167,11 +193,14 @@ pub async fn deploy(
         .map(|(local, remote)| {
             let needs = plan::needs(&local, &remote);
             let diff = diff(remote.template.as_ref(), &local.template);
+            let hotswap = (options.hotswap.is_some() && needs == Needs::Deploy)
+                .then(|| hotswap::classify(&remote, &local.template, &diff, &manifest.assets));
             Planned {
                 local,
                 remote,
                 needs,
                 diff,
+                hotswap,
             }
         })
         .collect();
@@ -223,6 +252,14 @@ pub async fn deploy(
                 return Ok((result, outputs()));
             }
         }
+        if let (Some(hotswap), Some(Plan::Hotswap(changes))) = (&options.hotswap, &planned.hotswap)
+        {
+            let swapped =
+                hotswap::run(engine.cfn, &hotswap.lambda, name, &bucket.name, changes).await?;
+            let result = StackResult::Hotswapped(swapped);
+            progress.stack_finished(name, &result.to_string());
+            return Ok((result, outputs()));
+        }
         let request = StackRequest {
             name: planned.local.entry.stack_name.clone(),
             template: template_source(&planned.local, bucket),
@@ -234,7 +271,12 @@ pub async fn deploy(
     })
     .await;
 
-    report(results, started, options, out)
+    let result = report(results, started, options, out);
+    let notes = match options.hotswap {
+        Some(_) => hotswap_notes(&stacks, out),
+        None => Ok(()),
+    };
+    result.and(notes)
 }
 
 struct Planned {
@@ -242,6 +284,29 @@ struct Planned {
     remote: Remote,
     needs: Needs,
     diff: StackDiff,
+    /// With `--hotswap`, for a stack that needs deploying.
+    hotswap: Option<Plan>,
+}
+
+/// The stacks that fell back from `--hotswap` and the drift warning.
+fn hotswap_notes(stacks: &[Planned], out: &mut dyn Write) -> CommandResult {
+    fn id(s: &Planned) -> &str {
+        &s.local.entry.id
+    }
+    let fallbacks: Vec<(&str, &str)> = stacks
+        .iter()
+        .filter_map(|s| match &s.hotswap {
+            Some(Plan::Fallback(reason)) => Some((id(s), reason.as_str())),
+            _ => None,
+        })
+        .collect();
+    let hotswapped: Vec<&str> = stacks
+        .iter()
+        .filter(|s| matches!(s.hotswap, Some(Plan::Hotswap(_))))
+        .map(id)
+        .collect();
+    hotswap::write_notes(out, &fallbacks, &hotswapped)
+        .map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing output")))
 }
 
 pub(crate) fn check_region(manifest: &Manifest, region: &str) -> CommandResult {
@@ -532,6 +597,7 @@ mod tests {
             remote: Remote::default(),
             needs: Needs::Deploy,
             diff,
+            hotswap: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod cfn;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod hotswap;
 pub mod plan;
 pub mod progress;
 pub mod schedule;
