@@ -288,6 +288,12 @@ pub fn strs(args: &[String]) -> Vec<&str> {
 /// emulator cannot run them), then made deployable on moto
 /// ([`stand_in_for_what_moto_skips`]).
 pub fn synth_dev_stage(dir: &Path) {
+    synth_dev_stage_with(dir, &|name| format!("fixture {name}"));
+}
+
+/// [`synth_dev_stage`] with each function's zip holding `code(name)`: a
+/// new build of one function.
+pub fn synth_dev_stage_with(dir: &Path, code: &dyn Fn(&str) -> String) {
     let stage = stacks::stage::Stage::named("dev").unwrap();
     let mut fixture_assets = |assets_dir: &Path, _: &mut dyn Write| {
         let mut table = stacks::assets::AssetTable::new();
@@ -299,7 +305,7 @@ pub fn synth_dev_stage(dir: &Path) {
             .map(|f| f.name);
         std::fs::create_dir_all(assets_dir.join("assets")).unwrap();
         for name in functions {
-            let zip = zip_bytes(&format!("fixture {name}"));
+            let zip = zip_bytes(&code(&name));
             let sha = hex::encode(Sha256::digest(&zip));
             let file = format!("assets/{sha}.zip");
             std::fs::write(assets_dir.join(&file), &zip).unwrap();
