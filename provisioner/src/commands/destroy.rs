@@ -83,6 +83,9 @@ pub struct Retained {
     pub logical_id: String,
     pub resource_type: String,
     pub physical_id: String,
+    /// `DeletionPolicy: Snapshot`: the resource goes, its final snapshot
+    /// stays (and is billed).
+    pub as_snapshot: bool,
 }
 
 pub async fn destroy(
@@ -204,9 +207,14 @@ pub async fn destroy(
         )
         .map_err(write_error)?;
         for (stack, r) in &retained_all {
+            let how = if r.as_snapshot {
+                " (its final snapshot)"
+            } else {
+                ""
+            };
             writeln!(
                 out,
-                "  {stack}/{} {} {}",
+                "  {stack}/{} {} {}{how}",
                 r.logical_id, r.resource_type, r.physical_id
             )
             .map_err(write_error)?;
@@ -258,11 +266,12 @@ async fn destroy_stack(
             .get(&logical_id)
             .map(String::as_str)
             .unwrap_or("Delete");
-        if matches!(policy, "Retain" | "RetainExceptOnCreate") {
+        if matches!(policy, "Retain" | "RetainExceptOnCreate" | "Snapshot") {
             retained.push(Retained {
                 logical_id,
                 resource_type,
                 physical_id,
+                as_snapshot: policy == "Snapshot",
             });
         } else if resource_type == "AWS::S3::Bucket" {
             let bucket = Bucket {
