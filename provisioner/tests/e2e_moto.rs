@@ -13,7 +13,9 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use support::{ACCOUNT, Moto, REGION, deploy_args, strs, synth_dev_stage, write_fixture};
+use support::{
+    ACCOUNT, Moto, REGION, deploy_args, strs, synth_dev_stage, synth_dev_stage_with, write_fixture,
+};
 
 async fn stack_statuses(moto: &Moto) -> Vec<(String, String)> {
     let listed = moto.cloudformation().list_stacks().send().await.unwrap();
@@ -397,7 +399,7 @@ async fn a_broadening_change_without_a_terminal_is_refused_and_changes_nothing()
 /// The real dev stage as `provisioner synth` writes it (with small fixture
 /// zips in place of the built Lambdas).
 #[tokio::test(flavor = "multi_thread")]
-async fn the_dev_stage_deploys_redeploys_as_no_op_and_is_destroyed() {
+async fn the_dev_stage_deploys_redeploys_as_no_op_updates_one_function_stack_and_is_destroyed() {
     let moto = Moto::start();
     let synth = tempfile::tempdir().unwrap();
     let dir: PathBuf = synth.path().join("synth");
@@ -410,6 +412,19 @@ async fn the_dev_stage_deploys_redeploys_as_no_op_and_is_destroyed() {
     assert!(all(&deploy.results(), "created"), "{}", deploy.stdout());
     let again = moto.run(&strs(&deploy_args(&dir))).ok();
     assert!(all(&again.results(), "unchanged"), "{}", again.stdout());
+
+    // A new build of the query function: only the Api stack, which holds
+    // it, is updated.
+    synth_dev_stage_with(&dir, &|name| match name {
+        "query" => "fixture query v2".to_string(),
+        other => format!("fixture {other}"),
+    });
+    let one_function = moto.run(&strs(&deploy_args(&dir))).ok();
+    for (id, result) in one_function.results() {
+        let expected = if id == "Api" { "updated" } else { "unchanged" };
+        assert_eq!(result, expected, "{id}: {}", one_function.stdout());
+    }
+
     let destroy = moto.run(&[
         "destroy",
         "--stage",
@@ -440,11 +455,12 @@ async fn the_dev_stage_deploys_redeploys_as_no_op_and_is_destroyed() {
         "only the toolkit is left"
     );
     println!(
-        "dev stage against moto ({} stacks): bootstrap {:.2}s, deploy {:.2}s, no-op redeploy {:.2}s, destroy {:.2}s",
+        "dev stage against moto ({} stacks): bootstrap {:.2}s, deploy {:.2}s, no-op redeploy {:.2}s, one function {:.2}s, destroy {:.2}s",
         deploy.results().len(),
         bootstrap.seconds,
         deploy.seconds,
         again.seconds,
+        one_function.seconds,
         destroy.seconds
     );
 }
