@@ -548,7 +548,7 @@ async fn a_refused_request_stops_the_run_and_every_unsent_row_is_kept() {
     .await;
     let mut options = options(dir.path(), 100, 4);
     options.concurrency = 1;
-    let (result, _) = run_send(&[sample], &server, &options).await;
+    let (result, out) = run_send(&[sample], &server, &options).await;
     let failure = result.expect_err("a refusal fails the run");
     assert_eq!(failure.code, ExitCode::Failed);
     assert!(failure.to_string().contains("403"), "{failure}");
@@ -559,6 +559,14 @@ async fn a_refused_request_stops_the_run_and_every_unsent_row_is_kept() {
     );
     let valid = record::sample::transactions("2010-12-02.csv").len();
     assert_eq!(rejected_rows(&options.rejected_file).len(), valid);
+    assert!(
+        out.contains(&format!("sent              {:>9}  in 1 requests", 100)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("failed            {valid:>9}")),
+        "{out}"
+    );
 }
 
 #[tokio::test]

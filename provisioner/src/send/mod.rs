@@ -179,6 +179,9 @@ async fn deliver_all(
         summary.accepted += delivery.accepted;
         summary.rejected_by_api += delivery.rejected.len() as u64;
         summary.failed += delivery.failed.len() as u64;
+        if delivery.requests == 0 {
+            summary.unsent += delivery.failed.len() as u64;
+        }
         for rejection in delivery.rejected.iter().chain(&delivery.failed) {
             write_rejection(rejected, rejection)?;
         }

@@ -94,6 +94,8 @@ pub struct Summary {
     /// Rows not delivered after every attempt, or never sent because the
     /// run stopped.
     pub failed: u64,
+    /// Of `failed`, the rows never sent.
+    pub unsent: u64,
     pub elapsed: Duration,
 }
 
@@ -127,7 +129,9 @@ impl Summary {
             writeln!(
                 out,
                 "sent              {:>9}  in {} requests ({} resends)",
-                self.valid, self.requests, self.resends
+                self.valid - self.unsent,
+                self.requests,
+                self.resends
             )?;
             writeln!(out, "accepted          {:>9}", self.accepted)?;
             writeln!(out, "rejected by API   {:>9}", self.rejected_by_api)?;
