@@ -23,7 +23,7 @@ pub async fn checks(
         checks.push(table_check(platform, dynamodb, table).await);
     }
     for bucket in platform.resources("AWS::S3::Bucket") {
-        checks.push(bucket_check(platform, s3, bucket).await);
+        checks.extend(bucket_checks(platform, s3, bucket).await);
     }
     checks
 }
@@ -250,151 +250,191 @@ async fn table_check(
     )
 }
 
-/// A bucket's actual settings, `None` where S3 has none.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BucketState {
-    pub encryption: Option<String>,
-    pub versioning: Option<String>,
-    /// BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets.
-    pub public_access_block: Option<[bool; 4]>,
-}
-
-pub fn bucket_problems(id: &str, props: &Value, state: &BucketState, region: &str) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    let want_encryption = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+/// The default encryption synthesised for a bucket, against S3's.
+pub fn encryption_problems(
+    id: &str,
+    props: &Value,
+    actual: Option<&str>,
+    region: &str,
+) -> Vec<Problem> {
+    let wanted = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
         ["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
         .as_str();
-    if let Some(want) = want_encryption
-        && state.encryption.as_deref() != Some(want)
-    {
-        problems.push(Problem::new(
+    match wanted {
+        Some(want) if actual != Some(want) => vec![Problem::new(
             format!(
                 "{id} default encryption is {}, synthesised {want}",
-                state.encryption.as_deref().unwrap_or("none")
+                actual.unwrap_or("none")
             ),
             format!(
                 "aws s3api put-bucket-encryption --bucket {id} --server-side-encryption-configuration \
                  '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"{want}\"}}}}]}}' \
                  --region {region}"
             ),
-        ));
+        )],
+        _ => Vec::new(),
     }
-    if let Some(want) = props["VersioningConfiguration"]["Status"].as_str()
-        && state.versioning.as_deref() != Some(want)
-    {
-        problems.push(Problem::new(
+}
+
+pub fn versioning_problems(
+    id: &str,
+    props: &Value,
+    actual: Option<&str>,
+    region: &str,
+) -> Vec<Problem> {
+    match props["VersioningConfiguration"]["Status"].as_str() {
+        Some(want) if actual != Some(want) => vec![Problem::new(
             format!(
                 "{id} versioning is {}, synthesised {want}",
-                state.versioning.as_deref().unwrap_or("never enabled")
+                actual.unwrap_or("never enabled")
             ),
             format!(
                 "aws s3api put-bucket-versioning --bucket {id} --versioning-configuration \
                  Status={want} --region {region}"
             ),
-        ));
+        )],
+        _ => Vec::new(),
     }
+}
+
+/// `actual`: BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy,
+/// RestrictPublicBuckets; `None` when the bucket has no block.
+pub fn public_access_problems(
+    id: &str,
+    props: &Value,
+    actual: Option<[bool; 4]>,
+    region: &str,
+) -> Vec<Problem> {
     let block = &props["PublicAccessBlockConfiguration"];
-    let want_block = [
+    let wanted = [
         "BlockPublicAcls",
         "IgnorePublicAcls",
         "BlockPublicPolicy",
         "RestrictPublicBuckets",
     ]
     .map(|key| block[key] == true);
-    if want_block.iter().any(|b| *b)
-        && state
-            .public_access_block
-            .is_none_or(|have| have.iter().zip(want_block).any(|(h, w)| w && !h))
-    {
-        let [a, b, c, d] = want_block;
-        problems.push(Problem::new(
-            format!("{id} does not block public access as synthesised"),
-            format!(
-                "aws s3api put-public-access-block --bucket {id} --public-access-block-configuration \
-                 BlockPublicAcls={a},IgnorePublicAcls={b},BlockPublicPolicy={c},RestrictPublicBuckets={d} \
-                 --region {region}"
-            ),
-        ));
+    let weaker = actual.is_none_or(|have| have.iter().zip(wanted).any(|(h, w)| w && !h));
+    if !wanted.iter().any(|w| *w) || !weaker {
+        return Vec::new();
     }
-    problems
+    let [a, b, c, d] = wanted;
+    vec![Problem::new(
+        format!("{id} does not block public access as synthesised"),
+        format!(
+            "aws s3api put-public-access-block --bucket {id} --public-access-block-configuration \
+             BlockPublicAcls={a},IgnorePublicAcls={b},BlockPublicPolicy={c},RestrictPublicBuckets={d} \
+             --region {region}"
+        ),
+    )]
 }
 
-async fn bucket_state(s3: &aws_sdk_s3::Client, id: &str) -> Result<BucketState, AwsError> {
+async fn encryption(s3: &aws_sdk_s3::Client, id: &str) -> Result<Option<String>, AwsError> {
     use aws_sdk_s3::error::ProvideErrorMetadata;
-    s3.head_bucket()
-        .bucket(id)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk(format!("looking up bucket {id}"), e))?;
-    let encryption = match s3.get_bucket_encryption().bucket(id).send().await {
-        Ok(answer) => answer
+    match s3.get_bucket_encryption().bucket(id).send().await {
+        Ok(answer) => Ok(answer
             .server_side_encryption_configuration()
             .and_then(|c| c.rules().first())
             .and_then(|r| r.apply_server_side_encryption_by_default())
-            .map(|d| d.sse_algorithm().as_str().to_string()),
-        Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => None,
-        Err(e) => {
-            return Err(AwsError::from_sdk(
-                format!("reading the encryption of {id}"),
-                e,
-            ));
-        }
-    };
-    let versioning = s3
+            .map(|d| d.sse_algorithm().as_str().to_string())),
+        Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => Ok(None),
+        Err(e) => Err(AwsError::from_sdk(
+            format!("reading the encryption of {id}"),
+            e,
+        )),
+    }
+}
+
+async fn versioning(s3: &aws_sdk_s3::Client, id: &str) -> Result<Option<String>, AwsError> {
+    let answer = s3
         .get_bucket_versioning()
         .bucket(id)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk(format!("reading the versioning of {id}"), e))?
-        .status()
-        .map(|s| s.as_str().to_string());
-    let public_access_block = match s3.get_public_access_block().bucket(id).send().await {
-        Ok(answer) => answer.public_access_block_configuration().map(|c| {
+        .map_err(|e| AwsError::from_sdk(format!("reading the versioning of {id}"), e))?;
+    Ok(answer.status().map(|s| s.as_str().to_string()))
+}
+
+async fn public_access(s3: &aws_sdk_s3::Client, id: &str) -> Result<Option<[bool; 4]>, AwsError> {
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    match s3.get_public_access_block().bucket(id).send().await {
+        Ok(answer) => Ok(answer.public_access_block_configuration().map(|c| {
             [
                 c.block_public_acls().unwrap_or(false),
                 c.ignore_public_acls().unwrap_or(false),
                 c.block_public_policy().unwrap_or(false),
                 c.restrict_public_buckets().unwrap_or(false),
             ]
-        }),
-        Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => None,
-        Err(e) => {
-            return Err(AwsError::from_sdk(
-                format!("reading the public access block of {id}"),
-                e,
-            ));
-        }
-    };
-    Ok(BucketState {
-        encryption,
-        versioning,
-        public_access_block,
-    })
+        })),
+        Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => Ok(None),
+        Err(e) => Err(AwsError::from_sdk(
+            format!("reading the public access block of {id}"),
+            e,
+        )),
+    }
 }
 
-async fn bucket_check(platform: &Platform, s3: &aws_sdk_s3::Client, bucket: Target<'_>) -> Check {
+/// Three checks per bucket (encryption, versioning, public access), each
+/// from its own S3 call.
+async fn bucket_checks(
+    platform: &Platform,
+    s3: &aws_sdk_s3::Client,
+    bucket: Target<'_>,
+) -> Vec<Check> {
     let component = bucket.stack.id.as_str();
-    let name = format!(
-        "bucket {}: encrypted, versioned, public access blocked",
-        bucket.logical
-    );
+    let names = [
+        format!("bucket {} encrypted as synthesised", bucket.logical),
+        format!("bucket {} versioned as synthesised", bucket.logical),
+        format!("bucket {} blocks public access", bucket.logical),
+    ];
     let id = match bucket.physical() {
         Ok(id) => id,
-        Err(why) => return platform.unavailable(component, &name, &why),
+        Err(why) => {
+            return names
+                .iter()
+                .map(|n| platform.unavailable(component, n, &why))
+                .collect();
+        }
     };
-    match bucket_state(s3, id).await {
-        Ok(state) => Check::from_problems(
-            component,
-            name,
-            format!(
-                "{id}: {}, versioning {}",
-                state.encryption.as_deref().unwrap_or("unencrypted"),
-                state.versioning.as_deref().unwrap_or("off")
-            ),
-            bucket_problems(id, bucket.props(), &state, &platform.region),
-        ),
-        Err(e) => Check::aws_error(component, name, &e),
+    if let Err(e) = s3.head_bucket().bucket(id).send().await {
+        let e = AwsError::from_sdk(format!("looking up bucket {id}"), e);
+        return names
+            .iter()
+            .map(|n| Check::aws_error(component, n.clone(), &e))
+            .collect();
     }
+    let (props, region) = (bucket.props(), platform.region.as_str());
+    let [encrypted, versioned, blocked] = names;
+    let encryption = match encryption(s3, id).await {
+        Ok(actual) => Check::from_problems(
+            component,
+            encrypted,
+            format!("{id}: {}", actual.as_deref().unwrap_or("unencrypted")),
+            encryption_problems(id, props, actual.as_deref(), region),
+        ),
+        Err(e) => Check::aws_error(component, encrypted, &e),
+    };
+    let versioning = match versioning(s3, id).await {
+        Ok(actual) => Check::from_problems(
+            component,
+            versioned,
+            format!(
+                "{id}: versioning {}",
+                actual.as_deref().unwrap_or("never enabled")
+            ),
+            versioning_problems(id, props, actual.as_deref(), region),
+        ),
+        Err(e) => Check::aws_error(component, versioned, &e),
+    };
+    let public = match public_access(s3, id).await {
+        Ok(actual) => Check::from_problems(
+            component,
+            blocked,
+            format!("{id}: public access blocked"),
+            public_access_problems(id, props, actual, region),
+        ),
+        Err(e) => Check::aws_error(component, blocked, &e),
+    };
+    vec![encryption, versioning, public]
 }
 
 #[cfg(test)]
@@ -492,29 +532,39 @@ mod tests {
 
     #[test]
     fn an_encrypted_versioned_private_bucket_passes() {
-        let state = BucketState {
-            encryption: Some("AES256".into()),
-            versioning: Some("Enabled".into()),
-            public_access_block: Some([true; 4]),
-        };
-        assert!(bucket_problems("lake", &bucket_template(), &state, "eu-west-1").is_empty());
+        let t = bucket_template();
+        assert!(encryption_problems("lake", &t, Some("AES256"), "eu-west-1").is_empty());
+        assert!(versioning_problems("lake", &t, Some("Enabled"), "eu-west-1").is_empty());
+        assert!(public_access_problems("lake", &t, Some([true; 4]), "eu-west-1").is_empty());
     }
 
     #[test]
-    fn an_unversioned_bucket_open_to_public_policies_fails_twice() {
-        let state = BucketState {
-            encryption: Some("AES256".into()),
-            versioning: Some("Suspended".into()),
-            public_access_block: Some([true, true, false, true]),
-        };
-        let problems = bucket_problems("lake", &bucket_template(), &state, "eu-west-1");
-        let found: Vec<_> = problems.iter().map(|p| p.found.as_str()).collect();
+    fn a_suspended_bucket_open_to_public_policies_fails_with_both_fixes() {
+        let t = bucket_template();
+        let versioning = versioning_problems("lake", &t, Some("Suspended"), "eu-west-1");
         assert_eq!(
-            found,
-            [
-                "lake versioning is Suspended, synthesised Enabled",
-                "lake does not block public access as synthesised"
-            ]
+            versioning[0].found,
+            "lake versioning is Suspended, synthesised Enabled"
+        );
+        assert!(
+            versioning[0]
+                .fix
+                .starts_with("aws s3api put-bucket-versioning --bucket lake")
+        );
+        let public =
+            public_access_problems("lake", &t, Some([true, true, false, true]), "eu-west-1");
+        assert_eq!(
+            public[0].found,
+            "lake does not block public access as synthesised"
+        );
+        assert_eq!(
+            public_access_problems("lake", &t, None, "eu-west-1").len(),
+            1
+        );
+        let unencrypted = encryption_problems("lake", &t, None, "eu-west-1");
+        assert_eq!(
+            unencrypted[0].found,
+            "lake default encryption is none, synthesised AES256"
         );
     }
 }

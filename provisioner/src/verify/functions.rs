@@ -126,7 +126,7 @@ pub fn code_problems(
         return Vec::new(); // inline code: nothing to compare with an asset
     };
     let want = hex::decode(sha256)
-        .map(|bytes| aws_smithy_types::base64::encode(bytes))
+        .map(aws_smithy_types::base64::encode)
         .unwrap_or_default();
     if want == deployed.code_sha256 {
         return Vec::new();

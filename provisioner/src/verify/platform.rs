@@ -47,8 +47,18 @@ pub struct Target<'a> {
 /// Why a resource's actual state cannot be looked at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unavailable {
-    StackNotDeployed { stack_name: String },
-    NotInStack { stack_name: String, logical: String },
+    StackNotDeployed {
+        stack_name: String,
+    },
+    NotInStack {
+        stack_name: String,
+        logical: String,
+    },
+    /// Listed, but CloudFormation reports no physical id for it.
+    NoPhysicalId {
+        stack_name: String,
+        logical: String,
+    },
 }
 
 impl<'a> Target<'a> {
@@ -64,13 +74,19 @@ impl<'a> Target<'a> {
                 .ok_or_else(|| Unavailable::StackNotDeployed {
                     stack_name: self.stack.stack_name.clone(),
                 })?;
-        physical
-            .get(self.logical)
-            .map(String::as_str)
-            .ok_or_else(|| Unavailable::NotInStack {
-                stack_name: self.stack.stack_name.clone(),
-                logical: self.logical.to_string(),
-            })
+        let stack_name = self.stack.stack_name.clone();
+        let logical = self.logical.to_string();
+        match physical.get(self.logical).map(String::as_str) {
+            None => Err(Unavailable::NotInStack {
+                stack_name,
+                logical,
+            }),
+            Some("") => Err(Unavailable::NoPhysicalId {
+                stack_name,
+                logical,
+            }),
+            Some(id) => Ok(id),
+        }
     }
 
     /// `Stack/Logical`, as the user reads it in the templates.
@@ -333,6 +349,20 @@ impl Platform {
                     self.stage
                 ),
             ),
+            Unavailable::NoPhysicalId {
+                stack_name,
+                logical,
+            } => Check::fail(
+                component,
+                name,
+                format!("CloudFormation reports no physical id for {logical} in {stack_name}"),
+                format!(
+                    "look at the stack's events for {logical} (aws cloudformation \
+                     describe-stack-events --stack-name {stack_name}), then deploy the stage \
+                     again: provisioner deploy --stage {}",
+                    self.stage
+                ),
+            ),
         }
     }
 }
@@ -347,7 +377,10 @@ pub(crate) mod tests {
     use super::*;
 
     /// A platform of `stacks` (id, template JSON, physical ids or `None`).
-    pub(crate) fn platform(stacks: Vec<(&str, Value, Option<Vec<(&str, &str)>>)>) -> Platform {
+    /// (logical id, physical id) of a deployed stack's resources.
+    type Physical<'a> = Option<Vec<(&'a str, &'a str)>>;
+
+    pub(crate) fn platform(stacks: Vec<(&str, Value, Physical<'_>)>) -> Platform {
         Platform {
             stage: "dev".into(),
             region: "eu-west-1".into(),
