@@ -190,6 +190,15 @@ async fn the_platform_deploys_redeploys_as_no_op_updates_one_stack_and_is_destro
         .find(|l| l.contains("Storage/Archive AWS::S3::Bucket"))
         .map(|l| l.split_whitespace().last().unwrap().to_string())
         .unwrap_or_else(|| panic!("the retained bucket is reported: {}", destroy.stdout()));
+    assert!(
+        destroy
+            .stdout()
+            .lines()
+            .any(|l| l.contains("Storage/Scratch AWS::EC2::Volume")
+                && l.ends_with("(its final snapshot)")),
+        "a resource deleted with a final snapshot is reported: {}",
+        destroy.stdout()
+    );
     let mut buckets: Vec<_> = moto
         .s3()
         .list_buckets()

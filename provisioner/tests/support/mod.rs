@@ -201,7 +201,10 @@ pub fn write_fixture(dir: &Path, function_code: &str, version: &str) {
                 "Properties": { "BucketName": "retail-dev-lake" } },
             // Kept when the stack goes (a generated name, so a new one
             // each time the stack is created).
-            "Archive": { "Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain" }
+            "Archive": { "Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain" },
+            // Deleted, leaving a final snapshot (as prod's cluster does).
+            "Scratch": { "Type": "AWS::EC2::Volume", "DeletionPolicy": "Snapshot",
+                "Properties": { "AvailabilityZone": "eu-west-1a", "Size": 1 } }
         },
         "Outputs": { "LakeName": { "Value": { "Ref": "Lake" }, "Export": { "Name": "retail-dev-LakeName" } } }
     });
