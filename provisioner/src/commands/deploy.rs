@@ -254,6 +254,7 @@ pub async fn deploy(
         }
         if let (Some(hotswap), Some(Plan::Hotswap(changes))) = (&options.hotswap, &planned.hotswap)
         {
+            progress.stack_started(name, "hotswapping", None);
             let swapped =
                 hotswap::run(engine.cfn, &hotswap.lambda, name, &bucket.name, changes).await?;
             let result = StackResult::Hotswapped(swapped);
@@ -271,9 +272,14 @@ pub async fn deploy(
     })
     .await;
 
+    let hotswapped: Vec<String> = results
+        .iter()
+        .filter(|(_, run)| matches!(run, Run::Done((StackResult::Hotswapped(_), _))))
+        .map(|(id, _)| id.clone())
+        .collect();
     let result = report(results, started, options, out);
     let notes = match options.hotswap {
-        Some(_) => hotswap_notes(&stacks, out),
+        Some(_) => hotswap_notes(&stacks, &hotswapped, out),
         None => Ok(()),
     };
     result.and(notes)
@@ -288,23 +294,17 @@ struct Planned {
     hotswap: Option<Plan>,
 }
 
-/// The stacks that fell back from `--hotswap` and the drift warning.
-fn hotswap_notes(stacks: &[Planned], out: &mut dyn Write) -> CommandResult {
-    fn id(s: &Planned) -> &str {
-        &s.local.entry.id
-    }
+/// The stacks that fell back from `--hotswap`, and the drift warning for
+/// those `hotswapped`.
+fn hotswap_notes(stacks: &[Planned], hotswapped: &[String], out: &mut dyn Write) -> CommandResult {
     let fallbacks: Vec<(&str, &str)> = stacks
         .iter()
         .filter_map(|s| match &s.hotswap {
-            Some(Plan::Fallback(reason)) => Some((id(s), reason.as_str())),
+            Some(Plan::Fallback(reason)) => Some((s.local.entry.id.as_str(), reason.as_str())),
             _ => None,
         })
         .collect();
-    let hotswapped: Vec<&str> = stacks
-        .iter()
-        .filter(|s| matches!(s.hotswap, Some(Plan::Hotswap(_))))
-        .map(id)
-        .collect();
+    let hotswapped: Vec<&str> = hotswapped.iter().map(String::as_str).collect();
     hotswap::write_notes(out, &fallbacks, &hotswapped)
         .map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing output")))
 }
