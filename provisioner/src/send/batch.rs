@@ -40,13 +40,13 @@ pub struct Rows {
 /// A file that cannot be read as the retailer's CSV at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("reading {file}: {source}")]
+    #[error("reading {file}")]
     Io {
         file: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{file} is not a transactions CSV: {source}")]
+    #[error("{file} is not a transactions CSV")]
     NotTransactions {
         file: String,
         #[source]
@@ -226,12 +226,17 @@ mod tests {
     fn a_file_without_the_retailers_header_is_refused_naming_the_missing_columns() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "other.csv", "id,name\n1,x\n");
-        let error = read_file(&path).unwrap_err().to_string();
+        let error = format!("{:#}", anyhow::Error::new(read_file(&path).unwrap_err()));
         assert!(
-            error.contains("other.csv is not a transactions CSV"),
+            error.contains("other.csv is not a transactions CSV: "),
             "{error}"
         );
         assert!(error.contains("InvoiceNo"), "{error}");
+        assert_eq!(
+            error.matches("the header lacks").count(),
+            1,
+            "said once: {error}"
+        );
     }
 
     #[test]
