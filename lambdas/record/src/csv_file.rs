@@ -24,12 +24,10 @@ pub enum CsvError {
         found: Vec<String>,
         expected: &'static str,
     },
-    #[error("reading CSV near line {line}: {source}")]
-    Read {
-        line: u64,
-        #[source]
-        source: csv::Error,
-    },
+    /// The csv error is in the message, not a `source`: it is the whole
+    /// explanation, said once however the chain is printed.
+    #[error("reading CSV near line {line}: {error}")]
+    Read { line: u64, error: csv::Error },
 }
 
 /// The header the retailer's files carry.
@@ -65,7 +63,7 @@ impl<R: Read> CsvTransactions<R> {
             .from_reader(input);
         let headers = reader
             .byte_headers()
-            .map_err(|source| CsvError::Read { line: 1, source })?
+            .map_err(|error| CsvError::Read { line: 1, error })?
             .clone();
         if headers.is_empty() {
             return Err(CsvError::Empty {
@@ -164,10 +162,10 @@ impl<R: Read> Iterator for CsvTransactions<R> {
                     result: self.parse_record(),
                 }))
             }
-            Err(source) => {
+            Err(error) => {
                 self.failed = true;
-                let line = source.position().map_or(0, |p| p.line());
-                Some(Err(CsvError::Read { line, source }))
+                let line = error.position().map_or(0, |p| p.line());
+                Some(Err(CsvError::Read { line, error }))
             }
         }
     }

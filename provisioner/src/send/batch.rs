@@ -76,14 +76,14 @@ pub fn read_file(path: &Path) -> Result<Rows, ReadError> {
         .from_reader(bytes.as_slice());
     let columns = match raw.byte_headers() {
         Ok(headers) => columns(headers),
-        Err(source) => return Err(not_transactions(CsvError::Read { line: 1, source })),
+        Err(error) => return Err(not_transactions(CsvError::Read { line: 1, error })),
     };
     let mut rows = Rows::default();
     for (parsed, raw) in parsed.zip(raw.byte_records()) {
         let parsed = parsed.map_err(not_transactions)?;
-        let raw = raw.map_err(|source| {
-            let line = source.position().map_or(0, |p| p.line());
-            not_transactions(CsvError::Read { line, source })
+        let raw = raw.map_err(|error| {
+            let line = error.position().map_or(0, |p| p.line());
+            not_transactions(CsvError::Read { line, error })
         })?;
         let row = Row {
             file: file.clone(),
