@@ -168,8 +168,8 @@ fn is_credentials_error(error: &(dyn StdError + 'static)) -> bool {
     false
 }
 
-/// The error and its sources on one line.
-fn chain(error: &(dyn StdError + 'static)) -> String {
+/// The error and its sources on one line, each message once.
+pub(crate) fn chain(error: &(dyn StdError + 'static)) -> String {
     let mut text = error.to_string();
     let mut current = error.source();
     while let Some(e) = current {

@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use super::batch::{Item, body};
 use super::report::Rejection;
+use crate::deploy::error::chain;
 
 /// How resends are spaced and bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -351,17 +352,6 @@ fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8], sent
 /// enough to fall back on the backoff).
 fn parse_retry_after(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
