@@ -10,6 +10,7 @@ use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::operation::simulate_principal_policy::SimulatePrincipalPolicyError;
+use aws_sdk_iam::types::{EvaluationResult, PolicyEvaluationDecisionType};
 use serde_json::Value;
 
 use super::platform::Target;
@@ -290,25 +291,7 @@ async fn simulate(
             }
         };
         *simulator = Simulator::Available;
-        for result in answer.evaluation_results() {
-            let decision = result.eval_decision().as_str();
-            if decision != "allowed" {
-                problems.push(Problem::new(
-                    format!(
-                        "{} on {} is {decision} (statement {} of policy {})",
-                        result.eval_action_name(),
-                        result.eval_resource_name().unwrap_or("*"),
-                        grant.sid,
-                        grant.policy
-                    ),
-                    format!(
-                        "restore the inline policy {} of the role as synthesised (it was \
-                         changed outside provisioner), or lift the boundary or SCP that denies it",
-                        grant.policy
-                    ),
-                ));
-            }
-        }
+        problems.extend(denials(grant, answer.evaluation_results()));
     }
     if grants.is_empty() && !skipped.is_empty() {
         return Err(Unsimulated::NoSimulator(format!(
@@ -317,6 +300,32 @@ async fn simulate(
         )));
     }
     Ok((problems, skipped))
+}
+
+/// Each (action, resource) of `grant` the simulator did not allow, with
+/// the statement that grants it and what to do.
+fn denials(grant: &Grant, results: &[EvaluationResult]) -> Vec<Problem> {
+    results
+        .iter()
+        .filter(|result| *result.eval_decision() != PolicyEvaluationDecisionType::Allowed)
+        .map(|result| {
+            Problem::new(
+                format!(
+                    "{} on {} is {} (statement {} of policy {})",
+                    result.eval_action_name(),
+                    result.eval_resource_name().unwrap_or("*"),
+                    result.eval_decision().as_str(),
+                    grant.sid,
+                    grant.policy
+                ),
+                format!(
+                    "restore the inline policy {} of the role as synthesised (it was changed \
+                     outside provisioner), or lift the boundary or SCP that denies it",
+                    grant.policy
+                ),
+            )
+        })
+        .collect()
 }
 
 /// A bare HTTP 500/501 without an AWS error code, or an explicit
@@ -382,5 +391,46 @@ mod tests {
             }]
         );
         assert_eq!(skipped, ["OwnResults (has a condition)"]);
+    }
+
+    fn result(action: &str, resource: &str, decision: &str) -> EvaluationResult {
+        EvaluationResult::builder()
+            .eval_action_name(action)
+            .eval_resource_name(resource)
+            .eval_decision(PolicyEvaluationDecisionType::from(decision))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_action_the_simulator_does_not_allow_is_a_problem_naming_its_statement() {
+        let grant = Grant {
+            policy: "stream".into(),
+            sid: "PutRecords".into(),
+            actions: vec!["kinesis:PutRecord".into(), "kinesis:PutRecords".into()],
+            resources: vec!["arn:aws:kinesis:eu-west-1:1:stream/s".into()],
+        };
+        let stream = "arn:aws:kinesis:eu-west-1:1:stream/s";
+        let results = [
+            result("kinesis:PutRecord", stream, "allowed"),
+            result("kinesis:PutRecords", stream, "implicitDeny"),
+            result("kinesis:PutRecords", stream, "explicitDeny"),
+        ];
+        let problems = denials(&grant, &results);
+        let found: Vec<&str> = problems.iter().map(|p| p.found.as_str()).collect();
+        assert_eq!(
+            found,
+            [
+                "kinesis:PutRecords on arn:aws:kinesis:eu-west-1:1:stream/s is implicitDeny \
+                 (statement PutRecords of policy stream)",
+                "kinesis:PutRecords on arn:aws:kinesis:eu-west-1:1:stream/s is explicitDeny \
+                 (statement PutRecords of policy stream)",
+            ]
+        );
+        assert!(problems[0].fix.contains("inline policy stream"));
+        assert!(
+            denials(&grant, &results[..1]).is_empty(),
+            "allowed is no problem"
+        );
     }
 }
