@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use aws_sdk_dynamodb::types::AttributeValue;
-use record::dynamodb::{self, DynamoItems, Tables, attr};
+use record::dynamodb::{self, DynamoItems, Tables};
 use record::{SourcePosition, Transaction};
 
 /// One item to put, and the record it came from.
@@ -14,6 +14,15 @@ pub struct PendingPut {
     pub record: usize,
     pub table: String,
     pub item: HashMap<String, AttributeValue>,
+}
+
+/// One item to delete, by its key, and what it stands for (an index the
+/// caller chose, reported back when the delete fails).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingDelete {
+    pub record: usize,
+    pub table: String,
+    pub key: HashMap<String, AttributeValue>,
 }
 
 /// A record that is not a valid transaction.
@@ -105,12 +114,4 @@ pub fn to_sdk(item: dynamodb::Item) -> HashMap<String, AttributeValue> {
             (name.to_owned(), value)
         })
         .collect()
-}
-
-/// The `LineId` of an item, which both tables' items carry: how an
-/// unprocessed item is traced back to its record.
-pub fn line_id_of(item: &HashMap<String, AttributeValue>) -> Option<&str> {
-    item.get(attr::LINE_ID)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
 }

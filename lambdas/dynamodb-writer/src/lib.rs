@@ -29,7 +29,7 @@ use lambda_runtime::tracing;
 
 pub use items::{Planned, Skipped, plan};
 pub use record::dynamodb::{Tables, TablesError};
-pub use write::{MAX_ITEMS_PER_BATCH_WRITE, RetryPolicy, WriteOutcome, write_all};
+pub use write::{MAX_ITEMS_PER_BATCH_WRITE, RetryPolicy, WriteOutcome, delete_all, write_all};
 
 /// The stack that deploys this function and sets its environment
 /// (`INVOICES_TABLE`, `CUSTOMERS_TABLE`: [`Tables`]).

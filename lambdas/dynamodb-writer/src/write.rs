@@ -3,10 +3,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 use lambda_runtime::tracing;
 
-use crate::items::{PendingPut, line_id_of};
+use crate::items::{PendingDelete, PendingPut};
 
 /// `BatchWriteItem` takes at most 25 put or delete requests per call
 /// (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html>).
@@ -77,12 +77,70 @@ pub async fn write_all(
     puts: Vec<PendingPut>,
     policy: &RetryPolicy,
 ) -> WriteOutcome {
+    let requests = puts
+        .into_iter()
+        .map(|put| {
+            let request = PutRequest::builder()
+                .set_item(Some(put.item))
+                .build()
+                .expect("an item is set");
+            PendingWrite {
+                record: put.record,
+                table: put.table,
+                request: WriteRequest::builder().put_request(request).build(),
+            }
+        })
+        .collect();
+    write_requests(client, requests, policy).await
+}
+
+/// Deletes the items by key, in groups, concurrently and with the retries
+/// of [`write_all`]; the outcome's records are the deletes' `record`s.
+/// Deleting an item that does not exist succeeds (DynamoDB's semantics),
+/// so a retried delete is idempotent too.
+pub async fn delete_all(
+    client: &aws_sdk_dynamodb::Client,
+    deletes: Vec<PendingDelete>,
+    policy: &RetryPolicy,
+) -> WriteOutcome {
+    let requests = deletes
+        .into_iter()
+        .map(|delete| {
+            let request = DeleteRequest::builder()
+                .set_key(Some(delete.key))
+                .build()
+                .expect("a key is set");
+            PendingWrite {
+                record: delete.record,
+                table: delete.table,
+                request: WriteRequest::builder().delete_request(request).build(),
+            }
+        })
+        .collect();
+    write_requests(client, requests, policy).await
+}
+
+/// A put or a delete, its table and the record it came from.
+#[derive(Debug)]
+struct PendingWrite {
+    record: usize,
+    table: String,
+    request: WriteRequest,
+}
+
+/// The groups, concurrency and retries of [`write_all`] and [`delete_all`].
+async fn write_requests(
+    client: &aws_sdk_dynamodb::Client,
+    requests: Vec<PendingWrite>,
+    policy: &RetryPolicy,
+) -> WriteOutcome {
     let mut outcome = WriteOutcome::default();
-    let mut groups = Vec::with_capacity(puts.len().div_ceil(MAX_ITEMS_PER_BATCH_WRITE));
-    let mut puts = puts.into_iter().peekable();
-    while puts.peek().is_some() {
+    let mut groups = Vec::with_capacity(requests.len().div_ceil(MAX_ITEMS_PER_BATCH_WRITE));
+    let mut requests = requests.into_iter().peekable();
+    while requests.peek().is_some() {
         groups.push(
-            puts.by_ref()
+            requests
+                .by_ref()
                 .take(MAX_ITEMS_PER_BATCH_WRITE)
                 .collect::<Vec<_>>(),
         );
@@ -109,7 +167,7 @@ pub async fn write_all(
     // Groups never started when a group failed.
     outcome
         .failed_records
-        .extend(groups.flatten().map(|put| put.record));
+        .extend(groups.flatten().map(|write| write.record));
     outcome
 }
 
@@ -126,14 +184,16 @@ struct GroupResult {
 /// Writes one group, retrying what DynamoDB leaves unprocessed.
 async fn write_group(
     client: aws_sdk_dynamodb::Client,
-    group: Vec<PendingPut>,
+    group: Vec<PendingWrite>,
     policy: RetryPolicy,
 ) -> GroupResult {
-    let record_of_line: HashMap<String, usize> = group
+    // DynamoDB returns unprocessed requests as they were sent: that is how
+    // one is traced back to its record.
+    let sent: Vec<(usize, WriteRequest)> = group
         .iter()
-        .filter_map(|put| Some((line_id_of(&put.item)?.to_owned(), put.record)))
+        .map(|write| (write.record, write.request.clone()))
         .collect();
-    let all_records: Vec<usize> = group.iter().map(|put| put.record).collect();
+    let all_records: Vec<usize> = sent.iter().map(|(record, _)| *record).collect();
     let mut result = GroupResult {
         items: group.len(),
         unwritten_items: 0,
@@ -141,15 +201,11 @@ async fn write_group(
         calls: 0,
     };
     let mut request_items: HashMap<String, Vec<WriteRequest>> = HashMap::new();
-    for put in group {
-        let request = PutRequest::builder()
-            .set_item(Some(put.item))
-            .build()
-            .expect("an item is set");
+    for write in group {
         request_items
-            .entry(put.table)
+            .entry(write.table)
             .or_default()
-            .push(WriteRequest::builder().put_request(request).build());
+            .push(write.request);
     }
     for attempt in 0..policy.max_attempts {
         if attempt > 0 {
@@ -197,8 +253,11 @@ async fn write_group(
     result.unwritten_records = request_items
         .values()
         .flatten()
-        .filter_map(|request| request.put_request())
-        .filter_map(|put| line_id_of(put.item()).and_then(|line| record_of_line.get(line).copied()))
+        .filter_map(|request| {
+            sent.iter()
+                .find(|(_, sent)| sent == request)
+                .map(|(record, _)| *record)
+        })
         .collect();
     if result.unwritten_records.is_empty() {
         // Items we cannot trace back: fail the whole group rather than lose them.

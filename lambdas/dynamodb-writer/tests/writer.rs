@@ -10,7 +10,8 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_sdk_dynamodb::operation::batch_write_item::{BatchWriteItemError, BatchWriteItemOutput};
 use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
-use dynamodb_writer::{RetryPolicy, Tables, handle};
+use dynamodb_writer::items::PendingDelete;
+use dynamodb_writer::{RetryPolicy, Tables, delete_all, handle};
 use record::{SourcePosition, Transaction};
 
 const SHARD: &str = "shardId-000000000001";
@@ -508,4 +509,52 @@ async fn with_calls_in_flight_a_failure_reports_every_record_not_written() {
         calls.len() < 300usize.div_ceil(25),
         "no new call after the failure"
     );
+}
+
+#[tokio::test]
+async fn deletes_are_sent_by_key_in_groups_and_one_left_unprocessed_fails_its_record() {
+    let key = |line: usize| {
+        HashMap::from([
+            (
+                "InvoiceNo".to_owned(),
+                AttributeValue::S("536365".to_owned()),
+            ),
+            (
+                "LineId".to_owned(),
+                AttributeValue::S(format!("f-{line:016x}")),
+            ),
+        ])
+    };
+    // Records are what the caller numbers them: here file lines 2..=31.
+    let deletes: Vec<PendingDelete> = (2..32)
+        .map(|line| PendingDelete {
+            record: line,
+            table: "Invoices".to_owned(),
+            key: key(line),
+        })
+        .collect();
+    let stuck = key(7);
+    let (client, calls) = recording_dynamodb(move |_, request| {
+        let unprocessed: Vec<WriteRequest> = request["Invoices"]
+            .iter()
+            .filter(|r| r.delete_request().unwrap().key() == &stuck)
+            .cloned()
+            .collect();
+        let mut output = BatchWriteItemOutput::builder();
+        if !unprocessed.is_empty() {
+            output = output.unprocessed_items("Invoices", unprocessed);
+        }
+        MockResponse::Output(output.build())
+    });
+
+    let outcome = delete_all(&client, deletes, &no_wait(3)).await;
+
+    let calls = calls.lock().unwrap();
+    assert_eq!(calls[0]["Invoices"].len(), 25, "25 deletes per call");
+    assert_eq!(calls.len(), 3, "the first group, tried max_attempts times");
+    assert!(calls[1..].iter().all(|call| call["Invoices"].len() == 1));
+    // The stuck key's record, and those of the group never started.
+    let failed: Vec<usize> = outcome.failed_records.into_iter().collect();
+    assert_eq!(failed, [7, 27, 28, 29, 30, 31]);
+    assert_eq!(outcome.items_written, 24);
 }
