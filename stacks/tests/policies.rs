@@ -649,14 +649,16 @@ mod lambdas {
         let document = batch_import();
         let bucket = get_att("BulkImportBucket");
         let prefix = |p: &str| sub(&format!("${{Bucket}}/{p}/*"), "Bucket", bucket.clone());
-        let list = statement(&document, "ListIncomingFiles");
+        // processed/: the earlier import of a file dropped again, looked up
+        // by listing its key and read to find the rows it no longer has.
+        let list = statement(&document, "ListIncomingAndImportedFiles");
         assert_eq!(
             list["Condition"],
-            json!({ "StringLike": { "s3:prefix": ["incoming/*"] } })
+            json!({ "StringLike": { "s3:prefix": ["incoming/*", "processed/*"] } })
         );
         assert_eq!(
-            statement(&document, "ReadIncomingFiles")["Resource"],
-            prefix("incoming")
+            statement(&document, "ReadIncomingAndImportedFiles")["Resource"],
+            json!([prefix("incoming"), prefix("processed")])
         );
         assert_eq!(
             statement(&document, "WriteImportResults")["Resource"],

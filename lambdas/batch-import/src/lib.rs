@@ -8,23 +8,34 @@
 //! warehouse JSON lines staged under `staging/`, into Redshift through the
 //! Data API ([`warehouse`]); rejected rows are written to `rejected/{file}`
 //! with the field and the reason; then the source is moved to
-//! `processed/{file}` (copy + delete) and the staged object removed.
+//! `processed/{file}` (copy + delete) and the staged objects removed.
+//!
+//! A corrected file dropped again under the same name replaces its earlier
+//! import, whole: the stores hold the file as dropped now. The earlier
+//! version is the one kept at `processed/{file}`; the rows it had that the
+//! new one has not (fewer lines, a line now rejected) are deleted from
+//! Redshift in the load's transaction, and their items, with those of lines
+//! whose InvoiceNo or CustomerID changed (another key), from both tables
+//! after the new items are written ([`plan::stale`]). A first import pays
+//! one `ListObjectsV2` to learn there is no earlier version.
 //!
 //! A file is never half-imported silently. If any step fails the file
 //! stays in `incoming/`, the summary says why, and the invocation fails.
 //! The next run imports it again without duplicates: DynamoDB keys and
 //! Redshift `line_id`s derive from the file's name and line numbers
-//! ([`plan`]), and the warehouse load replaces rows by `line_id` in one
-//! transaction ([`warehouse`]).
+//! ([`plan`]), the warehouse load replaces rows by `line_id` in one
+//! transaction ([`warehouse`]), and the earlier version stays in
+//! `processed/` until the move, so the stale rows are found again.
 //!
 //! Environment ([`Config`]): `BULK_IMPORT_BUCKET`, `INVOICES_TABLE`,
 //! `CUSTOMERS_TABLE`, `CLUSTER_IDENTIFIER`, `DATABASE`,
 //! `WAREHOUSE_SECRET_ARN`, `COPY_ROLE_ARN`, and `WAREHOUSE_TABLE`
 //! (default `public.transactions`, the table warehouse-schema creates).
 //! The calls are exactly those `policies/lambda-batch-import.json.hbs`
-//! allows: ListBucket on `incoming/`, GetObject in `incoming/`, PutObject
-//! in `staging/`, `rejected/`, `processed/`, DeleteObject in `incoming/`
-//! and `staging/`, BatchWriteItem, BatchExecuteStatement and
+//! allows: ListBucket on `incoming/` and `processed/`, GetObject in
+//! `incoming/` and `processed/`, PutObject in `staging/`, `rejected/`,
+//! `processed/`, DeleteObject in `incoming/` and `staging/`,
+//! BatchWriteItem (puts and deletes), BatchExecuteStatement and
 //! DescribeStatement.
 
 pub mod config;
@@ -34,14 +45,14 @@ pub mod warehouse;
 use std::time::Duration;
 
 use aws_sdk_s3::error::DisplayErrorContext;
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::primitives::{AggregatedBytes, ByteStream};
 use dynamodb_writer::RetryPolicy;
 use lambda_runtime::tracing;
 use serde::Serialize;
 use tokio::time::Instant;
 
 pub use config::{Config, ConfigError, TableName};
-pub use plan::{FilePlan, REJECTED_HEADER, plan_file};
+pub use plan::{FilePlan, REJECTED_HEADER, Stale, plan_file};
 pub use warehouse::{PollPolicy, WarehouseError};
 
 pub const INCOMING: &str = "incoming/";
@@ -104,6 +115,10 @@ pub struct FileSummary {
     pub stored: usize,
     /// Rows written to `rejected/{file}` with their reasons.
     pub rejected: usize,
+    /// Rows of the earlier import of the file (a version dropped before,
+    /// kept in `processed/`) that this version no longer has, removed from
+    /// both stores.
+    pub removed: usize,
     pub status: FileStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -169,12 +184,33 @@ pub enum FileError {
     #[error("not a transactions CSV: {0}")]
     NotCsv(#[from] record::CsvError),
     #[error(
+        "the earlier import of this file, s3://{bucket}/{key}, is not a transactions CSV, so the \
+         rows it stored cannot be told ({error}); if the import did not write it, move it out of \
+         {PROCESSED}"
+    )]
+    EarlierNotCsv {
+        bucket: String,
+        key: String,
+        error: record::CsvError,
+    },
+    #[error(
         "{rows} accepted row(s) could not be written to DynamoDB (the first at line {first_line}) \
          after {calls} BatchWriteItem call(s)"
     )]
     DynamoDb {
         rows: usize,
         first_line: u64,
+        calls: usize,
+    },
+    #[error(
+        "the items of {rows} earlier row(s) that this version no longer has (or keys otherwise) \
+         could not be deleted from DynamoDB (the first at line {first_line} of \
+         {PROCESSED}{file}) after {calls} BatchWriteItem call(s)"
+    )]
+    DynamoDbDelete {
+        rows: usize,
+        first_line: u64,
+        file: String,
         calls: usize,
     },
     #[error("loading into Redshift: {0}")]
@@ -207,6 +243,7 @@ pub async fn handle(
                 rows: 0,
                 stored: 0,
                 rejected: 0,
+                removed: 0,
                 status: FileStatus::Deferred,
                 error: None,
             });
@@ -217,6 +254,7 @@ pub async fn handle(
             rows: 0,
             stored: 0,
             rejected: 0,
+            removed: 0,
             status: FileStatus::Imported,
             error: None,
         };
@@ -231,6 +269,7 @@ pub async fn handle(
                 rows = summary.rows,
                 stored = summary.stored,
                 rejected = summary.rejected,
+                removed = summary.removed,
                 "file imported"
             );
         }
@@ -298,6 +337,7 @@ async fn import_file(
     let bucket = &config.bucket;
     let source_key = format!("{INCOMING}{name}");
     let staged_key = format!("{STAGING}{name}.jsonl");
+    let stale_key = format!("{STAGING}{name}.stale.jsonl");
     if !warehouse::is_sql_literal_safe(&staged_key) {
         return Err(FileError::UnsafeName);
     }
@@ -311,23 +351,26 @@ async fn import_file(
         }
     };
 
-    let object = s3
-        .get_object()
-        .bucket(bucket)
-        .key(&source_key)
-        .send()
-        .await
-        .map_err(|e| s3_error("reading", &source_key)(&e))?;
-    let bytes = object
-        .body
-        .collect()
-        .await
-        .map_err(|e| s3_error("reading the body of", &source_key)(&e))?
-        .into_bytes();
+    let bytes = read(s3, bucket, &source_key).await?.into_bytes();
     let plan = plan_file(name, &bytes, &config.tables)?;
+    let stale = match read_earlier(s3, bucket, name).await? {
+        Some((key, earlier)) => {
+            let earlier =
+                plan_file(name, &earlier.into_bytes(), &config.tables).map_err(|error| {
+                    FileError::EarlierNotCsv {
+                        bucket: bucket.clone(),
+                        key,
+                        error,
+                    }
+                })?;
+            plan::stale(&earlier, &plan, &config.tables)
+        }
+        None => Stale::default(),
+    };
     summary.rows = plan.rows;
     summary.stored = plan.stored;
     summary.rejected = plan.rejected;
+    summary.removed = stale.line_ids.len();
 
     if plan.rejected > 0 {
         let key = format!("{REJECTED}{name}");
@@ -339,16 +382,45 @@ async fn import_file(
         put(s3, bucket, &staged_key, plan.staged, "application/x-ndjson")
             .await
             .map_err(|e| s3_error("staging accepted rows at", &staged_key)(&e))?;
-        let outcome =
-            dynamodb_writer::write_all(&clients.dynamodb, plan.puts, &options.retry).await;
-        if let Some(&first) = outcome.failed_records.first() {
-            return Err(FileError::DynamoDb {
-                rows: outcome.failed_records.len(),
-                first_line: plan.lines.get(first).copied().unwrap_or_default(),
-                calls: outcome.calls,
-            });
-        }
-        let sqls = warehouse::load_statements(config, &staged_key);
+    }
+    if !stale.line_ids.is_empty() {
+        let body = warehouse::stale_json_lines(&stale.line_ids);
+        put(s3, bucket, &stale_key, body, "application/x-ndjson")
+            .await
+            .map_err(|e| s3_error("staging the rows to remove at", &stale_key)(&e))?;
+    }
+
+    // The new rows first, then the removal of the stale ones: a failure in
+    // between leaves both versions' rows, never fewer than the file has, and
+    // the next run (the file still in incoming/) redoes both.
+    let outcome = dynamodb_writer::write_all(&clients.dynamodb, plan.puts, &options.retry).await;
+    if let Some(&first) = outcome.failed_records.first() {
+        return Err(FileError::DynamoDb {
+            rows: outcome.failed_records.len(),
+            first_line: plan.lines.get(first).copied().unwrap_or_default(),
+            calls: outcome.calls,
+        });
+    }
+    let outcome =
+        dynamodb_writer::delete_all(&clients.dynamodb, stale.deletes, &options.retry).await;
+    if let Some(&first_line) = outcome.failed_records.first() {
+        return Err(FileError::DynamoDbDelete {
+            rows: outcome.failed_records.len(),
+            first_line: first_line as u64,
+            file: name.to_owned(),
+            calls: outcome.calls,
+        });
+    }
+    // One batch, one transaction: the table holds either the earlier
+    // version's rows or this version's, never a mix.
+    let mut sqls = Vec::new();
+    if plan.stored > 0 {
+        sqls.extend(warehouse::load_statements(config, &staged_key));
+    }
+    if !stale.line_ids.is_empty() {
+        sqls.extend(warehouse::remove_statements(config, &stale_key));
+    }
+    if !sqls.is_empty() {
         warehouse::run_batch(
             &clients.redshift_data,
             config,
@@ -360,6 +432,8 @@ async fn import_file(
         .await?;
     }
 
+    // Replaces the earlier version in processed/: the next drop of the same
+    // name is compared with this one.
     let processed_key = format!("{PROCESSED}{name}");
     s3.copy_object()
         .bucket(bucket)
@@ -374,24 +448,84 @@ async fn import_file(
         .send()
         .await
         .map_err(|e| s3_error("moving to processed/: deleting", &source_key)(&e))?;
-    if plan.stored > 0 {
-        // The import is complete; a leftover staged object is harmless (the
-        // next import of the same name overwrites it), so only log.
-        if let Err(error) = s3
-            .delete_object()
-            .bucket(bucket)
-            .key(&staged_key)
-            .send()
-            .await
-        {
+    // The import is complete; a leftover staged object is harmless (the next
+    // import of the same name overwrites it), so only log.
+    for (was_staged, key) in [
+        (plan.stored > 0, &staged_key),
+        (summary.removed > 0, &stale_key),
+    ] {
+        if !was_staged {
+            continue;
+        }
+        if let Err(error) = s3.delete_object().bucket(bucket).key(key).send().await {
             tracing::warn!(
-                key = staged_key,
+                key,
                 error = %DisplayErrorContext(&error),
                 "could not delete the staged object"
             );
         }
     }
     Ok(())
+}
+
+/// The whole object at `key` (a day file is a few hundred kilobytes).
+async fn read(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<AggregatedBytes, FileError> {
+    let error = |action: &'static str, error: &dyn std::error::Error| FileError::S3 {
+        action,
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        detail: chain(error),
+    };
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| error("reading", &e))?;
+    object
+        .body
+        .collect()
+        .await
+        .map_err(|e| error("reading the body of", &e))
+}
+
+/// The earlier import of `name`, kept at `processed/{name}`: its key and
+/// content, or `None` for a first import.
+///
+/// Looked up by listing that one key (one `ListObjectsV2`, the whole cost
+/// of a first import): a `GetObject` of a missing key answers 403, not
+/// 404, to a role that may not list the whole bucket, so it cannot tell
+/// "absent" from "forbidden".
+async fn read_earlier(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    name: &str,
+) -> Result<Option<(String, AggregatedBytes)>, FileError> {
+    let key = format!("{PROCESSED}{name}");
+    // The key itself sorts first among the keys it prefixes.
+    let page = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(&key)
+        .max_keys(1)
+        .send()
+        .await
+        .map_err(|e| FileError::S3 {
+            action: "looking for the earlier import at",
+            bucket: bucket.to_owned(),
+            key: key.clone(),
+            detail: chain(&e),
+        })?;
+    if page.contents().first().and_then(|o| o.key()) != Some(key.as_str()) {
+        return Ok(None);
+    }
+    let bytes = read(s3, bucket, &key).await?;
+    Ok(Some((key, bytes)))
 }
 
 async fn put(

@@ -6,12 +6,19 @@
 //! `incoming/` and its line number), so importing the same file again
 //! writes the same keys: the DynamoDB items overwrite themselves and the
 //! warehouse load replaces the rows with the same `line_id`.
+//!
+//! A corrected file dropped again under the same name may have fewer rows,
+//! or rows keyed differently (another InvoiceNo or CustomerID): [`stale`]
+//! compares it with the plan of the earlier import (kept in `processed/`)
+//! and names what the stores hold for the file that it no longer has.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use dynamodb_writer::Tables;
-use dynamodb_writer::items::{PendingPut, push_puts};
-use record::{CsvError, CsvTransactions, RecordError, SourcePosition, WarehouseRow};
+use dynamodb_writer::items::{PendingDelete, PendingPut, push_puts};
+use record::dynamodb::{customers_table, invoices_table};
+use record::{CsvError, CsvTransactions, LineId, RecordError, SourcePosition, WarehouseRow};
 
 /// The header of a `rejected/` file: where, which field, why, then the
 /// row's original columns, so the file can be fixed and dropped again.
@@ -28,6 +35,8 @@ pub struct FilePlan {
     pub rejected: usize,
     /// The file line of each accepted row, by index.
     pub lines: Vec<u64>,
+    /// The `line_id` of each accepted row, by index.
+    pub line_ids: Vec<LineId>,
     /// Items for the Invoices and Customers tables; `record` is the index
     /// of the accepted row in the file.
     pub puts: Vec<PendingPut>,
@@ -64,6 +73,7 @@ pub fn plan_file(name: &str, bytes: &[u8], tables: &Tables) -> Result<FilePlan, 
         let line_id = position.line_id();
         WarehouseRow::new(&transaction, &line_id).write_json_line(&mut plan.staged);
         plan.lines.push(row.line);
+        plan.line_ids.push(line_id);
         push_puts(
             &mut plan.puts,
             plan.stored,
@@ -77,6 +87,76 @@ pub fn plan_file(name: &str, bytes: &[u8], tables: &Tables) -> Result<FilePlan, 
         plan.rejected_csv = rejected_csv(bytes, &rejections);
     }
     Ok(plan)
+}
+
+/// What the stores hold from an earlier import of a file that its new
+/// version does not write again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stale {
+    /// Rows of the earlier version with no accepted row at the same line
+    /// now (the file is shorter, or the line is now rejected), in line
+    /// order: the warehouse rows to delete.
+    pub line_ids: Vec<LineId>,
+    /// The items of those rows, and of rows whose InvoiceNo or CustomerID
+    /// changed (the new items have another key, so a put does not replace
+    /// the old ones); `record` is the row's line in the earlier version.
+    pub deletes: Vec<PendingDelete>,
+}
+
+impl Stale {
+    pub fn is_empty(&self) -> bool {
+        self.line_ids.is_empty() && self.deletes.is_empty()
+    }
+}
+
+/// What `earlier` (the plan of the file's earlier version) stored that
+/// `now` does not. Rows the earlier version rejected never reached the
+/// stores, so they are not in `earlier` and nothing is deleted for them.
+pub fn stale(earlier: &FilePlan, now: &FilePlan, tables: &Tables) -> Stale {
+    let kept_lines: BTreeSet<&LineId> = now.line_ids.iter().collect();
+    let kept_items: BTreeSet<ItemKey> = now
+        .puts
+        .iter()
+        .filter_map(|put| item_key(put, tables))
+        .collect();
+    let line_ids = earlier
+        .line_ids
+        .iter()
+        .filter(|id| !kept_lines.contains(id))
+        .cloned()
+        .collect();
+    let deletes = earlier
+        .puts
+        .iter()
+        .filter_map(|put| {
+            let (table, key) = item_key(put, tables)?;
+            (!kept_items.contains(&(table, key))).then(|| PendingDelete {
+                record: earlier.lines[put.record] as usize,
+                table: table.to_owned(),
+                key: key
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), AttributeValue::S(value.to_string())))
+                    .collect(),
+            })
+        })
+        .collect();
+    Stale { line_ids, deletes }
+}
+
+/// A table and the (hash, range) key of an item in it.
+type ItemKey<'a> = (&'a str, [(&'static str, &'a str); 2]);
+
+/// Where `put` writes: its table and its item's key.
+fn item_key<'a>(put: &'a PendingPut, tables: &Tables) -> Option<ItemKey<'a>> {
+    let (hash, range) = if put.table == tables.invoices {
+        (invoices_table::HASH_KEY, invoices_table::RANGE_KEY)
+    } else if put.table == tables.customers {
+        (customers_table::HASH_KEY, customers_table::RANGE_KEY)
+    } else {
+        return None;
+    };
+    let text = |name: &'static str| Some((name, put.item.get(name)?.as_s().ok()?.as_str()));
+    Some((put.table.as_str(), [text(hash)?, text(range)?]))
 }
 
 /// The rejected rows with their reasons and original columns.
@@ -155,6 +235,90 @@ mod tests {
             invoices: "Invoices".to_owned(),
             customers: "Customers".to_owned(),
         }
+    }
+
+    /// Plans `rows` (data lines) as the file `day.csv`.
+    fn plan_rows(rows: &[&str]) -> FilePlan {
+        let text = format!("{}\n{}\n", record::CSV_HEADER, rows.join("\n"));
+        plan_file("day.csv", text.as_bytes(), &tables()).unwrap()
+    }
+
+    fn line_id(line: u64) -> LineId {
+        SourcePosition::File {
+            key: "day.csv",
+            line,
+        }
+        .line_id()
+    }
+
+    /// The deleted keys, as `table hash range`.
+    fn deleted(stale: &Stale) -> Vec<String> {
+        let mut keys: Vec<String> = stale
+            .deletes
+            .iter()
+            .map(|delete| {
+                let (hash, range) = if delete.table == "Invoices" {
+                    ("InvoiceNo", "LineId")
+                } else {
+                    ("CustomerId", "PurchaseId")
+                };
+                let text = |name| delete.key[name].as_s().unwrap().as_str();
+                format!("{} {} {}", delete.table, text(hash), text(range))
+            })
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    const A: &str = "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom";
+    const B: &str = "536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850.0,United Kingdom";
+    const C: &str = "536367,84879,BIRD ORNAMENT,32,2010-12-01 08:34:00,1.69,13047.0,United Kingdom";
+
+    #[test]
+    fn the_same_file_again_has_nothing_stale() {
+        let plan = plan_rows(&[A, B, C]);
+        assert!(stale(&plan, &plan, &tables()).is_empty());
+    }
+
+    #[test]
+    fn a_line_now_rejected_is_stale_and_a_line_rejected_before_is_not() {
+        let negative = |row: &str| row.replace(",1.85,", ",-1.85,");
+        // Before: line 3 (B) rejected, so never stored. Now: line 3 fixed,
+        // line 4 (C) rejected.
+        let earlier = plan_rows(&[A, &negative(B), C]);
+        let now = plan_rows(&[A, B, &C.replace(",1.69,", ",-1.69,")]);
+        let stale = stale(&earlier, &now, &tables());
+        assert_eq!(stale.line_ids, [line_id(4)]);
+        let id = line_id(4);
+        assert_eq!(
+            deleted(&stale),
+            [
+                format!("Customers 13047 536367#{id}"),
+                format!("Invoices 536367 {id}"),
+            ]
+        );
+        assert!(stale.deletes.iter().all(|delete| delete.record == 4));
+    }
+
+    #[test]
+    fn a_changed_invoice_or_customer_makes_the_old_items_stale_not_the_row() {
+        let earlier = plan_rows(&[A, B]);
+        // Line 2: another invoice; line 3: no customer any more.
+        let now = plan_rows(&[&A.replace("536365", "536399"), &B.replace("17850.0", "")]);
+        let stale = stale(&earlier, &now, &tables());
+        assert!(
+            stale.line_ids.is_empty(),
+            "both rows are replaced by line_id"
+        );
+        let (two, three) = (line_id(2), line_id(3));
+        assert_eq!(
+            deleted(&stale),
+            [
+                format!("Customers 17850 536365#{two}"),
+                format!("Customers 17850 536366#{three}"),
+                format!("Invoices 536365 {two}"),
+            ]
+        );
     }
 
     #[test]

@@ -9,9 +9,15 @@
 //! drop it. Either all of it commits or none of it does, and a re-run of
 //! the same file replaces its rows (same `line_id`s) instead of adding
 //! them again. `DELETE`, not `TRUNCATE`: `TRUNCATE` commits on its own.
+//!
+//! A corrected file dropped again may no longer have some rows of its
+//! earlier import: their `line_id`s are staged too and
+//! [`remove_statements`] deletes them in the same batch, so the table holds
+//! the file as it is now, never a mix of the two versions.
 
 use std::time::Duration;
 
+use record::LineId;
 use redshift_statements::{StatementError, Target, Wait};
 use tokio::time::Instant;
 
@@ -20,6 +26,9 @@ use crate::config::Config;
 /// The temporary table of one load; it lives for the Data API session of
 /// the batch only.
 pub const STAGE_TABLE: &str = "batch_import_stage";
+
+/// The temporary table of the `line_id`s to remove.
+pub const STALE_TABLE: &str = "batch_import_stale";
 
 /// How often and how long to wait for a statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +94,44 @@ pub fn load_statements(config: &Config, staged_key: &str) -> Vec<String> {
         format!("INSERT INTO {table} SELECT * FROM {STAGE_TABLE}"),
         format!("DROP TABLE {STAGE_TABLE}"),
     ]
+}
+
+/// The statements that delete the rows whose `line_id`s are staged at
+/// `s3://{bucket}/{stale_key}` (JSON lines `{"line_id": ...}`, written by
+/// [`stale_json_lines`]); run in the same batch as [`load_statements`].
+///
+/// The ids are staged and copied, not written into the SQL: a file can lose
+/// thousands of rows, more than a Data API statement can hold.
+/// `stale_key` must be safe inside a SQL string literal.
+pub fn remove_statements(config: &Config, stale_key: &str) -> Vec<String> {
+    let table = &config.warehouse_table;
+    vec![
+        format!(
+            "CREATE TEMP TABLE {STALE_TABLE} (line_id VARCHAR({}) NOT NULL)",
+            record::limits::LINE_ID_BYTES
+        ),
+        format!(
+            "COPY {STALE_TABLE} FROM 's3://{bucket}/{stale_key}' IAM_ROLE '{role}' \
+             FORMAT AS JSON 'auto' COMPUPDATE OFF STATUPDATE OFF",
+            bucket = config.bucket,
+            role = config.copy_role_arn,
+        ),
+        format!(
+            "DELETE FROM {table} USING {STALE_TABLE} WHERE {table}.line_id = {STALE_TABLE}.line_id"
+        ),
+        format!("DROP TABLE {STALE_TABLE}"),
+    ]
+}
+
+/// The staged form of the `line_id`s [`remove_statements`] deletes.
+pub fn stale_json_lines(line_ids: &[LineId]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(line_ids.len() * 32);
+    for id in line_ids {
+        serde_json::to_writer(&mut out, &serde_json::json!({ "line_id": id }))
+            .expect("writing JSON to a Vec cannot fail");
+        out.push(b'\n');
+    }
+    out
 }
 
 /// Whether `text` can go between single quotes in SQL as it is.

@@ -2,7 +2,8 @@
 //! DynamoDB and the Redshift Data API mocked by aws-smithy-mocks; files are
 //! the real day files of the December 2010 sample.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,31 +73,41 @@ type Objects = Arc<Mutex<BTreeMap<String, Vec<u8>>>>;
 /// Every PutObject (key, body), including objects deleted afterwards.
 type Puts = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
+/// Every read, in order: `list {prefix}`, `get {key}`.
+type Reads = Arc<Mutex<Vec<String>>>;
+
 /// An S3 client over an in-memory bucket: list, get, put, copy, delete.
-fn fake_s3(objects: &Objects, puts: &Puts) -> (aws_sdk_s3::Client, Vec<Rule>) {
-    let o = Arc::clone(objects);
+fn fake_s3(objects: &Objects, puts: &Puts, reads: &Reads) -> (aws_sdk_s3::Client, Vec<Rule>) {
+    let (o, r) = (Arc::clone(objects), Arc::clone(reads));
     let list = mock!(aws_sdk_s3::Client::list_objects_v2).then_compute_output(move |request| {
         assert_eq!(request.bucket(), Some(BUCKET));
         let prefix = request.prefix().unwrap_or_default().to_owned();
-        assert_eq!(
-            prefix, "incoming/",
-            "the policy allows listing incoming/ only"
+        assert!(
+            prefix == "incoming/" || prefix.starts_with("processed/"),
+            "the policy allows listing incoming/ and processed/ only: {prefix}"
         );
+        r.lock().unwrap().push(format!("list {prefix}"));
+        let max_keys = request.max_keys().map_or(1000, |n| n as usize);
         let contents = o
             .lock()
             .unwrap()
             .keys()
             .filter(|key| key.starts_with(&prefix))
+            .take(max_keys)
             .map(|key| Object::builder().key(key).build())
             .collect();
         ListObjectsV2Output::builder()
             .set_contents(Some(contents))
             .build()
     });
-    let o = Arc::clone(objects);
+    let (o, r) = (Arc::clone(objects), Arc::clone(reads));
     let get = mock!(aws_sdk_s3::Client::get_object).then_compute_response(move |request| {
         let key = request.key().unwrap();
-        assert!(key.starts_with("incoming/"), "GetObject only in incoming/");
+        assert!(
+            key.starts_with("incoming/") || key.starts_with("processed/"),
+            "GetObject only in incoming/ and processed/: {key}"
+        );
+        r.lock().unwrap().push(format!("get {key}"));
         match o.lock().unwrap().get(key) {
             Some(bytes) => MockResponse::Output(
                 GetObjectOutput::builder()
@@ -162,26 +173,68 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// Every item written, per table.
-type Items = Arc<Mutex<BTreeMap<String, Vec<std::collections::HashMap<String, AttributeValue>>>>>;
+/// Every item put, per table (a log: an item put twice is there twice).
+type Items = Arc<Mutex<BTreeMap<String, Vec<HashMap<String, AttributeValue>>>>>;
 
-fn recording_dynamodb() -> (aws_sdk_dynamodb::Client, Items, Rule) {
+/// The (hash, range) key of an item.
+type Key = (String, String);
+
+/// What the tables hold after every put and delete: table → key → item.
+type Stored = Arc<Mutex<BTreeMap<String, BTreeMap<Key, HashMap<String, AttributeValue>>>>>;
+
+/// The (hash, range) key of an item or a key of the Invoices or Customers table.
+fn key_of(table: &str, attributes: &HashMap<String, AttributeValue>) -> Key {
+    let (hash, range) = match table {
+        "Invoices" => ("InvoiceNo", "LineId"),
+        "Customers" => ("CustomerId", "PurchaseId"),
+        other => panic!("no table {other}"),
+    };
+    let text = |name: &str| attributes[name].as_s().unwrap().clone();
+    (text(hash), text(range))
+}
+
+/// A DynamoDB whose BatchWriteItem applies puts and deletes to [`Stored`];
+/// while `refuse_deletes` is set, it leaves every delete unprocessed (a
+/// throttled table).
+fn recording_dynamodb(
+    refuse_deletes: &Arc<AtomicBool>,
+) -> (aws_sdk_dynamodb::Client, Items, Stored, Rule) {
     let items: Items = Arc::default();
-    let recorder = Arc::clone(&items);
+    let stored: Stored = Arc::default();
+    let (log, tables, refuse) = (
+        Arc::clone(&items),
+        Arc::clone(&stored),
+        Arc::clone(refuse_deletes),
+    );
     let rule =
         mock!(aws_sdk_dynamodb::Client::batch_write_item).then_compute_output(move |input| {
-            let mut items = recorder.lock().unwrap();
+            let refuse = refuse.load(Ordering::SeqCst);
+            let mut unprocessed = BatchWriteItemOutput::builder();
+            let (mut log, mut tables) = (log.lock().unwrap(), tables.lock().unwrap());
             for (table, requests) in input.request_items().unwrap() {
-                items.entry(table.clone()).or_default().extend(
-                    requests
-                        .iter()
-                        .map(|r| r.put_request().unwrap().item().clone()),
-                );
+                let content = tables.entry(table.clone()).or_default();
+                let mut refused = Vec::new();
+                for request in requests {
+                    if let Some(put) = request.put_request() {
+                        log.entry(table.clone())
+                            .or_default()
+                            .push(put.item().clone());
+                        content.insert(key_of(table, put.item()), put.item().clone());
+                    } else if refuse {
+                        refused.push(request.clone());
+                    } else {
+                        let key = request.delete_request().unwrap().key();
+                        content.remove(&key_of(table, key));
+                    }
+                }
+                if !refused.is_empty() {
+                    unprocessed = unprocessed.unprocessed_items(table, refused);
+                }
             }
-            BatchWriteItemOutput::builder().build()
+            unprocessed.build()
         });
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
-    (client, items, rule)
+    (client, items, stored, rule)
 }
 
 /// Every batch of SQL submitted.
@@ -223,7 +276,10 @@ struct World {
     clients: Clients,
     objects: Objects,
     puts: Puts,
+    reads: Reads,
     items: Items,
+    stored: Stored,
+    refuse_deletes: Arc<AtomicBool>,
     batches: Batches,
     s3_rules: Vec<Rule>,
     dynamodb_rule: Rule,
@@ -239,8 +295,10 @@ impl World {
                 .collect(),
         ));
         let puts = Puts::default();
-        let (s3, s3_rules) = fake_s3(&objects, &puts);
-        let (dynamodb, items, dynamodb_rule) = recording_dynamodb();
+        let reads = Reads::default();
+        let (s3, s3_rules) = fake_s3(&objects, &puts, &reads);
+        let refuse_deletes = Arc::new(AtomicBool::new(false));
+        let (dynamodb, items, stored, dynamodb_rule) = recording_dynamodb(&refuse_deletes);
         let (redshift_data, batches, redshift_rules) = redshift_data(status, error);
         World {
             clients: Clients {
@@ -250,7 +308,10 @@ impl World {
             },
             objects,
             puts,
+            reads,
             items,
+            stored,
+            refuse_deletes,
             batches,
             s3_rules,
             dynamodb_rule,
@@ -271,13 +332,31 @@ impl World {
         puts.iter().rev().find(|(k, _)| k == key).unwrap().1.clone()
     }
 
-    fn items(&self, table: &str) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    fn items(&self, table: &str) -> Vec<HashMap<String, AttributeValue>> {
         self.items
             .lock()
             .unwrap()
             .get(table)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// The keys the table holds now.
+    fn stored_keys(&self, table: &str) -> Vec<Key> {
+        self.stored
+            .lock()
+            .unwrap()
+            .get(table)
+            .map(|content| content.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Drops `body` at `incoming/{name}`, as a user does.
+    fn drop_file(&self, name: &str, body: &[u8]) {
+        self.objects
+            .lock()
+            .unwrap()
+            .insert(format!("incoming/{name}"), body.to_vec());
     }
 }
 
@@ -316,6 +395,7 @@ async fn a_day_file_is_imported_with_every_row_stored_once() {
             rows,
             stored: rows,
             rejected: 0,
+            removed: 0,
             status: FileStatus::Imported,
             error: None,
         }]
@@ -355,9 +435,26 @@ async fn a_day_file_is_imported_with_every_row_stored_once() {
     let mut columns: Vec<&str> = record::WAREHOUSE_COLUMNS.iter().map(|c| c.name).collect();
     columns.sort_unstable();
     assert_eq!(keys, columns);
+    // A first import: one listing of its processed/ key finds no earlier
+    // version, so nothing else is read and nothing is removed.
+    assert_eq!(
+        *world.reads.lock().unwrap(),
+        [
+            "list incoming/",
+            "get incoming/2010-12-01.csv",
+            "list processed/2010-12-01.csv"
+        ]
+    );
+    assert_eq!(world.stored_keys("Invoices").len(), rows);
     // One load, as one transaction, from the staged object.
     let batches = world.batches.lock().unwrap();
     assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].len(), 5, "{:#?}", batches[0]);
+    assert!(
+        !batches[0]
+            .iter()
+            .any(|sql| sql.contains("batch_import_stale"))
+    );
     assert!(batches[0].iter().any(|sql| sql.contains(
         "FROM 's3://bulk-imports/staging/2010-12-01.csv.jsonl' \
          IAM_ROLE 'arn:aws:iam::123456789012:role/warehouse-copy' FORMAT AS JSON 'auto'"
@@ -382,7 +479,7 @@ async fn importing_a_file_again_writes_the_same_keys_and_replaces_its_warehouse_
         .insert("incoming/2010-12-02.csv".to_owned(), bytes);
     handle(&world.clients, &config(), &options()).await.unwrap();
     let both_runs = world.items("Invoices");
-    let key = |item: &std::collections::HashMap<String, AttributeValue>| {
+    let key = |item: &HashMap<String, AttributeValue>| {
         (
             item["InvoiceNo"].as_s().unwrap().clone(),
             item["LineId"].as_s().unwrap().clone(),
@@ -402,6 +499,280 @@ async fn importing_a_file_again_writes_the_same_keys_and_replaces_its_warehouse_
         "rows of the file already loaded are replaced, not duplicated: {:#?}",
         batches[0]
     );
+}
+
+/// The header and the first `lines` data lines of the 2010-12-01 sample
+/// (invoice 536365, customer 17850), with `edit` applied to the data lines.
+fn first_lines(lines: usize, edit: impl Fn(usize, String) -> String) -> Vec<u8> {
+    let text = String::from_utf8(sample("2010-12-01.csv")).unwrap();
+    let mut out: Vec<String> = vec![text.lines().next().unwrap().to_owned()];
+    out.extend(
+        text.lines()
+            .skip(1)
+            .take(lines)
+            .enumerate()
+            .map(|(i, line)| edit(i, line.to_owned())),
+    );
+    (out.join("\n") + "\n").into_bytes()
+}
+
+fn line_id(file: &str, line: u64) -> String {
+    SourcePosition::File { key: file, line }
+        .line_id()
+        .into_string()
+}
+
+/// The keys the tables must hold for `file` as it is: one Invoices item
+/// per line, one Customers item per line with a customer.
+fn expected_keys(file: &str, body: &[u8]) -> (Vec<Key>, Vec<Key>) {
+    let (mut invoices, mut customers) = (Vec::new(), Vec::new());
+    for row in CsvTransactions::new(body).unwrap() {
+        let row = row.unwrap();
+        let transaction = row.result.unwrap();
+        let id = line_id(file, row.line);
+        invoices.push((transaction.invoice_no.clone(), id.clone()));
+        if let Some(customer) = &transaction.customer_id {
+            customers.push((customer.clone(), format!("{}#{id}", transaction.invoice_no)));
+        }
+    }
+    invoices.sort();
+    customers.sort();
+    (invoices, customers)
+}
+
+/// Five lines of customer 17850; the correction keeps three, the second
+/// now of customer 12346.
+fn five_then_three() -> (Vec<u8>, Vec<u8>) {
+    let five = first_lines(5, |_, line| line);
+    let three = first_lines(3, |i, line| {
+        if i == 1 {
+            line.replace(",17850.0,", ",12346.0,")
+        } else {
+            line
+        }
+    });
+    (five, three)
+}
+
+#[tokio::test]
+async fn a_corrected_file_with_fewer_lines_replaces_its_earlier_import_in_both_stores() {
+    let (five, three) = five_then_three();
+    let world = World::new(
+        &[("incoming/day.csv", five.clone())],
+        StatusString::Finished,
+        None,
+    );
+    handle(&world.clients, &config(), &options())
+        .await
+        .unwrap()
+        .check()
+        .unwrap();
+    assert_eq!(world.stored_keys("Invoices").len(), 5);
+    assert_eq!(world.stored_keys("Customers").len(), 5);
+
+    world.drop_file("day.csv", &three);
+    let report = handle(&world.clients, &config(), &options())
+        .await
+        .unwrap()
+        .check()
+        .unwrap();
+
+    assert_eq!(
+        report.files,
+        [FileSummary {
+            file: "day.csv".to_owned(),
+            rows: 3,
+            stored: 3,
+            rejected: 0,
+            removed: 2,
+            status: FileStatus::Imported,
+            error: None,
+        }]
+    );
+    // Exactly the three lines as dropped now: lines 5 and 6 are gone, and
+    // line 3 is under its new customer only.
+    let (invoices, customers) = expected_keys("day.csv", &three);
+    assert_eq!(world.stored_keys("Invoices"), invoices);
+    assert_eq!(world.stored_keys("Customers"), customers);
+    assert!(customers.contains(&(
+        "12346".to_owned(),
+        format!("536365#{}", line_id("day.csv", 3))
+    )));
+    // The earlier version was read from processed/, then replaced there.
+    assert!(
+        world
+            .reads
+            .lock()
+            .unwrap()
+            .contains(&"get processed/day.csv".to_owned())
+    );
+    assert_eq!(world.keys(), ["processed/day.csv"]);
+    assert_eq!(world.object("processed/day.csv").unwrap(), three);
+    // Redshift: one batch (one transaction) loads the three rows, replacing
+    // line 3's by line_id, and deletes the rows of lines 5 and 6.
+    let stale = String::from_utf8(world.put_body("staging/day.csv.stale.jsonl")).unwrap();
+    assert_eq!(
+        stale,
+        format!(
+            "{{\"line_id\":\"{}\"}}\n{{\"line_id\":\"{}\"}}\n",
+            line_id("day.csv", 5),
+            line_id("day.csv", 6)
+        )
+    );
+    let staged = String::from_utf8(world.put_body("staging/day.csv.jsonl")).unwrap();
+    let line_3 = staged
+        .lines()
+        .find(|row| row.contains(&line_id("day.csv", 3)))
+        .unwrap();
+    assert!(line_3.contains("\"customer_id\":\"12346\""), "{line_3}");
+    let batches = world.batches.lock().unwrap();
+    assert_eq!(batches.len(), 2);
+    let table = "public.transactions";
+    assert_eq!(
+        batches[1][2..],
+        [
+            format!(
+                "DELETE FROM {table} USING batch_import_stage \
+                 WHERE {table}.line_id = batch_import_stage.line_id"
+            ),
+            format!("INSERT INTO {table} SELECT * FROM batch_import_stage"),
+            "DROP TABLE batch_import_stage".to_owned(),
+            "CREATE TEMP TABLE batch_import_stale (line_id VARCHAR(18) NOT NULL)".to_owned(),
+            "COPY batch_import_stale FROM 's3://bulk-imports/staging/day.csv.stale.jsonl' \
+             IAM_ROLE 'arn:aws:iam::123456789012:role/warehouse-copy' FORMAT AS JSON 'auto' \
+             COMPUPDATE OFF STATUPDATE OFF"
+                .to_owned(),
+            format!(
+                "DELETE FROM {table} USING batch_import_stale \
+                 WHERE {table}.line_id = batch_import_stale.line_id"
+            ),
+            "DROP TABLE batch_import_stale".to_owned(),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_failure_deleting_stale_items_leaves_the_file_in_incoming_and_the_next_run_converges() {
+    let (five, three) = five_then_three();
+    let world = World::new(
+        &[("incoming/day.csv", five.clone())],
+        StatusString::Finished,
+        None,
+    );
+    handle(&world.clients, &config(), &options()).await.unwrap();
+    world.drop_file("day.csv", &three);
+    world.refuse_deletes.store(true, Ordering::SeqCst);
+
+    let report = handle(&world.clients, &config(), &options()).await.unwrap();
+
+    let summary = &report.files[0];
+    assert_eq!(summary.status, FileStatus::Failed);
+    let error = summary.error.as_deref().unwrap();
+    assert!(
+        error.contains(
+            "the items of 3 earlier row(s) that this version no longer has (or keys otherwise) \
+             could not be deleted from DynamoDB (the first at line 3 of processed/day.csv) \
+             after 2 BatchWriteItem call(s)"
+        ),
+        "{error}"
+    );
+    // Nothing half-done is final: the correction waits in incoming/, the
+    // earlier version is still the one in processed/ (the staged objects
+    // are overwritten by the next run), the new rows are written and the
+    // warehouse was not touched yet.
+    assert_eq!(
+        world.keys(),
+        [
+            "incoming/day.csv",
+            "processed/day.csv",
+            "staging/day.csv.jsonl",
+            "staging/day.csv.stale.jsonl"
+        ]
+    );
+    assert_eq!(world.object("incoming/day.csv").unwrap(), three);
+    assert_eq!(world.object("processed/day.csv").unwrap(), five);
+    assert_eq!(world.stored_keys("Invoices").len(), 5);
+    assert_eq!(
+        world.stored_keys("Customers").len(),
+        6,
+        "old and new line 3"
+    );
+    assert_eq!(world.batches.lock().unwrap().len(), 1);
+
+    world.refuse_deletes.store(false, Ordering::SeqCst);
+    let report = handle(&world.clients, &config(), &options())
+        .await
+        .unwrap()
+        .check()
+        .unwrap();
+
+    assert_eq!(report.files[0].removed, 2);
+    let (invoices, customers) = expected_keys("day.csv", &three);
+    assert_eq!(world.stored_keys("Invoices"), invoices);
+    assert_eq!(world.stored_keys("Customers"), customers);
+    assert_eq!(world.keys(), ["processed/day.csv"]);
+    assert_eq!(world.object("processed/day.csv").unwrap(), three);
+    let batches = world.batches.lock().unwrap();
+    assert_eq!(batches.len(), 2);
+    assert!(
+        batches[1]
+            .iter()
+            .any(|sql| sql.starts_with("DELETE FROM public.transactions USING batch_import_stale"))
+    );
+}
+
+#[tokio::test]
+async fn a_correction_with_no_valid_row_left_removes_every_row_of_the_earlier_import() {
+    let five = first_lines(5, |_, line| line);
+    // Every price made negative: each row is rejected.
+    let rejected = first_lines(5, |_, line| {
+        line.replacen(",2010-12-01 08:26:00,", ",2010-12-01 08:26:00,-", 1)
+    });
+    let world = World::new(&[("incoming/day.csv", five)], StatusString::Finished, None);
+    handle(&world.clients, &config(), &options()).await.unwrap();
+    world.drop_file("day.csv", &rejected);
+
+    let report = handle(&world.clients, &config(), &options())
+        .await
+        .unwrap()
+        .check()
+        .unwrap();
+
+    let summary = &report.files[0];
+    assert_eq!(
+        (summary.stored, summary.rejected, summary.removed),
+        (0, 5, 5)
+    );
+    assert!(world.stored_keys("Invoices").is_empty());
+    assert!(world.stored_keys("Customers").is_empty());
+    let batches = world.batches.lock().unwrap();
+    assert_eq!(batches.len(), 2);
+    assert_eq!(batches[1].len(), 4, "removal only: {:#?}", batches[1]);
+    assert!(batches[1][1].starts_with("COPY batch_import_stale"));
+    assert_eq!(world.keys(), ["processed/day.csv", "rejected/day.csv"]);
+}
+
+#[tokio::test]
+async fn an_earlier_import_that_is_not_a_transactions_csv_keeps_the_file_in_incoming() {
+    let world = World::new(
+        &[
+            ("incoming/day.csv", first_lines(2, |_, line| line)),
+            ("processed/day.csv", b"order,amount\n1,2\n".to_vec()),
+        ],
+        StatusString::Finished,
+        None,
+    );
+    let report = handle(&world.clients, &config(), &options()).await.unwrap();
+    let error = report.files[0].error.as_deref().unwrap();
+    assert!(
+        error.starts_with(
+            "the earlier import of this file, s3://bulk-imports/processed/day.csv, is not a \
+             transactions CSV"
+        ) && error.contains("move it out of processed/"),
+        "{error}"
+    );
+    assert_eq!(world.keys(), ["incoming/day.csv", "processed/day.csv"]);
+    assert_eq!(world.dynamodb_rule.num_calls(), 0);
 }
 
 #[tokio::test]
@@ -561,6 +932,7 @@ async fn a_header_only_file_is_moved_without_loading_anything() {
             rows: 0,
             stored: 0,
             rejected: 0,
+            removed: 0,
             status: FileStatus::Imported,
             error: None,
         }]
@@ -617,6 +989,7 @@ fn the_summary_serialises_for_the_invocation_result() {
         rows: 3108,
         stored: 3100,
         rejected: 8,
+        removed: 0,
         status: FileStatus::Imported,
         error: None,
     };
@@ -624,7 +997,7 @@ fn the_summary_serialises_for_the_invocation_result() {
         serde_json::to_value(&summary).unwrap(),
         serde_json::json!({
             "file": "2010-12-01.csv", "rows": 3108, "stored": 3100, "rejected": 8,
-            "status": "imported"
+            "removed": 0, "status": "imported"
         })
     );
 }
