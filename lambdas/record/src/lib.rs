@@ -30,6 +30,8 @@ mod csv_file;
 pub mod dynamodb;
 mod error;
 mod invoice_date;
+mod json_fields;
+mod json_plain;
 mod json_scalar;
 pub mod limits;
 mod line_id;

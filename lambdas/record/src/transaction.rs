@@ -1,10 +1,13 @@
 //! The normalised transaction line and its validation from raw text fields.
 
+use std::borrow::Cow;
+
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::{Field, Reason, RecordError};
 use crate::invoice_date::{format_invoice_date, parse_invoice_date};
+use crate::json_fields::{self, FieldTexts};
 use crate::limits;
 use crate::money::{Money, MoneyParseError};
 
@@ -64,7 +67,7 @@ impl Transaction {
         if cancellation && quantity > 0 {
             return Err(RecordError::invalid(
                 Field::Quantity,
-                raw.quantity.trim(),
+                trim(raw.quantity),
                 Reason::PositiveQuantityOnCancellation,
             ));
         }
@@ -122,6 +125,16 @@ fn serialize_invoice_date<S: Serializer>(
     serializer.serialize_str(&format_invoice_date(at))
 }
 
+/// `str::trim`, skipping its char-by-char decoding when both ends are
+/// visible ASCII, as they nearly always are (this runs for every field).
+fn trim(text: &str) -> &str {
+    let bytes = text.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
+}
+
 fn is_cancellation_number(invoice_no: &str) -> bool {
     invoice_no.starts_with('C')
 }
@@ -131,7 +144,7 @@ fn required_text(field: Field, raw: &str, max_bytes: usize) -> Result<&str, Reco
 }
 
 fn optional_text(field: Field, raw: &str, max_bytes: usize) -> Result<Option<&str>, RecordError> {
-    let text = raw.trim();
+    let text = trim(raw);
     if text.is_empty() {
         return Ok(None);
     }
@@ -162,7 +175,7 @@ fn parse_invoice_no(raw: &str) -> Result<&str, RecordError> {
 }
 
 fn parse_quantity(raw: &str) -> Result<i32, RecordError> {
-    let text = raw.trim();
+    let text = trim(raw);
     if text.is_empty() {
         return Err(RecordError::Missing {
             field: Field::Quantity,
@@ -184,7 +197,7 @@ fn parse_quantity(raw: &str) -> Result<i32, RecordError> {
 }
 
 fn parse_date(raw: &str) -> Result<NaiveDateTime, RecordError> {
-    let text = raw.trim();
+    let text = trim(raw);
     if text.is_empty() {
         return Err(RecordError::Missing {
             field: Field::InvoiceDate,
@@ -195,7 +208,7 @@ fn parse_date(raw: &str) -> Result<NaiveDateTime, RecordError> {
 }
 
 fn parse_unit_price(raw: &str) -> Result<Money, RecordError> {
-    let text = raw.trim();
+    let text = trim(raw);
     if text.is_empty() {
         return Err(RecordError::Missing {
             field: Field::UnitPrice,
@@ -238,7 +251,7 @@ fn check_line_total(price: Money, quantity: i32, raw_price: &str) -> Result<(), 
         }
         _ => Err(RecordError::invalid(
             Field::UnitPrice,
-            raw_price.trim(),
+            trim(raw_price),
             Reason::OutOfRange,
         )),
     }
@@ -248,7 +261,7 @@ fn check_line_total(price: Money, quantity: i32, raw_price: &str) -> Result<(), 
 /// `Some("17850")`; anything else is an error rather than a silent
 /// "no customer".
 fn parse_customer_id(raw: &str) -> Result<Option<String>, RecordError> {
-    let text = raw.trim();
+    let text = trim(raw);
     if text.is_empty() {
         return Ok(None);
     }
@@ -303,6 +316,41 @@ struct JsonTransaction<'a> {
 /// An example transaction object, shown when a body is not an object.
 pub const JSON_EXAMPLE: &str = r#"{"InvoiceNo":"536365","StockCode":"85123A","Description":"WHITE HANGING HEART T-LIGHT HOLDER","Quantity":6,"InvoiceDate":"2010-12-01 08:26:00","UnitPrice":2.55,"CustomerID":"17850","Country":"United Kingdom"}"#;
 
+/// The field texts of any JSON the API may send, through serde: the
+/// general path, whose errors name the problem and its position.
+pub(crate) fn fields_via_serde(json: &str) -> Result<FieldTexts<'_>, RecordError> {
+    // serde's derive also accepts an array of the fields in order; an
+    // API body like `[1,2]` is a mistake, not a transaction.
+    if !json.trim_start().starts_with('{') {
+        return Err(RecordError::Json {
+            message: format!("expected a JSON object such as {JSON_EXAMPLE}"),
+        });
+    }
+    let parsed: JsonTransaction = serde_json::from_str(json).map_err(|e| RecordError::Json {
+        message: e.to_string(),
+    })?;
+    let texts = [
+        (Field::InvoiceNo, &parsed.invoice_no),
+        (Field::StockCode, &parsed.stock_code),
+        (Field::Description, &parsed.description),
+        (Field::Quantity, &parsed.quantity),
+        (Field::InvoiceDate, &parsed.invoice_date),
+        (Field::UnitPrice, &parsed.unit_price),
+        (Field::CustomerId, &parsed.customer_id),
+        (Field::Country, &parsed.country),
+    ]
+    .map(|(field, raw)| match raw {
+        None => Ok(Cow::Borrowed("")),
+        Some(raw) => crate::json_scalar::scalar_text(raw)
+            .ok_or_else(|| RecordError::invalid(field, raw.get(), Reason::NotAScalar)),
+    });
+    let mut values: FieldTexts<'_> = Default::default();
+    for (slot, text) in values.iter_mut().zip(texts) {
+        *slot = text?;
+    }
+    Ok(values)
+}
+
 impl Transaction {
     /// Parses one JSON object in either naming:
     /// `{"InvoiceNo":"536365","Quantity":6,"UnitPrice":2.55,...}` or
@@ -311,36 +359,17 @@ impl Transaction {
     /// per-item results, deserialise it as `Vec<Box<RawValue>>` and call this
     /// on each `raw.get()`.
     pub fn from_json(json: &str) -> Result<Transaction, RecordError> {
-        // serde's derive also accepts an array of the fields in order; an
-        // API body like `[1,2]` is a mistake, not a transaction.
-        if !json.trim_start().starts_with('{') {
-            return Err(RecordError::Json {
-                message: format!("expected a JSON object such as {JSON_EXAMPLE}"),
-            });
-        }
-        let parsed: JsonTransaction =
-            serde_json::from_str(json).map_err(|e| RecordError::Json {
-                message: e.to_string(),
-            })?;
-        let texts = [
-            (Field::InvoiceNo, &parsed.invoice_no),
-            (Field::StockCode, &parsed.stock_code),
-            (Field::Description, &parsed.description),
-            (Field::Quantity, &parsed.quantity),
-            (Field::InvoiceDate, &parsed.invoice_date),
-            (Field::UnitPrice, &parsed.unit_price),
-            (Field::CustomerId, &parsed.customer_id),
-            (Field::Country, &parsed.country),
-        ]
-        .map(|(field, raw)| match raw {
-            None => Ok(std::borrow::Cow::Borrowed("")),
-            Some(raw) => crate::json_scalar::scalar_text(raw)
-                .ok_or_else(|| RecordError::invalid(field, raw.get(), Reason::NotAScalar)),
-        });
-        let mut values: [std::borrow::Cow<'_, str>; 8] = Default::default();
-        for (slot, text) in values.iter_mut().zip(texts) {
-            *slot = text?;
-        }
+        // The stream's records take the one-pass reader; whatever it
+        // declines goes through serde, whose errors say what and where.
+        let texts = match json_fields::read_flat_object(json) {
+            Some(texts) => texts,
+            None => fields_via_serde(json)?,
+        };
+        Transaction::from_texts(&texts)
+    }
+
+    /// [`Transaction::from_fields`] of texts in [`Field::ALL`] order.
+    pub(crate) fn from_texts(texts: &FieldTexts<'_>) -> Result<Transaction, RecordError> {
         let [
             invoice_no,
             stock_code,
@@ -350,7 +379,7 @@ impl Transaction {
             unit_price,
             customer_id,
             country,
-        ] = &values;
+        ] = texts;
         Transaction::from_fields(RawFields {
             invoice_no,
             stock_code,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::invoice_date::{
     format_invoice_date, parse_invoice_date, timestamp_bytes, write_invoice_date,
 };
+use crate::json_plain;
 use crate::limits;
 use crate::line_id::LineId;
 use crate::money::Money;
@@ -186,7 +187,7 @@ impl<'de> Deserialize<'de> for WarehouseTimestamp {
 
 /// A JSON string; text needing no escape (almost all of it) is copied.
 fn write_json_str(out: &mut Vec<u8>, text: &str) {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if json_plain::plain_len(text.as_bytes()) == text.len() {
         out.push(b'"');
         out.extend_from_slice(text.as_bytes());
         out.push(b'"');
