@@ -26,7 +26,8 @@ pub(crate) type FieldTexts<'a> = [Cow<'a, str>; 8];
 /// anything else (see the module documentation).
 pub(crate) fn read_flat_object(json: &str) -> Option<FieldTexts<'_>> {
     let mut reader = Reader { json, at: 0 };
-    let mut texts: [Option<Cow<'_, str>>; 8] = Default::default();
+    let mut texts: FieldTexts<'_> = Default::default();
+    let mut seen = [false; 8];
     reader.skip_whitespace();
     reader.expect(b'{')?;
     reader.skip_whitespace();
@@ -36,10 +37,10 @@ pub(crate) fn read_flat_object(json: &str) -> Option<FieldTexts<'_>> {
             reader.skip_whitespace();
             reader.expect(b':')?;
             reader.skip_whitespace();
-            let value = reader.scalar()?;
-            if texts[field].replace(value).is_some() {
+            if std::mem::replace(&mut seen[field], true) {
                 return None; // a repeated field: serde names it
             }
+            texts[field] = reader.scalar()?;
             reader.skip_whitespace();
             match reader.next()? {
                 b',' => reader.skip_whitespace(),
@@ -49,7 +50,7 @@ pub(crate) fn read_flat_object(json: &str) -> Option<FieldTexts<'_>> {
         }
     }
     reader.skip_whitespace();
-    (reader.at == json.len()).then(|| texts.map(|text| text.unwrap_or(Cow::Borrowed(""))))
+    (reader.at == json.len()).then_some(texts)
 }
 
 /// The position in [`Field::ALL`] of a key in either naming.
@@ -137,11 +138,11 @@ impl<'a> Reader<'a> {
                 _ => return None,
             }
         }
-        let token = &self.json[start..self.at];
         if escaped {
+            let token = &self.json[start..self.at];
             serde_json::from_str::<String>(token).ok().map(Cow::Owned)
         } else {
-            Some(Cow::Borrowed(&token[1..token.len() - 1]))
+            Some(Cow::Borrowed(&self.json[start + 1..self.at - 1]))
         }
     }
 
