@@ -31,33 +31,12 @@
 //! serde's derive and `RawValue`.
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use record::{CsvTransactions, SourcePosition, Transaction, WarehouseRow};
 
-/// Kinesis-like sequence numbers (56 digits).
-const SEQUENCE_NUMBERS: [&str; 2] = [
-    "49590338271490256608559692538361571095921575989136588898",
-    "49590338271490256608559692538361571095921575989136588899",
-];
-
-fn sample_files() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/online-retail");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading the sample at {}: {e}", dir.display()))
-        .map(|entry| entry.expect("listing the sample").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "csv"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).expect("reading a sample file"))
-        })
-        .collect()
-}
+mod sample;
+use sample::{SEQUENCE_NUMBERS, json_records, sample_files};
 
 fn count_rows(files: &[(String, Vec<u8>)]) -> u64 {
     files
@@ -130,12 +109,7 @@ fn bench(c: &mut Criterion) {
 
     // The stream path: the ingest function's JSON records, as the Firehose
     // transform and the writers receive them.
-    let json_records: Vec<String> = files
-        .iter()
-        .flat_map(|(_, bytes)| CsvTransactions::new(bytes.as_slice()).unwrap())
-        .filter_map(|row| row.unwrap().result.ok())
-        .map(|transaction| transaction.to_json())
-        .collect();
+    let json_records = json_records(&files);
     group.bench_function("json_record_to_warehouse_json", |b| {
         let mut out = Vec::with_capacity(64 * 1024 * 1024);
         b.iter(|| {

@@ -12,15 +12,12 @@
 //! of one pass is the difference between two pass counts.
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use record::{CsvTransactions, SourcePosition, Transaction, WarehouseRow};
 
-/// As the bench's: Kinesis-like sequence numbers (56 digits).
-const SEQUENCE_NUMBERS: [&str; 2] = [
-    "49590338271490256608559692538361571095921575989136588898",
-    "49590338271490256608559692538361571095921575989136588899",
-];
+#[path = "../benches/sample/mod.rs"]
+mod sample;
+use sample::{SEQUENCE_NUMBERS, json_records, sample_files};
 
 const PATHS: [&str; 5] = [
     "parse",
@@ -86,31 +83,4 @@ fn main() {
         black_box((out.len(), items));
     }
     eprintln!("{path}: {} records × {passes} passes", json_records.len());
-}
-
-fn sample_files() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/online-retail");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading the sample at {}: {e}", dir.display()))
-        .map(|entry| entry.expect("listing the sample").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "csv"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).expect("reading a sample file"))
-        })
-        .collect()
-}
-
-/// The ingest function's JSON of every valid row, as the stream carries it.
-fn json_records(files: &[(String, Vec<u8>)]) -> Vec<String> {
-    files
-        .iter()
-        .flat_map(|(_, bytes)| CsvTransactions::new(bytes.as_slice()).unwrap())
-        .filter_map(|row| row.unwrap().result.ok())
-        .map(|transaction| transaction.to_json())
-        .collect()
 }
