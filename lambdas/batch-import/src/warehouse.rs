@@ -74,6 +74,17 @@ pub enum WarehouseError {
     TimedOut { id: String, waited: Duration },
 }
 
+/// COPY of the JSON lines at `s3://{bucket}/{key}` into `table`, with the
+/// COPY role (`key` must be safe inside a SQL string literal).
+fn copy_into(config: &Config, table: &str, key: &str) -> String {
+    format!(
+        "COPY {table} FROM 's3://{bucket}/{key}' IAM_ROLE '{role}' \
+         FORMAT AS JSON 'auto' COMPUPDATE OFF STATUPDATE OFF",
+        bucket = config.bucket,
+        role = config.copy_role_arn,
+    )
+}
+
 /// The statements that load `s3://{bucket}/{staged_key}` into the table.
 ///
 /// `staged_key` must be safe inside a SQL string literal (checked by the
@@ -82,12 +93,7 @@ pub fn load_statements(config: &Config, staged_key: &str) -> Vec<String> {
     let table = &config.warehouse_table;
     vec![
         format!("CREATE TEMP TABLE {STAGE_TABLE} (LIKE {table})"),
-        format!(
-            "COPY {STAGE_TABLE} FROM 's3://{bucket}/{staged_key}' IAM_ROLE '{role}' \
-             FORMAT AS JSON 'auto' COMPUPDATE OFF STATUPDATE OFF",
-            bucket = config.bucket,
-            role = config.copy_role_arn,
-        ),
+        copy_into(config, STAGE_TABLE, staged_key),
         format!(
             "DELETE FROM {table} USING {STAGE_TABLE} WHERE {table}.line_id = {STAGE_TABLE}.line_id"
         ),
@@ -110,12 +116,7 @@ pub fn remove_statements(config: &Config, stale_key: &str) -> Vec<String> {
             "CREATE TEMP TABLE {STALE_TABLE} (line_id VARCHAR({}) NOT NULL)",
             record::limits::LINE_ID_BYTES
         ),
-        format!(
-            "COPY {STALE_TABLE} FROM 's3://{bucket}/{stale_key}' IAM_ROLE '{role}' \
-             FORMAT AS JSON 'auto' COMPUPDATE OFF STATUPDATE OFF",
-            bucket = config.bucket,
-            role = config.copy_role_arn,
-        ),
+        copy_into(config, STALE_TABLE, stale_key),
         format!(
             "DELETE FROM {table} USING {STALE_TABLE} WHERE {table}.line_id = {STALE_TABLE}.line_id"
         ),
