@@ -74,7 +74,6 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 const RUNTIME: &str = "/2018-06-01/runtime";
 /// Where warehouse-schema's ResponseURL points on this server.
 const CFN_RESPONSE: &str = "/cloudformation-response/";
-const SAMPLE: &str = "/work/shared/data/online-retail/2010-12-01.csv";
 const REGION: &str = "eu-west-1";
 const ACCOUNT: &str = "123456789012";
 
@@ -113,7 +112,7 @@ fn run() -> anyhow::Result<bool> {
     )?;
 
     let server = Server::start().context("starting the Runtime API server")?;
-    let sample = firehose_event(Path::new(SAMPLE))?;
+    let sample = firehose_event(&record::sample::path("2010-12-01.csv"))?;
     let mut functions = Vec::new();
     for entry in &built.entries {
         let dir = out.path().join("bin").join(&entry.name);

@@ -3,7 +3,7 @@
 //! and the emulator's own APIs confirm what exists.
 //!
 //! moto's CloudFormation gives change-set stacks no outputs or exports and
-//! cannot import inside a change set (see shared/design/local-aws.md), so
+//! cannot import inside a change set (moto 5.2: see the README's emulator notes), so
 //! deploys here use `--method direct`. Wall times are printed (run with
 //! `--nocapture` to see them); they are reported, not asserted.
 

@@ -262,14 +262,8 @@ mod tests {
 
     #[test]
     fn reads_every_record_of_the_sample_in_both_namings_as_serde_does() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/online-retail");
         let mut records = 0;
-        for entry in std::fs::read_dir(&dir).expect("the sample directory exists") {
-            let path = entry.unwrap().path();
-            if path.extension().is_none_or(|ext| ext != "csv") {
-                continue;
-            }
+        for path in crate::sample::files() {
             let file = std::fs::File::open(&path).unwrap();
             for row in CsvTransactions::new(file).unwrap() {
                 let Ok(transaction) = row.unwrap().result else {

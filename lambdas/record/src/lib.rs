@@ -36,7 +36,7 @@ mod json_scalar;
 pub mod limits;
 mod line_id;
 mod money;
-#[cfg(feature = "test-data")]
+#[cfg(any(test, feature = "test-data"))]
 pub mod sample;
 mod transaction;
 mod warehouse;

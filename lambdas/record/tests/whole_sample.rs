@@ -12,18 +12,8 @@ use record::{
 
 const SAMPLE_ROWS: usize = 42_481;
 
-fn sample_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/online-retail")
-}
-
 fn sample_files() -> Vec<PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(sample_dir())
-        .expect("the sample directory exists")
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "csv"))
-        .collect();
-    files.sort();
-    files
+    record::sample::files()
 }
 
 #[derive(Debug, Default)]

@@ -1,8 +1,6 @@
 //! The sample both measurements run on: `benches/parse.rs` (criterion,
 //! wall clock) and `examples/bench_paths.rs` (instruction counts).
 
-use std::path::PathBuf;
-
 use record::CsvTransactions;
 
 /// Kinesis-like sequence numbers (56 digits).
@@ -13,14 +11,7 @@ pub const SEQUENCE_NUMBERS: [&str; 2] = [
 
 /// Every CSV file of the December 2010 sample, by name, in name order.
 pub fn sample_files() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/online-retail");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading the sample at {}: {e}", dir.display()))
-        .map(|entry| entry.expect("listing the sample").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "csv"))
-        .collect();
-    files.sort();
-    files
+    record::sample::files()
         .into_iter()
         .map(|path| {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
