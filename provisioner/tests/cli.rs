@@ -103,3 +103,31 @@ fn an_unknown_stage_exits_2_and_lists_the_known_ones() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("dev, prod"), "{stderr}");
 }
+
+#[test]
+fn list_prints_the_deploy_order_without_building_any_function() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let empty_target = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["list", "--stage", "prod"])
+        .current_dir(root)
+        .env("CARGO_TARGET_DIR", empty_target.path())
+        .output()
+        .expect("running provisioner");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.starts_with("1. Network (retail-prod-network)\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("     after Warehouse:\n"), "{stdout}");
+    assert_eq!(
+        std::fs::read_dir(empty_target.path()).unwrap().count(),
+        0,
+        "list built or cached something in the target folder"
+    );
+}

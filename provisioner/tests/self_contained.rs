@@ -89,13 +89,20 @@ fn outside_references(root: &Path, file: &Path, tracked: &BTreeSet<PathBuf>) -> 
     let exists = |path: &Path| {
         tracked.contains(path) || tracked.iter().any(|tracked| tracked.starts_with(path))
     };
-    let allowed_absolute = ALLOWED_ABSOLUTE.iter().any(|(allowed, _)| file == Path::new(allowed));
+    let allowed_absolute = ALLOWED_ABSOLUTE
+        .iter()
+        .any(|(allowed, _)| file == Path::new(allowed));
     let here = file.parent().unwrap_or(Path::new(""));
     let manifest_dir = crate_dir(file, tracked);
     let mut findings = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let mut report = |what: &str| {
-            findings.push(format!("{}:{}: {what}: {}", file.display(), number + 1, line.trim()));
+            findings.push(format!(
+                "{}:{}: {what}: {}",
+                file.display(),
+                number + 1,
+                line.trim()
+            ));
         };
         if !allowed_absolute {
             for prefix in ABSOLUTE_PREFIXES {
@@ -115,7 +122,9 @@ fn outside_references(root: &Path, file: &Path, tracked: &BTreeSet<PathBuf>) -> 
                 .and_then(|dir| resolve(dir, path))
                 .filter(|target| exists(target));
             if from_file.is_none() && from_crate.is_none() {
-                report(&format!("`{path}` leads outside the repository or to nothing in it"));
+                report(&format!(
+                    "`{path}` leads outside the repository or to nothing in it"
+                ));
             }
         }
     }
@@ -163,8 +172,11 @@ fn the_check_finds_a_folder_beside_the_checkout_and_an_absolute_path() {
     .map(PathBuf::from)
     .collect();
 
-    let findings =
-        outside_references(root.path(), Path::new("lambdas/record/src/sample.rs"), &tracked);
+    let findings = outside_references(
+        root.path(),
+        Path::new("lambdas/record/src/sample.rs"),
+        &tracked,
+    );
 
     assert_eq!(findings.len(), 2, "{findings:#?}");
     assert!(findings[0].contains(":1: `../../../shared/data/online-retail` leads outside"));

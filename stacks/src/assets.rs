@@ -50,6 +50,19 @@ impl AssetTable {
         self.assets.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// Every function without a built asset: for commands that show only the
+    /// platform's structure (`provisioner list`), which stack order and
+    /// dependencies do not depend on. Its all-zero hashes must never reach a
+    /// template that is written or deployed.
+    pub fn unbuilt<S: AsRef<str>>(functions: &[S]) -> Self {
+        let mut table = Self::new();
+        for function in functions {
+            let (sha256, size) = ("0".repeat(64), 0);
+            table.insert(function.as_ref(), Asset { sha256, size });
+        }
+        table
+    }
+
     /// A table with a stable fake hash per function, for tests and benchmarks
     /// of synth that must not build Lambdas.
     pub fn fixture(functions: &[&str]) -> Self {

@@ -22,6 +22,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 use super::AssetError;
+use super::toolchain::compiler_binary;
 use super::workspace::{Function, LAMBDAS_DIR, SHARED_CRATE};
 
 /// Folders inside a crate that cannot change its binary.
@@ -41,15 +42,13 @@ const WORKSPACE_FILES: &[&str] = &[
 /// `rustc -vV` of the compiler cargo will use (`$RUSTC` or `rustc`): a new
 /// toolchain must rebuild everything.
 ///
-/// Running it costs ~25 ms (most of an unchanged synth), so when the
-/// compiler's binary is known without running it, the answer is kept in
-/// `cache_dir` keyed by that binary's path, size and modification time, as
-/// cargo keeps its own `.rustc_info.json`. Known means `$RUSTC` is a path,
-/// or rustup names the toolchain in the environment (`RUSTUP_HOME` and
-/// `RUSTUP_TOOLCHAIN`, which rustup sets for everything run under `cargo`
-/// and which takes precedence over toolchain files).
+/// Running it costs ~15-25 ms (most of an unchanged synth), so when the
+/// compiler's binary is known without running it ([`compiler_binary`]: the
+/// environment and rustup's files), the answer is kept in `cache_dir` keyed
+/// by that binary's path, size and modification time, as cargo keeps its
+/// own `.rustc_info.json`.
 pub fn rustc_version(workspace: &Path, cache_dir: &Path) -> Result<String, AssetError> {
-    match known_rustc(|name| std::env::var(name).ok()) {
+    match compiler_binary(workspace, |name| std::env::var(name).ok()) {
         Some(rustc) => remembered_version(&rustc, workspace, &cache_dir.join(RUSTC_VERSION_FILE)),
         None => {
             let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
@@ -60,21 +59,6 @@ pub fn rustc_version(workspace: &Path, cache_dir: &Path) -> Result<String, Asset
 
 /// Where `rustc_version` keeps the answer.
 const RUSTC_VERSION_FILE: &str = "rustc-version";
-
-/// The compiler binary cargo will run, when the environment names it.
-fn known_rustc(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    if let Some(rustc) = var("RUSTC").filter(|r| !r.is_empty()) {
-        let path = PathBuf::from(rustc);
-        return (path.is_absolute() && path.is_file()).then_some(path);
-    }
-    let toolchain = var("RUSTUP_TOOLCHAIN").filter(|t| !t.is_empty())?;
-    let home = var("RUSTUP_HOME").filter(|h| !h.is_empty())?;
-    let path = Path::new(&home)
-        .join("toolchains")
-        .join(toolchain)
-        .join("bin/rustc");
-    path.is_file().then_some(path)
-}
 
 /// `rustc -vV` of `rustc`, from `cache_file` when it was run on the same
 /// binary before. The cache is best effort: a file that cannot be read or
@@ -131,38 +115,161 @@ fn run_version(rustc: &Path, workspace: &Path) -> Result<String, AssetError> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// Hashes the inputs every function shares once; `of` adds a function's own.
-#[derive(Debug, Clone)]
+/// The source hash of each function, from its inputs' contents.
+///
+/// Reading and hashing every source file costs ~10 ms per synth, so each
+/// answer is remembered (`memo_file`) with a key made of the inputs' paths,
+/// sizes and modification times, as cargo's fingerprints do: when no input
+/// was touched, the contents are not read at all. The remembered hash is
+/// the same value the contents give, so the memo only saves time.
+#[derive(Debug)]
 pub struct SourceHasher {
-    shared: Sha256,
+    workspace: PathBuf,
+    toolchain: String,
+    recipe: String,
+    memo_file: Option<PathBuf>,
+    memo: std::cell::RefCell<Memo>,
+}
+
+/// Function name -> (stat key, source hash).
+type Memo = std::collections::BTreeMap<String, (String, String)>;
+
+/// An input of a function's hash, in hashing order.
+enum Input {
+    /// A workspace file, hashed as absent when it does not exist.
+    WorkspaceFile(&'static str),
+    /// A file of a crate tree, by its path relative to the workspace.
+    TreeFile(String),
+    /// The function's name, between the shared inputs and its own.
+    FunctionName,
 }
 
 impl SourceHasher {
     pub fn new(workspace: &Path, toolchain: &str, recipe: &str) -> Result<Self, AssetError> {
-        let mut shared = Sha256::new();
-        field(&mut shared, "toolchain", toolchain.as_bytes());
-        field(&mut shared, "recipe", recipe.as_bytes());
-        for file in WORKSPACE_FILES {
-            let path = workspace.join(file);
-            match fs::read(&path) {
-                Ok(bytes) => field(&mut shared, &format!("file {file}"), &bytes),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    field(&mut shared, &format!("absent {file}"), b"");
-                }
-                Err(source) => return Err(AssetError::Read { path, source }),
-            }
-        }
-        let shared_crate = format!("{LAMBDAS_DIR}/{SHARED_CRATE}");
-        hash_tree(&mut shared, workspace, &shared_crate)?;
-        Ok(Self { shared })
+        Ok(Self {
+            workspace: workspace.to_path_buf(),
+            toolchain: toolchain.to_owned(),
+            recipe: recipe.to_owned(),
+            memo_file: None,
+            memo: Default::default(),
+        })
+    }
+
+    /// Remembers answers in `file` across runs (best effort: a file that
+    /// cannot be read or written only costs the hashing).
+    pub fn remembering_in(mut self, file: PathBuf) -> Self {
+        let memo = fs::read(&file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        self.memo = std::cell::RefCell::new(memo);
+        self.memo_file = Some(file);
+        self
     }
 
     /// The source hash of `function`, as 64 hex digits.
     pub fn of(&self, workspace: &Path, function: &Function) -> Result<String, AssetError> {
-        let mut hasher = self.shared.clone();
-        field(&mut hasher, "function", function.name.as_bytes());
-        for name in local_crates_of(workspace, &function.name)? {
-            hash_tree(&mut hasher, workspace, &format!("{LAMBDAS_DIR}/{name}"))?;
+        debug_assert_eq!(workspace, self.workspace);
+        let inputs = self.inputs_of(&function.name)?;
+        let stat_key = self.stat_key(&inputs);
+        if let Some((key, hash)) = self.memo.borrow().get(&function.name)
+            && *key == stat_key
+        {
+            return Ok(hash.clone());
+        }
+        let hash = self.content_hash(&function.name, &inputs)?;
+        self.memo
+            .borrow_mut()
+            .insert(function.name.clone(), (stat_key, hash.clone()));
+        Ok(hash)
+    }
+
+    /// Writes the remembered answers back, when a memo file was given.
+    pub fn save(&self) {
+        let Some(file) = &self.memo_file else { return };
+        let Ok(json) = serde_json::to_vec(&*self.memo.borrow()) else {
+            return;
+        };
+        if let Some(dir) = file.parent() {
+            let _ = fs::create_dir_all(dir);
+        }
+        let partial = file.with_extension(format!("partial-{}", std::process::id()));
+        if fs::write(&partial, json).is_ok() {
+            let _ = fs::rename(&partial, file);
+        }
+    }
+
+    fn inputs_of(&self, function: &str) -> Result<Vec<Input>, AssetError> {
+        let workspace = &self.workspace;
+        let mut inputs: Vec<Input> = WORKSPACE_FILES
+            .iter()
+            .map(|f| Input::WorkspaceFile(f))
+            .collect();
+        let tree = |relative: &str, inputs: &mut Vec<Input>| -> Result<(), AssetError> {
+            for file in tree_files(workspace, relative)? {
+                inputs.push(Input::TreeFile(file));
+            }
+            Ok(())
+        };
+        tree(&format!("{LAMBDAS_DIR}/{SHARED_CRATE}"), &mut inputs)?;
+        inputs.push(Input::FunctionName);
+        for name in local_crates_of(workspace, function)? {
+            tree(&format!("{LAMBDAS_DIR}/{name}"), &mut inputs)?;
+        }
+        Ok(inputs)
+    }
+
+    /// Paths, sizes and modification times of the inputs, with the
+    /// toolchain and recipe: equal keys mean nothing was touched.
+    fn stat_key(&self, inputs: &[Input]) -> String {
+        let mut key = Sha256::new();
+        field(&mut key, "toolchain", self.toolchain.as_bytes());
+        field(&mut key, "recipe", self.recipe.as_bytes());
+        for input in inputs {
+            let relative = match input {
+                Input::WorkspaceFile(file) => *file,
+                Input::TreeFile(file) => file.as_str(),
+                Input::FunctionName => continue,
+            };
+            let stat = fs::metadata(self.workspace.join(relative))
+                .ok()
+                .map(|meta| {
+                    let modified = meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos());
+                    format!("{} {modified}", meta.len())
+                });
+            field(&mut key, relative, stat.unwrap_or_default().as_bytes());
+        }
+        hex::encode(key.finalize())
+    }
+
+    fn content_hash(&self, function: &str, inputs: &[Input]) -> Result<String, AssetError> {
+        let mut hasher = Sha256::new();
+        field(&mut hasher, "toolchain", self.toolchain.as_bytes());
+        field(&mut hasher, "recipe", self.recipe.as_bytes());
+        for input in inputs {
+            match input {
+                Input::WorkspaceFile(file) => match fs::read(self.workspace.join(file)) {
+                    Ok(bytes) => field(&mut hasher, &format!("file {file}"), &bytes),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        field(&mut hasher, &format!("absent {file}"), b"");
+                    }
+                    Err(source) => {
+                        let path = self.workspace.join(file);
+                        return Err(AssetError::Read { path, source });
+                    }
+                },
+                Input::TreeFile(file) => {
+                    let path = self.workspace.join(file);
+                    let bytes =
+                        fs::read(&path).map_err(|source| AssetError::Read { path, source })?;
+                    field(&mut hasher, &format!("file {file}"), &bytes);
+                }
+                Input::FunctionName => field(&mut hasher, "function", function.as_bytes()),
+            }
         }
         Ok(hex::encode(hasher.finalize()))
     }
@@ -239,9 +346,19 @@ fn field(hasher: &mut Sha256, label: &str, bytes: &[u8]) {
     hasher.update(bytes);
 }
 
-/// Every file under `<workspace>/<relative>` in sorted order, with its path
+/// Every file under `<workspace>/<relative>` in sorted order, by its path
 /// relative to the workspace (always `/`-separated).
-fn hash_tree(hasher: &mut Sha256, workspace: &Path, relative: &str) -> Result<(), AssetError> {
+fn tree_files(workspace: &Path, relative: &str) -> Result<Vec<String>, AssetError> {
+    let mut files = Vec::new();
+    collect_tree(workspace, relative, &mut files)?;
+    Ok(files)
+}
+
+fn collect_tree(
+    workspace: &Path,
+    relative: &str,
+    files: &mut Vec<String>,
+) -> Result<(), AssetError> {
     let dir = workspace.join(relative);
     let mut entries = fs::read_dir(&dir)
         .and_then(|entries| entries.collect::<Result<Vec<_>, _>>())
@@ -250,6 +367,7 @@ fn hash_tree(hasher: &mut Sha256, workspace: &Path, relative: &str) -> Result<()
             source,
         })?;
     entries.sort_by_key(|entry| entry.file_name());
+    let is_crate_root = dir.join("Cargo.toml").is_file();
     for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') {
@@ -262,14 +380,12 @@ fn hash_tree(hasher: &mut Sha256, workspace: &Path, relative: &str) -> Result<()
             source,
         })?;
         if file_type.is_dir() {
-            let is_crate_root = workspace.join(relative).join("Cargo.toml").is_file();
             if is_crate_root && NOT_IN_BINARY.contains(&name.as_str()) {
                 continue;
             }
-            hash_tree(hasher, workspace, &child)?;
+            collect_tree(workspace, &child, files)?;
         } else {
-            let bytes = fs::read(&path).map_err(|source| AssetError::Read { path, source })?;
-            field(hasher, &format!("file {child}"), &bytes);
+            files.push(child);
         }
     }
     Ok(())
@@ -532,34 +648,72 @@ mod tests {
         assert_eq!(runs(dir.path()), 2);
     }
 
+    fn remembering(root: &Path, memo: &Path) -> SourceHasher {
+        SourceHasher::new(root, "rustc 1.95.0", "recipe")
+            .unwrap()
+            .remembering_in(memo.to_path_buf())
+    }
+
     #[test]
-    fn rustup_names_the_compiler_in_the_environment() {
-        let home = tempfile::tempdir().unwrap();
-        write(home.path(), "toolchains/stable-x/bin/rustc", "");
-        let home_var = home.path().display().to_string();
-        let vars = |pairs: Vec<(&'static str, String)>| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.clone())
-            }
-        };
+    fn a_remembered_hash_equals_the_hash_of_the_contents() {
+        let root = workspace();
+        let memo = root.path().join("target/source-hashes.json");
+        let first = remembering(root.path(), &memo);
+        let ingest = first
+            .of(root.path(), &function(root.path(), "ingest"))
+            .unwrap();
+        first.save();
+        assert_eq!(ingest, hash(root.path(), "ingest"));
+        let again = remembering(root.path(), &memo);
         assert_eq!(
-            known_rustc(vars(vec![
-                ("RUSTUP_HOME", home_var.clone()),
-                ("RUSTUP_TOOLCHAIN", "stable-x".into()),
-            ])),
-            Some(home.path().join("toolchains/stable-x/bin/rustc"))
+            again
+                .of(root.path(), &function(root.path(), "ingest"))
+                .unwrap(),
+            ingest
         );
+    }
+
+    #[test]
+    fn untouched_inputs_are_not_read_again_and_a_touched_one_is() {
+        let root = workspace();
+        let memo = root.path().join("target/source-hashes.json");
+        let first = remembering(root.path(), &memo);
+        let before = first
+            .of(root.path(), &function(root.path(), "ingest"))
+            .unwrap();
+        first.save();
+
+        // Same size and modification time: as for cargo, the file counts as
+        // untouched and its contents are not read.
+        let main = root.path().join("lambdas/ingest/src/main.rs");
+        let modified = fs::metadata(&main).unwrap().modified().unwrap();
+        fs::write(&main, "fn main(){ }\n").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&main)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        let untouched = remembering(root.path(), &memo);
         assert_eq!(
-            known_rustc(vars(vec![("RUSTUP_TOOLCHAIN", "stable-x".into())])),
-            None
+            untouched
+                .of(root.path(), &function(root.path(), "ingest"))
+                .unwrap(),
+            before
         );
-        assert_eq!(
-            known_rustc(vars(vec![("RUSTC", "rustc".into())])),
-            None,
-            "not a path"
-        );
+
+        let later = modified + std::time::Duration::from_secs(1);
+        fs::File::options()
+            .write(true)
+            .open(&main)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        let touched = remembering(root.path(), &memo);
+        let after = touched
+            .of(root.path(), &function(root.path(), "ingest"))
+            .unwrap();
+        assert_ne!(after, before);
+        assert_eq!(after, hash(root.path(), "ingest"));
     }
 }

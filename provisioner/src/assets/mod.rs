@@ -28,6 +28,7 @@ mod cargo_lambda;
 mod error;
 mod fingerprint;
 pub mod glibc;
+mod toolchain;
 mod workspace;
 
 use std::fs;
@@ -79,6 +80,16 @@ impl BuildOptions {
     }
 }
 
+/// The names of the functions under `lambdas/` of the workspace around
+/// `start`, found without building anything.
+pub fn function_names(start: &Path) -> Result<Vec<String>, AssetError> {
+    let root = find_root(start)?;
+    Ok(workspace::functions(&root)?
+        .into_iter()
+        .map(|f| f.name)
+        .collect())
+}
+
 /// What `build_assets` produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltAssets {
@@ -92,6 +103,10 @@ pub struct BuiltAssets {
     pub rebuilt: Vec<String>,
 }
 
+/// Where the source hashes are remembered by their inputs' file stats
+/// (`<target>/lambda-assets/`).
+const SOURCE_HASHES_FILE: &str = "source-hashes.json";
+
 /// Builds the functions whose sources changed, takes the others from the
 /// cache, and writes every zip to `<out_dir>/assets/<sha256>.zip`.
 pub fn build_assets(
@@ -102,7 +117,12 @@ pub fn build_assets(
     let workspace = &opts.workspace;
     let functions = selected(workspace::functions(workspace)?, opts.only.as_deref())?;
     let toolchain = fingerprint::rustc_version(workspace, &opts.target_dir.join("lambda-assets"))?;
-    let hasher = fingerprint::SourceHasher::new(workspace, &toolchain, &cargo_lambda::recipe())?;
+    let hasher = fingerprint::SourceHasher::new(workspace, &toolchain, &cargo_lambda::recipe())?
+        .remembering_in(
+            opts.target_dir
+                .join("lambda-assets")
+                .join(SOURCE_HASHES_FILE),
+        );
     let cache = Cache::in_target_dir(&opts.target_dir);
 
     let mut planned: Vec<Planned<'_>> = Vec::with_capacity(functions.len());
@@ -111,6 +131,7 @@ pub fn build_assets(
         let cached = cache.lookup(&function.name, &source_hash)?;
         planned.push((function, source_hash, cached));
     }
+    hasher.save();
     let misses: Vec<String> = planned
         .iter()
         .filter(|(_, _, cached)| cached.is_none())
