@@ -69,7 +69,8 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> CommandResult {
-    let stdout = &mut std::io::stdout().lock();
+    // A closed pipe ends the output, not the command (see `pipe`).
+    let stdout = &mut crate::pipe::ClosedPipeIsTheEnd::new(std::io::stdout().lock());
     let stderr = &mut std::io::stderr();
     match cli.command {
         Command::Synth { stage, out, stack } => synth::run(

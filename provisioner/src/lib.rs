@@ -10,5 +10,6 @@ pub mod cli;
 pub mod commands;
 pub mod deploy;
 pub mod failure;
+pub mod pipe;
 pub mod send;
 pub mod verify;

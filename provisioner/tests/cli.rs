@@ -131,3 +131,49 @@ fn list_prints_the_deploy_order_without_building_any_function() {
         "list built or cached something in the target folder"
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly_with_the_commands_own_status() {
+    // `provisioner list | head -0`: the reader is gone before the first write.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["list", "--stage", "prod"])
+        .current_dir(root)
+        .stdout(writer)
+        .output()
+        .expect("running provisioner");
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        run.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[test]
+fn synth_refuses_an_output_path_that_is_a_file_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "the user's own file\n").unwrap();
+    let run = provisioner(&["synth", "--stage", "dev", "--out", notes.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("is not a folder"), "{stderr}");
+    assert!(stderr.contains("--out DIR"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&notes).unwrap(),
+        "the user's own file\n"
+    );
+    let beside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, ["notes.txt"], "nothing written beside it");
+}

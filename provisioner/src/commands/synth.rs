@@ -63,6 +63,19 @@ pub fn write_into(staging: &Path, synthesis: &Synthesis) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Synth replaces the output *folder*; anything else at that path is the
+/// user's, so it is refused before anything is built or moved.
+fn refuse_a_file_as_output(out: &Path) -> CommandResult {
+    match fs::symlink_metadata(out) {
+        Ok(meta) if !meta.is_dir() => Err(Failure::usage(anyhow::anyhow!(
+            "{} exists and is not a folder: synth writes a folder of templates there",
+            out.display()
+        ))
+        .hint("choose another output folder with --out DIR (nothing was changed)")),
+        _ => Ok(()),
+    }
+}
+
 /// A temporary folder beside `out`, so the final rename stays on one file system.
 pub fn staging_dir(out: &Path) -> anyhow::Result<tempfile::TempDir> {
     let parent = match out.parent() {
@@ -172,6 +185,7 @@ pub fn run(
     std::thread::spawn(|| {
         let _ = stacks::policies::prepare();
     });
+    refuse_a_file_as_output(out)?;
     let staging = staging_dir(out)
         .map_err(|e| Failure::usage(e).hint("choose a writable output folder with --out DIR"))?;
     let (table, assets) = build_assets(staging.path(), progress)?;
