@@ -5,6 +5,9 @@
 #   cargo-lambda  builds the Lambda functions (`provisioner synth`)
 #   ziglang       the linker cargo-lambda uses to target Lambda's glibc 2.34
 #   checkov       policy checks of the synthesised templates (tests)
+#   fakecloud     with --fakecloud: the local AWS that runs Lambda code
+#                 (scripts/local, the end-to-end test); a test tool only,
+#                 AGPL-3.0, run as a separate server process
 #
 # cargo-lambda and ziglang have no Python dependencies and go to the user
 # site (`pip install --user`, executables in ~/.local/bin). checkov pins
@@ -19,6 +22,8 @@ set -euo pipefail
 CARGO_LAMBDA_VERSION="1.9.2"
 ZIGLANG_VERSION="0.17.1"
 CHECKOV_VERSION="3.3.30"
+# Keep in step with provisioner/src/local/emulator.rs (FAKECLOUD_VERSION).
+FAKECLOUD_VERSION="0.51.0"
 
 user_base="$(python3 -m site --user-base)"
 user_bin="$user_base/bin"
@@ -79,6 +84,21 @@ else
     mkdir -p "$user_bin"
     ln -sf "$tools_dir/checkov/bin/checkov" "$user_bin/checkov"
     checkov --version >/dev/null
+fi
+
+# fakecloud is built from crates.io into the target folder, where a warm
+# run finds it: a debug build without debug info takes about 6 minutes on
+# 2 cores (the default release build about 50).
+if [ "${1:-}" = "--fakecloud" ]; then
+    root="$(cd "$(dirname "$0")/.." && pwd)"
+    fakecloud_root="${CARGO_TARGET_DIR:-$root/target}/tools/fakecloud-$FAKECLOUD_VERSION"
+    if [ -x "$fakecloud_root/bin/fakecloud" ]; then
+        say "fakecloud $FAKECLOUD_VERSION present ($fakecloud_root)"
+    else
+        say "installing fakecloud $FAKECLOUD_VERSION into $fakecloud_root (about 6 minutes)"
+        CARGO_PROFILE_DEV_DEBUG=0 cargo install fakecloud --version "$FAKECLOUD_VERSION" \
+            --locked --debug --quiet --root "$fakecloud_root"
+    fi
 fi
 
 say "done; the tools are in $user_bin (scripts/test and scripts/provisioner put it on PATH)"

@@ -1,0 +1,435 @@
+//! The deployed dev stage on the emulator, read back through each
+//! service's API: what reached DynamoDB and the lake, the transform run on
+//! what reached the stream, and the query API's answers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::types::Select;
+use serde_json::Value;
+
+/// The names the stacks' outputs and resources give the running platform.
+#[derive(Debug, Clone)]
+pub struct Names {
+    /// The REST API through the emulator's proxy
+    /// (`{endpoint}/restapis/{id}/{stage}/_user_request_`).
+    pub api_url: String,
+    pub invoices_table: String,
+    pub customers_table: String,
+    pub lake_bucket: String,
+    pub stream: String,
+    pub transform_function: String,
+}
+
+/// Clients of the emulator's services for one region, and the names.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    pub names: Names,
+    pub endpoint: String,
+    pub region: String,
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub kinesis: aws_sdk_kinesis::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub iam: aws_sdk_iam::Client,
+}
+
+/// What the stores hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Tally {
+    /// Items of the Invoices table: one per stored line.
+    pub dynamodb_lines: u64,
+    /// Items of the Customers table: one per line with a customer.
+    pub customer_items: u64,
+    /// Lines of the lake's `raw/` objects.
+    pub lake_lines: u64,
+    /// Distinct `line_id`s among them.
+    pub lake_line_ids: u64,
+    /// Lines of the lake's `rejected/` objects.
+    pub lake_rejected: u64,
+    pub lake_objects: u64,
+}
+
+/// The transform run on every record of the stream, as Firehose would.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Transformed {
+    pub records: u64,
+    pub ok: u64,
+    pub dropped: u64,
+    pub processing_failed: u64,
+    pub invocations: u64,
+}
+
+impl Platform {
+    pub async fn connect(endpoint: &str, region: &str, stage: &str) -> anyhow::Result<Self> {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new("test", "test", None, None, "local"))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        let cloudformation = aws_sdk_cloudformation::Client::new(&config);
+        let names = read_names(&cloudformation, endpoint, stage).await?;
+        Ok(Platform {
+            names,
+            endpoint: endpoint.to_string(),
+            region: region.to_string(),
+            cloudformation,
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            s3,
+            kinesis: aws_sdk_kinesis::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+        })
+    }
+
+    pub async fn tally(&self) -> anyhow::Result<Tally> {
+        let mut tally = Tally {
+            dynamodb_lines: self.count_items(&self.names.invoices_table).await?,
+            customer_items: self.count_items(&self.names.customers_table).await?,
+            ..Tally::default()
+        };
+        let mut line_ids = BTreeSet::new();
+        for key in self.lake_keys().await? {
+            let body = self
+                .s3
+                .get_object()
+                .bucket(&self.names.lake_bucket)
+                .key(&key)
+                .send()
+                .await
+                .with_context(|| format!("reading s3://{}/{key}", self.names.lake_bucket))?
+                .body
+                .collect()
+                .await
+                .with_context(|| format!("reading s3://{}/{key}", self.names.lake_bucket))?
+                .into_bytes();
+            tally.lake_objects += 1;
+            let lines = body.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+            if key.starts_with("rejected/") {
+                tally.lake_rejected += lines.count() as u64;
+                continue;
+            }
+            for line in lines {
+                tally.lake_lines += 1;
+                let value: Value = serde_json::from_slice(line)
+                    .with_context(|| format!("a line of {key} is not JSON"))?;
+                if let Some(id) = value["line_id"].as_str() {
+                    line_ids.insert(id.to_string());
+                }
+            }
+        }
+        tally.lake_line_ids = line_ids.len() as u64;
+        Ok(tally)
+    }
+
+    /// Polls [`Self::tally`] until both stores hold `expected` lines and
+    /// nothing changed for a few polls, or `timeout` passes (the last
+    /// tally is returned either way: the caller judges it).
+    pub async fn settle(&self, expected: u64, timeout: Duration) -> anyhow::Result<Tally> {
+        let deadline = Instant::now() + timeout;
+        let mut last = self.tally().await?;
+        let mut unchanged = 0;
+        loop {
+            let done = last.dynamodb_lines >= expected && last.lake_lines >= expected;
+            if (done && unchanged >= 1) || Instant::now() > deadline {
+                return Ok(last);
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let now = self.tally().await?;
+            unchanged = if now == last { unchanged + 1 } else { 0 };
+            // Stalled well short of the goal for a long time: report it.
+            if unchanged >= 30 {
+                return Ok(now);
+            }
+            last = now;
+        }
+    }
+
+    async fn count_items(&self, table: &str) -> anyhow::Result<u64> {
+        let mut count = 0u64;
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamodb
+                .scan()
+                .table_name(table)
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .with_context(|| format!("counting the items of {table}"))?;
+            count += page.count as u64;
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(count);
+            }
+        }
+    }
+
+    async fn lake_keys(&self) -> anyhow::Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .s3
+                .list_objects_v2()
+                .bucket(&self.names.lake_bucket)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .with_context(|| format!("listing s3://{}", self.names.lake_bucket))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            token = page.next_continuation_token;
+            if token.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+
+    /// Every record of the stream through the deployed transform function,
+    /// in Firehose's event format and batch size: the emulator's Firehose
+    /// cannot read a stream nor call a processor (see `stand_ins`).
+    pub async fn transform_stream(&self) -> anyhow::Result<Transformed> {
+        let records = self.stream_records().await?;
+        let mut result = Transformed {
+            records: records.len() as u64,
+            ..Transformed::default()
+        };
+        // Firehose's processor invocations are at most 6 MB; 500 records of
+        // a few hundred bytes stay far below it.
+        for chunk in records.chunks(500) {
+            let event = firehose_event(chunk);
+            let answer = self
+                .lambda
+                .invoke()
+                .function_name(&self.names.transform_function)
+                .payload(aws_smithy_types::Blob::new(serde_json::to_vec(&event)?))
+                .send()
+                .await
+                .context("invoking the transform function")?;
+            result.invocations += 1;
+            let payload = answer.payload.map(|p| p.into_inner()).unwrap_or_default();
+            if let Some(error) = answer.function_error {
+                bail!(
+                    "the transform function failed ({error}): {}",
+                    String::from_utf8_lossy(&payload)
+                );
+            }
+            let answer: Value = serde_json::from_slice(&payload).with_context(|| {
+                format!(
+                    "the transform's answer: {}",
+                    String::from_utf8_lossy(&payload)
+                )
+            })?;
+            let outputs = answer["records"].as_array().cloned().unwrap_or_default();
+            if outputs.len() != chunk.len() {
+                bail!(
+                    "the transform answered {} records for {} (Firehose needs one out per record in)",
+                    outputs.len(),
+                    chunk.len()
+                );
+            }
+            for output in outputs {
+                match output["result"].as_str() {
+                    Some("Ok") => result.ok += 1,
+                    Some("Dropped") => result.dropped += 1,
+                    _ => result.processing_failed += 1,
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// Every record on every shard, from the trim horizon to the tip.
+    async fn stream_records(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        let shards = self
+            .kinesis
+            .list_shards()
+            .stream_name(&self.names.stream)
+            .send()
+            .await
+            .context("listing the stream's shards")?;
+        let mut records = Vec::new();
+        for shard in shards.shards() {
+            let mut iterator = self
+                .kinesis
+                .get_shard_iterator()
+                .stream_name(&self.names.stream)
+                .shard_id(shard.shard_id())
+                .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .context("getting a shard iterator")?
+                .shard_iterator;
+            while let Some(current) = iterator {
+                let page = self
+                    .kinesis
+                    .get_records()
+                    .shard_iterator(current)
+                    .limit(10_000)
+                    .send()
+                    .await
+                    .context("reading the stream")?;
+                let caught_up = page.records().is_empty() || page.millis_behind_latest == Some(0);
+                records.extend(
+                    page.records()
+                        .iter()
+                        .map(|r| (r.sequence_number().to_string(), r.data().as_ref().to_vec())),
+                );
+                iterator = if caught_up && page.records().is_empty() {
+                    None
+                } else {
+                    page.next_shard_iterator
+                };
+            }
+        }
+        Ok(records)
+    }
+
+    /// `GET {path}` of the REST API through the emulator's proxy: status
+    /// and JSON answer.
+    pub async fn query(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        let url = format!("{}{path}", self.names.api_url);
+        let (status, body) = get(&url).await?;
+        let json = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+        Ok((status, json))
+    }
+}
+
+async fn read_names(
+    cloudformation: &aws_sdk_cloudformation::Client,
+    endpoint: &str,
+    stage: &str,
+) -> anyhow::Result<Names> {
+    let mut outputs = BTreeMap::new();
+    for stack in ["storage", "streaming", "api"] {
+        let name = format!("retail-{stage}-{stack}");
+        let described = cloudformation
+            .describe_stacks()
+            .stack_name(&name)
+            .send()
+            .await
+            .with_context(|| format!("describing {name} (is the stage deployed?)"))?;
+        for output in described.stacks().iter().flat_map(|s| s.outputs()) {
+            if let (Some(k), Some(v)) = (output.output_key(), output.output_value()) {
+                outputs.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    let output = |key: &str| {
+        outputs
+            .get(key)
+            .cloned()
+            .ok_or_else(|| anyhow!("the stack output {key} is missing"))
+    };
+    let transform = cloudformation
+        .describe_stack_resource()
+        .stack_name(format!("retail-{stage}-streaming"))
+        .logical_resource_id("TransformFunction")
+        .send()
+        .await
+        .context("looking up the transform function")?
+        .stack_resource_detail
+        .and_then(|d| d.physical_resource_id)
+        .ok_or_else(|| anyhow!("the TransformFunction has no physical id"))?;
+    Ok(Names {
+        api_url: proxy_url(endpoint, &output("ApiUrl")?)?,
+        invoices_table: output("InvoicesTableName")?,
+        customers_table: output("CustomersTableName")?,
+        lake_bucket: output("LakeBucketName")?,
+        stream: output("StreamName")?,
+        transform_function: transform,
+    })
+}
+
+/// `https://{id}.execute-api.{region}.amazonaws.com/{stage}` as the
+/// emulator serves it: `{endpoint}/restapis/{id}/{stage}/_user_request_`.
+pub fn proxy_url(endpoint: &str, api_url: &str) -> anyhow::Result<String> {
+    let rest = api_url.split_once("://").map_or(api_url, |(_, rest)| rest);
+    let (host, stage) = rest
+        .split_once('/')
+        .ok_or_else(|| anyhow!("ApiUrl {api_url} has no stage path"))?;
+    let id = host
+        .split('.')
+        .next()
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| anyhow!("ApiUrl {api_url} has no API id"))?;
+    Ok(format!(
+        "{}/restapis/{id}/{}/_user_request_",
+        endpoint.trim_end_matches('/'),
+        stage.trim_end_matches('/')
+    ))
+}
+
+/// A Firehose data-transformation event of `records`
+/// (<https://docs.aws.amazon.com/firehose/latest/dev/data-transformation.html>).
+fn firehose_event(records: &[(String, Vec<u8>)]) -> Value {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(sequence, data)| {
+            serde_json::json!({
+                "recordId": sequence,
+                "approximateArrivalTimestamp": 0,
+                "data": aws_smithy_types::base64::encode(data),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "invocationId": "local",
+        "deliveryStreamArn": "arn:aws:firehose:local:000000000000:deliverystream/local",
+        "region": "local",
+        "records": records,
+    })
+}
+
+async fn get(url: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<hyper::body::Bytes>>();
+    let uri: hyper::Uri = url.parse().with_context(|| format!("{url} is not a URL"))?;
+    let response = tokio::time::timeout(Duration::from_secs(60), client.get(uri))
+        .await
+        .with_context(|| format!("GET {url} timed out"))?
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .with_context(|| format!("reading the answer of GET {url}"))?
+        .to_bytes()
+        .to_vec();
+    Ok((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_url_becomes_the_emulators_proxy_path() {
+        assert_eq!(
+            proxy_url(
+                "http://127.0.0.1:4566/",
+                "https://a1b2c3.execute-api.eu-west-1.amazonaws.com/v1"
+            )
+            .unwrap(),
+            "http://127.0.0.1:4566/restapis/a1b2c3/v1/_user_request_"
+        );
+        assert!(proxy_url("http://e", "https://a1b2c3.execute-api").is_err());
+    }
+}

@@ -1,0 +1,140 @@
+//! What the emulator cannot run, in one place, and how the local run covers
+//! it another way. Each stand-in rewrites the synth output (templates and
+//! their hashes in the manifest) before deploy; nothing else is changed.
+//!
+//! fakecloud 0.51.0 cannot:
+//! - create a Firehose delivery stream with a Redshift destination, nor
+//!   read a Kinesis source or call a Lambda processor: the stream gets an
+//!   S3 destination (same source, role and staging bucket) so the stack is
+//!   created as synthesised otherwise, and the local run itself feeds every
+//!   record of the stream through the deployed transform function
+//!   ([`super::platform::Platform::transform_stream`]), one record in, one out;
+//! - run Redshift or its Data API: the cluster is only recorded, the schema
+//!   custom resource is invoked without a ResponseURL (its error does not
+//!   fail the stack), and batch-import's warehouse load is covered by its
+//!   tests with the Data API mocked on the real SQL;
+//! - crawl with Glue (connections and crawlers are only recorded).
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// One replaced resource: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandIn {
+    pub stack: String,
+    pub resource: String,
+    pub why: &'static str,
+}
+
+const FIREHOSE_WHY: &str = "fakecloud has no Redshift destination nor Lambda processor: \
+                            an S3 destination stands in, and the local run feeds the stream \
+                            through the transform function itself";
+
+/// Rewrites the synth output in `dir` for the emulator.
+pub fn apply(dir: &Path) -> anyhow::Result<Vec<StandIn>> {
+    let manifest_path = dir.join("manifest.json");
+    let mut manifest: Value = read_json(&manifest_path)?;
+    let mut replaced = Vec::new();
+    for stack in manifest["stacks"]
+        .as_array_mut()
+        .context("the manifest lists no stacks")?
+    {
+        let file = stack["templateFile"]
+            .as_str()
+            .context("a stack without templateFile")?
+            .to_string();
+        let path = dir.join(&file);
+        let mut template = read_json(&path)?;
+        let mut changed = false;
+        let resources = template["Resources"]
+            .as_object_mut()
+            .with_context(|| format!("{file} has no Resources"))?;
+        for (id, resource) in resources.iter_mut() {
+            if let Some(s3) = firehose_to_s3(resource) {
+                *resource = s3;
+                changed = true;
+                replaced.push(StandIn {
+                    stack: stack["id"].as_str().unwrap_or_default().to_string(),
+                    resource: id.clone(),
+                    why: FIREHOSE_WHY,
+                });
+            }
+        }
+        if changed {
+            let mut body = serde_json::to_string_pretty(&template)?;
+            body.push('\n');
+            std::fs::write(&path, &body).with_context(|| format!("writing {}", path.display()))?;
+            stack["templateSha256"] = hex::encode(Sha256::digest(body.as_bytes())).into();
+            stack["templateBytes"] = body.len().into();
+        }
+    }
+    std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)?)
+        .with_context(|| format!("writing {}", manifest_path.display()))?;
+    Ok(replaced)
+}
+
+/// A delivery stream into Redshift as one into its S3 staging bucket.
+fn firehose_to_s3(resource: &Value) -> Option<Value> {
+    if resource["Type"] != "AWS::KinesisFirehose::DeliveryStream" {
+        return None;
+    }
+    let properties = &resource["Properties"];
+    let redshift = properties.get("RedshiftDestinationConfiguration")?;
+    let staging = &redshift["S3Configuration"];
+    let mut stand_in = resource.clone();
+    let props = stand_in["Properties"].as_object_mut()?;
+    props.remove("RedshiftDestinationConfiguration");
+    props.insert(
+        "ExtendedS3DestinationConfiguration".into(),
+        json!({
+            "BucketARN": staging["BucketARN"],
+            "RoleARN": staging["RoleARN"],
+            "Prefix": "local-stand-in/",
+            "ErrorOutputPrefix": "local-stand-in-errors/",
+            "BufferingHints": staging["BufferingHints"],
+            "CompressionFormat": "UNCOMPRESSED",
+        }),
+    );
+    Some(stand_in)
+}
+
+fn read_json(path: &Path) -> anyhow::Result<Value> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redshift_delivery_stream_keeps_its_source_and_stages_to_the_same_bucket() {
+        let resource = json!({
+            "Type": "AWS::KinesisFirehose::DeliveryStream",
+            "Properties": {
+                "DeliveryStreamType": "KinesisStreamAsSource",
+                "KinesisStreamSourceConfiguration": { "KinesisStreamARN": "stream", "RoleARN": "role" },
+                "RedshiftDestinationConfiguration": {
+                    "ClusterJDBCURL": "jdbc:redshift://x",
+                    "S3Configuration": { "BucketARN": "staging", "RoleARN": "role",
+                                         "BufferingHints": { "IntervalInSeconds": 60, "SizeInMBs": 5 } }
+                }
+            }
+        });
+        let s3 = firehose_to_s3(&resource).unwrap();
+        let props = &s3["Properties"];
+        assert!(props.get("RedshiftDestinationConfiguration").is_none());
+        assert_eq!(
+            props["KinesisStreamSourceConfiguration"]["KinesisStreamARN"],
+            "stream"
+        );
+        assert_eq!(
+            props["ExtendedS3DestinationConfiguration"]["BucketARN"],
+            "staging"
+        );
+        assert!(firehose_to_s3(&json!({"Type": "AWS::S3::Bucket"})).is_none());
+    }
+}
