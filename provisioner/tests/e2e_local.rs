@@ -48,7 +48,9 @@ async fn writer_roles(platform: &Platform) -> Vec<String> {
             .unwrap()
             .stack_resource_detail
             .unwrap();
-        roles.push(detail.physical_resource_id.unwrap());
+        // A role's physical id is its name; fakecloud gives its ARN.
+        let id = detail.physical_resource_id.unwrap();
+        roles.push(id.rsplit('/').next().unwrap().to_string());
     }
     roles
 }

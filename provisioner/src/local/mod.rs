@@ -431,8 +431,10 @@ pub fn run(args: LocalArgs, out: &mut dyn Write) -> CommandResult {
         .with_context(|| format!("creating {}", args.work_dir.display()))
         .map_err(Failure::usage)?;
     let started = Instant::now();
+    // IAM enforced, so a permission missing from a policy shows as rows
+    // that never arrived.
     let fakecloud = tools
-        .start_emulator(&[])
+        .start_emulator(&["--iam", "strict"])
         .map_err(|e| Failure::usage(e).hint("scripts/install-tools.sh --fakecloud installs it"))?;
     writeln!(
         out,

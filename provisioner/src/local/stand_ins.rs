@@ -13,7 +13,12 @@
 //!   custom resource is invoked without a ResponseURL (its error does not
 //!   fail the stack), and batch-import's warehouse load is covered by its
 //!   tests with the Data API mocked on the real SQL;
-//! - crawl with Glue (connections and crawlers are only recorded).
+//! - crawl with Glue (connections and crawlers are only recorded);
+//! - serve TLS: every request reaches it over plain http, so the buckets'
+//!   `DenyInsecureTransport` statements (`aws:SecureTransport` false) would
+//!   refuse every S3 call once IAM is enforced (`--iam strict`, which the
+//!   local run uses so that a permission missing from a policy shows). Those
+//!   statements are left out, and a bucket policy left empty with them.
 
 use std::path::Path;
 
@@ -28,6 +33,9 @@ pub struct StandIn {
     pub resource: String,
     pub why: &'static str,
 }
+
+const TLS_WHY: &str = "fakecloud serves plain http: the TLS-only statement would deny every \
+                       S3 call under --iam strict";
 
 const FIREHOSE_WHY: &str = "fakecloud has no Redshift destination nor Lambda processor: \
                             an S3 destination stands in, and the local run feeds the stream \
@@ -52,7 +60,22 @@ pub fn apply(dir: &Path) -> anyhow::Result<Vec<StandIn>> {
         let resources = template["Resources"]
             .as_object_mut()
             .with_context(|| format!("{file} has no Resources"))?;
+        let mut emptied = Vec::new();
         for (id, resource) in resources.iter_mut() {
+            if drop_tls_only_statements(resource) {
+                changed = true;
+                replaced.push(StandIn {
+                    stack: stack["id"].as_str().unwrap_or_default().to_string(),
+                    resource: id.clone(),
+                    why: TLS_WHY,
+                });
+                if resource["Properties"]["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .is_some_and(Vec::is_empty)
+                {
+                    emptied.push(id.clone());
+                }
+            }
             if let Some(s3) = firehose_to_s3(resource) {
                 *resource = s3;
                 changed = true;
@@ -62,6 +85,9 @@ pub fn apply(dir: &Path) -> anyhow::Result<Vec<StandIn>> {
                     why: FIREHOSE_WHY,
                 });
             }
+        }
+        for id in emptied {
+            resources.remove(&id);
         }
         if changed {
             let mut body = serde_json::to_string_pretty(&template)?;
@@ -74,6 +100,24 @@ pub fn apply(dir: &Path) -> anyhow::Result<Vec<StandIn>> {
     std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)?)
         .with_context(|| format!("writing {}", manifest_path.display()))?;
     Ok(replaced)
+}
+
+/// Leaves out a bucket policy's statements that deny requests without TLS;
+/// whether it did.
+fn drop_tls_only_statements(resource: &mut Value) -> bool {
+    if resource["Type"] != "AWS::S3::BucketPolicy" {
+        return false;
+    }
+    let Some(statements) = resource["Properties"]["PolicyDocument"]["Statement"].as_array_mut()
+    else {
+        return false;
+    };
+    let before = statements.len();
+    statements.retain(|statement| {
+        statement["Effect"] != "Deny"
+            || statement["Condition"]["Bool"]["aws:SecureTransport"] != "false"
+    });
+    statements.len() != before
 }
 
 /// A delivery stream into Redshift as one into its S3 staging bucket.
@@ -136,5 +180,20 @@ mod tests {
             "staging"
         );
         assert!(firehose_to_s3(&json!({"Type": "AWS::S3::Bucket"})).is_none());
+    }
+
+    #[test]
+    fn only_the_tls_only_deny_leaves_a_bucket_policy() {
+        let tls = json!({"Effect": "Deny", "Action": "s3:*",
+                         "Condition": {"Bool": {"aws:SecureTransport": "false"}}});
+        let other = json!({"Effect": "Deny", "Action": "s3:DeleteBucket"});
+        let mut policy = json!({"Type": "AWS::S3::BucketPolicy",
+            "Properties": {"PolicyDocument": {"Statement": [tls, other.clone()]}}});
+        assert!(drop_tls_only_statements(&mut policy));
+        assert_eq!(
+            policy["Properties"]["PolicyDocument"]["Statement"],
+            json!([other])
+        );
+        assert!(!drop_tls_only_statements(&mut policy));
     }
 }
