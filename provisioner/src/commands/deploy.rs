@@ -182,6 +182,7 @@ pub async fn deploy(
         s3: clients.s3.clone(),
         name: toolkit.bucket,
         region: clients.region.clone(),
+        owner: toolkit.account,
     };
 
     let remotes = plan::remotes(&cfn, &local)
@@ -506,10 +507,15 @@ fn report(
     let mut outputs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut first_failure = None;
     let mut failed = 0;
+    let mut changed = false;
     for (id, run) in results {
         let line = match run {
             Run::Done((result, stack_outputs)) => {
                 outputs.insert(id.clone(), stack_outputs);
+                changed |= !matches!(
+                    result,
+                    StackResult::Unchanged | StackResult::Deployed(Outcome::NoChanges)
+                );
                 result.to_string()
             }
             Run::Failed(error) => {
@@ -539,8 +545,17 @@ fn report(
     }
     match first_failure {
         None => Ok(()),
-        Some(error) => Err(error.into_failure()),
+        Some(error) => Err(changed_anyway(error.into_failure(), changed)),
     }
+}
+
+/// Exit code 2 promises that nothing was changed: once another stack of
+/// the run has been, a credentials or connection failure is exit 1.
+pub(crate) fn changed_anyway(mut failure: Failure, changed: bool) -> Failure {
+    if changed && failure.code == crate::failure::ExitCode::Usage {
+        failure.code = crate::failure::ExitCode::Failed;
+    }
+    failure
 }
 
 /// `{ "<stack id>": { "<output>": "<value>" } }`, pretty, atomically.

@@ -6,11 +6,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::Client;
-use aws_sdk_cloudformation::types::{Capability, ChangeSetType, TemplateStage};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetType, EventFilter, TemplateStage};
 
-use super::error::{AwsError, AwsErrorKind, DeployError, FailedResource, Result};
+use super::error::{AwsError, AwsErrorKind, DeployError, Result};
+use super::patience::Patience;
 use super::progress::Progress;
 use super::status::{self, Phase};
+use super::watch::Watch;
+
+/// Polls that may read a final status no event of the operation confirms
+/// before the wait gives up: stale reads last seconds, not minutes.
+const MAX_UNCONFIRMED_POLLS: u32 = 150;
 
 /// A stack as `DescribeStacks` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +36,7 @@ impl StackState {
 }
 
 /// One stack event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StackEvent {
     pub id: String,
     pub logical_id: String,
@@ -39,6 +45,12 @@ pub struct StackEvent {
     pub reason: Option<String>,
     /// RFC 3339, UTC.
     pub timestamp: String,
+    /// The token of the operation that caused it (see `token`).
+    pub client_request_token: Option<String>,
+    /// Set on the events of a hook's invocation.
+    pub hook_type: Option<String>,
+    pub hook_status: Option<String>,
+    pub hook_status_reason: Option<String>,
 }
 
 /// Where a template is sent from: inline, or an S3 URL for templates over
@@ -62,14 +74,34 @@ pub struct ChangeSet {
 pub enum ChangeSetResult {
     /// Computed, with changes: ready to execute.
     Ready,
-    /// Failed without computing any change: for an update this is how
-    /// CloudFormation says there is nothing to do.
-    FailedEmpty {
-        reason: String,
-    },
+    /// Failed because the template changes nothing: how CloudFormation
+    /// says an update has nothing to do.
+    Empty { reason: String },
+    /// Failed for any other reason (early validation, a hook, a missing
+    /// capability): a failed change set never has changes, whatever the
+    /// reason, so only the reason tells "empty" from "failed".
     Failed {
         reason: String,
+        /// What `DescribeEvents` says about it, one line per problem
+        /// (early validation: the resource, the check and its reason).
+        details: Vec<String>,
     },
+}
+
+/// The status reasons of a change set that failed because it is empty.
+/// CloudFormation gives no code for it; CDK decides on the same texts
+/// (toolkit-lib `changeSetHasNoChanges`). The second comes with a
+/// Transform (aws/aws-cdk#10650).
+const EMPTY_CHANGE_SET_REASONS: [&str; 2] = [
+    "The submitted information didn't contain changes.",
+    "No updates are to be performed.",
+];
+
+/// Whether a `FAILED` change set failed only because it is empty.
+pub fn is_empty_change_set(reason: &str) -> bool {
+    EMPTY_CHANGE_SET_REASONS
+        .iter()
+        .any(|prefix| reason.starts_with(prefix))
 }
 
 /// IAM capabilities our templates need: roles with names, and policies.
@@ -139,18 +171,22 @@ impl Cfn {
         Ok(answer.template_body().map(str::to_string))
     }
 
+    /// `client_token` makes a retried call that already succeeded answer
+    /// as the first did (see `token`).
     pub async fn create_change_set(
         &self,
         stack: &str,
         name: &str,
         create: bool,
         template: &TemplateSource,
+        client_token: &str,
     ) -> Result<ChangeSet> {
         let request = self
             .client
             .create_change_set()
             .stack_name(stack)
             .change_set_name(name)
+            .client_token(client_token)
             .change_set_type(if create {
                 ChangeSetType::Create
             } else {
@@ -173,28 +209,102 @@ impl Cfn {
 
     /// Polls the change set (by ARN: names are only unique per stack) until
     /// CloudFormation has computed it.
+    /// Throttling and a lost connection skip a poll (see `patience`).
     pub async fn wait_change_set(&self, stack: &str, arn: &str) -> Result<ChangeSetResult> {
+        let mut patience = Patience::default();
         loop {
-            let answer = self
+            let answer = match self
                 .client
                 .describe_change_set()
                 .change_set_name(arn)
                 .send()
                 .await
-                .map_err(|e| {
-                    AwsError::from_sdk(format!("waiting for the change set of {stack}"), e)
-                })?;
+            {
+                Ok(answer) => answer,
+                Err(e) => {
+                    let error =
+                        AwsError::from_sdk(format!("waiting for the change set of {stack}"), e)
+                            .into();
+                    match patience.skip(&error, self.poll) {
+                        Some(pause) => {
+                            tokio::time::sleep(pause).await;
+                            continue;
+                        }
+                        None => return Err(error),
+                    }
+                }
+            };
+            patience.answered();
             let status = answer.status().map(|s| s.as_str()).unwrap_or_default();
             let reason = answer.status_reason().unwrap_or_default().to_string();
             match status {
                 "CREATE_COMPLETE" => return Ok(ChangeSetResult::Ready),
-                "FAILED" if answer.changes().is_empty() => {
-                    return Ok(ChangeSetResult::FailedEmpty { reason });
+                "FAILED" if is_empty_change_set(&reason) => {
+                    return Ok(ChangeSetResult::Empty { reason });
                 }
                 "FAILED" | "DELETE_COMPLETE" | "DELETE_FAILED" => {
-                    return Ok(ChangeSetResult::Failed { reason });
+                    let details = self.change_set_problems(stack, arn).await;
+                    return Ok(ChangeSetResult::Failed { reason, details });
                 }
                 _ => tokio::time::sleep(self.poll).await,
+            }
+        }
+    }
+
+    /// Why a change set failed, resource by resource: early validation
+    /// (`The following hook(s)/validation failed:
+    /// [AWS::EarlyValidation::ResourceExistenceCheck]`) names its findings
+    /// only in `DescribeEvents`. Reading them is best effort: an identity
+    /// without `cloudformation:DescribeEvents`, or an emulator without the
+    /// API, still gets the change set's own reason.
+    /// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeEvents.html>
+    async fn change_set_problems(&self, stack: &str, arn: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut token = None;
+        loop {
+            let answer = match self
+                .client
+                .describe_events()
+                .change_set_name(arn)
+                .filters(EventFilter::builder().failed_events(true).build())
+                .set_next_token(token)
+                .send()
+                .await
+            {
+                Ok(answer) => answer,
+                Err(e) => {
+                    let e = AwsError::from_sdk(
+                        format!("reading why the change set of {stack} failed"),
+                        e,
+                    );
+                    problems.push(format!("(no details: {e})"));
+                    return problems;
+                }
+            };
+            for event in answer.operation_events() {
+                let Some(reason) = event
+                    .validation_status_reason()
+                    .or(event.resource_status_reason())
+                else {
+                    continue;
+                };
+                let mut line = format!(
+                    "{} ({})",
+                    event.logical_resource_id().unwrap_or("?"),
+                    event.resource_type().unwrap_or("?")
+                );
+                if let Some(check) = event.validation_name() {
+                    line.push_str(&format!(" {check}"));
+                }
+                line.push_str(&format!(": {reason}"));
+                if let Some(path) = event.validation_path() {
+                    line.push_str(&format!(" (at {path})"));
+                }
+                problems.push(line);
+            }
+            token = answer.next_token().map(str::to_string);
+            if token.is_none() {
+                return problems;
             }
         }
     }
@@ -232,10 +342,12 @@ impl Cfn {
         }
     }
 
-    pub async fn execute_change_set(&self, stack: &str, arn: &str) -> Result<()> {
+    /// `token` tags every event of the update (see `token`).
+    pub async fn execute_change_set(&self, stack: &str, arn: &str, token: &str) -> Result<()> {
         self.client
             .execute_change_set()
             .change_set_name(arn)
+            .client_request_token(token)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("executing the change set of {stack}"), e))?;
@@ -258,11 +370,13 @@ impl Cfn {
         stack: &str,
         template: &TemplateSource,
         termination_protection: bool,
+        token: &str,
     ) -> Result<String> {
         let request = self
             .client
             .create_stack()
             .stack_name(stack)
+            .client_request_token(token)
             .set_capabilities(Some(capabilities()))
             .enable_termination_protection(termination_protection);
         let request = match template {
@@ -277,11 +391,17 @@ impl Cfn {
     }
 
     /// `UpdateStack` (the direct method).
-    pub async fn update_stack(&self, stack: &str, template: &TemplateSource) -> Result<()> {
+    pub async fn update_stack(
+        &self,
+        stack: &str,
+        template: &TemplateSource,
+        token: &str,
+    ) -> Result<()> {
         let request = self
             .client
             .update_stack()
             .stack_name(stack)
+            .client_request_token(token)
             .set_capabilities(Some(capabilities()));
         let request = match template {
             TemplateSource::Body(body) => request.template_body(body),
@@ -294,10 +414,11 @@ impl Cfn {
         Ok(())
     }
 
-    pub async fn delete_stack(&self, stack: &str) -> Result<()> {
+    pub async fn delete_stack(&self, stack: &str, token: &str) -> Result<()> {
         self.client
             .delete_stack()
             .stack_name(stack)
+            .client_request_token(token)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("deleting stack {stack}"), e))?;
@@ -401,6 +522,10 @@ impl Cfn {
                         .timestamp()
                         .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
                         .unwrap_or_default(),
+                    client_request_token: e.client_request_token().map(str::to_string),
+                    hook_type: e.hook_type().map(str::to_string),
+                    hook_status: e.hook_status().map(|s| s.as_str().to_string()),
+                    hook_status_reason: e.hook_status_reason().map(str::to_string),
                 });
             }
             token = answer.next_token().map(str::to_string);
@@ -412,69 +537,131 @@ impl Cfn {
         Ok(newest_first)
     }
 
-    /// Waits for the operation started after event `baseline` to finish,
-    /// streaming its events. `stack_id` addresses the stack even once it is
-    /// deleted. Returns the final state, or `None` when the stack is gone.
+    /// Waits for the operation started after event `baseline` with
+    /// `token` (`None`: an operation someone else started) to finish,
+    /// streaming its events. Returns the final state, or `None` when the
+    /// stack is gone.
+    ///
+    /// `DescribeStacks` may answer from before the operation for a while
+    /// (aws/aws-cdk#1802, #1848), so a final status counts only once this
+    /// operation's own stack event reports it; for a delete only "gone" or
+    /// `DELETE_COMPLETE` is success. Throttling and a lost connection skip
+    /// polls (see `patience`); any error that ends the wait says the
+    /// operation continues in CloudFormation.
     pub async fn wait_stack(
         &self,
         stack_name: &str,
         stack_id: &str,
         operation: &'static str,
         baseline: Option<String>,
+        token: Option<&str>,
         progress: &dyn Progress,
     ) -> Result<Option<StackState>> {
+        let lost = |cause: DeployError| DeployError::LostTrack {
+            stack: stack_name.to_string(),
+            operation,
+            hint: cause.hint(),
+            cause: cause.to_string(),
+        };
+        let mut watch = Watch::new(stack_name, token);
         let mut last_seen = baseline;
-        let mut first_failure: Option<Box<FailedResource>> = None;
+        let mut patience = Patience::default();
+        let mut unconfirmed_polls = 0;
         loop {
-            // A deleted stack is addressed by name here: `DescribeStacks` by
-            // name answers "does not exist" once it is gone.
-            let state = self.describe(stack_name).await?;
-            let events = self.events_since(stack_id, last_seen.as_deref()).await?;
+            // By id: a deleted stack then answers DELETE_COMPLETE, and a new
+            // stack of the same name cannot be mistaken for this one.
+            let polled = match self.describe(stack_id).await {
+                Ok(state) => match self.events_since(stack_id, last_seen.as_deref()).await {
+                    Ok(events) => Ok((state, events)),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            let (state, events) = match polled {
+                Ok(polled) => polled,
+                Err(e) => match patience.skip(&e, self.poll) {
+                    Some(pause) => {
+                        tokio::time::sleep(pause).await;
+                        continue;
+                    }
+                    None => return Err(lost(e)),
+                },
+            };
+            patience.answered();
             for event in &events {
-                if first_failure.is_none()
-                    && status::resource_failed(&event.status)
-                    && event.logical_id != stack_name
-                {
-                    first_failure = Some(Box::new(FailedResource {
-                        logical_id: event.logical_id.clone(),
-                        resource_type: event.resource_type.clone(),
-                        status: event.status.clone(),
-                        reason: event.reason.clone().unwrap_or_default(),
-                    }));
-                }
+                watch.see(event);
                 progress.event(stack_name, event);
             }
             if let Some(newest) = events.last() {
                 last_seen = Some(newest.id.clone());
             }
-            let Some(state) = state else {
-                if operation == "delete" {
-                    return Ok(None);
-                }
-                return Err(DeployError::OperationFailed {
-                    stack: stack_name.to_string(),
-                    operation,
-                    status: "DELETE_COMPLETE".to_string(),
-                    first_failure,
-                    reason: Some("the stack disappeared while it was deployed".to_string()),
-                });
-            };
-            if state.phase() == Phase::Busy
-                || (operation != "delete" && state.phase() == Phase::Review)
-            {
-                tokio::time::sleep(self.poll).await;
-                continue;
-            }
-            if status::succeeded(&state.status) {
-                return Ok(Some(state));
-            }
-            return Err(DeployError::OperationFailed {
+            let failed = |status: &str, reason: Option<String>| DeployError::OperationFailed {
                 stack: stack_name.to_string(),
                 operation,
-                status: state.status.clone(),
-                first_failure,
-                reason: state.status_reason.clone(),
-            });
+                status: status.to_string(),
+                first_failure: watch.first_failure().map(Box::new),
+                reason: reason.or_else(|| watch.stack_reason().map(str::to_string)),
+            };
+            let concluded = watch.concluded();
+            if operation == "delete" {
+                match &state {
+                    None => return Ok(None),
+                    Some(_) if concluded == Some("DELETE_COMPLETE") => return Ok(None),
+                    Some(state)
+                        if state.phase() == Phase::DeleteFailed
+                            && concluded == Some(state.status.as_str()) =>
+                    {
+                        return Err(failed(&state.status, state.status_reason.clone()));
+                    }
+                    Some(_) => {}
+                }
+            } else {
+                let Some(state) = state.as_ref() else {
+                    return Err(failed(
+                        "DELETE_COMPLETE",
+                        Some("the stack disappeared while it was deployed".to_string()),
+                    ));
+                };
+                let running = matches!(state.phase(), Phase::Busy | Phase::Review);
+                if !running && concluded == Some(state.status.as_str()) {
+                    if status::succeeded(&state.status) {
+                        self.report_left_behind(stack_name, &watch, progress);
+                        return Ok(Some(state.clone()));
+                    }
+                    return Err(failed(&state.status, state.status_reason.clone()));
+                }
+            }
+            // Still running, or a final status no event of this operation
+            // confirms yet: a stale read.
+            if state.as_ref().is_some_and(|s| s.phase() != Phase::Busy) {
+                unconfirmed_polls += 1;
+                if unconfirmed_polls > MAX_UNCONFIRMED_POLLS {
+                    let status = state.map(|s| s.status).unwrap_or_default();
+                    return Err(DeployError::LostTrack {
+                        stack: stack_name.to_string(),
+                        operation,
+                        cause: format!(
+                            "CloudFormation keeps reporting {status}, but no event of this \
+                             {operation} confirms it"
+                        ),
+                        hint: None,
+                    });
+                }
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+
+    /// After a successful update: what CloudFormation could not delete
+    /// (a replaced bucket that is not empty) is left behind, and said so
+    /// (as CDK warns), since the stack no longer knows it.
+    fn report_left_behind(&self, stack_name: &str, watch: &Watch, progress: &dyn Progress) {
+        for orphan in watch.delete_failures() {
+            progress.note(&format!(
+                "{stack_name}: left behind {} ({}), which could not be deleted: {}; delete it \
+                 by hand (the stack no longer manages it)",
+                orphan.logical_id, orphan.resource_type, orphan.reason
+            ));
         }
     }
 }

@@ -46,7 +46,8 @@ pub struct Engine<'a> {
     pub progress: &'a dyn Progress,
     pub method: Method,
     /// Name of the change sets this run creates (unique per run; change
-    /// sets are then addressed by ARN).
+    /// sets are then addressed by ARN). It also makes this run's
+    /// idempotency tokens (see `token`).
     pub change_set_name: String,
 }
 
@@ -146,13 +147,17 @@ impl Engine<'_> {
         let name = request.name.as_str();
         let change_set = self
             .cfn
-            .create_change_set(name, &self.change_set_name, create, &request.template)
+            .create_change_set(
+                name,
+                &self.change_set_name,
+                create,
+                &request.template,
+                &self.token("create", name),
+            )
             .await?;
         match self.cfn.wait_change_set(name, &change_set.arn).await? {
             ChangeSetResult::Ready => {}
-            ChangeSetResult::FailedEmpty { reason } if !create => {
-                // CloudFormation's "didn't contain changes": the reason is
-                // shown, not parsed, so a real failure stays visible.
+            ChangeSetResult::Empty { reason } if !create => {
                 self.cfn.delete_change_set(name, &change_set.arn).await?;
                 self.progress
                     .note(&format!("{name}: no changes (CloudFormation: {reason})"));
@@ -163,15 +168,26 @@ impl Engine<'_> {
                     .ok_or_else(|| vanished(name))?;
                 return Ok((Outcome::NoChanges, state));
             }
-            ChangeSetResult::FailedEmpty { reason } | ChangeSetResult::Failed { reason } => {
+            ChangeSetResult::Empty { reason } => {
                 return Err(DeployError::ChangeSetFailed {
                     stack: name.to_string(),
                     reason,
+                    details: Vec::new(),
+                });
+            }
+            ChangeSetResult::Failed { reason, details } => {
+                return Err(DeployError::ChangeSetFailed {
+                    stack: name.to_string(),
+                    reason,
+                    details,
                 });
             }
         }
         let baseline = self.cfn.newest_event(&change_set.stack_id).await?;
-        self.cfn.execute_change_set(name, &change_set.arn).await?;
+        let token = self.token("exec", name);
+        self.cfn
+            .execute_change_set(name, &change_set.arn, &token)
+            .await?;
         let operation = if create { "create" } else { "update" };
         let state = self
             .cfn
@@ -180,6 +196,7 @@ impl Engine<'_> {
                 &change_set.stack_id,
                 operation,
                 baseline,
+                Some(&token),
                 self.progress,
             )
             .await?
@@ -200,18 +217,27 @@ impl Engine<'_> {
         current: Option<&StackState>,
     ) -> Result<(Outcome, StackState)> {
         let name = request.name.as_str();
-        let (outcome, stack_id, baseline) = match current {
+        let (outcome, stack_id, baseline, token) = match current {
             None => {
+                let token = self.token("create", name);
                 let id = self
                     .cfn
-                    .create_stack(name, &request.template, request.termination_protection)
+                    .create_stack(
+                        name,
+                        &request.template,
+                        request.termination_protection,
+                        &token,
+                    )
                     .await?;
-                (Outcome::Created, id, None)
+                (Outcome::Created, id, None, token)
             }
             Some(state) => {
                 let baseline = self.cfn.newest_event(&state.id).await?;
-                self.cfn.update_stack(name, &request.template).await?;
-                (Outcome::Updated, state.id.clone(), baseline)
+                let token = self.token("update", name);
+                self.cfn
+                    .update_stack(name, &request.template, &token)
+                    .await?;
+                (Outcome::Updated, state.id.clone(), baseline, token)
             }
         };
         let operation = match outcome {
@@ -220,22 +246,47 @@ impl Engine<'_> {
         };
         let state = self
             .cfn
-            .wait_stack(name, &stack_id, operation, baseline, self.progress)
+            .wait_stack(
+                name,
+                &stack_id,
+                operation,
+                baseline,
+                Some(&token),
+                self.progress,
+            )
             .await?
             .ok_or_else(|| vanished(name))?;
         Ok((outcome, state))
     }
 
     /// Deletes a stack and waits until it is gone, streaming its events.
+    /// A stack already being deleted is only waited for.
     pub async fn delete(&self, state: &StackState) -> Result<()> {
         let baseline = self.cfn.newest_event(&state.id).await?;
-        if state.phase() != Phase::Busy {
-            self.cfn.delete_stack(&state.name).await?;
-        }
+        let token = if state.phase() == Phase::Busy {
+            None
+        } else {
+            let token = self.token("delete", &state.name);
+            // By id: the name may already belong to another stack.
+            self.cfn.delete_stack(&state.id, &token).await?;
+            Some(token)
+        };
         self.cfn
-            .wait_stack(&state.name, &state.id, "delete", baseline, self.progress)
+            .wait_stack(
+                &state.name,
+                &state.id,
+                "delete",
+                baseline,
+                token.as_deref(),
+                self.progress,
+            )
             .await?;
         Ok(())
+    }
+
+    /// This run's idempotency token for `action` on `stack`.
+    fn token(&self, action: &str, stack: &str) -> String {
+        super::token::for_operation(action, stack, &self.change_set_name)
     }
 
     /// Deletes the stack named `name` if it exists. A missing stack is

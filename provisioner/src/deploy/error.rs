@@ -183,6 +183,25 @@ pub(crate) fn chain(error: &(dyn StdError + 'static)) -> String {
     text
 }
 
+/// One object version `DeleteObjects` refused, with S3's code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectNotDeleted {
+    pub key: String,
+    pub version_id: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+impl fmt::Display for ObjectNotDeleted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.key)?;
+        if let Some(version) = &self.version_id {
+            write!(f, " (version {version})")?;
+        }
+        write!(f, ": {}: {}", self.code, self.message)
+    }
+}
+
 /// The first resource that failed in a stack operation, from its events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedResource {
@@ -224,8 +243,30 @@ pub enum DeployError {
         first_failure: Option<Box<FailedResource>>,
         reason: Option<String>,
     },
-    #[error("change set for {stack} failed: {reason}")]
-    ChangeSetFailed { stack: String, reason: String },
+    #[error("change set for {stack} failed: {reason}{}", details.iter().map(|d| format!("\n  - {d}")).collect::<String>())]
+    ChangeSetFailed {
+        stack: String,
+        reason: String,
+        /// One line per problem CloudFormation named (early validation).
+        details: Vec<String>,
+    },
+    /// The wait for an operation that CloudFormation had accepted ended:
+    /// the operation carries on without us.
+    #[error(
+        "{operation} of {stack} continues in CloudFormation, but this run stopped following it: {cause}"
+    )]
+    LostTrack {
+        stack: String,
+        operation: &'static str,
+        cause: String,
+        /// What to do about the cause (e.g. refresh credentials).
+        hint: Option<String>,
+    },
+    #[error("could not empty bucket {bucket}: {} object versions were not deleted, e.g. {}", failures.len(), failures.iter().take(3).map(|f| f.to_string()).collect::<Vec<_>>().join("; "))]
+    BucketNotEmptied {
+        bucket: String,
+        failures: Vec<ObjectNotDeleted>,
+    },
     #[error("{stack}: {changes} not approved")]
     NotApproved { stack: String, changes: String },
     #[error("{stack} needs approval for {changes} but there is no terminal to ask on")]
@@ -239,16 +280,16 @@ pub enum DeployError {
     )]
     ToolkitOutdated {
         stack: String,
-        found: u32,
-        expected: u32,
+        found: String,
+        expected: String,
     },
     #[error(
         "the toolkit stack {stack} is version {found}, newer than this provisioner knows ({expected})"
     )]
     ToolkitNewer {
         stack: String,
-        found: u32,
-        expected: u32,
+        found: String,
+        expected: String,
     },
     #[error("the toolkit stack {stack} has no usable {output} output")]
     ToolkitBroken { stack: String, output: &'static str },
@@ -309,7 +350,27 @@ impl DeployError {
                 }
                 .to_string(),
             ),
-            DeployError::ChangeSetFailed { .. } => None,
+            DeployError::ChangeSetFailed { stack, .. } => Some(format!(
+                "nothing was changed in {stack}: fix what CloudFormation names above (a resource \
+                 name that already exists, a bucket to delete that is not empty, a hook's \
+                 finding) and deploy again"
+            )),
+            DeployError::LostTrack {
+                stack,
+                operation,
+                hint,
+                ..
+            } => Some(format!(
+                "{}the {operation} goes on without this run: follow it with `aws cloudformation \
+                 describe-stack-events --stack-name {stack}` (or the console); once it has \
+                 finished, run the command again (it refuses a stack that is still busy)",
+                hint.as_ref().map(|h| format!("{h}; ")).unwrap_or_default()
+            )),
+            DeployError::BucketNotEmptied { bucket, .. } => Some(format!(
+                "object lock or legal hold keeps these versions, or the identity lacks \
+                 s3:DeleteObjectVersion: release the retention or grant the permission, empty \
+                 s3://{bucket} and run destroy again"
+            )),
             DeployError::NotApproved { .. } => {
                 Some("nothing was changed; review the changes with `provisioner diff`".to_string())
             }
