@@ -1261,3 +1261,42 @@ mod buckets {
         assert_eq!(listed.num_calls(), 1, "the same page is not listed again");
     }
 }
+
+#[tokio::test]
+async fn the_importers_of_an_export_are_listed_and_an_export_nobody_imports_has_none() {
+    use aws_sdk_cloudformation::operation::list_imports::{ListImportsError, ListImportsOutput};
+    let imported = mock!(Client::list_imports)
+        .match_requests(|r| r.export_name() == Some("retail-dev-network:VpcId"))
+        .then_output(|| {
+            ListImportsOutput::builder()
+                .imports("retail-dev-warehouse")
+                .build()
+        });
+    let unused = mock!(Client::list_imports)
+        .match_requests(|r| r.export_name() == Some("retail-dev-network:SgGroupId"))
+        .then_error(|| {
+            ListImportsError::generic(
+                ErrorMetadata::builder()
+                    .code("ValidationError")
+                    .message("Export 'retail-dev-network:SgGroupId' is not imported by any stack.")
+                    .build(),
+            )
+        });
+    let client = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        [&imported, &unused]
+    );
+    let cfn = Cfn::new(client, Duration::ZERO);
+
+    assert_eq!(
+        cfn.importers("retail-dev-network:VpcId").await.unwrap(),
+        ["retail-dev-warehouse"]
+    );
+    assert!(
+        cfn.importers("retail-dev-network:SgGroupId")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -17,6 +17,7 @@ use crate::deploy::cfn::{Cfn, TemplateSource};
 use crate::deploy::diff::{StackDiff, diff};
 use crate::deploy::engine::{Engine, Method, Outcome, StackRequest};
 use crate::deploy::error::DeployError;
+use crate::deploy::exports;
 use crate::deploy::hotswap::{self, Hotswap, Lambda, Plan, Swapped};
 use crate::deploy::plan::{self, Closure, LocalStack, Needs, Remote};
 use crate::deploy::progress::Progress;
@@ -206,6 +207,9 @@ pub async fn deploy(
         })
         .collect();
 
+    let after = export_order(&cfn, &stacks)
+        .await
+        .map_err(DeployError::into_failure)?;
     approve(&stacks, options.require_approval, out, progress, prompt)?;
     upload(&manifest, dir, &stacks, &bucket, progress).await?;
 
@@ -213,13 +217,7 @@ pub async fn deploy(
         .iter()
         .map(|s| Node {
             id: s.local.entry.id.clone(),
-            after: s
-                .local
-                .entry
-                .dependencies
-                .iter()
-                .map(|d| d.stack.clone())
-                .collect(),
+            after: after[&s.local.entry.id].clone(),
         })
         .collect();
     let by_id: BTreeMap<&str, &Planned> = stacks
@@ -284,6 +282,49 @@ pub async fn deploy(
         None => Ok(()),
     };
     result.and(notes)
+}
+
+/// Each stack's "after" list: its dependencies, with consumers that drop
+/// an import the producer removes or changes moved first (see
+/// `deploy::exports`). Refuses an export change that would fail.
+async fn export_order(
+    cfn: &Cfn,
+    stacks: &[Planned],
+) -> Result<BTreeMap<String, Vec<String>>, DeployError> {
+    let dependencies: BTreeMap<String, Vec<String>> = stacks
+        .iter()
+        .map(|s| {
+            let after = s.local.entry.dependencies.iter();
+            (
+                s.local.entry.id.clone(),
+                after.map(|d| d.stack.clone()).collect(),
+            )
+        })
+        .collect();
+    let checked: Vec<exports::Stack<'_>> = stacks
+        .iter()
+        .map(|s| exports::Stack {
+            id: &s.local.entry.id,
+            stack_name: &s.local.entry.stack_name,
+            deployed: s
+                .remote
+                .template
+                .as_ref()
+                .filter(|_| s.needs == Needs::Deploy),
+            new: &s.local.template,
+        })
+        .collect();
+    let mut importers = BTreeMap::new();
+    for stack in &checked {
+        if let Some(deployed) = stack.deployed {
+            for export in exports::touched(deployed, stack.new).into_keys() {
+                let users = cfn.importers(&export).await?;
+                importers.insert(export, users);
+            }
+        }
+    }
+    let consumer_first = exports::plan(&checked, &importers)?;
+    Ok(exports::reorder(&dependencies, &consumer_first))
 }
 
 struct Planned {

@@ -473,6 +473,38 @@ impl Cfn {
         }
     }
 
+    /// The stacks that import `export`. CloudFormation answers
+    /// `ValidationError` for an export no stack imports (and for one that
+    /// does not exist): no importers either way.
+    pub async fn importers(&self, export: &str) -> Result<Vec<String>> {
+        let mut found = Vec::new();
+        let mut token = None;
+        loop {
+            let answer = match self
+                .client
+                .list_imports()
+                .export_name(export)
+                .set_next_token(token)
+                .send()
+                .await
+            {
+                Ok(answer) => answer,
+                Err(e) => {
+                    let e = AwsError::from_sdk(format!("listing the importers of {export}"), e);
+                    return match e.kind {
+                        AwsErrorKind::Validation => Ok(found),
+                        _ => Err(e.into()),
+                    };
+                }
+            };
+            found.extend(answer.imports().iter().cloned());
+            token = answer.next_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
     /// The id of the newest event of the stack: events after it belong to
     /// the operation about to start.
     pub async fn newest_event(&self, stack: &str) -> Result<Option<String>> {
@@ -568,9 +600,15 @@ impl Cfn {
         let mut patience = Patience::default();
         let mut unconfirmed_polls = 0;
         loop {
-            // By id: a deleted stack then answers DELETE_COMPLETE, and a new
-            // stack of the same name cannot be mistaken for this one.
-            let polled = match self.describe(stack_id).await {
+            // By name, which answers "does not exist" once the stack is
+            // deleted (by id, moto re-creates a deleted stack's resources
+            // while rendering its outputs); a new stack of the same name is
+            // told apart by its id.
+            let described = self
+                .describe(stack_name)
+                .await
+                .map(|state| state.filter(|s| s.id == stack_id || !stack_id.starts_with("arn:")));
+            let polled = match described {
                 Ok(state) => match self.events_since(stack_id, last_seen.as_deref()).await {
                     Ok(events) => Ok((state, events)),
                     Err(e) => Err(e),

@@ -262,6 +262,15 @@ pub enum DeployError {
         /// What to do about the cause (e.g. refresh credentials).
         hint: Option<String>,
     },
+    #[error("{producer} would {} export {export}, which {} import{}", if *removed { "remove" } else { "change" }, importers.join(", "), if importers.len() == 1 { "s" } else { "" })]
+    ExportInUse {
+        producer: String,
+        export: String,
+        /// Removed; otherwise its value would change.
+        removed: bool,
+        /// Stack names, from `ListImports`.
+        importers: Vec<String>,
+    },
     #[error("could not empty bucket {bucket}: {} object versions were not deleted, e.g. {}", failures.len(), failures.iter().take(3).map(|f| f.to_string()).collect::<Vec<_>>().join("; "))]
     BucketNotEmptied {
         bucket: String,
@@ -366,6 +375,30 @@ impl DeployError {
                  finished, run the command again (it refuses a stack that is still busy)",
                 hint.as_ref().map(|h| format!("{h}; ")).unwrap_or_default()
             )),
+            DeployError::ExportInUse {
+                producer,
+                export,
+                removed: true,
+                importers,
+            } => Some(format!(
+                "nothing was changed; CloudFormation refuses to delete an export in use: first \
+                 deploy {} without the Fn::ImportValue of {export} (deploy it alone with \
+                 `provisioner deploy <stack> --exclusively`), then deploy {producer}",
+                importers.join(", ")
+            )),
+            DeployError::ExportInUse {
+                producer,
+                export,
+                removed: false,
+                importers,
+            } => Some(format!(
+                "nothing was changed; CloudFormation refuses to change an export in use (a \
+                 replaced resource changes its id). Two steps: 1. publish the new value under a \
+                 new export name, keeping {export} as it is, and deploy {producer}, then point \
+                 {} at the new export and deploy; 2. remove {export} and deploy {producer} \
+                 again",
+                importers.join(", ")
+            )),
             DeployError::BucketNotEmptied { bucket, .. } => Some(format!(
                 "object lock or legal hold keeps these versions, or the identity lacks \
                  s3:DeleteObjectVersion: release the retention or grant the permission, empty \
@@ -423,7 +456,8 @@ impl DeployError {
             | DeployError::ToolkitMissing { .. }
             | DeployError::ToolkitOutdated { .. }
             | DeployError::ToolkitNewer { .. }
-            | DeployError::ReadFile { .. } => Failure::usage(self),
+            | DeployError::ReadFile { .. }
+            | DeployError::ExportInUse { .. } => Failure::usage(self),
             _ => Failure::failed(self),
         };
         match hint {

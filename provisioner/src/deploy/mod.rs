@@ -9,6 +9,7 @@ pub mod cfn;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod exports;
 pub mod hotswap;
 pub mod patience;
 pub mod plan;
