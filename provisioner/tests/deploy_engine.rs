@@ -185,6 +185,8 @@ async fn deploy(rules: &[&Rule]) -> Run {
         progress: &progress,
         method: Method::ChangeSet,
         change_set_name: "provisioner-1".to_string(),
+        replacement_gate: None,
+        disable_rollback: false,
     };
     let result = engine.deploy(&request()).await;
     drop(engine);
@@ -504,6 +506,8 @@ async fn destroying_a_missing_stack_succeeds_without_deleting_anything() {
         progress: &progress,
         method: Method::ChangeSet,
         change_set_name: String::new(),
+        replacement_gate: None,
+        disable_rollback: false,
     };
 
     assert_eq!(
@@ -535,6 +539,8 @@ async fn destroy_deletes_a_stack_and_waits_until_it_is_gone() {
         progress: &progress,
         method: Method::ChangeSet,
         change_set_name: String::new(),
+        replacement_gate: None,
+        disable_rollback: false,
     };
 
     assert_eq!(engine.destroy(NAME).await.unwrap(), DestroyOutcome::Deleted);
@@ -601,6 +607,8 @@ async fn a_protected_stage_turns_termination_protection_on_after_the_change_set(
         progress: &progress,
         method: Method::ChangeSet,
         change_set_name: "provisioner-1".to_string(),
+        replacement_gate: None,
+        disable_rollback: false,
     };
     let mut protected = request();
     protected.termination_protection = true;
@@ -867,6 +875,8 @@ async fn destroy(client: Client) -> (Result<DestroyOutcome, DeployError>, String
         progress: &progress,
         method: Method::ChangeSet,
         change_set_name: "provisioner-1".to_string(),
+        replacement_gate: None,
+        disable_rollback: false,
     };
     let result = engine.destroy(NAME).await;
     drop(engine);
@@ -1037,6 +1047,8 @@ async fn a_retried_create_and_execute_repeat_their_idempotency_tokens() {
         progress: &progress,
         method: Method::ChangeSet,
         change_set_name: "provisioner-1".to_string(),
+        replacement_gate: None,
+        disable_rollback: false,
     };
 
     let (outcome, _) = engine.deploy(&request()).await.unwrap();
@@ -1299,4 +1311,114 @@ async fn the_importers_of_an_export_are_listed_and_an_export_nobody_imports_has_
             .unwrap()
             .is_empty()
     );
+}
+
+fn change_set_replacing_the_cluster() -> Rule {
+    mock!(Client::describe_change_set)
+        .match_requests(|r| r.change_set_name() == Some(CHANGE_SET_ARN))
+        .then_output(|| {
+            DescribeChangeSetOutput::builder()
+                .status(ChangeSetStatus::CreateComplete)
+                .execution_status(ExecutionStatus::Available)
+                .changes(
+                    Change::builder()
+                        .resource_change(
+                            ResourceChange::builder()
+                                .logical_resource_id("Cluster")
+                                .resource_type("AWS::Redshift::Cluster")
+                                .replacement(aws_sdk_cloudformation::types::Replacement::True)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        })
+}
+
+async fn deploy_gated(
+    rules: &[&Rule],
+    prompt: &mut provisioner::deploy::approval::ScriptedPrompt,
+    disable_rollback: bool,
+) -> Result<Outcome, DeployError> {
+    use provisioner::deploy::replacement::PromptGate;
+    let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, rules);
+    let cfn = Cfn::new(client, Duration::ZERO);
+    let progress = PlainProgress::new(Vec::new());
+    let gate = PromptGate::new(prompt, &progress);
+    let engine = Engine {
+        cfn: &cfn,
+        progress: &progress,
+        method: Method::ChangeSet,
+        change_set_name: "provisioner-1".to_string(),
+        replacement_gate: Some(&gate),
+        disable_rollback,
+    };
+    engine.deploy(&request()).await.map(|(outcome, _)| outcome)
+}
+
+#[tokio::test]
+async fn an_update_that_replaces_the_cluster_is_not_executed_without_approval() {
+    let (describe, created) = (deployed(), change_set_created());
+    let replacing = change_set_replacing_the_cluster();
+    let executed = executed_by_arn();
+    let deleted = mock!(Client::delete_change_set)
+        .match_requests(|r| r.change_set_name() == Some(CHANGE_SET_ARN))
+        .then_output(|| DeleteChangeSetOutput::builder().build());
+    let mut prompt = provisioner::deploy::approval::ScriptedPrompt {
+        answers: vec![false],
+        ..Default::default()
+    };
+    let result = deploy_gated(
+        &[&describe, &created, &replacing, &executed, &deleted],
+        &mut prompt,
+        false,
+    )
+    .await;
+
+    assert!(
+        matches!(result, Err(DeployError::NotApproved { .. })),
+        "{result:?}"
+    );
+    assert_eq!(
+        prompt.asked,
+        [
+            "retail-dev-network: replacing Cluster (AWS::Redshift::Cluster) replacement True \
+          deletes their data. Deploy?"
+        ]
+    );
+    assert_eq!(executed.num_calls(), 0);
+    assert_eq!(
+        deleted.num_calls(),
+        1,
+        "the refused change set is not left behind"
+    );
+}
+
+#[tokio::test]
+async fn an_approved_replacement_runs_with_rollback_disabled_when_asked() {
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        .output(|| stack(StackStatus::UpdateComplete))
+        .output(|| stack(StackStatus::UpdateComplete))
+        .build();
+    let events = operation_ends(ResourceStatus::UpdateComplete, EXEC_TOKEN);
+    let created = change_set_created();
+    let replacing = change_set_replacing_the_cluster();
+    let executed = mock!(Client::execute_change_set)
+        .match_requests(|r| r.disable_rollback() == Some(true))
+        .then_output(|| ExecuteChangeSetOutput::builder().build());
+    let mut prompt = provisioner::deploy::approval::ScriptedPrompt {
+        answers: vec![true],
+        ..Default::default()
+    };
+    let outcome = deploy_gated(
+        &[&describe, &events, &created, &replacing, &executed],
+        &mut prompt,
+        true,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(outcome, Outcome::Updated);
+    assert_eq!(executed.num_calls(), 1);
 }

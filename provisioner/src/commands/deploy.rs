@@ -21,6 +21,7 @@ use crate::deploy::exports;
 use crate::deploy::hotswap::{self, Hotswap, Lambda, Plan, Swapped};
 use crate::deploy::plan::{self, Closure, LocalStack, Needs, Remote};
 use crate::deploy::progress::Progress;
+use crate::deploy::replacement::{PromptGate, ReplacementGate};
 use crate::deploy::schedule::{self, Node, Run};
 use crate::deploy::toolkit;
 use crate::deploy::upload::{Bucket, Object, Source};
@@ -61,6 +62,11 @@ pub struct DeployArgs {
     /// Hotswap even on a protected stage (prod).
     #[arg(long, requires = "hotswap")]
     pub force: bool,
+    /// Keep what a failed update created or changed instead of rolling it
+    /// back (CloudFormation's DisableRollback): fix the cause and deploy
+    /// again. A first create that fails is still deleted on the next run.
+    #[arg(long)]
+    pub no_rollback: bool,
 }
 
 /// Runs `provisioner deploy` with the process's terminal.
@@ -77,6 +83,7 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
         change_set_name: session::change_set_name(),
         poll: session::poll_interval(aws),
         hotswap: None,
+        disable_rollback: args.no_rollback,
     };
     let progress = session::progress();
     let mut prompt = crate::deploy::approval::TerminalPrompt;
@@ -116,6 +123,8 @@ pub struct DeployOptions {
     pub poll: Duration,
     /// `--hotswap`: code-only changes go straight to Lambda.
     pub hotswap: Option<Hotswap>,
+    /// `--no-rollback`.
+    pub disable_rollback: bool,
 }
 
 /// What happened to one stack.
@@ -177,6 +186,8 @@ pub async fn deploy(
         progress,
         method: options.method,
         change_set_name: options.change_set_name.clone(),
+        replacement_gate: None,
+        disable_rollback: options.disable_rollback,
     };
     let toolkit = ensure_toolkit(&engine, stage, progress).await?;
     let bucket = Bucket {
@@ -212,6 +223,14 @@ pub async fn deploy(
         .map_err(DeployError::into_failure)?;
     approve(&stacks, options.require_approval, out, progress, prompt)?;
     upload(&manifest, dir, &stacks, &bucket, progress).await?;
+    // The change sets say what a template diff cannot: which data stores
+    // would be replaced. Asked per stack, just before executing.
+    let gate = PromptGate::new(prompt, progress);
+    let engine = Engine {
+        replacement_gate: (options.require_approval != RequireApproval::Never)
+            .then_some(&gate as &dyn ReplacementGate),
+        ..engine
+    };
 
     let nodes: Vec<Node> = stacks
         .iter()

@@ -148,6 +148,8 @@ pub async fn destroy(
         method: Method::ChangeSet,
         // Makes this run's delete tokens (see `deploy::token`).
         change_set_name: super::session::change_set_name(),
+        replacement_gate: None,
+        disable_rollback: false,
     };
     // Reverse order: a stack goes after every stack that imports from it.
     let nodes: Vec<Node> = manifest

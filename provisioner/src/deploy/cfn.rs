@@ -11,6 +11,7 @@ use aws_sdk_cloudformation::types::{Capability, ChangeSetType, EventFilter, Temp
 use super::error::{AwsError, AwsErrorKind, DeployError, Result};
 use super::patience::Patience;
 use super::progress::Progress;
+use super::replacement::Replaced;
 use super::status::{self, Phase};
 use super::watch::Watch;
 
@@ -316,7 +317,18 @@ impl Cfn {
         stack: &str,
         arn: &str,
     ) -> Result<BTreeMap<String, String>> {
-        let mut found = BTreeMap::new();
+        Ok(self
+            .replaced_resources(stack, arn)
+            .await?
+            .into_iter()
+            .map(|r| (r.logical_id, r.replacement))
+            .collect())
+    }
+
+    /// Each resource the change set modifies, with its type and
+    /// replacement.
+    pub async fn replaced_resources(&self, stack: &str, arn: &str) -> Result<Vec<Replaced>> {
+        let mut found = Vec::new();
         let mut token = None;
         loop {
             let answer = self
@@ -332,7 +344,11 @@ impl Cfn {
                     && let (Some(id), Some(replacement)) =
                         (resource.logical_resource_id(), resource.replacement())
                 {
-                    found.insert(id.to_string(), replacement.as_str().to_string());
+                    found.push(Replaced {
+                        logical_id: id.to_string(),
+                        resource_type: resource.resource_type().unwrap_or_default().to_string(),
+                        replacement: replacement.as_str().to_string(),
+                    });
                 }
             }
             token = answer.next_token().map(str::to_string);
@@ -342,12 +358,21 @@ impl Cfn {
         }
     }
 
-    /// `token` tags every event of the update (see `token`).
-    pub async fn execute_change_set(&self, stack: &str, arn: &str, token: &str) -> Result<()> {
+    /// `token` tags every event of the update (see `token`);
+    /// `disable_rollback` keeps what was created or updated when a resource
+    /// fails, so it can be fixed and deployed again.
+    pub async fn execute_change_set(
+        &self,
+        stack: &str,
+        arn: &str,
+        token: &str,
+        disable_rollback: bool,
+    ) -> Result<()> {
         self.client
             .execute_change_set()
             .change_set_name(arn)
             .client_request_token(token)
+            .disable_rollback(disable_rollback)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("executing the change set of {stack}"), e))?;

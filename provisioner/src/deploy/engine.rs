@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::cfn::{Cfn, ChangeSetResult, StackState, TemplateSource};
 use super::error::{DeployError, Result};
 use super::progress::Progress;
+use super::replacement::{ReplacementGate, data_stores_replaced};
 use super::status::Phase;
 
 /// How stacks are created and updated.
@@ -49,6 +50,11 @@ pub struct Engine<'a> {
     /// sets are then addressed by ARN). It also makes this run's
     /// idempotency tokens (see `token`).
     pub change_set_name: String,
+    /// Asked before executing a change set that replaces a data store;
+    /// `None`: never asked (`--require-approval never`).
+    pub replacement_gate: Option<&'a dyn ReplacementGate>,
+    /// `--no-rollback`: CloudFormation's `DisableRollback`.
+    pub disable_rollback: bool,
 }
 
 impl Engine<'_> {
@@ -183,10 +189,20 @@ impl Engine<'_> {
                 });
             }
         }
+        if let Some(gate) = self.replacement_gate.filter(|_| !create) {
+            let changes = self.cfn.replaced_resources(name, &change_set.arn).await?;
+            let replaced = data_stores_replaced(&changes);
+            if !replaced.is_empty()
+                && let Err(refused) = gate.approve(name, &replaced)
+            {
+                self.cfn.delete_change_set(name, &change_set.arn).await?;
+                return Err(refused);
+            }
+        }
         let baseline = self.cfn.newest_event(&change_set.stack_id).await?;
         let token = self.token("exec", name);
         self.cfn
-            .execute_change_set(name, &change_set.arn, &token)
+            .execute_change_set(name, &change_set.arn, &token, self.disable_rollback)
             .await?;
         let operation = if create { "create" } else { "update" };
         let state = self

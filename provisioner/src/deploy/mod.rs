@@ -14,6 +14,7 @@ pub mod hotswap;
 pub mod patience;
 pub mod plan;
 pub mod progress;
+pub mod replacement;
 pub mod schedule;
 pub mod status;
 pub mod token;
