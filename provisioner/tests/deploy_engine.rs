@@ -580,7 +580,7 @@ async fn a_stack_left_in_review_by_an_interrupted_deploy_is_created_with_a_new_c
 }
 
 #[tokio::test]
-async fn a_protected_stage_turns_termination_protection_on_after_the_change_set() {
+async fn a_protected_stage_turns_termination_protection_on_and_denies_replacing_data_stores() {
     let describe = mock!(Client::describe_stacks)
         .sequence()
         .error(missing)
@@ -594,11 +594,28 @@ async fn a_protected_stage_turns_termination_protection_on_after_the_change_set(
                 .stack_id(STACK_ID)
                 .build()
         });
+    let policy = mock!(Client::set_stack_policy)
+        .match_requests(|r| {
+            let body: serde_json::Value =
+                serde_json::from_str(r.stack_policy_body().unwrap_or("{}")).unwrap();
+            let deny = &body["Statement"][1];
+            deny["Effect"] == "Deny"
+                && deny["Action"] == "Update:Replace"
+                && deny["Condition"]["StringEquals"]["ResourceType"]
+                    .as_array()
+                    .is_some_and(|types| types.iter().any(|t| t == "AWS::Redshift::Cluster"))
+        })
+        .then_output(|| {
+            aws_sdk_cloudformation::operation::set_stack_policy::SetStackPolicyOutput::builder()
+                .build()
+        });
     let (created, ready, executed) = (change_set_created(), change_set_ready(), executed_by_arn());
     let client = mock_client!(
         aws_sdk_cloudformation,
         RuleMode::MatchAny,
-        [&describe, &events, &protect, &created, &ready, &executed]
+        [
+            &describe, &events, &protect, &policy, &created, &ready, &executed
+        ]
     );
     let cfn = Cfn::new(client, Duration::ZERO);
     let progress = PlainProgress::new(Vec::new());
@@ -616,6 +633,11 @@ async fn a_protected_stage_turns_termination_protection_on_after_the_change_set(
     let (_, state) = engine.deploy(&protected).await.unwrap();
     assert!(state.termination_protection);
     assert_eq!(protect.num_calls(), 1);
+    assert_eq!(
+        policy.num_calls(),
+        1,
+        "a stack policy denies replacing data stores"
+    );
 }
 
 fn throttled() -> DescribeStacksError {
@@ -1421,4 +1443,54 @@ async fn an_approved_replacement_runs_with_rollback_disabled_when_asked() {
 
     assert_eq!(outcome, Outcome::Updated);
     assert_eq!(executed.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn access_denied_after_the_stack_was_created_is_exit_1_not_nothing_changed() {
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        .error(missing)
+        .output(|| stack(StackStatus::CreateComplete))
+        .build();
+    let events = operation_ends(ResourceStatus::CreateComplete, EXEC_TOKEN);
+    let denied = mock!(Client::update_termination_protection).then_error(|| {
+        aws_sdk_cloudformation::operation::update_termination_protection::UpdateTerminationProtectionError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDenied")
+                .message("not authorized to perform: cloudformation:UpdateTerminationProtection")
+                .build(),
+        )
+    });
+    let (created, ready, executed) = (change_set_created(), change_set_ready(), executed_by_arn());
+    let client = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        [&describe, &events, &denied, &created, &ready, &executed]
+    );
+    let cfn = Cfn::new(client, Duration::ZERO);
+    let progress = PlainProgress::new(Vec::new());
+    let engine = Engine {
+        cfn: &cfn,
+        progress: &progress,
+        method: Method::ChangeSet,
+        change_set_name: "provisioner-1".to_string(),
+        replacement_gate: None,
+        disable_rollback: false,
+    };
+    let mut protected = request();
+    protected.termination_protection = true;
+
+    let error = engine.deploy(&protected).await.unwrap_err();
+    assert!(
+        matches!(error, DeployError::AfterChange { .. }),
+        "{error:?}"
+    );
+    let failure = error.into_failure();
+    assert_eq!(failure.code, ExitCode::Failed);
+    assert!(
+        failure.to_string().contains(
+            "retail-dev-network was deployed, but then turning termination protection on"
+        ),
+        "{failure}"
+    );
 }

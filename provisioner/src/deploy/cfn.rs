@@ -450,6 +450,18 @@ impl Cfn {
         Ok(())
     }
 
+    /// Replaces the stack's policy.
+    pub async fn set_stack_policy(&self, stack: &str, body: &str) -> Result<()> {
+        self.client
+            .set_stack_policy()
+            .stack_name(stack)
+            .stack_policy_body(body)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("setting the stack policy of {stack}"), e))?;
+        Ok(())
+    }
+
     pub async fn set_termination_protection(&self, stack: &str, enable: bool) -> Result<()> {
         self.client
             .update_termination_protection()

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::cfn::{Cfn, ChangeSetResult, StackState, TemplateSource};
 use super::error::{DeployError, Result};
 use super::progress::Progress;
-use super::replacement::{ReplacementGate, data_stores_replaced};
+use super::replacement::{ReplacementGate, data_stores_replaced, protected_stack_policy};
 use super::status::Phase;
 
 /// How stacks are created and updated.
@@ -127,11 +127,25 @@ impl Engine<'_> {
             Method::ChangeSet => self.through_change_set(request, create).await?,
             Method::Direct => self.directly(request, current.as_ref()).await?,
         };
+        // The stack has changed: a failure from here on is not "nothing
+        // was changed".
+        let after_change = |cause: DeployError| DeployError::AfterChange {
+            stack: name.to_string(),
+            hint: cause.hint(),
+            cause: cause.to_string(),
+        };
         if state.termination_protection != request.termination_protection {
             self.cfn
                 .set_termination_protection(name, request.termination_protection)
-                .await?;
+                .await
+                .map_err(after_change)?;
             state.termination_protection = request.termination_protection;
+        }
+        if request.termination_protection && outcome != Outcome::NoChanges {
+            self.cfn
+                .set_stack_policy(name, &protected_stack_policy())
+                .await
+                .map_err(after_change)?;
         }
         let elapsed = started.elapsed().as_secs_f64();
         self.progress.stack_finished(

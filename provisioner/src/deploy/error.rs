@@ -271,6 +271,14 @@ pub enum DeployError {
         /// Stack names, from `ListImports`.
         importers: Vec<String>,
     },
+    /// The stack was deployed; a step after it (termination protection,
+    /// the stack policy) failed.
+    #[error("{stack} was deployed, but then {cause}")]
+    AfterChange {
+        stack: String,
+        cause: String,
+        hint: Option<String>,
+    },
     #[error("could not empty bucket {bucket}: {} object versions were not deleted, e.g. {}", failures.len(), failures.iter().take(3).map(|f| f.to_string()).collect::<Vec<_>>().join("; "))]
     BucketNotEmptied {
         bucket: String,
@@ -398,6 +406,10 @@ impl DeployError {
                  {} at the new export and deploy; 2. remove {export} and deploy {producer} \
                  again",
                 importers.join(", ")
+            )),
+            DeployError::AfterChange { hint, .. } => Some(format!(
+                "{}deploy again once that is fixed: the stack itself is up to date",
+                hint.as_ref().map(|h| format!("{h}; ")).unwrap_or_default()
             )),
             DeployError::BucketNotEmptied { bucket, .. } => Some(format!(
                 "object lock or legal hold keeps these versions, or the identity lacks \

@@ -24,6 +24,27 @@ pub const DATA_STORES: [&str; 8] = [
     "AWS::RDS::DBInstance",
 ];
 
+/// The stack policy of a protected (prod) stack: any update may run except
+/// one that replaces a data store, which CloudFormation then refuses even
+/// when approved here. Replacing one in prod takes a deliberate
+/// `aws cloudformation set-stack-policy` first.
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/protect-stack-resources.html>
+pub fn protected_stack_policy() -> String {
+    serde_json::json!({
+        "Statement": [
+            {"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Action": "Update:Replace",
+                "Principal": "*",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"ResourceType": DATA_STORES}}
+            }
+        ]
+    })
+    .to_string()
+}
+
 /// A resource a change set modifies, with its `Replacement`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replaced {
