@@ -1494,3 +1494,59 @@ async fn access_denied_after_the_stack_was_created_is_exit_1_not_nothing_changed
         "{failure}"
     );
 }
+
+#[tokio::test]
+async fn bootstrap_over_a_bucket_left_by_an_earlier_toolkit_says_exactly_what_to_do() {
+    let describe = mock!(Client::describe_stacks).then_error(missing);
+    let created = change_set_created();
+    let failed = change_set_failed(EARLY_VALIDATION);
+    let findings = mock!(Client::describe_events).then_output(|| {
+        DescribeEventsOutput::builder()
+            .operation_events(
+                OperationEvent::builder()
+                    .event_type(EventType::ValidationError)
+                    .logical_resource_id("AssetBucket")
+                    .physical_resource_id("provisioner-assets-123456789012-eu-west-1")
+                    .resource_type("AWS::S3::Bucket")
+                    .validation_name("NAME_CONFLICT_VALIDATION")
+                    .validation_status(ValidationStatus::Failed)
+                    .validation_status_reason(
+                        "Resource of type 'AWS::S3::Bucket' with identifier \
+                         'provisioner-assets-123456789012-eu-west-1' already exists.",
+                    )
+                    .validation_path("/Resources/AssetBucket")
+                    .build(),
+            )
+            .build()
+    });
+    let client = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        [&describe, &created, &failed, &findings]
+    );
+    let cfn = Cfn::new(client, Duration::ZERO);
+    let progress = PlainProgress::new(Vec::new());
+    let engine = Engine {
+        cfn: &cfn,
+        progress: &progress,
+        method: Method::ChangeSet,
+        change_set_name: "provisioner-1".to_string(),
+        replacement_gate: None,
+        disable_rollback: false,
+    };
+
+    let error = provisioner::deploy::toolkit::bootstrap(&engine)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, DeployError::ToolkitBucketExists { bucket, .. }
+            if bucket == "provisioner-assets-123456789012-eu-west-1"),
+        "{error:?}"
+    );
+    let hint = error.hint().unwrap();
+    assert!(
+        hint.contains("aws s3api delete-bucket --bucket provisioner-assets-123456789012-eu-west-1"),
+        "{hint}"
+    );
+    assert!(hint.contains("aws cloudformation delete-stack --stack-name provisioner-toolkit"));
+}

@@ -83,10 +83,38 @@ pub enum ChangeSetResult {
     /// reason, so only the reason tells "empty" from "failed".
     Failed {
         reason: String,
-        /// What `DescribeEvents` says about it, one line per problem
-        /// (early validation: the resource, the check and its reason).
-        details: Vec<String>,
+        /// What `DescribeEvents` says about it, one per problem (early
+        /// validation: the resource, the check and its reason).
+        details: Vec<ChangeSetProblem>,
     },
+}
+
+/// One reason a change set failed, as `DescribeEvents` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChangeSetProblem {
+    pub logical_id: String,
+    pub resource_type: String,
+    /// The early validation that failed, e.g. `NAME_CONFLICT_VALIDATION`.
+    pub check: Option<String>,
+    /// The existing resource's name, for a name conflict.
+    pub physical_id: Option<String>,
+    pub reason: String,
+    /// Where in the template, e.g. `/Resources/LakeBucket`.
+    pub path: Option<String>,
+}
+
+impl std::fmt::Display for ChangeSetProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.logical_id, self.resource_type)?;
+        if let Some(check) = &self.check {
+            write!(f, " {check}")?;
+        }
+        write!(f, ": {}", self.reason)?;
+        if let Some(path) = &self.path {
+            write!(f, " (at {path})")?;
+        }
+        Ok(())
+    }
 }
 
 /// The status reasons of a change set that failed because it is empty.
@@ -259,7 +287,7 @@ impl Cfn {
     /// without `cloudformation:DescribeEvents`, or an emulator without the
     /// API, still gets the change set's own reason.
     /// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeEvents.html>
-    async fn change_set_problems(&self, stack: &str, arn: &str) -> Vec<String> {
+    async fn change_set_problems(&self, stack: &str, arn: &str) -> Vec<ChangeSetProblem> {
         let mut problems = Vec::new();
         let mut token = None;
         loop {
@@ -278,7 +306,12 @@ impl Cfn {
                         format!("reading why the change set of {stack} failed"),
                         e,
                     );
-                    problems.push(format!("(no details: {e})"));
+                    problems.push(ChangeSetProblem {
+                        logical_id: "(no details)".to_string(),
+                        resource_type: "DescribeEvents".to_string(),
+                        reason: e.to_string(),
+                        ..ChangeSetProblem::default()
+                    });
                     return problems;
                 }
             };
@@ -289,19 +322,17 @@ impl Cfn {
                 else {
                     continue;
                 };
-                let mut line = format!(
-                    "{} ({})",
-                    event.logical_resource_id().unwrap_or("?"),
-                    event.resource_type().unwrap_or("?")
-                );
-                if let Some(check) = event.validation_name() {
-                    line.push_str(&format!(" {check}"));
-                }
-                line.push_str(&format!(": {reason}"));
-                if let Some(path) = event.validation_path() {
-                    line.push_str(&format!(" (at {path})"));
-                }
-                problems.push(line);
+                problems.push(ChangeSetProblem {
+                    logical_id: event.logical_resource_id().unwrap_or("?").to_string(),
+                    resource_type: event.resource_type().unwrap_or("?").to_string(),
+                    check: event.validation_name().map(str::to_string),
+                    physical_id: event
+                        .physical_resource_id()
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_string),
+                    reason: reason.to_string(),
+                    path: event.validation_path().map(str::to_string),
+                });
             }
             token = answer.next_token().map(str::to_string);
             if token.is_none() {

@@ -247,8 +247,8 @@ pub enum DeployError {
     ChangeSetFailed {
         stack: String,
         reason: String,
-        /// One line per problem CloudFormation named (early validation).
-        details: Vec<String>,
+        /// Each problem CloudFormation named (early validation).
+        details: Vec<super::cfn::ChangeSetProblem>,
     },
     /// The wait for an operation that CloudFormation had accepted ended:
     /// the operation carries on without us.
@@ -308,6 +308,8 @@ pub enum DeployError {
         found: String,
         expected: String,
     },
+    #[error("the toolkit stack {stack} cannot be created: its bucket {bucket} already exists")]
+    ToolkitBucketExists { stack: String, bucket: String },
     #[error("the toolkit stack {stack} has no usable {output} output")]
     ToolkitBroken { stack: String, output: &'static str },
     #[error("reading {path}")]
@@ -440,8 +442,18 @@ impl DeployError {
             ),
             DeployError::ToolkitBroken { stack, .. } => Some(format!(
                 "on an emulator whose change sets give stacks no outputs (moto), bootstrap with \
-                 --method direct; otherwise delete the stack {stack} (its bucket is retained) and \
-                 run `provisioner bootstrap --stage <stage>`"
+                 --method direct; otherwise run `aws cloudformation delete-stack --stack-name \
+                 {stack}`, then empty and delete its bucket (it is retained; it holds only \
+                 content-addressed assets, which deploy uploads again), then run `provisioner \
+                 bootstrap --stage <stage>`"
+            )),
+            DeployError::ToolkitBucketExists { stack, bucket } => Some(format!(
+                "the bucket is left from an earlier {stack} (a deleted toolkit keeps it): run \
+                 `aws cloudformation delete-stack --stack-name {stack}` (it holds nothing yet), \
+                 empty s3://{bucket} of every object version (S3 console: Empty) and delete it \
+                 (`aws s3api delete-bucket --bucket {bucket}`): it holds only \
+                 content-addressed assets, which deploy uploads again; then run `provisioner \
+                 bootstrap --stage <stage>`"
             )),
             DeployError::ReadFile { .. } => {
                 Some("synthesise again (`provisioner synth`): the synth output folder is incomplete or was edited".to_string())

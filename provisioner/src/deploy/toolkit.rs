@@ -157,8 +157,30 @@ pub async fn bootstrap(engine: &Engine<'_>) -> Result<(Outcome, Toolkit)> {
             .as_object()
             .map(|r| r.len()),
     };
-    let (outcome, state) = engine.deploy(&request).await?;
+    let (outcome, state) = engine.deploy(&request).await.map_err(bucket_exists)?;
     Ok((outcome, read(&state)?))
+}
+
+/// Early validation's finding that the bucket's name is taken: a bucket
+/// retained from an earlier toolkit, named for what to do.
+fn bucket_exists(error: DeployError) -> DeployError {
+    let DeployError::ChangeSetFailed { details, .. } = &error else {
+        return error;
+    };
+    let conflict = details.iter().find(|p| {
+        p.logical_id == stacks::toolkit::BUCKET_LOGICAL_ID
+            && p.check.as_deref() == Some("NAME_CONFLICT_VALIDATION")
+    });
+    match conflict {
+        Some(problem) => DeployError::ToolkitBucketExists {
+            stack: TOOLKIT_STACK_NAME.to_string(),
+            bucket: problem
+                .physical_id
+                .clone()
+                .unwrap_or_else(|| stacks::assets::ASSET_BUCKET_PATTERN.to_string()),
+        },
+        None => error,
+    }
 }
 
 #[cfg(test)]
