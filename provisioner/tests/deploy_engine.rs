@@ -168,6 +168,7 @@ fn request() -> StackRequest {
         template: TemplateSource::Body(r#"{"Resources":{}}"#.to_string()),
         termination_protection: false,
         resources: Some(1),
+        exported: Default::default(),
     }
 }
 
@@ -1549,4 +1550,70 @@ async fn bootstrap_over_a_bucket_left_by_an_earlier_toolkit_says_exactly_what_to
         "{hint}"
     );
     assert!(hint.contains("aws cloudformation delete-stack --stack-name provisioner-toolkit"));
+}
+
+#[tokio::test]
+async fn an_update_that_replaces_a_resource_whose_id_is_imported_elsewhere_is_refused_before_it_runs()
+ {
+    use aws_sdk_cloudformation::operation::list_imports::ListImportsOutput;
+    let (describe, created) = (deployed(), change_set_created());
+    let replacing = mock!(Client::describe_change_set).then_output(|| {
+        DescribeChangeSetOutput::builder()
+            .status(ChangeSetStatus::CreateComplete)
+            .execution_status(ExecutionStatus::Available)
+            .changes(
+                Change::builder()
+                    .resource_change(
+                        ResourceChange::builder()
+                            .logical_resource_id("RedshiftSg")
+                            .resource_type("AWS::EC2::SecurityGroup")
+                            .replacement(aws_sdk_cloudformation::types::Replacement::True)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let imported = mock!(Client::list_imports)
+        .match_requests(|r| r.export_name() == Some("retail-dev-network:RedshiftSgGroupId"))
+        .then_output(|| {
+            ListImportsOutput::builder()
+                .imports("retail-dev-warehouse")
+                .build()
+        });
+    let executed = executed_by_arn();
+    let deleted =
+        mock!(Client::delete_change_set).then_output(|| DeleteChangeSetOutput::builder().build());
+    let client = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        [
+            &describe, &created, &replacing, &imported, &executed, &deleted
+        ]
+    );
+    let cfn = Cfn::new(client, Duration::ZERO);
+    let progress = PlainProgress::new(Vec::new());
+    let engine = Engine {
+        cfn: &cfn,
+        progress: &progress,
+        method: Method::ChangeSet,
+        change_set_name: "provisioner-1".to_string(),
+        replacement_gate: None,
+        disable_rollback: false,
+    };
+    let mut update = request();
+    update.exported = [(
+        "retail-dev-network:RedshiftSgGroupId".to_string(),
+        ["RedshiftSg".to_string()].into(),
+    )]
+    .into();
+
+    let error = engine.deploy(&update).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "retail-dev-network would change export retail-dev-network:RedshiftSgGroupId, which \
+         retail-dev-warehouse imports"
+    );
+    assert_eq!(executed.num_calls(), 0);
+    assert_eq!(deleted.num_calls(), 1);
 }

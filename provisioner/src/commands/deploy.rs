@@ -284,6 +284,7 @@ pub async fn deploy(
             template: template_source(&planned.local, bucket),
             termination_protection: planned.local.entry.termination_protection,
             resources: Some(planned.local.entry.resource_count),
+            exported: exports::exported_resources(&planned.local.template),
         };
         let (outcome, state) = engine.deploy(&request).await?;
         Ok::<_, DeployError>((StackResult::Deployed(outcome), state.outputs))

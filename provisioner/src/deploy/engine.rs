@@ -3,6 +3,7 @@
 //! create/update directly), treat an empty change set as no-op, execute,
 //! stream events, wait, fix termination protection.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::cfn::{Cfn, ChangeSetResult, StackState, TemplateSource};
@@ -39,6 +40,10 @@ pub struct StackRequest {
     pub termination_protection: bool,
     /// Resources in the template, for progress.
     pub resources: Option<usize>,
+    /// Each export of the template with the logical ids its value is made
+    /// of (`exports::exported_resources`): an update that replaces one of
+    /// them while the export is imported is refused before it runs.
+    pub exported: BTreeMap<String, BTreeSet<String>>,
 }
 
 #[derive(Debug)]
@@ -203,15 +208,12 @@ impl Engine<'_> {
                 });
             }
         }
-        if let Some(gate) = self.replacement_gate.filter(|_| !create) {
-            let changes = self.cfn.replaced_resources(name, &change_set.arn).await?;
-            let replaced = data_stores_replaced(&changes);
-            if !replaced.is_empty()
-                && let Err(refused) = gate.approve(name, &replaced)
-            {
-                self.cfn.delete_change_set(name, &change_set.arn).await?;
-                return Err(refused);
-            }
+        if !create
+            && (self.replacement_gate.is_some() || !request.exported.is_empty())
+            && let Err(refused) = self.check_replacements(request, &change_set.arn).await
+        {
+            self.cfn.delete_change_set(name, &change_set.arn).await?;
+            return Err(refused);
         }
         let baseline = self.cfn.newest_event(&change_set.stack_id).await?;
         let token = self.token("exec", name);
@@ -311,6 +313,39 @@ impl Engine<'_> {
                 self.progress,
             )
             .await?;
+        Ok(())
+    }
+
+    /// What the change set replaces, before it runs: an exported value
+    /// that others import cannot change (CloudFormation would fail the
+    /// update: "Export ... cannot be updated as it is in use by ..."), and
+    /// data stores need the gate's approval.
+    async fn check_replacements(&self, request: &StackRequest, arn: &str) -> Result<()> {
+        let name = request.name.as_str();
+        let changes = self.cfn.replaced_resources(name, arn).await?;
+        for (export, resources) in &request.exported {
+            let replaced = changes
+                .iter()
+                .any(|c| c.replacement == "True" && resources.contains(&c.logical_id));
+            if !replaced {
+                continue;
+            }
+            let importers = self.cfn.importers(export).await?;
+            if !importers.is_empty() {
+                return Err(DeployError::ExportInUse {
+                    producer: name.to_string(),
+                    export: export.clone(),
+                    removed: false,
+                    importers,
+                });
+            }
+        }
+        if let Some(gate) = self.replacement_gate {
+            let replaced = data_stores_replaced(&changes);
+            if !replaced.is_empty() {
+                gate.approve(name, &replaced)?;
+            }
+        }
         Ok(())
     }
 

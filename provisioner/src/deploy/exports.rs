@@ -46,6 +46,49 @@ pub fn imports_of(template: &Value) -> BTreeSet<String> {
     found
 }
 
+/// Export name → the logical ids its output's value refers to (`Ref`,
+/// `Fn::GetAtt`, `${Id}` or `${Id.Attr}` in `Fn::Sub`): replacing one of
+/// them gives the export a new value.
+pub fn exported_resources(template: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    fn walk(value: &Value, found: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(id)) = map.get("Ref") {
+                    found.insert(id.clone());
+                }
+                if let Some(Value::Array(parts)) = map.get("Fn::GetAtt")
+                    && let Some(Value::String(id)) = parts.first()
+                {
+                    found.insert(id.clone());
+                }
+                let sub = match map.get("Fn::Sub") {
+                    Some(Value::String(text)) => Some(text.as_str()),
+                    Some(Value::Array(parts)) => parts.first().and_then(Value::as_str),
+                    _ => None,
+                };
+                for reference in sub.into_iter().flat_map(|t| t.split("${").skip(1)) {
+                    let name = reference.split('}').next().unwrap_or_default();
+                    let id = name.split('.').next().unwrap_or_default();
+                    if !id.is_empty() && !id.starts_with("AWS::") && !id.starts_with('!') {
+                        found.insert(id.to_string());
+                    }
+                }
+                map.values().for_each(|v| walk(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+            _ => {}
+        }
+    }
+    exports_of(template)
+        .into_iter()
+        .map(|(name, value)| {
+            let mut found = BTreeSet::new();
+            walk(&value, &mut found);
+            (name, found)
+        })
+        .collect()
+}
+
 /// How a deploy touches an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -294,6 +337,25 @@ mod tests {
         );
         let hint = error.hint().unwrap();
         assert!(hint.contains("1.") && hint.contains("2."), "{hint}");
+    }
+
+    #[test]
+    fn an_export_refers_to_the_resources_its_value_is_made_of() {
+        let template = json!({"Outputs": {
+            "ExportVpc": {"Value": {"Ref": "Vpc"}, "Export": {"Name": VPC}},
+            "ExportSg": {"Value": {"Fn::GetAtt": ["Sg", "GroupId"]}, "Export": {"Name": SG}},
+            "ExportUrl": {"Value": {"Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/${Stage.Name}"},
+                          "Export": {"Name": "url"}},
+            "NotExported": {"Value": {"Ref": "Other"}}
+        }});
+        let found = exported_resources(&template);
+        assert_eq!(found.len(), 3);
+        assert_eq!(found[VPC], BTreeSet::from(["Vpc".to_string()]));
+        assert_eq!(found[SG], BTreeSet::from(["Sg".to_string()]));
+        assert_eq!(
+            found["url"],
+            BTreeSet::from(["Api".to_string(), "Stage".to_string()])
+        );
     }
 
     #[test]

@@ -156,6 +156,7 @@ pub async fn bootstrap(engine: &Engine<'_>) -> Result<(Outcome, Toolkit)> {
         resources: stacks::toolkit::template()["Resources"]
             .as_object()
             .map(|r| r.len()),
+        exported: Default::default(),
     };
     let (outcome, state) = engine.deploy(&request).await.map_err(bucket_exists)?;
     Ok((outcome, read(&state)?))
