@@ -1496,18 +1496,127 @@ async fn access_denied_after_the_stack_was_created_is_exit_1_not_nothing_changed
     );
 }
 
+const TOOLKIT: &str = "provisioner-toolkit";
+const TOOLKIT_ID: &str =
+    "arn:aws:cloudformation:eu-west-1:123456789012:stack/provisioner-toolkit/1";
+const LEFTOVER_BUCKET: &str = "provisioner-assets-123456789012-eu-west-1";
+
+fn toolkit_stack(status: StackStatus, with_outputs: bool) -> DescribeStacksOutput {
+    let mut stack = Stack::builder()
+        .stack_id(TOOLKIT_ID)
+        .stack_name(TOOLKIT)
+        .stack_status(status)
+        .creation_time(DateTime::from_secs(0));
+    if with_outputs {
+        stack = stack
+            .outputs(
+                Output::builder()
+                    .output_key("AssetBucket")
+                    .output_value(LEFTOVER_BUCKET)
+                    .build(),
+            )
+            .outputs(
+                Output::builder()
+                    .output_key("Version")
+                    .output_value("1")
+                    .build(),
+            );
+    }
+    DescribeStacksOutput::builder()
+        .stacks(stack.build())
+        .build()
+}
+
+fn toolkit_event(id: &str, status: ResourceStatus, token: &str) -> StackEvent {
+    StackEvent::builder()
+        .event_id(id)
+        .stack_id(TOOLKIT_ID)
+        .stack_name(TOOLKIT)
+        .logical_resource_id(TOOLKIT)
+        .resource_type("AWS::CloudFormation::Stack")
+        .resource_status(status)
+        .client_request_token(token)
+        .timestamp(DateTime::from_secs(1_700_000_000))
+        .build()
+}
+
+fn toolkit_change_set(
+    kind: aws_sdk_cloudformation::types::ChangeSetType,
+    arn: &'static str,
+) -> Rule {
+    mock!(Client::create_change_set)
+        .match_requests(move |r| r.change_set_type() == Some(&kind))
+        .then_output(move || {
+            CreateChangeSetOutput::builder()
+                .id(arn)
+                .stack_id(TOOLKIT_ID)
+                .build()
+        })
+}
+
 #[tokio::test]
-async fn bootstrap_over_a_bucket_left_by_an_earlier_toolkit_says_exactly_what_to_do() {
-    let describe = mock!(Client::describe_stacks).then_error(missing);
-    let created = change_set_created();
-    let failed = change_set_failed(EARLY_VALIDATION);
+async fn bootstrap_adopts_a_bucket_left_by_an_earlier_toolkit_instead_of_failing_on_its_name() {
+    use aws_sdk_cloudformation::types::ChangeSetType;
+    const CREATE_CS: &str = "arn:aws:cloudformation:eu-west-1:123456789012:changeSet/c/1";
+    const IMPORT_CS: &str = "arn:aws:cloudformation:eu-west-1:123456789012:changeSet/i/2";
+    const UPDATE_CS: &str = "arn:aws:cloudformation:eu-west-1:123456789012:changeSet/u/3";
+    const IMPORT_TOKEN: &str = "exec-import-provisioner-1-provisioner-toolkit";
+    const UPDATE_TOKEN: &str = "exec-provisioner-1-provisioner-toolkit";
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        .error(missing)
+        .times(2)
+        .output(|| toolkit_stack(StackStatus::ImportComplete, false))
+        .times(2)
+        .output(|| toolkit_stack(StackStatus::UpdateComplete, true))
+        .build();
+    let create = toolkit_change_set(ChangeSetType::Create, CREATE_CS);
+    let import = mock!(Client::create_change_set)
+        .match_requests(|r| {
+            let bucket = r.resources_to_import().first();
+            r.change_set_type() == Some(&ChangeSetType::Import)
+                && r.resources_to_import().len() == 1
+                && bucket.and_then(|b| b.logical_resource_id()) == Some("AssetBucket")
+                && bucket
+                    .and_then(|b| b.resource_identifier())
+                    .and_then(|id| id.get("BucketName"))
+                    .map(String::as_str)
+                    == Some(LEFTOVER_BUCKET)
+                && r.template_body().is_some_and(|t| {
+                    let t: serde_json::Value = serde_json::from_str(t).unwrap();
+                    t["Resources"].as_object().unwrap().len() == 1 && t.get("Outputs").is_none()
+                })
+        })
+        .then_output(|| {
+            CreateChangeSetOutput::builder()
+                .id(IMPORT_CS)
+                .stack_id(TOOLKIT_ID)
+                .build()
+        });
+    let update = toolkit_change_set(ChangeSetType::Update, UPDATE_CS);
+    let create_failed = mock!(Client::describe_change_set)
+        .match_requests(|r| r.change_set_name() == Some(CREATE_CS))
+        .then_output(|| {
+            DescribeChangeSetOutput::builder()
+                .status(ChangeSetStatus::Failed)
+                .status_reason(EARLY_VALIDATION)
+                .build()
+        });
+    let others_ready = mock!(Client::describe_change_set)
+        .match_requests(|r| r.change_set_name() != Some(CREATE_CS))
+        .then_output(|| {
+            DescribeChangeSetOutput::builder()
+                .status(ChangeSetStatus::CreateComplete)
+                .execution_status(ExecutionStatus::Available)
+                .build()
+        });
     let findings = mock!(Client::describe_events).then_output(|| {
         DescribeEventsOutput::builder()
             .operation_events(
                 OperationEvent::builder()
                     .event_type(EventType::ValidationError)
                     .logical_resource_id("AssetBucket")
-                    .physical_resource_id("provisioner-assets-123456789012-eu-west-1")
+                    .physical_resource_id(LEFTOVER_BUCKET)
                     .resource_type("AWS::S3::Bucket")
                     .validation_name("NAME_CONFLICT_VALIDATION")
                     .validation_status(ValidationStatus::Failed)
@@ -1520,10 +1629,49 @@ async fn bootstrap_over_a_bucket_left_by_an_earlier_toolkit_says_exactly_what_to
             )
             .build()
     });
+    let executed_import = mock!(Client::execute_change_set)
+        .match_requests(|r| {
+            r.change_set_name() == Some(IMPORT_CS) && r.client_request_token() == Some(IMPORT_TOKEN)
+        })
+        .then_output(|| ExecuteChangeSetOutput::builder().build());
+    let executed_update = mock!(Client::execute_change_set)
+        .match_requests(|r| {
+            r.change_set_name() == Some(UPDATE_CS) && r.client_request_token() == Some(UPDATE_TOKEN)
+        })
+        .then_output(|| ExecuteChangeSetOutput::builder().build());
+    let events = mock!(Client::describe_stack_events)
+        .sequence()
+        .output(|| events(vec![]))
+        .output(|| {
+            events(vec![toolkit_event(
+                "i1",
+                ResourceStatus::ImportComplete,
+                IMPORT_TOKEN,
+            )])
+        })
+        .times(2)
+        .output(|| {
+            events(vec![
+                toolkit_event("u1", ResourceStatus::UpdateComplete, UPDATE_TOKEN),
+                toolkit_event("i1", ResourceStatus::ImportComplete, IMPORT_TOKEN),
+            ])
+        })
+        .build();
     let client = mock_client!(
         aws_sdk_cloudformation,
         RuleMode::MatchAny,
-        [&describe, &created, &failed, &findings]
+        [
+            &describe,
+            &create,
+            &import,
+            &update,
+            &create_failed,
+            &others_ready,
+            &findings,
+            &executed_import,
+            &executed_update,
+            &events
+        ]
     );
     let cfn = Cfn::new(client, Duration::ZERO);
     let progress = PlainProgress::new(Vec::new());
@@ -1536,20 +1684,24 @@ async fn bootstrap_over_a_bucket_left_by_an_earlier_toolkit_says_exactly_what_to
         disable_rollback: false,
     };
 
-    let error = provisioner::deploy::toolkit::bootstrap(&engine)
+    let (outcome, toolkit) = provisioner::deploy::toolkit::bootstrap(&engine)
         .await
-        .unwrap_err();
-    assert!(
-        matches!(&error, DeployError::ToolkitBucketExists { bucket, .. }
-            if bucket == "provisioner-assets-123456789012-eu-west-1"),
-        "{error:?}"
+        .unwrap();
+    assert_eq!(outcome, Outcome::Created);
+    assert_eq!(toolkit.bucket, LEFTOVER_BUCKET);
+    assert_eq!(import.num_calls(), 1);
+    assert_eq!(executed_import.num_calls(), 1);
+    assert_eq!(
+        executed_update.num_calls(),
+        1,
+        "then the rest of the toolkit"
     );
-    let hint = error.hint().unwrap();
+    drop(engine);
+    let shown = String::from_utf8(progress.into_inner()).unwrap();
     assert!(
-        hint.contains("aws s3api delete-bucket --bucket provisioner-assets-123456789012-eu-west-1"),
-        "{hint}"
+        shown.contains("adopting the existing bucket provisioner-assets-123456789012-eu-west-1"),
+        "{shown}"
     );
-    assert!(hint.contains("aws cloudformation delete-stack --stack-name provisioner-toolkit"));
 }
 
 #[tokio::test]

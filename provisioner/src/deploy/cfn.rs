@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::Client;
-use aws_sdk_cloudformation::types::{Capability, ChangeSetType, EventFilter, TemplateStage};
+use aws_sdk_cloudformation::types::{
+    Capability, ChangeSetType, EventFilter, ResourceToImport, TemplateStage,
+};
 
 use super::error::{AwsError, AwsErrorKind, DeployError, Result};
 use super::patience::Patience;
@@ -238,6 +240,45 @@ impl Cfn {
 
     /// Polls the change set (by ARN: names are only unique per stack) until
     /// CloudFormation has computed it.
+    /// A change set that brings existing resources under the stack
+    /// (`IMPORT`): `imports` are (type, logical id, identifier property,
+    /// physical name), and the template must hold only them.
+    /// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/resource-import-new-stack.html>
+    pub async fn create_import_change_set(
+        &self,
+        stack: &str,
+        name: &str,
+        template_body: &str,
+        imports: &[(&str, &str, &str, &str)],
+        client_token: &str,
+    ) -> Result<ChangeSet> {
+        let mut request = self
+            .client
+            .create_change_set()
+            .stack_name(stack)
+            .change_set_name(name)
+            .client_token(client_token)
+            .change_set_type(ChangeSetType::Import)
+            .set_capabilities(Some(capabilities()))
+            .template_body(template_body);
+        for (resource_type, logical_id, key, physical) in imports {
+            request = request.resources_to_import(
+                ResourceToImport::builder()
+                    .resource_type(*resource_type)
+                    .logical_resource_id(*logical_id)
+                    .resource_identifier(*key, *physical)
+                    .build(),
+            );
+        }
+        let answer = request.send().await.map_err(|e| {
+            AwsError::from_sdk(format!("creating the import change set for {stack}"), e)
+        })?;
+        Ok(ChangeSet {
+            arn: answer.id().unwrap_or(name).to_string(),
+            stack_id: answer.stack_id().unwrap_or(stack).to_string(),
+        })
+    }
+
     /// Throttling and a lost connection skip a poll (see `patience`).
     pub async fn wait_change_set(&self, stack: &str, arn: &str) -> Result<ChangeSetResult> {
         let mut patience = Patience::default();

@@ -350,7 +350,7 @@ impl Engine<'_> {
     }
 
     /// This run's idempotency token for `action` on `stack`.
-    fn token(&self, action: &str, stack: &str) -> String {
+    pub fn token(&self, action: &str, stack: &str) -> String {
         super::token::for_operation(action, stack, &self.change_set_name)
     }
 

@@ -158,8 +158,89 @@ pub async fn bootstrap(engine: &Engine<'_>) -> Result<(Outcome, Toolkit)> {
             .map(|r| r.len()),
         exported: Default::default(),
     };
-    let (outcome, state) = engine.deploy(&request).await.map_err(bucket_exists)?;
+    let (outcome, state) = match engine.deploy(&request).await.map_err(bucket_exists) {
+        // A bucket left by an earlier toolkit (deleted, or whose first
+        // create failed before RetainExceptOnCreate): adopt it rather than
+        // ask the user to empty it.
+        Err(DeployError::ToolkitBucketExists { bucket, .. })
+            if engine.method == super::engine::Method::ChangeSet =>
+        {
+            adopt(engine, &bucket).await?;
+            let (_, state) = engine.deploy(&request).await?;
+            (Outcome::Created, state)
+        }
+        other => other?,
+    };
     Ok((outcome, read(&state)?))
+}
+
+/// Imports the existing asset bucket into the toolkit stack (an `IMPORT`
+/// change set whose template holds only the bucket); the normal deploy
+/// that follows adds the rest and the outputs.
+async fn adopt(engine: &Engine<'_>, bucket: &str) -> Result<()> {
+    let name = TOOLKIT_STACK_NAME;
+    engine.progress.note(&format!(
+        "{name}: adopting the existing bucket {bucket} (import) instead of creating it"
+    ));
+    let mut template = stacks::toolkit::template();
+    let only_bucket = serde_json::json!({
+        stacks::toolkit::BUCKET_LOGICAL_ID:
+            template["Resources"][stacks::toolkit::BUCKET_LOGICAL_ID].take()
+    });
+    template["Resources"] = only_bucket;
+    if let Some(t) = template.as_object_mut() {
+        t.remove("Outputs");
+    }
+    let change_set = engine
+        .cfn
+        .create_import_change_set(
+            name,
+            &format!("{}-import", engine.change_set_name),
+            &template.to_string(),
+            &[(
+                "AWS::S3::Bucket",
+                stacks::toolkit::BUCKET_LOGICAL_ID,
+                "BucketName",
+                bucket,
+            )],
+            &engine.token("import", name),
+        )
+        .await?;
+    match engine.cfn.wait_change_set(name, &change_set.arn).await? {
+        super::cfn::ChangeSetResult::Ready => {}
+        super::cfn::ChangeSetResult::Empty { reason } => {
+            return Err(DeployError::ChangeSetFailed {
+                stack: name.to_string(),
+                reason,
+                details: Vec::new(),
+            });
+        }
+        super::cfn::ChangeSetResult::Failed { reason, details } => {
+            return Err(DeployError::ChangeSetFailed {
+                stack: name.to_string(),
+                reason,
+                details,
+            });
+        }
+    }
+    let baseline = engine.cfn.newest_event(&change_set.stack_id).await?;
+    let token = engine.token("exec-import", name);
+    engine
+        .cfn
+        .execute_change_set(name, &change_set.arn, &token, false)
+        .await?;
+    engine
+        .cfn
+        .wait_stack(
+            name,
+            &change_set.stack_id,
+            "import",
+            baseline,
+            Some(&token),
+            engine.progress,
+        )
+        .await?;
+    Ok(())
 }
 
 /// Early validation's finding that the bucket's name is taken: a bucket
