@@ -1769,3 +1769,71 @@ async fn an_update_that_replaces_a_resource_whose_id_is_imported_elsewhere_is_re
     assert_eq!(executed.num_calls(), 0);
     assert_eq!(deleted.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn when_list_imports_cannot_answer_the_update_runs_and_says_it_could_not_check() {
+    use aws_sdk_cloudformation::operation::list_imports::ListImportsError;
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        .output(|| stack(StackStatus::UpdateComplete))
+        .output(|| stack(StackStatus::UpdateComplete))
+        .build();
+    let events = operation_ends(ResourceStatus::UpdateComplete, EXEC_TOKEN);
+    let replacing = mock!(Client::describe_change_set).then_output(|| {
+        DescribeChangeSetOutput::builder()
+            .status(ChangeSetStatus::CreateComplete)
+            .execution_status(ExecutionStatus::Available)
+            .changes(
+                Change::builder()
+                    .resource_change(
+                        ResourceChange::builder()
+                            .logical_resource_id("RedshiftSg")
+                            .resource_type("AWS::EC2::SecurityGroup")
+                            .replacement(aws_sdk_cloudformation::types::Replacement::True)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let denied = mock!(Client::list_imports).then_error(|| {
+        ListImportsError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDenied")
+                .message("not authorized to perform: cloudformation:ListImports")
+                .build(),
+        )
+    });
+    let (created, executed) = (change_set_created(), executed_by_arn());
+    let client = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        [&describe, &events, &created, &replacing, &denied, &executed]
+    );
+    let cfn = Cfn::new(client, Duration::ZERO);
+    let progress = PlainProgress::new(Vec::new());
+    let engine = Engine {
+        cfn: &cfn,
+        progress: &progress,
+        method: Method::ChangeSet,
+        change_set_name: "provisioner-1".to_string(),
+        replacement_gate: None,
+        disable_rollback: false,
+    };
+    let mut update = request();
+    update.exported = [(
+        "retail-dev-network:RedshiftSgGroupId".to_string(),
+        ["RedshiftSg".to_string()].into(),
+    )]
+    .into();
+
+    let (outcome, _) = engine.deploy(&update).await.unwrap();
+    drop(engine);
+    assert_eq!(outcome, Outcome::Updated);
+    assert_eq!(executed.num_calls(), 1);
+    let shown = String::from_utf8(progress.into_inner()).unwrap();
+    assert!(
+        shown.contains("could not check who imports retail-dev-network:RedshiftSgGroupId"),
+        "{shown}"
+    );
+}

@@ -218,7 +218,7 @@ pub async fn deploy(
         })
         .collect();
 
-    let after = export_order(&cfn, &stacks)
+    let after = export_order(&cfn, &stacks, progress)
         .await
         .map_err(DeployError::into_failure)?;
     approve(&stacks, options.require_approval, out, progress, prompt)?;
@@ -306,10 +306,13 @@ pub async fn deploy(
 
 /// Each stack's "after" list: its dependencies, with consumers that drop
 /// an import the producer removes or changes moved first (see
-/// `deploy::exports`). Refuses an export change that would fail.
+/// `deploy::exports`). Refuses an export change that would fail. The check
+/// is best effort: where `ListImports` cannot answer (no permission, an
+/// emulator without it), CloudFormation still refuses the change, safely.
 async fn export_order(
     cfn: &Cfn,
     stacks: &[Planned],
+    progress: &dyn Progress,
 ) -> Result<BTreeMap<String, Vec<String>>, DeployError> {
     let dependencies: BTreeMap<String, Vec<String>> = stacks
         .iter()
@@ -338,8 +341,16 @@ async fn export_order(
     for stack in &checked {
         if let Some(deployed) = stack.deployed {
             for export in exports::touched(deployed, stack.new).into_keys() {
-                let users = cfn.importers(&export).await?;
-                importers.insert(export, users);
+                match cfn.importers(&export).await {
+                    Ok(users) => {
+                        importers.insert(export, users);
+                    }
+                    Err(e) => progress.note(&format!(
+                        "{}: could not check who imports {export} ({e}); deploying in \
+                         dependency order",
+                        stack.stack_name
+                    )),
+                }
             }
         }
     }

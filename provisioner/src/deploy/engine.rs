@@ -330,7 +330,16 @@ impl Engine<'_> {
             if !replaced {
                 continue;
             }
-            let importers = self.cfn.importers(export).await?;
+            // Best effort: CloudFormation itself refuses the update safely.
+            let importers = match self.cfn.importers(export).await {
+                Ok(importers) => importers,
+                Err(e) => {
+                    self.progress.note(&format!(
+                        "{name}: could not check who imports {export} ({e})"
+                    ));
+                    continue;
+                }
+            };
             if !importers.is_empty() {
                 return Err(DeployError::ExportInUse {
                     producer: name.to_string(),
