@@ -1837,3 +1837,35 @@ async fn when_list_imports_cannot_answer_the_update_runs_and_says_it_could_not_c
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn access_denied_after_deleting_a_failed_first_create_is_exit_1_not_nothing_changed() {
+    use aws_sdk_cloudformation::operation::create_change_set::CreateChangeSetError;
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        .output(|| stack(StackStatus::RollbackComplete))
+        .error(missing)
+        .build();
+    let events = mock!(Client::describe_stack_events).then_output(|| events(vec![before()]));
+    let delete = mock!(Client::delete_stack).then_output(|| DeleteStackOutput::builder().build());
+    let denied = mock!(Client::create_change_set).then_error(|| {
+        CreateChangeSetError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDenied")
+                .message("not authorized to perform: cloudformation:CreateChangeSet")
+                .build(),
+        )
+    });
+    let run = deploy(&[&describe, &events, &delete, &denied]).await;
+
+    let error = run.result.unwrap_err();
+    assert_eq!(delete.num_calls(), 1);
+    let failure = error.into_failure();
+    assert_eq!(failure.code, ExitCode::Failed, "{failure}");
+    assert!(
+        failure
+            .to_string()
+            .contains("retail-dev-network was deleted (its first create had failed), but then"),
+        "{failure}"
+    );
+}

@@ -76,6 +76,7 @@ impl Engine<'_> {
     async fn deploy_stack(&self, request: &StackRequest) -> Result<(Outcome, StackState)> {
         let name = request.name.as_str();
         let started = Instant::now();
+        let mut replaced_failed_create = false;
         let current = match self.cfn.describe(name).await? {
             None => None,
             Some(state) => match state.phase() {
@@ -108,6 +109,7 @@ impl Engine<'_> {
                         None,
                     );
                     self.delete(&state).await?;
+                    replaced_failed_create = true;
                     None
                 }
                 Phase::Review if self.method == Method::Direct => {
@@ -128,14 +130,31 @@ impl Engine<'_> {
             if create { "creating" } else { "updating" },
             request.resources,
         );
-        let (outcome, mut state) = match self.method {
-            Method::ChangeSet => self.through_change_set(request, create).await?,
-            Method::Direct => self.directly(request, current.as_ref()).await?,
+        let deployed = match self.method {
+            Method::ChangeSet => self.through_change_set(request, create).await,
+            Method::Direct => self.directly(request, current.as_ref()).await,
         };
+        let (outcome, mut state) = deployed.map_err(|e| match e {
+            // Deleting the failed first create already changed the account:
+            // a later configuration error is no "nothing was changed".
+            DeployError::Aws(cause)
+                if replaced_failed_create
+                    && cause.exit_code() == crate::failure::ExitCode::Usage =>
+            {
+                DeployError::AfterChange {
+                    stack: name.to_string(),
+                    done: "deleted (its first create had failed)",
+                    hint: cause.hint().map(str::to_string),
+                    cause: cause.to_string(),
+                }
+            }
+            other => other,
+        })?;
         // The stack has changed: a failure from here on is not "nothing
         // was changed".
         let after_change = |cause: DeployError| DeployError::AfterChange {
             stack: name.to_string(),
+            done: "deployed",
             hint: cause.hint(),
             cause: cause.to_string(),
         };

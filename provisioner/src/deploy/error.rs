@@ -271,11 +271,12 @@ pub enum DeployError {
         /// Stack names, from `ListImports`.
         importers: Vec<String>,
     },
-    /// The stack was deployed; a step after it (termination protection,
-    /// the stack policy) failed.
-    #[error("{stack} was deployed, but then {cause}")]
+    /// The stack was changed (`done`: "deployed", or its failed first
+    /// create deleted); a later step failed.
+    #[error("{stack} was {done}, but then {cause}")]
     AfterChange {
         stack: String,
+        done: &'static str,
         cause: String,
         hint: Option<String>,
     },
@@ -410,7 +411,7 @@ impl DeployError {
                 importers.join(", ")
             )),
             DeployError::AfterChange { hint, .. } => Some(format!(
-                "{}deploy again once that is fixed: the stack itself is up to date",
+                "{}deploy again once that is fixed",
                 hint.as_ref().map(|h| format!("{h}; ")).unwrap_or_default()
             )),
             DeployError::BucketNotEmptied { bucket, .. } => Some(format!(
