@@ -1869,3 +1869,16 @@ async fn access_denied_after_deleting_a_failed_first_create_is_exit_1_not_nothin
         "{failure}"
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_without_list_imports_costs_two_attempts_not_the_full_retries() {
+    let failing = mock!(Client::list_imports)
+        .sequence()
+        .http_status(500, None)
+        .times(7)
+        .build();
+    let cfn = Cfn::new(client_retrying_any(&[&failing]), Duration::ZERO);
+
+    assert!(cfn.importers("retail-dev-network:VpcId").await.is_err());
+    assert_eq!(failing.num_calls(), 2);
+}

@@ -135,6 +135,17 @@ pub fn is_empty_change_set(reason: &str) -> bool {
         .any(|prefix| reason.starts_with(prefix))
 }
 
+/// For calls whose answer only adds detail (`DescribeEvents`,
+/// `ListImports`): two attempts, not the full retries, so an endpoint
+/// without the API (moto answers HTTP 500) costs a second, not a minute.
+fn best_effort() -> aws_sdk_cloudformation::config::Builder {
+    aws_sdk_cloudformation::config::Builder::default().retry_config(
+        crate::aws::retry_config()
+            .with_max_attempts(2)
+            .with_initial_backoff(Duration::from_millis(200)),
+    )
+}
+
 /// IAM capabilities our templates need: roles with names, and policies.
 fn capabilities() -> Vec<Capability> {
     vec![Capability::CapabilityIam, Capability::CapabilityNamedIam]
@@ -338,6 +349,8 @@ impl Cfn {
                 .change_set_name(arn)
                 .filters(EventFilter::builder().failed_events(true).build())
                 .set_next_token(token)
+                .customize()
+                .config_override(best_effort())
                 .send()
                 .await
             {
@@ -594,6 +607,8 @@ impl Cfn {
                 .list_imports()
                 .export_name(export)
                 .set_next_token(token)
+                .customize()
+                .config_override(best_effort())
                 .send()
                 .await
             {
