@@ -1882,3 +1882,30 @@ async fn an_endpoint_without_list_imports_costs_two_attempts_not_the_full_retrie
     assert!(cfn.importers("retail-dev-network:VpcId").await.is_err());
     assert_eq!(failing.num_calls(), 2);
 }
+
+#[tokio::test]
+async fn a_stale_does_not_exist_read_right_after_creating_is_not_taken_for_a_deleted_stack() {
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        .error(missing)
+        // right after ExecuteChangeSet of a new stack: a read from before
+        .error(missing)
+        .output(|| stack(StackStatus::CreateComplete))
+        .build();
+    let events = mock!(Client::describe_stack_events)
+        .sequence()
+        .output(|| events(vec![]))
+        .output(|| events(vec![]))
+        .output(|| {
+            events(vec![stack_event(
+                "1",
+                ResourceStatus::CreateComplete,
+                EXEC_TOKEN,
+            )])
+        })
+        .build();
+    let (created, ready, executed) = (change_set_created(), change_set_ready(), executed_by_arn());
+    let run = deploy(&[&describe, &events, &created, &ready, &executed]).await;
+
+    assert_eq!(run.result.unwrap().0, Outcome::Created);
+}

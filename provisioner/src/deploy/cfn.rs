@@ -777,13 +777,7 @@ impl Cfn {
                     }
                     Some(_) => {}
                 }
-            } else {
-                let Some(state) = state.as_ref() else {
-                    return Err(failed(
-                        "DELETE_COMPLETE",
-                        Some("the stack disappeared while it was deployed".to_string()),
-                    ));
-                };
+            } else if let Some(state) = state.as_ref() {
                 let running = matches!(state.phase(), Phase::Busy | Phase::Review);
                 if !running && concluded == Some(state.status.as_str()) {
                     if status::succeeded(&state.status) {
@@ -792,13 +786,20 @@ impl Cfn {
                     }
                     return Err(failed(&state.status, state.status_reason.clone()));
                 }
+            } else if watch.started() {
+                return Err(failed(
+                    "DELETE_COMPLETE",
+                    Some("the stack disappeared while it was deployed".to_string()),
+                ));
             }
-            // Still running, or a final status no event of this operation
-            // confirms yet: a stale read.
-            if state.as_ref().is_some_and(|s| s.phase() != Phase::Busy) {
+            // Still running, or a final status (or absence) no event of this
+            // operation confirms yet: a stale read.
+            if state.as_ref().is_none_or(|s| s.phase() != Phase::Busy) {
                 unconfirmed_polls += 1;
                 if unconfirmed_polls > MAX_UNCONFIRMED_POLLS {
-                    let status = state.map(|s| s.status).unwrap_or_default();
+                    let status = state
+                        .map(|s| s.status)
+                        .unwrap_or_else(|| "that the stack does not exist".to_string());
                     return Err(DeployError::LostTrack {
                         stack: stack_name.to_string(),
                         operation,

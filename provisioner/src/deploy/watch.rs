@@ -21,6 +21,8 @@ const STACK_TYPE: &str = "AWS::CloudFormation::Stack";
 pub struct Watch {
     stack_name: String,
     token: Option<String>,
+    /// Whether any event of this operation has been seen.
+    started: bool,
     /// The status of this operation's latest stack event, when it is final.
     concluded: Option<String>,
     first_failure: Option<FailedResource>,
@@ -45,6 +47,7 @@ impl Watch {
         Self {
             stack_name: stack_name.to_string(),
             token: token.map(str::to_string),
+            started: false,
             concluded: None,
             first_failure: None,
             first_cancelled: None,
@@ -66,6 +69,7 @@ impl Watch {
         if !self.is_own(event) {
             return;
         }
+        self.started = true;
         let failed = status::resource_failed(&event.status);
         let reason = event.reason.clone().unwrap_or_default();
         if event.resource_type == STACK_TYPE && event.logical_id == self.stack_name {
@@ -110,6 +114,12 @@ impl Watch {
             &mut self.first_failure
         };
         slot.get_or_insert(failure);
+    }
+
+    /// Whether an event of this operation has been seen: before that, a
+    /// stack that "does not exist" may be a read from before it did.
+    pub fn started(&self) -> bool {
+        self.started
     }
 
     /// The final status this operation's own stack event reported.
