@@ -39,14 +39,22 @@ pub struct Clients {
 /// Attempts per call, the first included. Throttling (CloudFormation's
 /// Describe* calls are rate limited per account) and transient errors are
 /// retried with exponential backoff and jitter by the SDK's standard mode.
-pub const MAX_ATTEMPTS: u32 = 6;
+/// CDK's CloudFormation client: 7 attempts, backoff from 1 s capped at 15 s
+/// (toolkit-lib `sdk.ts`, `ConfiguredRetryStrategy(7,
+/// cappedExponentialBackoff(1000, 15_000))`). Wait loops ride out longer
+/// throttling on top of this (`deploy::patience`).
+pub const MAX_ATTEMPTS: u32 = 7;
+
+/// Longest pause between two attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(15);
 
 /// Standard retries: exponential backoff with jitter on throttling and
 /// transient errors, [`MAX_ATTEMPTS`] attempts in all.
 pub fn retry_config() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(MAX_ATTEMPTS)
-        .with_initial_backoff(Duration::from_millis(200))
+        .with_initial_backoff(Duration::from_secs(1))
+        .with_max_backoff(MAX_BACKOFF)
 }
 
 /// The shared SDK configuration for `region`: credentials from the standard

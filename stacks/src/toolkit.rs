@@ -12,6 +12,9 @@ use crate::assets::{ASSET_BUCKET_PATTERN, TOOLKIT_VERSION};
 /// Output holding the asset bucket's name.
 pub const BUCKET_OUTPUT: &str = "AssetBucket";
 
+/// Logical id of the asset bucket in the template.
+pub const BUCKET_LOGICAL_ID: &str = "AssetBucket";
+
 /// Output holding the toolkit version (a decimal string, CloudFormation
 /// outputs are strings).
 pub const VERSION_OUTPUT: &str = "Version";
@@ -37,8 +40,11 @@ pub fn template() -> Value {
             "AssetBucket": {
                 "Type": "AWS::S3::Bucket",
                 // Assets are content-addressed and referenced by deployed
-                // stacks: deleting the toolkit must not break them.
-                "DeletionPolicy": "Retain",
+                // stacks: deleting the toolkit must not break them. But a
+                // first create that fails must not leave a bucket behind
+                // whose name then blocks every later bootstrap.
+                // <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html>
+                "DeletionPolicy": "RetainExceptOnCreate",
                 "UpdateReplacePolicy": "Retain",
                 "Metadata": {
                     "checkov": { "skip": [{
@@ -77,7 +83,7 @@ pub fn template() -> Value {
             },
             "AssetBucketPolicy": {
                 "Type": "AWS::S3::BucketPolicy",
-                "DeletionPolicy": "Retain",
+                "DeletionPolicy": "RetainExceptOnCreate",
                 "UpdateReplacePolicy": "Retain",
                 "Properties": {
                     "Bucket": { "Ref": "AssetBucket" },
@@ -120,8 +126,9 @@ mod tests {
     }
 
     #[test]
-    fn the_asset_bucket_survives_the_deletion_of_the_toolkit() {
-        assert_eq!(bucket()["DeletionPolicy"], "Retain");
+    fn the_asset_bucket_survives_the_deletion_of_the_toolkit_but_not_its_failed_first_create() {
+        assert_eq!(bucket()["DeletionPolicy"], "RetainExceptOnCreate");
+        // RetainExceptOnCreate is not a valid UpdateReplacePolicy.
         assert_eq!(bucket()["UpdateReplacePolicy"], "Retain");
     }
 

@@ -63,6 +63,8 @@ pub async fn bootstrap(
         progress,
         method,
         change_set_name: change_set_name.to_string(),
+        replacement_gate: None,
+        disable_rollback: false,
     };
     let (outcome, toolkit) = toolkit::bootstrap(&engine)
         .await

@@ -17,9 +17,11 @@ use crate::deploy::cfn::{Cfn, TemplateSource};
 use crate::deploy::diff::{StackDiff, diff};
 use crate::deploy::engine::{Engine, Method, Outcome, StackRequest};
 use crate::deploy::error::DeployError;
+use crate::deploy::exports;
 use crate::deploy::hotswap::{self, Hotswap, Lambda, Plan, Swapped};
 use crate::deploy::plan::{self, Closure, LocalStack, Needs, Remote};
 use crate::deploy::progress::Progress;
+use crate::deploy::replacement::{PromptGate, ReplacementGate};
 use crate::deploy::schedule::{self, Node, Run};
 use crate::deploy::toolkit;
 use crate::deploy::upload::{Bucket, Object, Source};
@@ -60,6 +62,11 @@ pub struct DeployArgs {
     /// Hotswap even on a protected stage (prod).
     #[arg(long, requires = "hotswap")]
     pub force: bool,
+    /// Keep what a failed update created or changed instead of rolling it
+    /// back (CloudFormation's DisableRollback): fix the cause and deploy
+    /// again. A first create that fails is still deleted on the next run.
+    #[arg(long)]
+    pub no_rollback: bool,
 }
 
 /// Runs `provisioner deploy` with the process's terminal.
@@ -76,6 +83,7 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
         change_set_name: session::change_set_name(),
         poll: session::poll_interval(aws),
         hotswap: None,
+        disable_rollback: args.no_rollback,
     };
     let progress = session::progress();
     let mut prompt = crate::deploy::approval::TerminalPrompt;
@@ -115,6 +123,8 @@ pub struct DeployOptions {
     pub poll: Duration,
     /// `--hotswap`: code-only changes go straight to Lambda.
     pub hotswap: Option<Hotswap>,
+    /// `--no-rollback`.
+    pub disable_rollback: bool,
 }
 
 /// What happened to one stack.
@@ -176,12 +186,15 @@ pub async fn deploy(
         progress,
         method: options.method,
         change_set_name: options.change_set_name.clone(),
+        replacement_gate: None,
+        disable_rollback: options.disable_rollback,
     };
     let toolkit = ensure_toolkit(&engine, stage, progress).await?;
     let bucket = Bucket {
         s3: clients.s3.clone(),
         name: toolkit.bucket,
         region: clients.region.clone(),
+        owner: toolkit.account,
     };
 
     let remotes = plan::remotes(&cfn, &local)
@@ -205,20 +218,25 @@ pub async fn deploy(
         })
         .collect();
 
+    let after = export_order(&cfn, &stacks, progress)
+        .await
+        .map_err(DeployError::into_failure)?;
     approve(&stacks, options.require_approval, out, progress, prompt)?;
     upload(&manifest, dir, &stacks, &bucket, progress).await?;
+    // The change sets say what a template diff cannot: which data stores
+    // would be replaced. Asked per stack, just before executing.
+    let gate = PromptGate::new(prompt, progress);
+    let engine = Engine {
+        replacement_gate: (options.require_approval != RequireApproval::Never)
+            .then_some(&gate as &dyn ReplacementGate),
+        ..engine
+    };
 
     let nodes: Vec<Node> = stacks
         .iter()
         .map(|s| Node {
             id: s.local.entry.id.clone(),
-            after: s
-                .local
-                .entry
-                .dependencies
-                .iter()
-                .map(|d| d.stack.clone())
-                .collect(),
+            after: after[&s.local.entry.id].clone(),
         })
         .collect();
     let by_id: BTreeMap<&str, &Planned> = stacks
@@ -266,6 +284,7 @@ pub async fn deploy(
             template: template_source(&planned.local, bucket),
             termination_protection: planned.local.entry.termination_protection,
             resources: Some(planned.local.entry.resource_count),
+            exported: exports::exported_resources(&planned.local.template),
         };
         let (outcome, state) = engine.deploy(&request).await?;
         Ok::<_, DeployError>((StackResult::Deployed(outcome), state.outputs))
@@ -283,6 +302,60 @@ pub async fn deploy(
         None => Ok(()),
     };
     result.and(notes)
+}
+
+/// Each stack's "after" list: its dependencies, with consumers that drop
+/// an import the producer removes or changes moved first (see
+/// `deploy::exports`). Refuses an export change that would fail. The check
+/// is best effort: where `ListImports` cannot answer (no permission, an
+/// emulator without it), CloudFormation still refuses the change, safely.
+async fn export_order(
+    cfn: &Cfn,
+    stacks: &[Planned],
+    progress: &dyn Progress,
+) -> Result<BTreeMap<String, Vec<String>>, DeployError> {
+    let dependencies: BTreeMap<String, Vec<String>> = stacks
+        .iter()
+        .map(|s| {
+            let after = s.local.entry.dependencies.iter();
+            (
+                s.local.entry.id.clone(),
+                after.map(|d| d.stack.clone()).collect(),
+            )
+        })
+        .collect();
+    let checked: Vec<exports::Stack<'_>> = stacks
+        .iter()
+        .map(|s| exports::Stack {
+            id: &s.local.entry.id,
+            stack_name: &s.local.entry.stack_name,
+            deployed: s
+                .remote
+                .template
+                .as_ref()
+                .filter(|_| s.needs == Needs::Deploy),
+            new: &s.local.template,
+        })
+        .collect();
+    let mut importers = BTreeMap::new();
+    for stack in &checked {
+        if let Some(deployed) = stack.deployed {
+            for export in exports::touched(deployed, stack.new).into_keys() {
+                match cfn.importers(&export).await {
+                    Ok(users) => {
+                        importers.insert(export, users);
+                    }
+                    Err(e) => progress.note(&format!(
+                        "{}: could not check who imports {export} ({e}); deploying in \
+                         dependency order",
+                        stack.stack_name
+                    )),
+                }
+            }
+        }
+    }
+    let consumer_first = exports::plan(&checked, &importers)?;
+    Ok(exports::reorder(&dependencies, &consumer_first))
 }
 
 struct Planned {
@@ -506,10 +579,15 @@ fn report(
     let mut outputs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut first_failure = None;
     let mut failed = 0;
+    let mut changed = false;
     for (id, run) in results {
         let line = match run {
             Run::Done((result, stack_outputs)) => {
                 outputs.insert(id.clone(), stack_outputs);
+                changed |= !matches!(
+                    result,
+                    StackResult::Unchanged | StackResult::Deployed(Outcome::NoChanges)
+                );
                 result.to_string()
             }
             Run::Failed(error) => {
@@ -539,8 +617,17 @@ fn report(
     }
     match first_failure {
         None => Ok(()),
-        Some(error) => Err(error.into_failure()),
+        Some(error) => Err(changed_anyway(error.into_failure(), changed)),
     }
+}
+
+/// Exit code 2 promises that nothing was changed: once another stack of
+/// the run has been, a credentials or connection failure is exit 1.
+pub(crate) fn changed_anyway(mut failure: Failure, changed: bool) -> Failure {
+    if changed && failure.code == crate::failure::ExitCode::Usage {
+        failure.code = crate::failure::ExitCode::Failed;
+    }
+    failure
 }
 
 /// `{ "<stack id>": { "<output>": "<value>" } }`, pretty, atomically.

@@ -146,7 +146,10 @@ pub async fn destroy(
         cfn: &cfn,
         progress,
         method: Method::ChangeSet,
-        change_set_name: String::new(),
+        // Makes this run's delete tokens (see `deploy::token`).
+        change_set_name: super::session::change_set_name(),
+        replacement_gate: None,
+        disable_rollback: false,
     };
     // Reverse order: a stack goes after every stack that imports from it.
     let nodes: Vec<Node> = manifest
@@ -179,9 +182,11 @@ pub async fn destroy(
         |e: std::io::Error| Failure::usage(anyhow::Error::new(e).context("writing output"));
     let mut first_failure = None;
     let mut retained_all = Vec::new();
+    let mut deleted_any = false;
     for (id, run) in results {
         let line = match run {
             Run::Done((DestroyOutcome::Deleted, retained)) => {
+                deleted_any = true;
                 retained_all.extend(retained.into_iter().map(|r| (id.clone(), r)));
                 "deleted".to_string()
             }
@@ -233,7 +238,10 @@ pub async fn destroy(
     .map_err(write_error)?;
     match first_failure {
         None => Ok(()),
-        Some(error) => Err(error.into_failure()),
+        Some(error) => Err(super::deploy::changed_anyway(
+            error.into_failure(),
+            deleted_any,
+        )),
     }
 }
 
@@ -278,6 +286,7 @@ async fn destroy_stack(
                 s3: clients.s3.clone(),
                 name: physical_id,
                 region: clients.region.clone(),
+                owner: crate::deploy::toolkit::account_of(&state.id),
             };
             let emptied = bucket.empty().await?;
             if emptied > 0 {

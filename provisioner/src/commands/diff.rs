@@ -153,7 +153,13 @@ async fn replacements(
     let stack_name = &stack.entry.stack_name;
     let template = TemplateSource::Body(stack.body.clone());
     let created = cfn
-        .create_change_set(stack_name, name, false, &template)
+        .create_change_set(
+            stack_name,
+            name,
+            false,
+            &template,
+            &crate::deploy::token::for_operation("diff", stack_name, name),
+        )
         .await
         .map_err(|e| e.to_string())?;
     let result = match cfn.wait_change_set(stack_name, &created.arn).await {
@@ -161,9 +167,11 @@ async fn replacements(
             .change_set_replacements(stack_name, &created.arn)
             .await
             .map_err(|e| e.to_string()),
-        Ok(ChangeSetResult::FailedEmpty { reason } | ChangeSetResult::Failed { reason }) => {
-            Err(format!("the change set failed: {reason}"))
-        }
+        Ok(ChangeSetResult::Empty { .. }) => Ok(BTreeMap::new()),
+        Ok(ChangeSetResult::Failed { reason, details }) => Err(format!(
+            "the change set failed: {reason}{}",
+            details.iter().map(|d| format!("; {d}")).collect::<String>()
+        )),
         Err(e) => Err(e.to_string()),
     };
     let deleted = cfn.delete_change_set(stack_name, &created.arn).await;

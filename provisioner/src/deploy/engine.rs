@@ -3,11 +3,13 @@
 //! create/update directly), treat an empty change set as no-op, execute,
 //! stream events, wait, fix termination protection.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::cfn::{Cfn, ChangeSetResult, StackState, TemplateSource};
 use super::error::{DeployError, Result};
 use super::progress::Progress;
+use super::replacement::{ReplacementGate, data_stores_replaced, protected_stack_policy};
 use super::status::Phase;
 
 /// How stacks are created and updated.
@@ -38,6 +40,10 @@ pub struct StackRequest {
     pub termination_protection: bool,
     /// Resources in the template, for progress.
     pub resources: Option<usize>,
+    /// Each export of the template with the logical ids its value is made
+    /// of (`exports::exported_resources`): an update that replaces one of
+    /// them while the export is imported is refused before it runs.
+    pub exported: BTreeMap<String, BTreeSet<String>>,
 }
 
 #[derive(Debug)]
@@ -46,8 +52,14 @@ pub struct Engine<'a> {
     pub progress: &'a dyn Progress,
     pub method: Method,
     /// Name of the change sets this run creates (unique per run; change
-    /// sets are then addressed by ARN).
+    /// sets are then addressed by ARN). It also makes this run's
+    /// idempotency tokens (see `token`).
     pub change_set_name: String,
+    /// Asked before executing a change set that replaces a data store;
+    /// `None`: never asked (`--require-approval never`).
+    pub replacement_gate: Option<&'a dyn ReplacementGate>,
+    /// `--no-rollback`: CloudFormation's `DisableRollback`.
+    pub disable_rollback: bool,
 }
 
 impl Engine<'_> {
@@ -64,6 +76,7 @@ impl Engine<'_> {
     async fn deploy_stack(&self, request: &StackRequest) -> Result<(Outcome, StackState)> {
         let name = request.name.as_str();
         let started = Instant::now();
+        let mut replaced_failed_create = false;
         let current = match self.cfn.describe(name).await? {
             None => None,
             Some(state) => match state.phase() {
@@ -96,6 +109,7 @@ impl Engine<'_> {
                         None,
                     );
                     self.delete(&state).await?;
+                    replaced_failed_create = true;
                     None
                 }
                 Phase::Review if self.method == Method::Direct => {
@@ -116,15 +130,46 @@ impl Engine<'_> {
             if create { "creating" } else { "updating" },
             request.resources,
         );
-        let (outcome, mut state) = match self.method {
-            Method::ChangeSet => self.through_change_set(request, create).await?,
-            Method::Direct => self.directly(request, current.as_ref()).await?,
+        let deployed = match self.method {
+            Method::ChangeSet => self.through_change_set(request, create).await,
+            Method::Direct => self.directly(request, current.as_ref()).await,
+        };
+        let (outcome, mut state) = deployed.map_err(|e| match e {
+            // Deleting the failed first create already changed the account:
+            // a later configuration error is no "nothing was changed".
+            DeployError::Aws(cause)
+                if replaced_failed_create
+                    && cause.exit_code() == crate::failure::ExitCode::Usage =>
+            {
+                DeployError::AfterChange {
+                    stack: name.to_string(),
+                    done: "deleted (its first create had failed)",
+                    hint: cause.hint().map(str::to_string),
+                    cause: cause.to_string(),
+                }
+            }
+            other => other,
+        })?;
+        // The stack has changed: a failure from here on is not "nothing
+        // was changed".
+        let after_change = |cause: DeployError| DeployError::AfterChange {
+            stack: name.to_string(),
+            done: "deployed",
+            hint: cause.hint(),
+            cause: cause.to_string(),
         };
         if state.termination_protection != request.termination_protection {
             self.cfn
                 .set_termination_protection(name, request.termination_protection)
-                .await?;
+                .await
+                .map_err(after_change)?;
             state.termination_protection = request.termination_protection;
+        }
+        if request.termination_protection && outcome != Outcome::NoChanges {
+            self.cfn
+                .set_stack_policy(name, &protected_stack_policy())
+                .await
+                .map_err(after_change)?;
         }
         let elapsed = started.elapsed().as_secs_f64();
         self.progress.stack_finished(
@@ -146,13 +191,17 @@ impl Engine<'_> {
         let name = request.name.as_str();
         let change_set = self
             .cfn
-            .create_change_set(name, &self.change_set_name, create, &request.template)
+            .create_change_set(
+                name,
+                &self.change_set_name,
+                create,
+                &request.template,
+                &self.token("create", name),
+            )
             .await?;
         match self.cfn.wait_change_set(name, &change_set.arn).await? {
             ChangeSetResult::Ready => {}
-            ChangeSetResult::FailedEmpty { reason } if !create => {
-                // CloudFormation's "didn't contain changes": the reason is
-                // shown, not parsed, so a real failure stays visible.
+            ChangeSetResult::Empty { reason } if !create => {
                 self.cfn.delete_change_set(name, &change_set.arn).await?;
                 self.progress
                     .note(&format!("{name}: no changes (CloudFormation: {reason})"));
@@ -163,15 +212,33 @@ impl Engine<'_> {
                     .ok_or_else(|| vanished(name))?;
                 return Ok((Outcome::NoChanges, state));
             }
-            ChangeSetResult::FailedEmpty { reason } | ChangeSetResult::Failed { reason } => {
+            ChangeSetResult::Empty { reason } => {
                 return Err(DeployError::ChangeSetFailed {
                     stack: name.to_string(),
                     reason,
+                    details: Vec::new(),
+                });
+            }
+            ChangeSetResult::Failed { reason, details } => {
+                return Err(DeployError::ChangeSetFailed {
+                    stack: name.to_string(),
+                    reason,
+                    details,
                 });
             }
         }
+        if !create
+            && (self.replacement_gate.is_some() || !request.exported.is_empty())
+            && let Err(refused) = self.check_replacements(request, &change_set.arn).await
+        {
+            self.cfn.delete_change_set(name, &change_set.arn).await?;
+            return Err(refused);
+        }
         let baseline = self.cfn.newest_event(&change_set.stack_id).await?;
-        self.cfn.execute_change_set(name, &change_set.arn).await?;
+        let token = self.token("exec", name);
+        self.cfn
+            .execute_change_set(name, &change_set.arn, &token, self.disable_rollback)
+            .await?;
         let operation = if create { "create" } else { "update" };
         let state = self
             .cfn
@@ -180,6 +247,7 @@ impl Engine<'_> {
                 &change_set.stack_id,
                 operation,
                 baseline,
+                Some(&token),
                 self.progress,
             )
             .await?
@@ -200,18 +268,27 @@ impl Engine<'_> {
         current: Option<&StackState>,
     ) -> Result<(Outcome, StackState)> {
         let name = request.name.as_str();
-        let (outcome, stack_id, baseline) = match current {
+        let (outcome, stack_id, baseline, token) = match current {
             None => {
+                let token = self.token("create", name);
                 let id = self
                     .cfn
-                    .create_stack(name, &request.template, request.termination_protection)
+                    .create_stack(
+                        name,
+                        &request.template,
+                        request.termination_protection,
+                        &token,
+                    )
                     .await?;
-                (Outcome::Created, id, None)
+                (Outcome::Created, id, None, token)
             }
             Some(state) => {
                 let baseline = self.cfn.newest_event(&state.id).await?;
-                self.cfn.update_stack(name, &request.template).await?;
-                (Outcome::Updated, state.id.clone(), baseline)
+                let token = self.token("update", name);
+                self.cfn
+                    .update_stack(name, &request.template, &token)
+                    .await?;
+                (Outcome::Updated, state.id.clone(), baseline, token)
             }
         };
         let operation = match outcome {
@@ -220,22 +297,89 @@ impl Engine<'_> {
         };
         let state = self
             .cfn
-            .wait_stack(name, &stack_id, operation, baseline, self.progress)
+            .wait_stack(
+                name,
+                &stack_id,
+                operation,
+                baseline,
+                Some(&token),
+                self.progress,
+            )
             .await?
             .ok_or_else(|| vanished(name))?;
         Ok((outcome, state))
     }
 
     /// Deletes a stack and waits until it is gone, streaming its events.
+    /// A stack already being deleted is only waited for.
     pub async fn delete(&self, state: &StackState) -> Result<()> {
         let baseline = self.cfn.newest_event(&state.id).await?;
-        if state.phase() != Phase::Busy {
-            self.cfn.delete_stack(&state.name).await?;
-        }
+        let token = if state.phase() == Phase::Busy {
+            None
+        } else {
+            let token = self.token("delete", &state.name);
+            // By id: the name may already belong to another stack.
+            self.cfn.delete_stack(&state.id, &token).await?;
+            Some(token)
+        };
         self.cfn
-            .wait_stack(&state.name, &state.id, "delete", baseline, self.progress)
+            .wait_stack(
+                &state.name,
+                &state.id,
+                "delete",
+                baseline,
+                token.as_deref(),
+                self.progress,
+            )
             .await?;
         Ok(())
+    }
+
+    /// What the change set replaces, before it runs: an exported value
+    /// that others import cannot change (CloudFormation would fail the
+    /// update: "Export ... cannot be updated as it is in use by ..."), and
+    /// data stores need the gate's approval.
+    async fn check_replacements(&self, request: &StackRequest, arn: &str) -> Result<()> {
+        let name = request.name.as_str();
+        let changes = self.cfn.replaced_resources(name, arn).await?;
+        for (export, resources) in &request.exported {
+            let replaced = changes
+                .iter()
+                .any(|c| c.replacement == "True" && resources.contains(&c.logical_id));
+            if !replaced {
+                continue;
+            }
+            // Best effort: CloudFormation itself refuses the update safely.
+            let importers = match self.cfn.importers(export).await {
+                Ok(importers) => importers,
+                Err(e) => {
+                    self.progress.note(&format!(
+                        "{name}: could not check who imports {export} ({e})"
+                    ));
+                    continue;
+                }
+            };
+            if !importers.is_empty() {
+                return Err(DeployError::ExportInUse {
+                    producer: name.to_string(),
+                    export: export.clone(),
+                    removed: false,
+                    importers,
+                });
+            }
+        }
+        if let Some(gate) = self.replacement_gate {
+            let replaced = data_stores_replaced(&changes);
+            if !replaced.is_empty() {
+                gate.approve(name, &replaced)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// This run's idempotency token for `action` on `stack`.
+    pub fn token(&self, action: &str, stack: &str) -> String {
+        super::token::for_operation(action, stack, &self.change_set_name)
     }
 
     /// Deletes the stack named `name` if it exists. A missing stack is

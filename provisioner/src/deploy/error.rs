@@ -183,6 +183,25 @@ pub(crate) fn chain(error: &(dyn StdError + 'static)) -> String {
     text
 }
 
+/// One object version `DeleteObjects` refused, with S3's code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectNotDeleted {
+    pub key: String,
+    pub version_id: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+impl fmt::Display for ObjectNotDeleted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.key)?;
+        if let Some(version) = &self.version_id {
+            write!(f, " (version {version})")?;
+        }
+        write!(f, ": {}: {}", self.code, self.message)
+    }
+}
+
 /// The first resource that failed in a stack operation, from its events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedResource {
@@ -224,8 +243,48 @@ pub enum DeployError {
         first_failure: Option<Box<FailedResource>>,
         reason: Option<String>,
     },
-    #[error("change set for {stack} failed: {reason}")]
-    ChangeSetFailed { stack: String, reason: String },
+    #[error("change set for {stack} failed: {reason}{}", details.iter().map(|d| format!("\n  - {d}")).collect::<String>())]
+    ChangeSetFailed {
+        stack: String,
+        reason: String,
+        /// Each problem CloudFormation named (early validation).
+        details: Vec<super::cfn::ChangeSetProblem>,
+    },
+    /// The wait for an operation that CloudFormation had accepted ended:
+    /// the operation carries on without us.
+    #[error(
+        "{operation} of {stack} continues in CloudFormation, but this run stopped following it: {cause}"
+    )]
+    LostTrack {
+        stack: String,
+        operation: &'static str,
+        cause: String,
+        /// What to do about the cause (e.g. refresh credentials).
+        hint: Option<String>,
+    },
+    #[error("{producer} would {} export {export}, which {} import{}", if *removed { "remove" } else { "change" }, importers.join(", "), if importers.len() == 1 { "s" } else { "" })]
+    ExportInUse {
+        producer: String,
+        export: String,
+        /// Removed; otherwise its value would change.
+        removed: bool,
+        /// Stack names, from `ListImports`.
+        importers: Vec<String>,
+    },
+    /// The stack was changed (`done`: "deployed", or its failed first
+    /// create deleted); a later step failed.
+    #[error("{stack} was {done}, but then {cause}")]
+    AfterChange {
+        stack: String,
+        done: &'static str,
+        cause: String,
+        hint: Option<String>,
+    },
+    #[error("could not empty bucket {bucket}: {} object versions were not deleted, e.g. {}", failures.len(), failures.iter().take(3).map(|f| f.to_string()).collect::<Vec<_>>().join("; "))]
+    BucketNotEmptied {
+        bucket: String,
+        failures: Vec<ObjectNotDeleted>,
+    },
     #[error("{stack}: {changes} not approved")]
     NotApproved { stack: String, changes: String },
     #[error("{stack} needs approval for {changes} but there is no terminal to ask on")]
@@ -239,17 +298,19 @@ pub enum DeployError {
     )]
     ToolkitOutdated {
         stack: String,
-        found: u32,
-        expected: u32,
+        found: String,
+        expected: String,
     },
     #[error(
         "the toolkit stack {stack} is version {found}, newer than this provisioner knows ({expected})"
     )]
     ToolkitNewer {
         stack: String,
-        found: u32,
-        expected: u32,
+        found: String,
+        expected: String,
     },
+    #[error("the toolkit stack {stack} cannot be created: its bucket {bucket} already exists")]
+    ToolkitBucketExists { stack: String, bucket: String },
     #[error("the toolkit stack {stack} has no usable {output} output")]
     ToolkitBroken { stack: String, output: &'static str },
     #[error("reading {path}")]
@@ -309,7 +370,55 @@ impl DeployError {
                 }
                 .to_string(),
             ),
-            DeployError::ChangeSetFailed { .. } => None,
+            DeployError::ChangeSetFailed { stack, .. } => Some(format!(
+                "nothing was changed in {stack}: fix what CloudFormation names above (a resource \
+                 name that already exists, a bucket to delete that is not empty, a hook's \
+                 finding) and deploy again"
+            )),
+            DeployError::LostTrack {
+                stack,
+                operation,
+                hint,
+                ..
+            } => Some(format!(
+                "{}the {operation} goes on without this run: follow it with `aws cloudformation \
+                 describe-stack-events --stack-name {stack}` (or the console); once it has \
+                 finished, run the command again (it refuses a stack that is still busy)",
+                hint.as_ref().map(|h| format!("{h}; ")).unwrap_or_default()
+            )),
+            DeployError::ExportInUse {
+                producer,
+                export,
+                removed: true,
+                importers,
+            } => Some(format!(
+                "nothing was changed; CloudFormation refuses to delete an export in use: first \
+                 deploy {} without the Fn::ImportValue of {export} (deploy it alone with \
+                 `provisioner deploy <stack> --exclusively`), then deploy {producer}",
+                importers.join(", ")
+            )),
+            DeployError::ExportInUse {
+                producer,
+                export,
+                removed: false,
+                importers,
+            } => Some(format!(
+                "nothing was changed; CloudFormation refuses to change an export in use (a \
+                 replaced resource changes its id). Two steps: 1. publish the new value under a \
+                 new export name, keeping {export} as it is, and deploy {producer}, then point \
+                 {} at the new export and deploy; 2. remove {export} and deploy {producer} \
+                 again",
+                importers.join(", ")
+            )),
+            DeployError::AfterChange { hint, .. } => Some(format!(
+                "{}deploy again once that is fixed",
+                hint.as_ref().map(|h| format!("{h}; ")).unwrap_or_default()
+            )),
+            DeployError::BucketNotEmptied { bucket, .. } => Some(format!(
+                "object lock or legal hold keeps these versions, or the identity lacks \
+                 s3:DeleteObjectVersion: release the retention or grant the permission, empty \
+                 s3://{bucket} and run destroy again"
+            )),
             DeployError::NotApproved { .. } => {
                 Some("nothing was changed; review the changes with `provisioner diff`".to_string())
             }
@@ -334,8 +443,18 @@ impl DeployError {
             ),
             DeployError::ToolkitBroken { stack, .. } => Some(format!(
                 "on an emulator whose change sets give stacks no outputs (moto), bootstrap with \
-                 --method direct; otherwise delete the stack {stack} (its bucket is retained) and \
-                 run `provisioner bootstrap --stage <stage>`"
+                 --method direct; otherwise run `aws cloudformation delete-stack --stack-name \
+                 {stack}`, then empty and delete its bucket (it is retained; it holds only \
+                 content-addressed assets, which deploy uploads again), then run `provisioner \
+                 bootstrap --stage <stage>`"
+            )),
+            DeployError::ToolkitBucketExists { stack, bucket } => Some(format!(
+                "the bucket is left from an earlier {stack} (a deleted toolkit keeps it): run \
+                 `aws cloudformation delete-stack --stack-name {stack}` (it holds nothing yet), \
+                 empty s3://{bucket} of every object version (S3 console: Empty) and delete it \
+                 (`aws s3api delete-bucket --bucket {bucket}`): it holds only \
+                 content-addressed assets, which deploy uploads again; then run `provisioner \
+                 bootstrap --stage <stage>`"
             )),
             DeployError::ReadFile { .. } => {
                 Some("synthesise again (`provisioner synth`): the synth output folder is incomplete or was edited".to_string())
@@ -362,7 +481,8 @@ impl DeployError {
             | DeployError::ToolkitMissing { .. }
             | DeployError::ToolkitOutdated { .. }
             | DeployError::ToolkitNewer { .. }
-            | DeployError::ReadFile { .. } => Failure::usage(self),
+            | DeployError::ReadFile { .. }
+            | DeployError::ExportInUse { .. } => Failure::usage(self),
             _ => Failure::failed(self),
         };
         match hint {

@@ -189,6 +189,7 @@ mod tests {
                 status: "CREATE_FAILED".into(),
                 reason: Some("limit exceeded".into()),
                 timestamp: "2026-01-01T00:00:00Z".into(),
+                ..Default::default()
             },
         );
         let text = String::from_utf8(progress.into_inner()).unwrap();

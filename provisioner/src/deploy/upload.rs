@@ -7,7 +7,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use futures_util::StreamExt;
 
-use super::error::{AwsError, DeployError, Result};
+use super::error::{AwsError, DeployError, ObjectNotDeleted, Result};
 
 /// Uploads running at once: S3 takes thousands of requests per second per
 /// prefix; the limit is our bandwidth, not S3.
@@ -31,6 +31,11 @@ pub struct Bucket {
     pub s3: Client,
     pub name: String,
     pub region: String,
+    /// The account that must own the bucket (`ExpectedBucketOwner`): a
+    /// bucket name is global, and one deleted and re-created by another
+    /// account would otherwise receive our code.
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-owner-condition.html>
+    pub owner: Option<String>,
 }
 
 impl Bucket {
@@ -49,6 +54,7 @@ impl Bucket {
             .s3
             .head_object()
             .bucket(&self.name)
+            .set_expected_bucket_owner(self.owner.clone())
             .key(key)
             .send()
             .await
@@ -76,6 +82,7 @@ impl Bucket {
         self.s3
             .put_object()
             .bucket(&self.name)
+            .set_expected_bucket_owner(self.owner.clone())
             .key(&object.key)
             .body(body)
             .send()
@@ -109,7 +116,11 @@ impl Bucket {
     }
 
     /// Deletes every object version and delete marker, so CloudFormation
-    /// can delete the bucket (it refuses a non-empty one).
+    /// can delete the bucket (it refuses a non-empty one). Versions S3
+    /// refuses to delete (object lock, a missing `s3:DeleteObjectVersion`)
+    /// come back in `DeleteObjects`' `Errors` with the call itself
+    /// succeeding: they fail the emptying, named, instead of being listed
+    /// again forever.
     pub async fn empty(&self) -> Result<usize> {
         use aws_sdk_s3::types::{Delete, ObjectIdentifier};
         let action = format!("emptying bucket {}", self.name);
@@ -119,6 +130,7 @@ impl Bucket {
                 .s3
                 .list_object_versions()
                 .bucket(&self.name)
+                .set_expected_bucket_owner(self.owner.clone())
                 .send()
                 .await
             {
@@ -166,13 +178,30 @@ impl Bucket {
                         message: e.to_string(),
                     })
                 })?;
-            self.s3
+            let answer = self
+                .s3
                 .delete_objects()
                 .bucket(&self.name)
+                .set_expected_bucket_owner(self.owner.clone())
                 .delete(delete)
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(action.clone(), e))?;
+            if !answer.errors().is_empty() {
+                return Err(DeployError::BucketNotEmptied {
+                    bucket: self.name.clone(),
+                    failures: answer
+                        .errors()
+                        .iter()
+                        .map(|e| ObjectNotDeleted {
+                            key: e.key().unwrap_or_default().to_string(),
+                            version_id: e.version_id().map(str::to_string),
+                            code: e.code().unwrap_or_default().to_string(),
+                            message: e.message().unwrap_or_default().to_string(),
+                        })
+                        .collect(),
+                });
+            }
             deleted += count;
         }
     }
