@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_sdk_dynamodb::operation::batch_write_item::{BatchWriteItemError, BatchWriteItemOutput};
-use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use dynamodb_writer::items::PendingDelete;
 use dynamodb_writer::{RetryPolicy, Tables, delete_all, handle};
@@ -557,4 +557,95 @@ async fn deletes_are_sent_by_key_in_groups_and_one_left_unprocessed_fails_its_re
     let failed: Vec<usize> = outcome.failed_records.into_iter().collect();
     assert_eq!(failed, [7, 27, 28, 29, 30, 31]);
     assert_eq!(outcome.items_written, 24);
+}
+
+/// The Invoices request of record `index` as DynamoDB would hand it back
+/// unprocessed, passed through `edit`.
+fn unprocessed_invoice(
+    request: &HashMap<String, Vec<WriteRequest>>,
+    index: usize,
+    edit: impl Fn(HashMap<String, AttributeValue>) -> HashMap<String, AttributeValue>,
+) -> Option<WriteRequest> {
+    let line_id = SourcePosition::Kinesis {
+        shard_id: SHARD,
+        sequence_number: &sequence_number(index),
+    }
+    .line_id()
+    .to_string();
+    let sent = request["Invoices"]
+        .iter()
+        .find(|r| r.put_request().unwrap().item()["LineId"].as_s().unwrap() == &line_id)?;
+    let item = edit(sent.put_request().unwrap().item().clone());
+    Some(
+        WriteRequest::builder()
+            .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+            .build(),
+    )
+}
+
+#[tokio::test]
+async fn an_unprocessed_item_handed_back_in_another_form_is_traced_by_its_key() {
+    // Record 3's item comes back with a number written differently, record
+    // 7's as sent. Traced by whole-item equality, record 3 matched nothing
+    // and was skipped: only record 7 was reported, and Lambda checkpointed
+    // past record 3 unwritten.
+    let transactions = record::sample::transactions("2010-12-05.csv")[..20].to_vec();
+    let event = event_from(&transactions);
+    let (client, _) = recording_dynamodb(move |_, request| {
+        let reformatted = unprocessed_invoice(request, 3, |mut item| {
+            let price = item["UnitPrice"].as_n().unwrap().clone();
+            item.insert(
+                "UnitPrice".to_owned(),
+                AttributeValue::N(format!("{price}0")),
+            );
+            item
+        });
+        let as_sent = unprocessed_invoice(request, 7, |item| item);
+        let unprocessed: Vec<WriteRequest> = reformatted.into_iter().chain(as_sent).collect();
+        let mut output = BatchWriteItemOutput::builder();
+        if !unprocessed.is_empty() {
+            output = output.unprocessed_items("Invoices", unprocessed);
+        }
+        MockResponse::Output(output.build())
+    });
+
+    let response = handle(&client, &tables(), &no_wait(2), event).await;
+
+    let reported = failures(&response);
+    assert_eq!(reported[0], sequence_number(3), "{reported:?}");
+    assert!(reported.contains(&sequence_number(7)));
+    assert!(
+        !reported.contains(&sequence_number(4)),
+        "record 4 was written"
+    );
+}
+
+#[tokio::test]
+async fn an_unprocessed_item_that_matches_nothing_sent_fails_the_whole_group() {
+    let transactions = record::sample::transactions("2010-12-05.csv")[..20].to_vec();
+    let event = event_from(&transactions);
+    let (client, _) = recording_dynamodb(move |_, request| {
+        let foreign = unprocessed_invoice(request, 3, |mut item| {
+            item.insert(
+                "LineId".to_owned(),
+                AttributeValue::S("k-ffffffffffffffff".to_owned()),
+            );
+            item
+        });
+        let as_sent = unprocessed_invoice(request, 7, |item| item);
+        let unprocessed: Vec<WriteRequest> = foreign.into_iter().chain(as_sent).collect();
+        let mut output = BatchWriteItemOutput::builder();
+        if !unprocessed.is_empty() {
+            output = output.unprocessed_items("Invoices", unprocessed);
+        }
+        MockResponse::Output(output.build())
+    });
+
+    let response = handle(&client, &tables(), &no_wait(1), event).await;
+
+    assert_eq!(
+        failures(&response)[0],
+        sequence_number(0),
+        "the group's records from its first are reported"
+    );
 }

@@ -92,12 +92,12 @@ async fn writes_ndjson_partitioned_by_invoice_date() {
     assert!(response.batch_item_failures.is_empty());
     let puts = puts.lock().unwrap();
     let keys: Vec<&str> = puts.iter().map(|(_, key, _)| key.as_str()).collect();
-    let batch_id = format!("{SHARD}-{}", sequence_number(0));
+    // Each object is named after its own first record.
     assert_eq!(
         keys,
         [
-            format!("raw/date=2010-12-01/{batch_id}.jsonl"),
-            format!("raw/date=2010-12-02/{batch_id}.jsonl")
+            format!("raw/date=2010-12-01/{SHARD}-{}.jsonl", sequence_number(0)),
+            format!("raw/date=2010-12-02/{SHARD}-{}.jsonl", sequence_number(300))
         ]
     );
     assert!(puts.iter().all(|(bucket, _, _)| bucket == "lake-bucket"));
@@ -156,8 +156,9 @@ async fn invalid_records_go_to_rejected_with_their_reason_and_data() {
         key,
         &format!(
             "rejected/date=2010-12-24/{SHARD}-{}.jsonl",
-            sequence_number(0)
-        )
+            sequence_number(5)
+        ),
+        "named after its first record"
     );
     let rejected = lines(body);
     assert_eq!(rejected.len(), 3);
@@ -264,6 +265,50 @@ fn a_retried_batch_writes_the_same_keys_and_bytes() {
     for (old, new) in before.objects.iter().zip(&after.objects) {
         assert_eq!(old.key, new.key);
         assert!(new.body.starts_with(&old.body));
+    }
+}
+
+/// Keys and line ids of the objects a plan writes.
+fn stored_lines(batches: &[lake_writer::LakeBatch]) -> Vec<(String, String)> {
+    let mut stored: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for batch in batches {
+        for object in &batch.objects {
+            // A put overwrites what an earlier put wrote under the key.
+            let ids = lines(&object.body)
+                .iter()
+                .map(|l| l["line_id"].as_str().unwrap().to_owned())
+                .collect();
+            stored.insert(object.key.clone(), ids);
+        }
+    }
+    stored
+        .into_iter()
+        .flat_map(|(key, ids)| ids.into_iter().map(move |id| (key.clone(), id)))
+        .collect()
+}
+
+#[test]
+fn a_bisected_retry_stores_every_line_once_whatever_the_split() {
+    // A batch over two days crashes after its objects were written; Lambda
+    // bisects it and retries both halves. The second day is only in the
+    // second half: keyed by the batch's first record, it was stored twice.
+    let first_day = record::sample::transactions("2010-12-01.csv");
+    let second_day = record::sample::transactions("2010-12-02.csv");
+    let transactions: Vec<Transaction> = first_day[first_day.len() - 300..]
+        .iter()
+        .chain(&second_day[..200])
+        .cloned()
+        .collect();
+    let whole = event_from(&transactions);
+    for split in [150, 250, 300, 350] {
+        let (first_half, second_half) = whole.records.split_at(split);
+        let written = stored_lines(&[plan(&whole.records), plan(first_half), plan(second_half)]);
+        let mut ids: Vec<&str> = written.iter().map(|(_, id)| id.as_str()).collect();
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(before, ids.len(), "split at {split}: a line stored twice");
+        assert_eq!(ids.len(), 500, "split at {split}: a line lost");
     }
 }
 

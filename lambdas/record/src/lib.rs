@@ -24,7 +24,9 @@
 //! - Redshift's `transactions` table has the columns [`WAREHOUSE_COLUMNS`]
 //!   and loads [`WarehouseRow`] lines with `json 'auto'`;
 //! - DynamoDB tables and attribute names are in [`dynamodb`];
-//! - every stored line is keyed by the [`LineId`] of its source position.
+//! - every stored line is keyed by its [`LineId`]: from the client's
+//!   idempotency key when it gave one ([`KeyedTransaction`]), else from its
+//!   source position.
 
 mod csv_file;
 pub mod dynamodb;
@@ -33,6 +35,7 @@ mod invoice_date;
 mod json_fields;
 mod json_plain;
 mod json_scalar;
+mod keyed;
 pub mod limits;
 mod line_id;
 mod money;
@@ -44,6 +47,7 @@ mod warehouse;
 pub use csv_file::{CSV_HEADER, CsvError, CsvRow, CsvTransactions};
 pub use error::{Field, Reason, RecordError};
 pub use invoice_date::{format_invoice_date, parse_invoice_date};
+pub use keyed::KeyedTransaction;
 pub use line_id::{LineId, SourcePosition};
 pub use money::{Money, MoneyParseError};
 pub use transaction::{JSON_EXAMPLE, RawFields, Transaction};
