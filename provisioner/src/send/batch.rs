@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use record::{CsvError, CsvTransactions, Field, RecordError};
+use record::{CsvError, CsvTransactions, Field, KeyedTransaction, RecordError};
 
 /// The ingest API's limits per request (lambdas/ingest/src/request.rs):
 /// at most 500 items (one Kinesis `PutRecords` call) in a body under 5 MiB.
@@ -23,11 +23,26 @@ pub struct Row {
     pub fields: [String; 8],
 }
 
-/// A valid row and the JSON the API receives for it.
+/// A valid row and the JSON the API receives for it, with the row's
+/// idempotency key ([`idempotency_key`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     pub row: Row,
     pub json: String,
+}
+
+/// The idempotency key of a row: its file's name and its line,
+/// `2010-12-01.csv:2`. The ingest API derives the line's id from it, so a
+/// batch resent after a timeout, or a whole file sent twice, stores every
+/// row once, while identical rows on different lines (the retailer's data
+/// has them) stay two lines. The name without its folder, so the same file
+/// sent from another checkout is the same rows.
+pub fn idempotency_key(path: &Path, line: u64) -> String {
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    format!("{name}:{line}")
 }
 
 /// A file's rows: the valid ones to send, the invalid ones with why.
@@ -96,10 +111,16 @@ pub fn read_file(path: &Path) -> Result<Rows, ReadError> {
             }),
         };
         match parsed.result {
-            Ok(transaction) => rows.valid.push(Item {
-                row,
-                json: transaction.to_json(),
-            }),
+            Ok(transaction) => {
+                let keyed = KeyedTransaction {
+                    transaction,
+                    idempotency_key: Some(idempotency_key(path, row.line)),
+                };
+                rows.valid.push(Item {
+                    row,
+                    json: keyed.to_json(),
+                })
+            }
             Err(error) => rows.invalid.push((row, error)),
         }
     }
@@ -217,9 +238,44 @@ mod tests {
                 .contains(r#""invoice_date":"2010-12-01 08:26:00""#)
         );
         assert!(valid.json.contains(r#""customer_id":"17850""#));
+        assert!(valid.json.ends_with(r#","idempotency_key":"day.csv:2"}"#));
         let (row, error) = &rows.invalid[0];
         assert_eq!((row.line, row.fields[5].as_str()), (3, "abc"));
         assert_eq!(error.field(), Some(Field::UnitPrice));
+    }
+
+    #[test]
+    fn a_file_sent_twice_gives_the_same_keys_and_identical_rows_different_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = "536365,85123A,WHITE HEART,6,12/1/2010 8:26,2.55,17850.0,United Kingdom\n";
+        let text = format!("{}\n{row}{row}", record::CSV_HEADER);
+        let first = read_file(&write(dir.path(), "2010-12-01.csv", &text)).unwrap();
+        let copy = dir.path().join("copy");
+        std::fs::create_dir(&copy).unwrap();
+        let again = read_file(&write(&copy, "2010-12-01.csv", &text)).unwrap();
+
+        let keys = |rows: &Rows| -> Vec<Option<String>> {
+            rows.valid
+                .iter()
+                .map(|item| {
+                    KeyedTransaction::from_json(&item.json)
+                        .unwrap()
+                        .idempotency_key
+                })
+                .collect()
+        };
+        assert_eq!(
+            keys(&first),
+            [
+                Some("2010-12-01.csv:2".to_owned()),
+                Some("2010-12-01.csv:3".to_owned())
+            ]
+        );
+        assert_eq!(
+            keys(&first),
+            keys(&again),
+            "the same file from another folder"
+        );
     }
 
     #[test]
