@@ -245,12 +245,34 @@ fn stream_consumers_bisect_retry_boundedly_report_items_and_keep_failures() {
                 json!(["ReportBatchItemFailures"])
             );
             assert!((0..=10).contains(&p["MaximumRetryAttempts"].as_i64().unwrap()));
-            assert!(p["MaximumRecordAgeInSeconds"].as_i64().unwrap() > 0);
             assert_eq!(
                 p["DestinationConfig"]["OnFailure"]["Destination"],
                 json!({"Fn::GetAtt": [queue, "Arn"]})
             );
             assert_eq!(p["StartingPosition"], "TRIM_HORIZON");
+        }
+    });
+}
+
+#[test]
+fn stream_consumers_retry_a_record_as_long_as_the_stream_keeps_it() {
+    // A 6-hour age limit against 7 days of retention discarded records
+    // during a longer outage of the store they were written to.
+    every_stage(|_, stacks| {
+        let streaming = &stacks["Streaming"];
+        let retention_seconds = props(streaming, "Stream")["RetentionPeriodHours"]
+            .as_i64()
+            .unwrap()
+            * 3600;
+        for mapping in ["LakeWriterStreamMapping", "DynamodbWriterStreamMapping"] {
+            let age = props(streaming, mapping)["MaximumRecordAgeInSeconds"]
+                .as_i64()
+                .unwrap();
+            assert!(
+                age == -1 || age >= retention_seconds,
+                "{mapping}: records given up after {age} s, kept {retention_seconds} s"
+            );
+            assert!((-1..=604_800).contains(&age), "{mapping}: {age}");
         }
     });
 }

@@ -46,14 +46,14 @@ pub struct Streaming {
 /// text and fails).
 pub const COPY_OPTIONS: &str = "json 'auto' timeformat 'auto' truncatecolumns";
 
-/// How a stream consumer reads: bounded retries and record age, bisection
-/// of failing batches, per-record failure reports.
+/// How a stream consumer reads: bounded retries, bisection of failing
+/// batches, per-record failure reports. The record age limit is the
+/// stream's retention ([`maximum_record_age_seconds`]).
 #[derive(Debug, Clone, Copy)]
 pub struct StreamReading {
     pub batch_size: i64,
     pub batching_window_seconds: i64,
     pub maximum_retry_attempts: i64,
-    pub maximum_record_age_seconds: i64,
 }
 
 /// The raw lake favours larger objects; the serving tables low latency.
@@ -61,14 +61,31 @@ pub const LAKE_READING: StreamReading = StreamReading {
     batch_size: 1000,
     batching_window_seconds: 30,
     maximum_retry_attempts: 5,
-    maximum_record_age_seconds: 6 * 3600,
 };
 pub const TABLES_READING: StreamReading = StreamReading {
     batch_size: 500,
     batching_window_seconds: 1,
     maximum_retry_attempts: 5,
-    maximum_record_age_seconds: 6 * 3600,
 };
+
+/// The largest `MaximumRecordAgeInSeconds` a mapping takes (7 days); -1
+/// means no limit
+/// (<https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html>).
+pub const MAXIMUM_RECORD_AGE_LIMIT_SECONDS: i64 = 7 * 24 * 3600;
+
+/// A consumer keeps retrying a record for as long as the stream keeps it:
+/// a shorter age limit (it was 6 hours against 7 days of retention)
+/// discarded records during a longer DynamoDB or S3 outage while the
+/// stream still held them. The stream's retention in seconds, or no limit
+/// when the retention is longer than a mapping's limit allows.
+pub fn maximum_record_age_seconds(stage: &Stage) -> i64 {
+    let retention = i64::from(stage.stream.retention_hours) * 3600;
+    if retention <= MAXIMUM_RECORD_AGE_LIMIT_SECONDS {
+        retention
+    } else {
+        -1
+    }
+}
 
 /// Firehose waits at most 5 minutes for a processor invocation.
 /// <https://docs.aws.amazon.com/firehose/latest/dev/data-transformation.html>
@@ -129,6 +146,7 @@ pub fn streaming(
     )?;
     read_stream(
         &mut stack,
+        stage,
         "LakeWriter",
         &stream,
         &lake_writer,
@@ -164,6 +182,7 @@ pub fn streaming(
     )?;
     read_stream(
         &mut stack,
+        stage,
         "DynamodbWriter",
         &stream,
         &dynamodb_writer,
@@ -239,6 +258,7 @@ fn failure_queue(
 
 fn read_stream(
     stack: &mut Stack,
+    stage: &Stage,
     id: &str,
     stream: &Handle<Stream>,
     consumer: &PlatformFunction,
@@ -257,7 +277,7 @@ fn read_stream(
             maximum_batching_window_in_seconds: opt(reading.batching_window_seconds),
             bisect_batch_on_function_error: opt(true),
             maximum_retry_attempts: opt(reading.maximum_retry_attempts),
-            maximum_record_age_in_seconds: opt(reading.maximum_record_age_seconds),
+            maximum_record_age_in_seconds: opt(maximum_record_age_seconds(stage)),
             function_response_types: Some(vec!["ReportBatchItemFailures".into()]),
             destination_config: Some(DestinationConfig {
                 on_failure: OnFailure {
