@@ -198,15 +198,27 @@ async fn an_s3_failure_reports_every_record_of_the_batch_for_retry() {
         .iter()
         .map(|r| r.kinesis.sequence_number.clone())
         .collect();
-    let rule = mock!(aws_sdk_s3::Client::put_object).then_error(|| {
-        PutObjectError::generic(
-            aws_sdk_s3::error::ErrorMetadata::builder()
-                .code("AccessDenied")
-                .message("Access Denied")
-                .build(),
-        )
+    let rule = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(|request| request.key().is_some_and(|key| key.starts_with("raw/")))
+        .then_error(|| {
+            PutObjectError::generic(
+                aws_sdk_s3::error::ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message("Access Denied")
+                    .build(),
+            )
+        });
+    let saved: Puts = Arc::default();
+    let recorder = Arc::clone(&saved);
+    let save = mock!(aws_sdk_s3::Client::put_object).then_compute_output(move |request| {
+        recorder.lock().unwrap().push((
+            request.bucket().unwrap().to_owned(),
+            request.key().unwrap().to_owned(),
+            request.body().bytes().unwrap().to_vec(),
+        ));
+        PutObjectOutput::builder().build()
     });
-    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule, &save]);
 
     let response = handle(&s3, &config(), event).await;
 
@@ -217,6 +229,35 @@ async fn an_s3_failure_reports_every_record_of_the_batch_for_retry() {
         .collect();
     assert_eq!(reported, expected);
     assert_eq!(rule.num_calls(), 1, "stops at the first failed object");
+    // Before reporting them, the records are saved with the reason: the
+    // on-failure queue would get only their position.
+    let saved = saved.lock().unwrap();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(
+        (saved[0].0.as_str(), saved[0].1.clone()),
+        (
+            "lake-bucket",
+            format!("failed/lake-writer/{SHARD}-{}.jsonl", sequence_number(0))
+        )
+    );
+    let saved_lines = lines(&saved[0].2);
+    let saved_numbers: Vec<&str> = saved_lines
+        .iter()
+        .map(|l| l["sequence_number"].as_str().unwrap())
+        .collect();
+    assert_eq!(saved_numbers, expected);
+    assert!(
+        saved_lines[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("AccessDenied"),
+        "{}",
+        saved_lines[0]["reason"]
+    );
+    assert_eq!(
+        Transaction::from_json(saved_lines[0]["data"].as_str().unwrap()).as_ref(),
+        Ok(&transactions[0])
+    );
 }
 
 #[tokio::test]
@@ -236,10 +277,13 @@ async fn a_failure_after_a_written_object_still_reports_the_batch_from_its_start
         .error(|| {
             PutObjectError::generic(
                 aws_sdk_s3::error::ErrorMetadata::builder()
-                    .code("InternalError")
+                    // Not retried by the SDK (InternalError would be).
+                    .code("AccessDenied")
                     .build(),
             )
         })
+        // The save of the batch under failed/.
+        .output(|| PutObjectOutput::builder().build())
         .build();
     let s3 = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&rule]);
 

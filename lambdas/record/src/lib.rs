@@ -28,9 +28,11 @@
 //!   idempotency key when it gave one ([`KeyedTransaction`]), else from its
 //!   source position.
 
+mod base64;
 mod csv_file;
 pub mod dynamodb;
 mod error;
+pub mod failed;
 mod invoice_date;
 mod json_fields;
 mod json_plain;
@@ -44,6 +46,7 @@ pub mod sample;
 mod transaction;
 mod warehouse;
 
+pub use base64::base64_encode;
 pub use csv_file::{CSV_HEADER, CsvError, CsvRow, CsvTransactions};
 pub use error::{Field, Reason, RecordError};
 pub use invoice_date::{format_invoice_date, parse_invoice_date};

@@ -169,10 +169,13 @@ pub fn streaming(
                 ("invoices_table_arn", storage.invoices_table.arn()),
                 ("customers_table_arn", storage.customers_table.arn()),
                 ("failure_queue_arn", table_failures.arn()),
+                ("lake_bucket_arn", storage.lake_bucket.arn()),
             ]),
             environment: BTreeMap::from([
                 ("INVOICES_TABLE", storage.invoices_table.name()),
                 ("CUSTOMERS_TABLE", storage.customers_table.name()),
+                // Where the records it gives up on are saved (failed/).
+                ("FAILED_BUCKET", storage.lake_bucket.name()),
             ]),
             memory_mb: 512,
             timeout_seconds: 120,
