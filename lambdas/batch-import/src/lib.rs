@@ -19,6 +19,10 @@
 //! after the new items are written ([`plan::stale`]). A first import pays
 //! one `ListObjectsV2` to learn there is no earlier version.
 //!
+//! Each run also merges what Firehose delivered into its staging table into
+//! the warehouse table, replacing by `line_id` ([`merge`]): the schedule
+//! that exists already, and the Data API rights the import has.
+//!
 //! A file is never half-imported silently. If any step fails the file
 //! stays in `incoming/`, the summary says why, and the invocation fails.
 //! The next run imports it again without duplicates: DynamoDB keys and
@@ -39,6 +43,7 @@
 //! DescribeStatement.
 
 pub mod config;
+pub mod merge;
 pub mod plan;
 pub mod warehouse;
 
@@ -52,6 +57,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 pub use config::{Config, ConfigError, TableName};
+pub use merge::{merge_firehose_deliveries, merge_statements};
 pub use plan::{FilePlan, REJECTED_HEADER, Stale, plan_file};
 pub use warehouse::{PollPolicy, WarehouseError};
 

@@ -1063,3 +1063,34 @@ fn configuration_names_the_missing_variable() {
         Config::DEFAULT_WAREHOUSE_TABLE
     );
 }
+
+#[tokio::test]
+async fn firehose_deliveries_are_merged_in_one_batch_and_a_failed_merge_is_an_error() {
+    let world = World::new(&[], StatusString::Finished, None);
+
+    batch_import::merge_firehose_deliveries(
+        &world.clients.redshift_data,
+        &config(),
+        &options().poll,
+        None,
+    )
+    .await
+    .unwrap();
+
+    {
+        let batches = world.batches.lock().unwrap();
+        assert_eq!(batches.len(), 1, "one batch: one transaction");
+        assert_eq!(batches[0], batch_import::merge_statements(&config()));
+    }
+
+    let failing = World::new(&[], StatusString::Failed, Some("ERROR: 1023"));
+    let error = batch_import::merge_firehose_deliveries(
+        &failing.clients.redshift_data,
+        &config(),
+        &options().poll,
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("1023"), "{error}");
+}

@@ -7,6 +7,12 @@ pub const TABLE: &str = "public.transactions";
 /// `CREATE TABLE IF NOT EXISTS public.transactions (...)`.
 pub const TABLE_SQL: &str = include_str!("../sql/transactions.sql");
 
+/// The table Firehose COPYs into, merged into [`TABLE`] by batch-import.
+pub const STAGING_TABLE: &str = "public.transactions_staging";
+
+/// `CREATE TABLE IF NOT EXISTS public.transactions_staging (LIKE ...)`.
+pub const STAGING_SQL: &str = include_str!("../sql/transactions_staging.sql");
+
 /// The analysts' views: name (schema-qualified) and `CREATE VIEW`
 /// statement, in creation order.
 pub const VIEWS: [(&str, &str); 6] = [
@@ -36,7 +42,8 @@ pub const VIEWS: [(&str, &str); 6] = [
     ),
 ];
 
-/// Create and Update: the table if missing, then every view dropped and
+/// Create and Update: the table and Firehose's staging table if missing,
+/// then every view dropped and
 /// created again. Redshift's `CREATE OR REPLACE VIEW` fails when the new
 /// definition changes the view's columns (names, types or order must stay;
 /// <https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_VIEW.html>), so
@@ -47,7 +54,7 @@ pub const VIEWS: [(&str, &str); 6] = [
 /// No `CASCADE`: an analyst's view built on ours fails the update instead
 /// of vanishing. Idempotent: running it twice ends in the same state.
 pub fn create_statements() -> Vec<String> {
-    let mut statements = vec![statement(TABLE_SQL)];
+    let mut statements = vec![statement(TABLE_SQL), statement(STAGING_SQL)];
     for (name, sql) in VIEWS {
         statements.push(drop_view(name));
         statements.push(statement(sql));

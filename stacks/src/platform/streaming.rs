@@ -32,7 +32,7 @@ use super::function::{
 };
 use super::role::add_role;
 use super::storage::Storage;
-use super::warehouse::{TRANSACTIONS_TABLE, Warehouse};
+use super::warehouse::{FIREHOSE_STAGING_TABLE, Warehouse};
 
 /// What other stacks consume from streaming.
 #[derive(Debug, Clone)]
@@ -386,7 +386,7 @@ fn delivery_stream(
             redshift_destination_configuration: Some(RedshiftDestinationConfiguration {
                 cluster_jdbc_url: warehouse.jdbc_url().into(),
                 copy_command: CopyCommand {
-                    data_table_name: TRANSACTIONS_TABLE.into(),
+                    data_table_name: FIREHOSE_STAGING_TABLE.into(),
                     data_table_columns: opt(columns.join(",")),
                     copy_options: opt(COPY_OPTIONS),
                 },
