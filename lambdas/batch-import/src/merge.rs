@@ -34,11 +34,12 @@ pub fn merge_statements(config: &Config) -> Vec<String> {
     vec![
         format!("LOCK {table}, {staging}"),
         // Copies of a line delivered twice are identical (the same record
-        // transformed the same way): any one of them is the line.
+        // transformed the same way): any one of them is the line. A
+        // subquery in FROM needs an alias in Redshift, as in PostgreSQL.
         format!(
             "CREATE TEMP TABLE {MERGE_TABLE} AS SELECT {columns} FROM (SELECT {columns}, \
              ROW_NUMBER() OVER (PARTITION BY line_id ORDER BY line_id) AS copy_number \
-             FROM {staging}) WHERE copy_number = 1"
+             FROM {staging}) AS staged WHERE copy_number = 1"
         ),
         format!(
             "DELETE FROM {table} USING {MERGE_TABLE} WHERE {table}.line_id = {MERGE_TABLE}.line_id \
@@ -100,7 +101,7 @@ mod tests {
         assert!(sqls[1].starts_with("CREATE TEMP TABLE firehose_merge AS SELECT invoice_no, "));
         assert!(sqls[1].contains(
             "ROW_NUMBER() OVER (PARTITION BY line_id ORDER BY line_id) AS copy_number \
-             FROM public.transactions_staging) WHERE copy_number = 1"
+             FROM public.transactions_staging) AS staged WHERE copy_number = 1"
         ));
         for column in WAREHOUSE_COLUMNS {
             assert!(sqls[1].contains(column.name), "{}", column.name);
