@@ -280,6 +280,33 @@ fn stream_consumers_retry_a_record_as_long_as_the_stream_keeps_it() {
 }
 
 #[test]
+fn a_batch_given_up_on_or_a_failed_copy_sets_off_an_alarm() {
+    every_stage(|_, stacks| {
+        let streaming = &stacks["Streaming"];
+        for queue in ["LakeWriterFailures", "DynamodbWriterFailures"] {
+            let alarm = props(streaming, &format!("{queue}Alarm"));
+            assert_eq!(alarm["Namespace"], "AWS/SQS");
+            assert_eq!(alarm["MetricName"], "ApproximateNumberOfMessagesVisible");
+            assert_eq!(
+                alarm["Dimensions"][0]["Value"],
+                json!({"Fn::GetAtt": [queue, "QueueName"]})
+            );
+            assert_eq!(alarm["ComparisonOperator"], "GreaterThanThreshold");
+            assert_eq!(alarm["Threshold"], 0.0);
+        }
+        let alarm = props(streaming, "WarehouseDeliveryAlarm");
+        assert_eq!(alarm["Namespace"], "AWS/Firehose");
+        assert_eq!(alarm["MetricName"], "DeliveryToRedshift.Success");
+        assert_eq!(
+            alarm["Dimensions"][0]["Value"],
+            json!({"Ref": "DeliveryStream"})
+        );
+        assert_eq!(alarm["ComparisonOperator"], "LessThanThreshold");
+        assert_eq!(alarm["Threshold"], 1.0);
+    });
+}
+
+#[test]
 fn invoice_numbers_are_string_keys() {
     every_stage(|_, stacks| {
         for table in ["InvoicesTable", "CustomersTable"] {

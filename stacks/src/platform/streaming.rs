@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::assets::AssetTable;
+use crate::model::cloudwatch::{Alarm, Dimension};
 use crate::model::iam::Role;
 use crate::model::kinesis::{Stream, StreamEncryption};
 use crate::model::kinesisfirehose::{
@@ -154,7 +155,9 @@ pub fn streaming(
         LAKE_READING,
     )?;
 
+    failure_alarm(&mut stack, "LakeWriterFailures", &lake_failures)?;
     let table_failures = failure_queue(&mut stack, stage, "DynamodbWriterFailures")?;
+    failure_alarm(&mut stack, "DynamodbWriterFailures", &table_failures)?;
     let dynamodb_writer = add_function(
         &mut stack,
         stage,
@@ -214,7 +217,8 @@ pub fn streaming(
         },
     )?;
 
-    delivery_stream(&mut stack, stage, storage, warehouse, &stream, &transform)?;
+    let delivery = delivery_stream(&mut stack, stage, storage, warehouse, &stream, &transform)?;
+    delivery_alarm(&mut stack, &delivery)?;
 
     stack.output(
         "StreamName",
@@ -257,6 +261,72 @@ fn failure_queue(
                  recognises a KMS key",
             )])),
     )?)
+}
+
+/// In alarm as soon as a batch is in a failure queue: its records are saved
+/// under the lake's `failed/` and wait for a replay.
+/// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html>
+fn failure_alarm(
+    stack: &mut Stack,
+    queue_id: &str,
+    queue: &Handle<Queue>,
+) -> Result<(), PlatformError> {
+    stack.add(
+        &format!("{queue_id}Alarm"),
+        Alarm {
+            alarm_description: opt(format!(
+                "{queue_id} holds batches a stream writer gave up on; their records are under \
+                 failed/ of the lake bucket"
+            )),
+            namespace: "AWS/SQS".into(),
+            metric_name: "ApproximateNumberOfMessagesVisible".into(),
+            dimensions: vec![Dimension {
+                name: "QueueName".into(),
+                value: queue.queue_name().into(),
+            }],
+            statistic: "Maximum".into(),
+            period: 300.into(),
+            evaluation_periods: 1.into(),
+            threshold: 0.0.into(),
+            comparison_operator: "GreaterThanThreshold".into(),
+            treat_missing_data: opt("notBreaching"),
+        },
+    )?;
+    Ok(())
+}
+
+/// In alarm when a COPY into Redshift fails: `DeliveryToRedshift.Success`
+/// is the share of successful COPYs, below 1 when one failed; Firehose
+/// retries, then leaves the batch's manifest under `errors/`. No data
+/// (nothing to deliver) is not an alarm.
+/// <https://docs.aws.amazon.com/firehose/latest/dev/monitoring-with-cloudwatch-metrics.html>
+fn delivery_alarm(
+    stack: &mut Stack,
+    delivery: &Handle<DeliveryStream>,
+) -> Result<(), PlatformError> {
+    stack.add(
+        "WarehouseDeliveryAlarm",
+        Alarm {
+            alarm_description: opt(
+                "A Firehose COPY into Redshift failed; after its retries the manifest is under \
+                 errors/ of the staging bucket"
+                    .to_owned(),
+            ),
+            namespace: "AWS/Firehose".into(),
+            metric_name: "DeliveryToRedshift.Success".into(),
+            dimensions: vec![Dimension {
+                name: "DeliveryStreamName".into(),
+                value: delivery.name().into(),
+            }],
+            statistic: "Minimum".into(),
+            period: 300.into(),
+            evaluation_periods: 1.into(),
+            threshold: 1.0.into(),
+            comparison_operator: "LessThanThreshold".into(),
+            treat_missing_data: opt("notBreaching"),
+        },
+    )?;
+    Ok(())
 }
 
 fn read_stream(
@@ -302,7 +372,7 @@ fn delivery_stream(
     warehouse: &Warehouse,
     stream: &Handle<Stream>,
     transform: &PlatformFunction,
-) -> Result<(), PlatformError> {
+) -> Result<Handle<DeliveryStream>, PlatformError> {
     let log_group = add_log_group(
         stack,
         stage,
@@ -375,7 +445,7 @@ fn delivery_stream(
         parameter_value: value.into(),
     };
 
-    stack.add_with(
+    Ok(stack.add_with(
         "DeliveryStream",
         DeliveryStream {
             delivery_stream_type: opt("KinesisStreamAsSource"),
@@ -427,6 +497,5 @@ fn delivery_stream(
             ..Default::default()
         },
         Options::new(),
-    )?;
-    Ok(())
+    )?)
 }
