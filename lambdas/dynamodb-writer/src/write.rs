@@ -42,7 +42,38 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The Lambda timeout the Streaming stack gives this function
+/// (`stacks/src/platform/streaming.rs`).
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Longest a `BatchWriteItem` or `PutObject` call may take, the SDK's own
+/// retries included. Without it a stalled call ran into the function's
+/// timeout: the invocation died without reporting or saving anything, and
+/// Lambda retried the whole batch. With it the call fails, its records are
+/// saved and reported, and Lambda retries from the first of them.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest one HTTP attempt may take (a 25-item write takes milliseconds),
+/// so the SDK can retry a stalled attempt within [`CALL_TIMEOUT`].
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The clients' timeouts ([`CALL_TIMEOUT`], [`ATTEMPT_TIMEOUT`]).
+pub fn timeout_config() -> aws_sdk_dynamodb::config::timeout::TimeoutConfig {
+    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .operation_timeout(CALL_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .build()
+}
+
 impl RetryPolicy {
+    /// The longest [`write_all`] can take: the groups in flight when one
+    /// fails finish, each with every call running into `call_timeout` and
+    /// the waits between them; no group starts after a failure.
+    pub fn longest_group(&self, call_timeout: Duration) -> Duration {
+        let waits: Duration = (1..self.max_attempts).map(|a| self.delay(a)).sum();
+        call_timeout * self.max_attempts + waits
+    }
+
     /// The wait before call number `attempt` (1 = first retry).
     pub fn delay(&self, attempt: u32) -> Duration {
         let factor = 1u32
@@ -320,6 +351,18 @@ async fn write_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stalled_table_fails_the_records_before_the_function_times_out() {
+        let config = timeout_config();
+        assert_eq!(config.operation_timeout(), Some(CALL_TIMEOUT));
+        assert_eq!(config.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        // Groups in flight run side by side: the longest is one group's
+        // worst case, then saving the failed records takes one more call.
+        let longest = RetryPolicy::default().longest_group(CALL_TIMEOUT) + CALL_TIMEOUT;
+        assert_eq!(longest, Duration::from_millis(71_550));
+        assert!(longest < FUNCTION_TIMEOUT);
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {

@@ -117,6 +117,27 @@ pub async fn handle(
 /// This writer's name in the keys of saved failures.
 pub const WRITER: &str = "lake-writer";
 
+/// The Lambda timeout the Streaming stack gives this function
+/// (`stacks/src/platform/streaming.rs`).
+pub const FUNCTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Longest a `PutObject` may take, the SDK's own retries included: a
+/// stalled put fails, the batch is saved under `failed/` and reported,
+/// instead of the invocation dying at its timeout with nothing reported.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Longest one HTTP attempt may take (an object of a 1,000-record batch is
+/// a few hundred kilobytes).
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// The S3 client's timeouts ([`CALL_TIMEOUT`], [`ATTEMPT_TIMEOUT`]).
+pub fn timeout_config() -> aws_sdk_s3::config::timeout::TimeoutConfig {
+    aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+        .operation_timeout(CALL_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .build()
+}
+
 /// Saves `records` under `failed/lake-writer/` before they are reported. A
 /// failure to save (S3 may be what failed) is logged: Lambda retries the
 /// records and this saves them again.
@@ -188,4 +209,19 @@ async fn put(
         .send()
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stalled_put_is_given_up_on_and_the_batch_saved_within_the_functions_timeout() {
+        let config = timeout_config();
+        assert_eq!(config.operation_timeout(), Some(CALL_TIMEOUT));
+        assert_eq!(config.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        // The put that stalls, then the save under failed/: a put that
+        // fails stops the batch, so nothing else waits on S3.
+        assert!(CALL_TIMEOUT * 2 < FUNCTION_TIMEOUT / 2);
+    }
 }
