@@ -89,8 +89,8 @@ pub fn read_file(path: &Path) -> Result<Rows, ReadError> {
         .has_headers(true)
         .flexible(true)
         .from_reader(bytes.as_slice());
-    let columns = match raw.byte_headers() {
-        Ok(headers) => columns(headers),
+    let (columns, origin) = match raw.byte_headers() {
+        Ok(headers) => (columns(headers), origin_columns(headers)),
         Err(error) => return Err(not_transactions(CsvError::Read { line: 1, error })),
     };
     let mut rows = Rows::default();
@@ -110,11 +110,25 @@ pub fn read_file(path: &Path) -> Result<Rows, ReadError> {
                     .unwrap_or_default()
             }),
         };
+        // A row of a rejected file keeps the key of where it was first
+        // read: resending a row that failed ambiguously (it may have been
+        // stored) must not store it twice.
+        let key = origin
+            .and_then(|(file, line)| {
+                let file = String::from_utf8_lossy(raw.get(file)?).into_owned();
+                let line: u64 = std::str::from_utf8(raw.get(line)?)
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                (!file.is_empty()).then(|| idempotency_key(Path::new(&file), line))
+            })
+            .unwrap_or_else(|| idempotency_key(path, row.line));
         match parsed.result {
             Ok(transaction) => {
                 let keyed = KeyedTransaction {
                     transaction,
-                    idempotency_key: Some(idempotency_key(path, row.line)),
+                    idempotency_key: Some(key),
                 };
                 rows.valid.push(Item {
                     row,
@@ -145,6 +159,19 @@ fn columns(headers: &csv::ByteRecord) -> [Option<usize>; 8] {
                 || name.eq_ignore_ascii_case(field.normalised())
         })
     })
+}
+
+/// The `file` and `line` columns of a rejected file (`report.rs` writes
+/// them before the transaction's columns), when the file has both.
+fn origin_columns(headers: &csv::ByteRecord) -> Option<(usize, usize)> {
+    let position = |wanted: &str| {
+        headers.iter().position(|name| {
+            String::from_utf8_lossy(name)
+                .trim()
+                .eq_ignore_ascii_case(wanted)
+        })
+    };
+    Some((position("file")?, position("line")?))
 }
 
 /// Groups items, in order, into batches of at most `max_items` whose JSON
@@ -276,6 +303,25 @@ mod tests {
             keys(&again),
             "the same file from another folder"
         );
+    }
+
+    #[test]
+    fn a_row_resent_from_the_rejected_file_keeps_the_key_of_its_first_file_and_line() {
+        // A row the stream failed ambiguously may have been stored: sent
+        // again from rejected.csv it must be the same line.
+        let dir = tempfile::tempdir().unwrap();
+        let rejected = format!(
+            "file,line,{},field,reason\n\
+             data/online-retail/2010-12-01.csv,17,536365,85123A,WHITE HEART,6,12/1/2010 8:26,2.55,17850.0,United Kingdom,,failed\n",
+            record::CSV_HEADER.trim_end()
+        );
+        let rows = read_file(&write(dir.path(), "rejected.csv", &rejected)).unwrap();
+        assert_eq!(rows.valid.len(), 1, "{:?}", rows.invalid);
+        let key = KeyedTransaction::from_json(&rows.valid[0].json)
+            .unwrap()
+            .idempotency_key;
+        assert_eq!(key.as_deref(), Some("2010-12-01.csv:17"));
+        assert_eq!(rows.valid[0].row.line, 2, "reported where it is now");
     }
 
     #[test]
