@@ -425,7 +425,22 @@ async fn every_row_is_accepted_once_or_written_to_the_rejected_file_with_its_rea
         !failed_once.lock().unwrap().is_empty(),
         "the stream failed some items"
     );
-    let mut accepted = stream.lock().unwrap().clone();
+    // Each item carries its idempotency key, FILE_NAME:LINE, once.
+    let keyed: Vec<record::KeyedTransaction> = stream
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|item| record::KeyedTransaction::from_json(item).unwrap())
+        .collect();
+    let mut keys: Vec<&str> = keyed
+        .iter()
+        .map(|k| k.idempotency_key.as_deref().expect("every item has a key"))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), keyed.len(), "one key per line");
+    assert!(keys.contains(&"2010-12-01.csv:2"), "{:?}", &keys[..3]);
+    let mut accepted: Vec<String> = keyed.iter().map(|k| k.transaction.to_json()).collect();
     accepted.sort();
     let mut expected_sorted = expected.clone();
     expected_sorted.sort();

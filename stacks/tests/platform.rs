@@ -183,7 +183,9 @@ fn copy_options_let_json_load() {
         let copy = &props(&stacks["Streaming"], "DeliveryStream")["RedshiftDestinationConfiguration"]
             ["CopyCommand"];
         assert_eq!(copy["CopyOptions"], COPY_OPTIONS);
-        assert_eq!(copy["DataTableName"], "public.transactions");
+        // Firehose may repeat a COPY: it loads the staging table, which
+        // batch-import merges into public.transactions by line_id.
+        assert_eq!(copy["DataTableName"], "public.transactions_staging");
         // The columns are the keys the transform writes.
         let columns: Vec<&str> = record::WAREHOUSE_COLUMNS.iter().map(|c| c.name).collect();
         assert_eq!(copy["DataTableColumns"], columns.join(","));
@@ -245,13 +247,62 @@ fn stream_consumers_bisect_retry_boundedly_report_items_and_keep_failures() {
                 json!(["ReportBatchItemFailures"])
             );
             assert!((0..=10).contains(&p["MaximumRetryAttempts"].as_i64().unwrap()));
-            assert!(p["MaximumRecordAgeInSeconds"].as_i64().unwrap() > 0);
             assert_eq!(
                 p["DestinationConfig"]["OnFailure"]["Destination"],
                 json!({"Fn::GetAtt": [queue, "Arn"]})
             );
             assert_eq!(p["StartingPosition"], "TRIM_HORIZON");
         }
+    });
+}
+
+#[test]
+fn stream_consumers_retry_a_record_as_long_as_the_stream_keeps_it() {
+    // A 6-hour age limit against 7 days of retention discarded records
+    // during a longer outage of the store they were written to.
+    every_stage(|_, stacks| {
+        let streaming = &stacks["Streaming"];
+        let retention_seconds = props(streaming, "Stream")["RetentionPeriodHours"]
+            .as_i64()
+            .unwrap()
+            * 3600;
+        for mapping in ["LakeWriterStreamMapping", "DynamodbWriterStreamMapping"] {
+            let age = props(streaming, mapping)["MaximumRecordAgeInSeconds"]
+                .as_i64()
+                .unwrap();
+            assert!(
+                age == -1 || age >= retention_seconds,
+                "{mapping}: records given up after {age} s, kept {retention_seconds} s"
+            );
+            assert!((-1..=604_800).contains(&age), "{mapping}: {age}");
+        }
+    });
+}
+
+#[test]
+fn a_batch_given_up_on_or_a_failed_copy_sets_off_an_alarm() {
+    every_stage(|_, stacks| {
+        let streaming = &stacks["Streaming"];
+        for queue in ["LakeWriterFailures", "DynamodbWriterFailures"] {
+            let alarm = props(streaming, &format!("{queue}Alarm"));
+            assert_eq!(alarm["Namespace"], "AWS/SQS");
+            assert_eq!(alarm["MetricName"], "ApproximateNumberOfMessagesVisible");
+            assert_eq!(
+                alarm["Dimensions"][0]["Value"],
+                json!({"Fn::GetAtt": [queue, "QueueName"]})
+            );
+            assert_eq!(alarm["ComparisonOperator"], "GreaterThanThreshold");
+            assert_eq!(alarm["Threshold"], 0.0);
+        }
+        let alarm = props(streaming, "WarehouseDeliveryAlarm");
+        assert_eq!(alarm["Namespace"], "AWS/Firehose");
+        assert_eq!(alarm["MetricName"], "DeliveryToRedshift.Success");
+        assert_eq!(
+            alarm["Dimensions"][0]["Value"],
+            json!({"Ref": "DeliveryStream"})
+        );
+        assert_eq!(alarm["ComparisonOperator"], "LessThanThreshold");
+        assert_eq!(alarm["Threshold"], 1.0);
     });
 }
 

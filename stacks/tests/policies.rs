@@ -582,7 +582,12 @@ mod lambdas {
             write["Resource"],
             json!([
                 sub("${Bucket}/raw/*", "Bucket", get_att("LakeBucket")),
-                sub("${Bucket}/rejected/*", "Bucket", get_att("LakeBucket"))
+                sub("${Bucket}/rejected/*", "Bucket", get_att("LakeBucket")),
+                sub(
+                    "${Bucket}/failed/lake-writer/*",
+                    "Bucket",
+                    get_att("LakeBucket")
+                )
             ])
         );
         let failures = statement(&document, "SendFailedBatches");
@@ -599,6 +604,7 @@ mod lambdas {
                 "invoices_table_arn": get_att("Invoices"),
                 "customers_table_arn": get_att("Customers"),
                 "failure_queue_arn": get_att("DynamodbWriterFailures"),
+                "lake_bucket_arn": get_att("LakeBucket"),
                 "log_group_name": reference("DynamodbWriterLogs"),
             }),
         );
@@ -615,6 +621,18 @@ mod lambdas {
         assert_eq!(
             actions(statement(&document, "SendFailedBatches")),
             set(&["sqs:SendMessage"])
+        );
+        // The records it gives up on, with their data, under its own prefix
+        // of the lake only.
+        let save = statement(&document, "SaveFailedRecords");
+        assert_eq!(actions(save), set(&["s3:PutObject"]));
+        assert_eq!(
+            save["Resource"],
+            sub(
+                "${Bucket}/failed/dynamodb-writer/*",
+                "Bucket",
+                get_att("LakeBucket")
+            )
         );
     }
 

@@ -130,6 +130,14 @@ impl FromStr for TableName {
     }
 }
 
+impl TableName {
+    /// The table Firehose COPYs into, beside this one: `{name}_staging`
+    /// (`public.transactions_staging`, created by warehouse-schema).
+    pub fn staging(&self) -> TableName {
+        TableName(format!("{}_staging", self.0))
+    }
+}
+
 impl fmt::Display for TableName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -19,6 +19,10 @@
 //! after the new items are written ([`plan::stale`]). A first import pays
 //! one `ListObjectsV2` to learn there is no earlier version.
 //!
+//! Each run also merges what Firehose delivered into its staging table into
+//! the warehouse table, replacing by `line_id` ([`merge`]): the schedule
+//! that exists already, and the Data API rights the import has.
+//!
 //! A file is never half-imported silently. If any step fails the file
 //! stays in `incoming/`, the summary says why, and the invocation fails.
 //! The next run imports it again without duplicates: DynamoDB keys and
@@ -39,6 +43,7 @@
 //! DescribeStatement.
 
 pub mod config;
+pub mod merge;
 pub mod plan;
 pub mod warehouse;
 
@@ -52,6 +57,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 pub use config::{Config, ConfigError, TableName};
+pub use merge::{merge_firehose_deliveries, merge_statements};
 pub use plan::{FilePlan, REJECTED_HEADER, Stale, plan_file};
 pub use warehouse::{PollPolicy, WarehouseError};
 
@@ -353,7 +359,9 @@ async fn import_file(
 
     let bytes = read(s3, bucket, &source_key).await?.into_bytes();
     let plan = plan_file(name, &bytes, &config.tables)?;
-    let stale = match read_earlier(s3, bucket, name).await? {
+    // The earlier version's dates too: its rows may lie outside this
+    // version's range and still match a staged or stale line_id.
+    let (stale, earlier_dates) = match read_earlier(s3, bucket, name).await? {
         Some((key, earlier)) => {
             let earlier =
                 plan_file(name, &earlier.into_bytes(), &config.tables).map_err(|error| {
@@ -363,9 +371,9 @@ async fn import_file(
                         error,
                     }
                 })?;
-            plan::stale(&earlier, &plan, &config.tables)
+            (plan::stale(&earlier, &plan, &config.tables), earlier.dates)
         }
-        None => Stale::default(),
+        None => (Stale::default(), None),
     };
     summary.rows = plan.rows;
     summary.stored = plan.stored;
@@ -414,13 +422,18 @@ async fn import_file(
     // One batch, one transaction: the table holds either the earlier
     // version's rows or this version's, never a mix.
     let mut sqls = Vec::new();
-    if plan.stored > 0 {
-        sqls.extend(warehouse::load_statements(config, &staged_key));
+    let dates_of_both = match (plan.dates.clone(), &earlier_dates) {
+        (Some(now), Some(earlier)) => Some(now.union(earlier)),
+        (now, earlier) => now.or_else(|| earlier.clone()),
+    };
+    if let (true, Some(dates)) = (plan.stored > 0, &dates_of_both) {
+        sqls.extend(warehouse::load_statements(config, &staged_key, dates));
     }
-    if !stale.line_ids.is_empty() {
-        sqls.extend(warehouse::remove_statements(config, &stale_key));
+    if let (false, Some(dates)) = (stale.line_ids.is_empty(), &earlier_dates) {
+        sqls.extend(warehouse::remove_statements(config, &stale_key, dates));
     }
     if !sqls.is_empty() {
+        sqls.insert(0, warehouse::lock_statement(config));
         warehouse::run_batch(
             &clients.redshift_data,
             config,

@@ -1,5 +1,6 @@
 //! Entry point: builds the clients once and wires [`batch_import::handle`]
-//! to the Lambda runtime. The EventBridge event's content is not used.
+//! and [`batch_import::merge_firehose_deliveries`] to the Lambda runtime.
+//! The EventBridge event's content is not used.
 
 use std::time::{Duration, SystemTime};
 
@@ -32,9 +33,18 @@ async fn main() -> Result<(), Error> {
                 deadline: Some(tokio::time::Instant::now() + left),
                 ..Options::default()
             };
-            let report = batch_import::handle(clients, config, &options)
-                .await?
-                .check()?;
+            // Firehose's deliveries first, so the files cannot use up the
+            // time; the files are imported whatever became of the merge.
+            let merged = batch_import::merge_firehose_deliveries(
+                &clients.redshift_data,
+                config,
+                &options.poll,
+                options.deadline,
+            )
+            .await;
+            let imported = batch_import::handle(clients, config, &options).await;
+            merged?;
+            let report = imported?.check()?;
             Ok::<_, Error>(report)
         }
     }))

@@ -18,6 +18,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use dynamodb_writer::Tables;
 use dynamodb_writer::items::{PendingDelete, PendingPut, push_puts};
 use record::dynamodb::{customers_table, invoices_table};
+
+use crate::warehouse::InvoiceDates;
 use record::{CsvError, CsvTransactions, LineId, RecordError, SourcePosition, WarehouseRow};
 
 /// The header of a `rejected/` file: where, which field, why, then the
@@ -46,6 +48,9 @@ pub struct FilePlan {
     /// CSV of the rejected rows ([`REJECTED_HEADER`] + the original
     /// columns); empty when no row was rejected.
     pub rejected_csv: Vec<u8>,
+    /// The first and last invoice date of the accepted rows: the bound of
+    /// the warehouse's `DELETE`s.
+    pub dates: Option<InvoiceDates>,
 }
 
 /// Plans the import of `bytes`, the content of `incoming/{name}`.
@@ -71,6 +76,11 @@ pub fn plan_file(name: &str, bytes: &[u8], tables: &Tables) -> Result<FilePlan, 
             line: row.line,
         };
         let line_id = position.line_id();
+        let date = InvoiceDates::at(&transaction.invoice_date_text());
+        plan.dates = Some(match plan.dates.take() {
+            Some(dates) => dates.union(&date),
+            None => date,
+        });
         WarehouseRow::new(&transaction, &line_id).write_json_line(&mut plan.staged);
         plan.lines.push(row.line);
         plan.line_ids.push(line_id);

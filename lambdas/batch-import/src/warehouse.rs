@@ -14,6 +14,15 @@
 //! earlier import: their `line_id`s are staged too and
 //! [`remove_statements`] deletes them in the same batch, so the table holds
 //! the file as it is now, never a mix of the two versions.
+//!
+//! The batch starts by locking the table ([`lock_statement`]): Firehose
+//! COPYs into the same table, and two transactions that read and write it
+//! concurrently fail one of them with Redshift's serializable isolation
+//! error 1023; an explicit `LOCK` at the start makes the second wait
+//! instead (<https://docs.aws.amazon.com/redshift/latest/dg/c_serial_isolation.html>).
+//! Each `DELETE` is bounded by the invoice dates of the rows it can match
+//! ([`InvoiceDates`]), so Redshift prunes by the `invoice_date` sort key
+//! instead of scanning the whole table.
 
 use std::time::Duration;
 
@@ -29,6 +38,59 @@ pub const STAGE_TABLE: &str = "batch_import_stage";
 
 /// The temporary table of the `line_id`s to remove.
 pub const STALE_TABLE: &str = "batch_import_stale";
+
+/// The first and last invoice timestamp of a file's rows, as
+/// `YYYY-MM-DD HH:MM:SS` text: that fixed-width form sorts as time does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceDates {
+    pub first: String,
+    pub last: String,
+}
+
+impl InvoiceDates {
+    /// The range of one timestamp (`YYYY-MM-DD HH:MM:SS`).
+    pub fn at(date: &str) -> InvoiceDates {
+        InvoiceDates {
+            first: date.to_owned(),
+            last: date.to_owned(),
+        }
+    }
+
+    /// The range of `dates`, `None` when empty.
+    pub fn of<'a>(dates: impl IntoIterator<Item = &'a str>) -> Option<InvoiceDates> {
+        dates.into_iter().fold(None, |range, date| {
+            Some(match range {
+                None => InvoiceDates::at(date),
+                Some(range) => range.union(&InvoiceDates::at(date)),
+            })
+        })
+    }
+
+    /// The range covering both.
+    pub fn union(self, other: &InvoiceDates) -> InvoiceDates {
+        InvoiceDates {
+            first: self.first.min(other.first.clone()),
+            last: self.last.max(other.last.clone()),
+        }
+    }
+
+    /// `{table}.invoice_date BETWEEN '...' AND '...'` (the texts are
+    /// formatted timestamps, safe inside a literal).
+    fn condition(&self, table: &impl std::fmt::Display) -> String {
+        format!(
+            "{table}.invoice_date BETWEEN '{}' AND '{}'",
+            self.first, self.last
+        )
+    }
+}
+
+/// The first statement of every load batch: `LOCK` the table before
+/// reading or writing it, so a concurrent Firehose COPY waits for this
+/// transaction (or this one for it) instead of failing either with
+/// error 1023 (see the module documentation).
+pub fn lock_statement(config: &Config) -> String {
+    format!("LOCK {}", config.warehouse_table)
+}
 
 /// How often and how long to wait for a statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,17 +147,23 @@ fn copy_into(config: &Config, table: &str, key: &str) -> String {
     )
 }
 
-/// The statements that load `s3://{bucket}/{staged_key}` into the table.
+/// The statements that load `s3://{bucket}/{staged_key}` into the table,
+/// after [`lock_statement`].
 ///
+/// `dates` must cover every row the staged ids can match in the table: the
+/// staged rows' dates and those of the file's earlier version (a corrected
+/// row may have moved in time but keeps its `line_id`).
 /// `staged_key` must be safe inside a SQL string literal (checked by the
 /// caller: no quote, backslash or control character).
-pub fn load_statements(config: &Config, staged_key: &str) -> Vec<String> {
+pub fn load_statements(config: &Config, staged_key: &str, dates: &InvoiceDates) -> Vec<String> {
     let table = &config.warehouse_table;
     vec![
         format!("CREATE TEMP TABLE {STAGE_TABLE} (LIKE {table})"),
         copy_into(config, STAGE_TABLE, staged_key),
         format!(
-            "DELETE FROM {table} USING {STAGE_TABLE} WHERE {table}.line_id = {STAGE_TABLE}.line_id"
+            "DELETE FROM {table} USING {STAGE_TABLE} WHERE {table}.line_id = {STAGE_TABLE}.line_id \
+             AND {}",
+            dates.condition(table)
         ),
         format!("INSERT INTO {table} SELECT * FROM {STAGE_TABLE}"),
         format!("DROP TABLE {STAGE_TABLE}"),
@@ -107,9 +175,10 @@ pub fn load_statements(config: &Config, staged_key: &str) -> Vec<String> {
 /// [`stale_json_lines`]); run in the same batch as [`load_statements`].
 ///
 /// The ids are staged and copied, not written into the SQL: a file can lose
-/// thousands of rows, more than a Data API statement can hold.
+/// thousands of rows, more than a Data API statement can hold. `dates` are
+/// those of the earlier version, where the stale rows came from.
 /// `stale_key` must be safe inside a SQL string literal.
-pub fn remove_statements(config: &Config, stale_key: &str) -> Vec<String> {
+pub fn remove_statements(config: &Config, stale_key: &str, dates: &InvoiceDates) -> Vec<String> {
     let table = &config.warehouse_table;
     vec![
         format!(
@@ -118,7 +187,9 @@ pub fn remove_statements(config: &Config, stale_key: &str) -> Vec<String> {
         ),
         copy_into(config, STALE_TABLE, stale_key),
         format!(
-            "DELETE FROM {table} USING {STALE_TABLE} WHERE {table}.line_id = {STALE_TABLE}.line_id"
+            "DELETE FROM {table} USING {STALE_TABLE} WHERE {table}.line_id = {STALE_TABLE}.line_id \
+             AND {}",
+            dates.condition(table)
         ),
         format!("DROP TABLE {STALE_TABLE}"),
     ]
@@ -200,9 +271,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_load_replaces_rows_by_line_id_in_one_batch() {
-        let config = Config::from_vars(|name| {
+    fn test_config() -> Config {
+        Config::from_vars(|name| {
             Some(
                 match name {
                     "BULK_IMPORT_BUCKET" => "imports",
@@ -213,8 +283,55 @@ mod tests {
             )
             .filter(|_| name != "WAREHOUSE_TABLE")
         })
-        .unwrap();
-        let sqls = load_statements(&config, "staging/2010-12-01.csv.jsonl");
+        .unwrap()
+    }
+
+    fn december_first() -> InvoiceDates {
+        InvoiceDates::of(["2010-12-01 17:00:00", "2010-12-01 08:26:00"]).unwrap()
+    }
+
+    #[test]
+    fn a_files_dates_are_its_first_and_last_timestamps() {
+        assert_eq!(
+            december_first(),
+            InvoiceDates {
+                first: "2010-12-01 08:26:00".to_owned(),
+                last: "2010-12-01 17:00:00".to_owned()
+            }
+        );
+        assert_eq!(InvoiceDates::of([]), None);
+        let earlier = InvoiceDates::of(["2010-11-30 23:59:00"]).unwrap();
+        assert_eq!(
+            december_first().union(&earlier).first,
+            "2010-11-30 23:59:00"
+        );
+    }
+
+    #[test]
+    fn deletes_are_bounded_by_the_files_dates_so_the_sort_key_prunes() {
+        // Unbounded, `DELETE ... USING` scans the whole table for every file.
+        let config = test_config();
+        let dates = december_first();
+        let bound = "public.transactions.invoice_date \
+                     BETWEEN '2010-12-01 08:26:00' AND '2010-12-01 17:00:00'";
+        for sqls in [
+            load_statements(&config, "staging/a.jsonl", &dates),
+            remove_statements(&config, "staging/a.stale.jsonl", &dates),
+        ] {
+            let delete = sqls.iter().find(|sql| sql.starts_with("DELETE")).unwrap();
+            assert!(delete.ends_with(&format!("AND {bound}")), "{delete}");
+        }
+    }
+
+    #[test]
+    fn the_batch_locks_the_table_before_reading_it() {
+        assert_eq!(lock_statement(&test_config()), "LOCK public.transactions");
+    }
+
+    #[test]
+    fn the_load_replaces_rows_by_line_id_in_one_batch() {
+        let config = test_config();
+        let sqls = load_statements(&config, "staging/2010-12-01.csv.jsonl", &december_first());
         assert_eq!(sqls.len(), 5);
         assert!(sqls[1].starts_with(
             "COPY batch_import_stage FROM 's3://imports/staging/2010-12-01.csv.jsonl' \

@@ -449,7 +449,20 @@ async fn a_day_file_is_imported_with_every_row_stored_once() {
     // One load, as one transaction, from the staged object.
     let batches = world.batches.lock().unwrap();
     assert_eq!(batches.len(), 1);
-    assert_eq!(batches[0].len(), 5, "{:#?}", batches[0]);
+    assert_eq!(batches[0].len(), 6, "{:#?}", batches[0]);
+    assert_eq!(
+        batches[0][0], "LOCK public.transactions",
+        "locked before anything reads it: a concurrent Firehose COPY waits instead of \
+         failing one of the two with serializable isolation error 1023"
+    );
+    assert!(
+        batches[0][3].ends_with(
+            "AND public.transactions.invoice_date \
+             BETWEEN '2010-12-01 08:26:00' AND '2010-12-01 17:35:00'"
+        ),
+        "the DELETE is bounded by the file's dates: {}",
+        batches[0][3]
+    );
     assert!(
         !batches[0]
             .iter()
@@ -555,6 +568,40 @@ fn five_then_three() -> (Vec<u8>, Vec<u8>) {
 }
 
 #[tokio::test]
+async fn a_corrected_row_that_moved_in_time_is_still_replaced_by_the_bounded_delete() {
+    // Line 2's date is corrected to the next day: the row it replaces (same
+    // line_id) lies outside the new version's dates, inside the earlier's.
+    let earlier = first_lines(3, |_, line| line);
+    let corrected = first_lines(3, |i, line| {
+        if i == 1 {
+            line.replace("2010-12-01 08:26:00", "2010-12-02 09:00:00")
+        } else {
+            line
+        }
+    });
+    assert_ne!(earlier, corrected);
+    let world = World::new(
+        &[("incoming/day.csv", earlier)],
+        StatusString::Finished,
+        None,
+    );
+    handle(&world.clients, &config(), &options()).await.unwrap();
+    world.drop_file("incoming/day.csv", &corrected);
+
+    handle(&world.clients, &config(), &options()).await.unwrap();
+
+    let batches = world.batches.lock().unwrap();
+    let delete = batches[1]
+        .iter()
+        .find(|sql| sql.starts_with("DELETE FROM public.transactions USING batch_import_stage"))
+        .unwrap();
+    assert!(
+        delete.ends_with("BETWEEN '2010-12-01 08:26:00' AND '2010-12-02 09:00:00'"),
+        "{delete}"
+    );
+}
+
+#[tokio::test]
 async fn a_corrected_file_with_fewer_lines_replaces_its_earlier_import_in_both_stores() {
     let (five, three) = five_then_three();
     let world = World::new(
@@ -628,12 +675,15 @@ async fn a_corrected_file_with_fewer_lines_replaces_its_earlier_import_in_both_s
     let batches = world.batches.lock().unwrap();
     assert_eq!(batches.len(), 2);
     let table = "public.transactions";
+    let dates =
+        format!("{table}.invoice_date BETWEEN '2010-12-01 08:26:00' AND '2010-12-01 08:26:00'");
+    assert_eq!(batches[1][0], "LOCK public.transactions");
     assert_eq!(
-        batches[1][2..],
+        batches[1][3..],
         [
             format!(
                 "DELETE FROM {table} USING batch_import_stage \
-                 WHERE {table}.line_id = batch_import_stage.line_id"
+                 WHERE {table}.line_id = batch_import_stage.line_id AND {dates}"
             ),
             format!("INSERT INTO {table} SELECT * FROM batch_import_stage"),
             "DROP TABLE batch_import_stage".to_owned(),
@@ -644,7 +694,7 @@ async fn a_corrected_file_with_fewer_lines_replaces_its_earlier_import_in_both_s
                 .to_owned(),
             format!(
                 "DELETE FROM {table} USING batch_import_stale \
-                 WHERE {table}.line_id = batch_import_stale.line_id"
+                 WHERE {table}.line_id = batch_import_stale.line_id AND {dates}"
             ),
             "DROP TABLE batch_import_stale".to_owned(),
         ]
@@ -747,8 +797,9 @@ async fn a_correction_with_no_valid_row_left_removes_every_row_of_the_earlier_im
     assert!(world.stored_keys("Customers").is_empty());
     let batches = world.batches.lock().unwrap();
     assert_eq!(batches.len(), 2);
-    assert_eq!(batches[1].len(), 4, "removal only: {:#?}", batches[1]);
-    assert!(batches[1][1].starts_with("COPY batch_import_stale"));
+    assert_eq!(batches[1].len(), 5, "removal only: {:#?}", batches[1]);
+    assert_eq!(batches[1][0], "LOCK public.transactions");
+    assert!(batches[1][2].starts_with("COPY batch_import_stale"));
     assert_eq!(world.keys(), ["processed/day.csv", "rejected/day.csv"]);
 }
 
@@ -1011,4 +1062,35 @@ fn configuration_names_the_missing_variable() {
         config().warehouse_table.to_string(),
         Config::DEFAULT_WAREHOUSE_TABLE
     );
+}
+
+#[tokio::test]
+async fn firehose_deliveries_are_merged_in_one_batch_and_a_failed_merge_is_an_error() {
+    let world = World::new(&[], StatusString::Finished, None);
+
+    batch_import::merge_firehose_deliveries(
+        &world.clients.redshift_data,
+        &config(),
+        &options().poll,
+        None,
+    )
+    .await
+    .unwrap();
+
+    {
+        let batches = world.batches.lock().unwrap();
+        assert_eq!(batches.len(), 1, "one batch: one transaction");
+        assert_eq!(batches[0], batch_import::merge_statements(&config()));
+    }
+
+    let failing = World::new(&[], StatusString::Failed, Some("ERROR: 1023"));
+    let error = batch_import::merge_firehose_deliveries(
+        &failing.clients.redshift_data,
+        &config(),
+        &options().poll,
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("1023"), "{error}");
 }

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use aws_sdk_dynamodb::types::AttributeValue;
-use record::dynamodb::{self, DynamoItems, Tables};
-use record::{SourcePosition, Transaction};
+use record::dynamodb::{self, DynamoItems, Tables, customers_table, invoices_table};
+use record::{KeyedTransaction, SourcePosition};
 
 /// One item to put, and the record it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +14,9 @@ pub struct PendingPut {
     pub record: usize,
     pub table: String,
     pub item: HashMap<String, AttributeValue>,
+    /// The table's key attributes (hash, range): what identifies the item
+    /// when DynamoDB hands it back unprocessed.
+    pub key: [&'static str; 2],
 }
 
 /// One item to delete, by its key, and what it stands for (an index the
@@ -42,8 +45,9 @@ pub struct Planned {
 }
 
 /// Maps each record to its Invoices item and, with a customer, its
-/// Customers item; keys derive from the shard and sequence number, so a
-/// retried record overwrites its own items.
+/// Customers item; keys derive from the client's idempotency key, else the
+/// shard and sequence number, so a retried or resent record overwrites its
+/// own items.
 pub fn plan(records: &[KinesisEventRecord], tables: &Tables) -> Planned {
     let mut planned = Planned::default();
     for (index, record) in records.iter().enumerate() {
@@ -60,8 +64,8 @@ pub fn plan(records: &[KinesisEventRecord], tables: &Tables) -> Planned {
             ));
             continue;
         };
-        let transaction = match Transaction::from_json(text.trim()) {
-            Ok(transaction) => transaction,
+        let keyed = match KeyedTransaction::from_json(text.trim()) {
+            Ok(keyed) => keyed,
             Err(error) => {
                 planned.skipped.push(skip(error.kind(), error.to_string()));
                 continue;
@@ -79,7 +83,7 @@ pub fn plan(records: &[KinesisEventRecord], tables: &Tables) -> Planned {
             &mut planned.puts,
             index,
             tables,
-            transaction.dynamo_items(&position),
+            keyed.transaction.dynamo_items(&keyed.source(position)),
         );
     }
     planned
@@ -92,12 +96,14 @@ pub fn push_puts(puts: &mut Vec<PendingPut>, record: usize, tables: &Tables, ite
         record,
         table: tables.invoices.clone(),
         item: to_sdk(items.invoice),
+        key: [invoices_table::HASH_KEY, invoices_table::RANGE_KEY],
     });
     if let Some(customer) = items.customer {
         puts.push(PendingPut {
             record,
             table: tables.customers.clone(),
             item: to_sdk(customer),
+            key: [customers_table::HASH_KEY, customers_table::RANGE_KEY],
         });
     }
 }

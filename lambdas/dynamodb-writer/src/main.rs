@@ -2,7 +2,7 @@
 //! [`dynamodb_writer::handle`] to the Lambda runtime.
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
-use dynamodb_writer::{RetryPolicy, Tables};
+use dynamodb_writer::{FailedStore, RetryPolicy, Tables};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 
 #[tokio::main]
@@ -10,13 +10,22 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let tables = Tables::from_env(dynamodb_writer::STACK)?;
     let policy = RetryPolicy::default();
-    let client = aws_sdk_dynamodb::Client::new(
-        &aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
-    );
+    let bucket = FailedStore::bucket_from_vars(|name| std::env::var(name).ok())?;
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(dynamodb_writer::write::timeout_config())
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config);
+    let failed = FailedStore {
+        s3: aws_sdk_s3::Client::new(&sdk_config),
+        bucket,
+    };
     run(service_fn(|event: LambdaEvent<KinesisEvent>| {
-        let (client, tables, policy) = (&client, &tables, &policy);
+        let (client, failed, tables, policy) = (&client, &failed, &tables, &policy);
         async move {
-            Ok::<_, Error>(dynamodb_writer::handle(client, tables, policy, event.payload).await)
+            Ok::<_, Error>(
+                dynamodb_writer::handle(client, failed, tables, policy, event.payload).await,
+            )
         }
     }))
     .await

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use lambda_runtime::tracing;
 
 use crate::items::{PendingDelete, PendingPut};
@@ -42,7 +42,38 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The Lambda timeout the Streaming stack gives this function
+/// (`stacks/src/platform/streaming.rs`).
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Longest a `BatchWriteItem` or `PutObject` call may take, the SDK's own
+/// retries included. Without it a stalled call ran into the function's
+/// timeout: the invocation died without reporting or saving anything, and
+/// Lambda retried the whole batch. With it the call fails, its records are
+/// saved and reported, and Lambda retries from the first of them.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest one HTTP attempt may take (a 25-item write takes milliseconds),
+/// so the SDK can retry a stalled attempt within [`CALL_TIMEOUT`].
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The clients' timeouts ([`CALL_TIMEOUT`], [`ATTEMPT_TIMEOUT`]).
+pub fn timeout_config() -> aws_sdk_dynamodb::config::timeout::TimeoutConfig {
+    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .operation_timeout(CALL_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .build()
+}
+
 impl RetryPolicy {
+    /// The longest [`write_all`] can take: the groups in flight when one
+    /// fails finish, each with every call running into `call_timeout` and
+    /// the waits between them; no group starts after a failure.
+    pub fn longest_group(&self, call_timeout: Duration) -> Duration {
+        let waits: Duration = (1..self.max_attempts).map(|a| self.delay(a)).sum();
+        call_timeout * self.max_attempts + waits
+    }
+
     /// The wait before call number `attempt` (1 = first retry).
     pub fn delay(&self, attempt: u32) -> Duration {
         let factor = 1u32
@@ -87,6 +118,7 @@ pub async fn write_all(
             PendingWrite {
                 record: put.record,
                 table: put.table,
+                key: put.key.map(str::to_owned).to_vec(),
                 request: WriteRequest::builder().put_request(request).build(),
             }
         })
@@ -106,6 +138,7 @@ pub async fn delete_all(
     let requests = deletes
         .into_iter()
         .map(|delete| {
+            let key = delete.key.keys().cloned().collect();
             let request = DeleteRequest::builder()
                 .set_key(Some(delete.key))
                 .build()
@@ -113,6 +146,7 @@ pub async fn delete_all(
             PendingWrite {
                 record: delete.record,
                 table: delete.table,
+                key,
                 request: WriteRequest::builder().delete_request(request).build(),
             }
         })
@@ -125,7 +159,30 @@ pub async fn delete_all(
 struct PendingWrite {
     record: usize,
     table: String,
+    /// The names of the table's key attributes.
+    key: Vec<String>,
     request: WriteRequest,
+}
+
+/// An item's identity: its table and its key attributes' values, sorted by
+/// name. Unprocessed requests are traced back to their records by it,
+/// never by the whole item: an item that comes back with any attribute
+/// written differently (a number's text, an attribute's order or form)
+/// must still be found.
+type Identity = (String, Vec<(String, AttributeValue)>);
+
+fn identity(table: &str, request: &WriteRequest, key: &[String]) -> Option<Identity> {
+    let attributes = match (request.put_request(), request.delete_request()) {
+        (Some(put), _) => put.item(),
+        (None, Some(delete)) => delete.key(),
+        (None, None) => return None,
+    };
+    let mut values: Vec<(String, AttributeValue)> = key
+        .iter()
+        .map(|name| Some((name.clone(), attributes.get(name)?.clone())))
+        .collect::<Option<_>>()?;
+    values.sort_by(|a, b| a.0.cmp(&b.0));
+    Some((table.to_owned(), values))
 }
 
 /// The groups, concurrency and retries of [`write_all`] and [`delete_all`].
@@ -187,13 +244,27 @@ async fn write_group(
     group: Vec<PendingWrite>,
     policy: RetryPolicy,
 ) -> GroupResult {
-    // DynamoDB returns unprocessed requests as they were sent: that is how
-    // one is traced back to its record.
-    let sent: Vec<(usize, WriteRequest)> = group
+    // An unprocessed request is traced back to its record by its item's
+    // key, within its table.
+    // At most 25 items: a list is enough (the SDK's AttributeValue is not Hash).
+    let sent: Vec<(Identity, usize)> = group
         .iter()
-        .map(|write| (write.record, write.request.clone()))
+        .filter_map(|write| {
+            Some((
+                identity(&write.table, &write.request, &write.key)?,
+                write.record,
+            ))
+        })
         .collect();
-    let all_records: Vec<usize> = sent.iter().map(|(record, _)| *record).collect();
+    let keys: HashMap<&str, &[String]> = group
+        .iter()
+        .map(|write| (write.table.as_str(), write.key.as_slice()))
+        .collect();
+    let keys: HashMap<String, Vec<String>> = keys
+        .into_iter()
+        .map(|(table, key)| (table.to_owned(), key.to_vec()))
+        .collect();
+    let all_records: Vec<usize> = group.iter().map(|write| write.record).collect();
     let mut result = GroupResult {
         items: group.len(),
         unwritten_items: 0,
@@ -250,19 +321,25 @@ async fn write_group(
         }
     }
     result.unwritten_items = request_items.values().map(Vec::len).sum();
-    result.unwritten_records = request_items
-        .values()
-        .flatten()
-        .filter_map(|request| {
+    let traced: Option<Vec<usize>> = request_items
+        .iter()
+        .flat_map(|(table, requests)| requests.iter().map(move |request| (table, request)))
+        .map(|(table, request)| {
+            let unprocessed = identity(table, request, keys.get(table)?)?;
             sent.iter()
-                .find(|(_, sent)| sent == request)
-                .map(|(record, _)| *record)
+                .find(|(sent, _)| *sent == unprocessed)
+                .map(|(_, record)| *record)
         })
         .collect();
-    if result.unwritten_records.is_empty() {
-        // Items we cannot trace back: fail the whole group rather than lose them.
-        result.unwritten_records = all_records;
-    }
+    result.unwritten_records = match traced {
+        Some(records) => records,
+        None => {
+            // An item not traced back to a record: fail the whole group
+            // rather than let that record be checkpointed unwritten.
+            tracing::error!("an unprocessed item matches no item sent; reporting the whole group");
+            all_records
+        }
+    };
     tracing::error!(
         attempts = policy.max_attempts,
         items = result.unwritten_items,
@@ -274,6 +351,18 @@ async fn write_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stalled_table_fails_the_records_before_the_function_times_out() {
+        let config = timeout_config();
+        assert_eq!(config.operation_timeout(), Some(CALL_TIMEOUT));
+        assert_eq!(config.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        // Groups in flight run side by side: the longest is one group's
+        // worst case, then saving the failed records takes one more call.
+        let longest = RetryPolicy::default().longest_group(CALL_TIMEOUT) + CALL_TIMEOUT;
+        assert_eq!(longest, Duration::from_millis(71_550));
+        assert!(longest < FUNCTION_TIMEOUT);
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {

@@ -17,7 +17,7 @@ use aws_lambda_events::event::firehose::{
 };
 use lambda_runtime::tracing;
 use lambda_runtime::{Error, LambdaEvent};
-use record::{RecordError, SourcePosition, Transaction, WarehouseRow};
+use record::{KeyedTransaction, RecordError, SourcePosition, WarehouseRow};
 
 /// Firehose's `result` values.
 pub const OK: &str = "Ok";
@@ -115,12 +115,13 @@ pub enum TransformError {
 
 /// The warehouse JSON line (with its trailing newline) for one record.
 ///
-/// The `line_id` comes from the Kinesis shard and sequence number when
-/// Firehose reads the stream (so Redshift, S3 and DynamoDB share ids), else
-/// from the Firehose `recordId` (Direct PUT).
+/// The `line_id` comes from the client's idempotency key when the record
+/// carries one, else from the Kinesis shard and sequence number when
+/// Firehose reads the stream (either way Redshift, S3 and DynamoDB share
+/// ids), else from the Firehose `recordId` (Direct PUT).
 pub fn transform_record(record: &KinesisFirehoseEventRecord) -> Result<Vec<u8>, TransformError> {
     let text = std::str::from_utf8(&record.data.0).map_err(|_| TransformError::NotUtf8)?;
-    let transaction = Transaction::from_json(text.trim())?;
+    let keyed = KeyedTransaction::from_json(text.trim())?;
     let kinesis = record.kinesis_firehose_record_metadata.as_ref();
     let position =
         match kinesis.and_then(|m| Some((m.shard_id.as_deref()?, m.sequence_number.as_deref()?))) {
@@ -132,8 +133,8 @@ pub fn transform_record(record: &KinesisFirehoseEventRecord) -> Result<Vec<u8>, 
                 record_id: record.record_id.as_deref().unwrap_or_default(),
             },
         };
-    let line_id = position.line_id();
-    Ok(WarehouseRow::new(&transaction, &line_id).to_json_line())
+    let line_id = keyed.line_id(position);
+    Ok(WarehouseRow::new(&keyed.transaction, &line_id).to_json_line())
 }
 
 fn answer(

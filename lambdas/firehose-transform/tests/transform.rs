@@ -86,15 +86,17 @@ async fn every_record_becomes_one_warehouse_json_line_with_its_record_id() {
 }
 
 #[test]
-fn money_reaches_the_warehouse_as_exact_decimal_numbers() {
+fn money_reaches_the_warehouse_as_quoted_decimals_copy_loads_exactly() {
     let json = r#"{"InvoiceNo":"C536379","StockCode":"D","Description":"Discount","Quantity":-1,"InvoiceDate":"12/1/2010 9:41","UnitPrice":27.5,"CustomerID":14527.0,"Country":"United Kingdom"}"#;
     let response = transform(
         event_of(vec![kinesis_sourced_record(0, json.as_bytes().to_vec())]),
         LAMBDA_RESPONSE_LIMIT_BYTES,
     );
     let line = String::from_utf8(response.records[0].data.0.clone()).unwrap();
-    assert!(line.contains(r#""unit_price":27.5,"#), "{line}");
-    assert!(line.contains(r#""line_total":-27.5,"#), "{line}");
+    // A bare JSON number may lose digits in COPY's DECIMAL conversion;
+    // quoted text does not.
+    assert!(line.contains(r#""unit_price":"27.5","#), "{line}");
+    assert!(line.contains(r#""line_total":"-27.5","#), "{line}");
     assert!(
         line.contains(r#""invoice_date":"2010-12-01 09:41:00","#),
         "{line}"
@@ -294,8 +296,8 @@ async fn reads_the_event_firehose_sends_and_answers_in_its_format() {
     assert_eq!(answer["result"], "Ok");
     let decoded: Base64Data = serde_json::from_value(answer["data"].clone()).unwrap();
     let row: serde_json::Value = serde_json::from_slice(&decoded.0).unwrap();
-    assert_eq!(row["unit_price"].to_string(), "2.55");
-    assert_eq!(row["line_total"].to_string(), "15.3");
+    assert_eq!(row["unit_price"], "2.55");
+    assert_eq!(row["line_total"], "15.3");
 }
 
 #[test]
@@ -335,4 +337,47 @@ fn a_default_one_megabyte_buffer_is_answered_in_full_well_within_the_limit() {
         bytes < LAMBDA_RESPONSE_LIMIT_BYTES / 2,
         "response of {bytes} bytes"
     );
+}
+
+/// A quoted decimal as COPY reads it into `DECIMAL(18,3)`: thousandths,
+/// parsed from the text alone (no `f64`, nothing shared with `record`).
+fn thousandths(value: &serde_json::Value) -> i128 {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("{value} is not quoted: COPY may round a bare number"));
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    assert!(
+        fraction.len() <= 3,
+        "{text} has more than the column's 3 decimals"
+    );
+    let fraction = format!("{fraction:0<3}");
+    sign * (whole.parse::<i128>().unwrap() * 1000 + fraction.parse::<i128>().unwrap())
+}
+
+#[test]
+fn the_warehouse_lines_of_the_whole_sample_sum_to_the_source_revenue() {
+    // Computed from the CSV text with Python's `decimal` module: the sum
+    // of Quantity × UnitPrice and of UnitPrice over the 42,481 rows.
+    const SOURCE_REVENUE_THOUSANDTHS: i128 = 748_957_020;
+    const SOURCE_UNIT_PRICES_THOUSANDTHS: i128 = 260_520_850;
+    let (mut revenue, mut unit_prices, mut lines) = (0, 0, 0);
+    for path in record::sample::files() {
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        let transactions = record::sample::transactions(&file);
+        let response = transform(event_from(&transactions), usize::MAX);
+        for answer in &response.records {
+            assert_eq!(answer.result.as_deref(), Some(OK));
+            let row: serde_json::Value = serde_json::from_slice(&answer.data.0).unwrap();
+            revenue += thousandths(&row["line_total"]);
+            unit_prices += thousandths(&row["unit_price"]);
+            lines += 1;
+        }
+    }
+    assert_eq!(lines, 42_481);
+    assert_eq!(revenue, SOURCE_REVENUE_THOUSANDTHS);
+    assert_eq!(unit_prices, SOURCE_UNIT_PRICES_THOUSANDTHS);
 }

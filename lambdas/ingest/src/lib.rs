@@ -3,9 +3,12 @@
 //!
 //! The body is one transaction object or a JSON array of up to 500
 //! ([`MAX_ITEMS`], one `PutRecords` call), in either naming `record`
-//! accepts. Each item is validated on its own with
-//! [`record::Transaction::from_json`]; valid ones go on the stream named by
-//! the `STREAM_NAME` environment variable as [`record::Transaction::to_json`]
+//! accepts, each with an optional `idempotency_key`: the line's identity
+//! across resends (the same key is the same line in every store, so
+//! resending after a timeout duplicates nothing; see
+//! [`record::KeyedTransaction`]). Each item is validated on its own with
+//! [`record::KeyedTransaction::from_json`]; valid ones go on the stream named by
+//! the `STREAM_NAME` environment variable as [`record::KeyedTransaction::to_json`]
 //! with the invoice number as partition key (the lines of an invoice stay
 //! on one shard, in order). Records Kinesis rejects (throttling) are
 //! retried with bounded exponential backoff ([`RetryPolicy`]); the response
@@ -19,7 +22,7 @@ pub mod response;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use lambda_runtime::tracing;
-use record::Transaction;
+use record::{KeyedTransaction, SourcePosition};
 
 pub use put::{Entry, PutOutcome, RetryPolicy, put_all};
 pub use request::{MAX_BODY_BYTES, MAX_ITEMS, RequestError};
@@ -78,14 +81,18 @@ pub async fn handle(
     let received = items.len();
     let mut errors = Vec::new();
     let mut entries = Vec::with_capacity(received);
+    // The idempotency key of each item, by index: the accepted items'
+    // line ids are known once Kinesis says where keyless ones landed.
+    let mut keys: Vec<Option<String>> = vec![None; received];
     for (index, item) in items.iter().enumerate() {
-        match Transaction::from_json(item.get()) {
-            Ok(transaction) => {
+        match KeyedTransaction::from_json(item.get()) {
+            Ok(keyed) => {
                 let entry = Entry {
                     index,
-                    data: transaction.to_json().into_bytes(),
-                    partition_key: transaction.invoice_no,
+                    data: keyed.to_json().into_bytes(),
+                    partition_key: keyed.transaction.invoice_no,
                 };
+                keys[index] = keyed.idempotency_key;
                 // Unreachable for a valid transaction (its fields are bounded
                 // by `record::limits`), but never sent to fail the whole call.
                 if entry.size() > put::MAX_RECORD_BYTES {
@@ -144,10 +151,21 @@ pub async fn handle(
     let records = outcome
         .stored
         .into_iter()
-        .map(|s| StoredRecord {
-            index: s.index,
-            shard_id: s.shard_id,
-            sequence_number: s.sequence_number,
+        .map(|s| {
+            let landed = SourcePosition::Kinesis {
+                shard_id: &s.shard_id,
+                sequence_number: &s.sequence_number,
+            };
+            let line_id = match &keys[s.index] {
+                Some(idempotency_key) => SourcePosition::Client { idempotency_key }.line_id(),
+                None => landed.line_id(),
+            };
+            StoredRecord {
+                index: s.index,
+                line_id: line_id.into_string(),
+                shard_id: s.shard_id,
+                sequence_number: s.sequence_number,
+            }
         })
         .collect();
     IngestReport::new(received, errors, records, outcome.unavailable).into_response()

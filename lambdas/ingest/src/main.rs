@@ -10,9 +10,11 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let policy = RetryPolicy::default();
-    let client = aws_sdk_kinesis::Client::new(
-        &aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
-    );
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(ingest::put::timeout_config())
+        .load()
+        .await;
+    let client = aws_sdk_kinesis::Client::new(&sdk_config);
     run(service_fn(|event: LambdaEvent<ApiGatewayProxyRequest>| {
         let (client, config, policy) = (&client, &config, &policy);
         async move { Ok::<_, Error>(ingest::handle(client, config, policy, event.payload).await) }

@@ -56,7 +56,40 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The Lambda timeout the Api stack gives this function
+/// (`stacks/src/platform/api.rs`), under API Gateway's 29 s.
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Longest a `PutRecords` call may take, the SDK's own retries included.
+/// Without it a stalled call ran into the function's timeout: Lambda killed
+/// the invocation, API Gateway answered 502, and the client could not know
+/// what had been stored. With it a stalled call fails, its records are
+/// answered `failed` (503), and the client resends them; with idempotency
+/// keys the resend stores nothing twice.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Longest one HTTP attempt may take: a 5 MiB `PutRecords` takes a fraction
+/// of a second inside the region, so a stalled attempt is given up early
+/// enough for the SDK to retry once within [`CALL_TIMEOUT`].
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// The Kinesis client's timeouts ([`CALL_TIMEOUT`], [`ATTEMPT_TIMEOUT`]).
+pub fn timeout_config() -> aws_sdk_kinesis::config::timeout::TimeoutConfig {
+    aws_sdk_kinesis::config::timeout::TimeoutConfig::builder()
+        .operation_timeout(CALL_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .build()
+}
+
 impl RetryPolicy {
+    /// The longest [`put_all`] can take for one request (one call's
+    /// worth): every call running into `call_timeout`, with the waits
+    /// between them.
+    pub fn longest_run(&self, call_timeout: Duration) -> Duration {
+        let waits: Duration = (1..self.max_attempts).map(|a| self.delay(a)).sum();
+        call_timeout * self.max_attempts + waits
+    }
+
     /// The wait before call number `attempt` (1 = first retry).
     pub fn delay(&self, attempt: u32) -> Duration {
         let factor = 1u32
@@ -291,6 +324,17 @@ mod tests {
         let delays: Vec<u128> = (1..=6).map(|a| policy.delay(a).as_millis()).collect();
         assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
         assert_eq!(policy.delay(64), policy.max_delay);
+    }
+
+    #[test]
+    fn a_stalled_stream_is_answered_before_the_function_times_out() {
+        let config = timeout_config();
+        assert_eq!(config.operation_timeout(), Some(CALL_TIMEOUT));
+        assert_eq!(config.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        let longest = RetryPolicy::default().longest_run(CALL_TIMEOUT);
+        // Five calls of 3 s and 1.5 s of waits; a second left to answer.
+        assert_eq!(longest, Duration::from_millis(16_500));
+        assert!(longest + Duration::from_secs(1) < FUNCTION_TIMEOUT);
     }
 
     #[test]

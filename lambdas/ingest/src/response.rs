@@ -64,11 +64,14 @@ pub enum ItemStatus {
     Failed,
 }
 
-/// Where an accepted item went: its `LineId` derives from these.
+/// Where an accepted item went and the id of its line in every store:
+/// from the item's `idempotency_key` when it has one, else from the shard
+/// and sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredRecord {
     pub index: usize,
+    pub line_id: String,
     pub shard_id: String,
     pub sequence_number: String,
 }

@@ -616,3 +616,108 @@ fn the_stream_name_comes_from_the_environment_the_stack_sets() {
         "environment variable STREAM_NAME is not set; the Api stack sets it to the name of the transactions Kinesis stream"
     );
 }
+
+/// The sample's first rows as API items keyed by file name and line, as
+/// `provisioner send` sends them.
+fn keyed_items(transactions: &[Transaction]) -> String {
+    let items: Vec<String> = transactions
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            record::KeyedTransaction {
+                transaction: t.clone(),
+                idempotency_key: Some(format!("2010-12-01.csv:{}", i + 2)),
+            }
+            .to_json()
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+fn line_ids(response: &ApiGatewayProxyResponse) -> Vec<String> {
+    body_of(response)["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["lineId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_resent_item_keeps_its_line_id_though_it_lands_elsewhere_on_the_stream() {
+    let transactions = record::sample::transactions("2010-12-01.csv")[..3].to_vec();
+    let body = keyed_items(&transactions);
+    // Every call stores at new sequence numbers (`4959{call}{position}`):
+    // the second call is the client's resend after an ambiguous failure.
+    let (client, calls) = recording_kinesis(all_stored);
+
+    let first = handle(&client, &config(), &no_wait(1), post(body.clone())).await;
+    let resent = handle(&client, &config(), &no_wait(1), post(body)).await;
+
+    assert_eq!(first.status_code, 200, "{}", message(&first));
+    assert_eq!(line_ids(&first), line_ids(&resent));
+    assert!(line_ids(&first).iter().all(|id| id.starts_with("i-")));
+    let calls = calls.lock().unwrap();
+    assert_eq!(calls.len(), 2, "both sends reached the stream");
+    // The stream carries the key, so every writer derives the same id.
+    let data = std::str::from_utf8(calls[0][0].data().as_ref()).unwrap();
+    let keyed = record::KeyedTransaction::from_json(data).unwrap();
+    assert_eq!(keyed.idempotency_key.as_deref(), Some("2010-12-01.csv:2"));
+    let landed = record::SourcePosition::Kinesis {
+        shard_id: "shardId-000000000000",
+        sequence_number: "anywhere",
+    };
+    assert_eq!(keyed.line_id(landed).as_str(), line_ids(&first)[0]);
+}
+
+#[tokio::test]
+async fn identical_items_with_different_keys_are_different_lines() {
+    let row = record::sample::transactions("2010-12-01.csv")[0].clone();
+    let (client, _) = recording_kinesis(all_stored);
+
+    let response = handle(
+        &client,
+        &config(),
+        &no_wait(1),
+        post(keyed_items(&[row.clone(), row])),
+    )
+    .await;
+
+    let ids = line_ids(&response);
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+}
+
+#[tokio::test]
+async fn an_item_without_a_key_is_identified_by_where_it_landed_as_before() {
+    let transactions = record::sample::transactions("2010-12-01.csv")[..1].to_vec();
+    let (client, _) = recording_kinesis(all_stored);
+
+    let response = handle(
+        &client,
+        &config(),
+        &no_wait(1),
+        post(array_of(&transactions)),
+    )
+    .await;
+
+    let landed = record::SourcePosition::Kinesis {
+        shard_id: "shardId-000000000000",
+        sequence_number: "49590001000000",
+    };
+    assert_eq!(line_ids(&response), [landed.line_id().into_string()]);
+}
+
+#[tokio::test]
+async fn an_overlong_key_rejects_its_item_naming_the_field() {
+    let row = record::sample::transactions("2010-12-01.csv")[0].to_json();
+    let long = "k".repeat(record::limits::IDEMPOTENCY_KEY_BYTES + 1);
+    let item = format!("{},\"IdempotencyKey\":\"{long}\"}}", &row[..row.len() - 1]);
+    let (client, calls) = recording_kinesis(all_stored);
+
+    let response = handle(&client, &config(), &no_wait(1), post(item)).await;
+
+    assert_eq!(response.status_code, 422, "{}", message(&response));
+    assert_eq!(body_of(&response)["errors"][0]["field"], "IdempotencyKey");
+    assert!(calls.lock().unwrap().is_empty());
+}

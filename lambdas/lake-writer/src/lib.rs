@@ -7,15 +7,20 @@
 //! layout and why the keys make retries overwrite instead of duplicate).
 //!
 //! The event source mapping uses `ReportBatchItemFailures`: when an object
-//! cannot be written, the handler reports failed sequence numbers rather
-//! than failing the invocation.
+//! cannot be written, the handler saves the batch's records with the reason
+//! under `failed/lake-writer/` of the same bucket ([`record::failed`]: the
+//! on-failure queue gets only their position) and reports their sequence
+//! numbers rather than failing the invocation.
 
 pub mod objects;
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use lambda_runtime::tracing;
+use record::SourcePosition;
+use record::failed::{FailedRecord, failed_object};
 
 pub use objects::{LakeBatch, LakeObject, plan};
 
@@ -73,12 +78,23 @@ pub async fn handle(
     for object in batch.objects {
         let key = object.key.clone();
         if let Err(error) = put(s3, &config.bucket, object).await {
+            let reason = match (error.code(), error.message()) {
+                (Some(code), message) => format!(
+                    "writing lake object {key} failed: {code}: {}",
+                    message.unwrap_or_default()
+                ),
+                (None, _) => format!(
+                    "writing lake object {key} failed: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&error)
+                ),
+            };
             tracing::error!(
                 bucket = config.bucket,
                 key,
-                error = %aws_sdk_s3::error::DisplayErrorContext(&error),
-                "writing lake object failed; reporting the whole batch for retry"
+                reason,
+                "writing lake object failed; saving and reporting the whole batch for retry"
             );
+            save_failed(s3, &config.bucket, &reason, &event.records).await;
             response.set_failures(
                 event
                     .records
@@ -98,6 +114,88 @@ pub async fn handle(
     response
 }
 
+/// This writer's name in the keys of saved failures.
+pub const WRITER: &str = "lake-writer";
+
+/// The Lambda timeout the Streaming stack gives this function
+/// (`stacks/src/platform/streaming.rs`).
+pub const FUNCTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Longest a `PutObject` may take, the SDK's own retries included: a
+/// stalled put fails, the batch is saved under `failed/` and reported,
+/// instead of the invocation dying at its timeout with nothing reported.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Longest one HTTP attempt may take (an object of a 1,000-record batch is
+/// a few hundred kilobytes).
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// The S3 client's timeouts ([`CALL_TIMEOUT`], [`ATTEMPT_TIMEOUT`]).
+pub fn timeout_config() -> aws_sdk_s3::config::timeout::TimeoutConfig {
+    aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+        .operation_timeout(CALL_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .build()
+}
+
+/// Saves `records` under `failed/lake-writer/` before they are reported. A
+/// failure to save (S3 may be what failed) is logged: Lambda retries the
+/// records and this saves them again.
+async fn save_failed(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    reason: &str,
+    records: &[KinesisEventRecord],
+) {
+    let failed: Vec<FailedRecord<'_>> = records
+        .iter()
+        .map(|record| {
+            let sequence_number = record.kinesis.sequence_number.as_str();
+            let shard_id = match record
+                .event_id
+                .as_deref()
+                .and_then(|id| SourcePosition::from_kinesis_event_id(id, sequence_number))
+            {
+                Some(SourcePosition::Kinesis { shard_id, .. }) => shard_id,
+                _ => "shard-unknown",
+            };
+            FailedRecord {
+                shard_id,
+                sequence_number,
+                partition_key: &record.kinesis.partition_key,
+                approximate_arrival_timestamp: record
+                    .kinesis
+                    .approximate_arrival_timestamp
+                    .0
+                    .to_rfc3339(),
+                data: &record.kinesis.data,
+            }
+        })
+        .collect();
+    let Some(object) = failed_object(WRITER, reason, &failed) else {
+        return;
+    };
+    let key = object.key.clone();
+    let saved = put(
+        s3,
+        bucket,
+        LakeObject {
+            key: object.key,
+            body: object.body,
+            sequence_numbers: Vec::new(),
+        },
+    )
+    .await;
+    if let Err(error) = saved {
+        tracing::error!(
+            bucket,
+            key,
+            error = %aws_sdk_s3::error::DisplayErrorContext(&error),
+            "could not save the failed records; Lambda retries them"
+        );
+    }
+}
+
 async fn put(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -111,4 +209,19 @@ async fn put(
         .send()
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stalled_put_is_given_up_on_and_the_batch_saved_within_the_functions_timeout() {
+        let config = timeout_config();
+        assert_eq!(config.operation_timeout(), Some(CALL_TIMEOUT));
+        assert_eq!(config.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        // The put that stalls, then the save under failed/: a put that
+        // fails stops the batch, so nothing else waits on S3.
+        assert!(CALL_TIMEOUT * 2 < FUNCTION_TIMEOUT / 2);
+    }
 }

@@ -8,20 +8,33 @@
 //! date: they have no trustworthy invoice date) carrying the reason and the
 //! original data, so nothing is dropped silently.
 //!
-//! Object keys: `{prefix}/date={date}/{shardId}-{first sequence number of
-//! the batch}.jsonl`. Lambda retries a failed batch from the same
-//! checkpoint, so the retry starts at the same sequence number and writes
-//! the same keys: it overwrites, never duplicates. The last sequence number
-//! is deliberately left out of the key: a retry may carry more records
-//! (more arrived meanwhile), and with the first number alone it overwrites
-//! the earlier object with a superset instead of writing a second copy of
-//! the same lines.
+//! Object keys: `{prefix}/date={date}/{shardId}-{sequence number of the
+//! object's first record}.jsonl`, the first record *of that date* in the
+//! batch, not the batch's first record. Lambda retries a failed batch from
+//! the same checkpoint or, with `BisectBatchOnFunctionError`, in halves
+//! (<https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html>). Keyed
+//! by the batch's first record, a date present only in the second half was
+//! written twice, under the whole batch's key and under the half's. Keyed
+//! by its own first record, an object is rewritten under the same key by
+//! every retry that holds that record, and that record is always the
+//! date's first one there (a retry starts at or after the batch's start,
+//! so no record of the date can precede it): a whole-batch retry rewrites
+//! it with the same or more lines (more arrived meanwhile), the half that
+//! holds it rewrites it with that half's lines, and the other half's lines
+//! of the date go under their own first record. Never the last sequence
+//! number (a retry may carry more records) and never a line id (a client's
+//! resend lands the same line id in another batch, whose object would
+//! overwrite one holding other lines).
+//!
+//! A line resent by its client after an ambiguous failure lands twice on
+//! the stream, so the lake may hold it twice under two keys, with one
+//! `line_id`: readers of the lake de-duplicate by `line_id`.
 
 use std::collections::BTreeMap;
 
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use chrono::NaiveDate;
-use record::{SourcePosition, Transaction, WarehouseRow};
+use record::{KeyedTransaction, SourcePosition, WarehouseRow};
 use serde::Serialize;
 
 /// One object to put.
@@ -92,11 +105,9 @@ impl Rejection {
 
 /// Plans the objects for a batch (records of one shard, in order).
 pub fn plan(records: &[KinesisEventRecord]) -> LakeBatch {
-    let Some(first) = records.first() else {
+    if records.is_empty() {
         return LakeBatch::default();
-    };
-    let shard_id = shard_of(first);
-    let batch_id = format!("{shard_id}-{}", first.kinesis.sequence_number);
+    }
     // BTreeMap: objects in date order, a deterministic plan.
     let mut raw: BTreeMap<NaiveDate, LakeObject> = BTreeMap::new();
     let mut rejected: BTreeMap<NaiveDate, LakeObject> = BTreeMap::new();
@@ -105,16 +116,16 @@ pub fn plan(records: &[KinesisEventRecord]) -> LakeBatch {
         let sequence_number = record.kinesis.sequence_number.as_str();
         let shard_id = shard_of(record);
         match parse(record) {
-            Ok(transaction) => {
-                let position = SourcePosition::Kinesis {
+            Ok(keyed) => {
+                let line_id = keyed.line_id(SourcePosition::Kinesis {
                     shard_id,
                     sequence_number,
-                };
-                let line_id = position.line_id();
+                });
+                let transaction = keyed.transaction;
                 let date = transaction.invoice_date.date();
                 let object = raw
                     .entry(date)
-                    .or_insert_with(|| empty_object(RAW_PREFIX, date, &batch_id));
+                    .or_insert_with(|| empty_object(RAW_PREFIX, date, shard_id, sequence_number));
                 WarehouseRow::new(&transaction, &line_id).write_json_line(&mut object.body);
                 object.sequence_numbers.push(sequence_number.to_owned());
                 batch.stored += 1;
@@ -122,12 +133,12 @@ pub fn plan(records: &[KinesisEventRecord]) -> LakeBatch {
             Err(rejection) => {
                 let arrival = record.kinesis.approximate_arrival_timestamp.0;
                 let date = arrival.date_naive();
-                let object = rejected
-                    .entry(date)
-                    .or_insert_with(|| empty_object(REJECTED_PREFIX, date, &batch_id));
+                let object = rejected.entry(date).or_insert_with(|| {
+                    empty_object(REJECTED_PREFIX, date, shard_id, sequence_number)
+                });
                 let (data, data_encoding) = match std::str::from_utf8(&record.kinesis.data) {
                     Ok(text) => (text.to_owned(), "utf-8"),
-                    Err(_) => (base64_encode(&record.kinesis.data), "base64"),
+                    Err(_) => (record::base64_encode(&record.kinesis.data), "base64"),
                 };
                 let line = RejectedLine {
                     reason: rejection.to_string(),
@@ -151,58 +162,24 @@ pub fn plan(records: &[KinesisEventRecord]) -> LakeBatch {
     batch
 }
 
-fn parse(record: &KinesisEventRecord) -> Result<Transaction, Rejection> {
+fn parse(record: &KinesisEventRecord) -> Result<KeyedTransaction, Rejection> {
     let text = std::str::from_utf8(&record.kinesis.data).map_err(|_| Rejection::NotUtf8)?;
-    Ok(Transaction::from_json(text.trim())?)
+    Ok(KeyedTransaction::from_json(text.trim())?)
 }
 
-fn empty_object(prefix: &str, date: NaiveDate, batch_id: &str) -> LakeObject {
+/// The object of `date` whose first record is `sequence_number`.
+fn empty_object(
+    prefix: &str,
+    date: NaiveDate,
+    shard_id: &str,
+    sequence_number: &str,
+) -> LakeObject {
     LakeObject {
-        key: format!("{prefix}/date={}/{batch_id}.jsonl", date.format("%Y-%m-%d")),
+        key: format!(
+            "{prefix}/date={}/{shard_id}-{sequence_number}.jsonl",
+            date.format("%Y-%m-%d")
+        ),
         body: Vec::new(),
         sequence_numbers: Vec::new(),
-    }
-}
-
-/// Standard base64 (RFC 4648) for data that is not text; a dependency for
-/// one rarely used line would cost more than these few lines.
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_rfc_4648_test_vectors() {
-        for (input, expected) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64_encode(input.as_bytes()), expected);
-        }
     }
 }

@@ -92,12 +92,12 @@ async fn writes_ndjson_partitioned_by_invoice_date() {
     assert!(response.batch_item_failures.is_empty());
     let puts = puts.lock().unwrap();
     let keys: Vec<&str> = puts.iter().map(|(_, key, _)| key.as_str()).collect();
-    let batch_id = format!("{SHARD}-{}", sequence_number(0));
+    // Each object is named after its own first record.
     assert_eq!(
         keys,
         [
-            format!("raw/date=2010-12-01/{batch_id}.jsonl"),
-            format!("raw/date=2010-12-02/{batch_id}.jsonl")
+            format!("raw/date=2010-12-01/{SHARD}-{}.jsonl", sequence_number(0)),
+            format!("raw/date=2010-12-02/{SHARD}-{}.jsonl", sequence_number(300))
         ]
     );
     assert!(puts.iter().all(|(bucket, _, _)| bucket == "lake-bucket"));
@@ -156,8 +156,9 @@ async fn invalid_records_go_to_rejected_with_their_reason_and_data() {
         key,
         &format!(
             "rejected/date=2010-12-24/{SHARD}-{}.jsonl",
-            sequence_number(0)
-        )
+            sequence_number(5)
+        ),
+        "named after its first record"
     );
     let rejected = lines(body);
     assert_eq!(rejected.len(), 3);
@@ -197,15 +198,27 @@ async fn an_s3_failure_reports_every_record_of_the_batch_for_retry() {
         .iter()
         .map(|r| r.kinesis.sequence_number.clone())
         .collect();
-    let rule = mock!(aws_sdk_s3::Client::put_object).then_error(|| {
-        PutObjectError::generic(
-            aws_sdk_s3::error::ErrorMetadata::builder()
-                .code("AccessDenied")
-                .message("Access Denied")
-                .build(),
-        )
+    let rule = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(|request| request.key().is_some_and(|key| key.starts_with("raw/")))
+        .then_error(|| {
+            PutObjectError::generic(
+                aws_sdk_s3::error::ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message("Access Denied")
+                    .build(),
+            )
+        });
+    let saved: Puts = Arc::default();
+    let recorder = Arc::clone(&saved);
+    let save = mock!(aws_sdk_s3::Client::put_object).then_compute_output(move |request| {
+        recorder.lock().unwrap().push((
+            request.bucket().unwrap().to_owned(),
+            request.key().unwrap().to_owned(),
+            request.body().bytes().unwrap().to_vec(),
+        ));
+        PutObjectOutput::builder().build()
     });
-    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule, &save]);
 
     let response = handle(&s3, &config(), event).await;
 
@@ -216,6 +229,35 @@ async fn an_s3_failure_reports_every_record_of_the_batch_for_retry() {
         .collect();
     assert_eq!(reported, expected);
     assert_eq!(rule.num_calls(), 1, "stops at the first failed object");
+    // Before reporting them, the records are saved with the reason: the
+    // on-failure queue would get only their position.
+    let saved = saved.lock().unwrap();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(
+        (saved[0].0.as_str(), saved[0].1.clone()),
+        (
+            "lake-bucket",
+            format!("failed/lake-writer/{SHARD}-{}.jsonl", sequence_number(0))
+        )
+    );
+    let saved_lines = lines(&saved[0].2);
+    let saved_numbers: Vec<&str> = saved_lines
+        .iter()
+        .map(|l| l["sequence_number"].as_str().unwrap())
+        .collect();
+    assert_eq!(saved_numbers, expected);
+    assert!(
+        saved_lines[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("AccessDenied"),
+        "{}",
+        saved_lines[0]["reason"]
+    );
+    assert_eq!(
+        Transaction::from_json(saved_lines[0]["data"].as_str().unwrap()).as_ref(),
+        Ok(&transactions[0])
+    );
 }
 
 #[tokio::test]
@@ -235,10 +277,13 @@ async fn a_failure_after_a_written_object_still_reports_the_batch_from_its_start
         .error(|| {
             PutObjectError::generic(
                 aws_sdk_s3::error::ErrorMetadata::builder()
-                    .code("InternalError")
+                    // Not retried by the SDK (InternalError would be).
+                    .code("AccessDenied")
                     .build(),
             )
         })
+        // The save of the batch under failed/.
+        .output(|| PutObjectOutput::builder().build())
         .build();
     let s3 = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&rule]);
 
@@ -264,6 +309,50 @@ fn a_retried_batch_writes_the_same_keys_and_bytes() {
     for (old, new) in before.objects.iter().zip(&after.objects) {
         assert_eq!(old.key, new.key);
         assert!(new.body.starts_with(&old.body));
+    }
+}
+
+/// Keys and line ids of the objects a plan writes.
+fn stored_lines(batches: &[lake_writer::LakeBatch]) -> Vec<(String, String)> {
+    let mut stored: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for batch in batches {
+        for object in &batch.objects {
+            // A put overwrites what an earlier put wrote under the key.
+            let ids = lines(&object.body)
+                .iter()
+                .map(|l| l["line_id"].as_str().unwrap().to_owned())
+                .collect();
+            stored.insert(object.key.clone(), ids);
+        }
+    }
+    stored
+        .into_iter()
+        .flat_map(|(key, ids)| ids.into_iter().map(move |id| (key.clone(), id)))
+        .collect()
+}
+
+#[test]
+fn a_bisected_retry_stores_every_line_once_whatever_the_split() {
+    // A batch over two days crashes after its objects were written; Lambda
+    // bisects it and retries both halves. The second day is only in the
+    // second half: keyed by the batch's first record, it was stored twice.
+    let first_day = record::sample::transactions("2010-12-01.csv");
+    let second_day = record::sample::transactions("2010-12-02.csv");
+    let transactions: Vec<Transaction> = first_day[first_day.len() - 300..]
+        .iter()
+        .chain(&second_day[..200])
+        .cloned()
+        .collect();
+    let whole = event_from(&transactions);
+    for split in [150, 250, 300, 350] {
+        let (first_half, second_half) = whole.records.split_at(split);
+        let written = stored_lines(&[plan(&whole.records), plan(first_half), plan(second_half)]);
+        let mut ids: Vec<&str> = written.iter().map(|(_, id)| id.as_str()).collect();
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(before, ids.len(), "split at {split}: a line stored twice");
+        assert_eq!(ids.len(), 500, "split at {split}: a line lost");
     }
 }
 

@@ -8,6 +8,27 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_runtime::tracing;
 use record::dynamodb::{self, attr};
 
+/// The Lambda timeout the Api stack gives this function
+/// (`stacks/src/platform/api.rs`), under API Gateway's 29 s.
+pub const FUNCTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Longest one `Query` page may take, the SDK's own retries included: a
+/// stalled call is answered 500 with "try again" rather than the function
+/// being killed at its timeout (API Gateway's bare 502).
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Longest one HTTP attempt may take (a 1 MB page inside the region takes
+/// well under a second), so the SDK can retry a stalled attempt in time.
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The DynamoDB client's timeouts ([`CALL_TIMEOUT`], [`ATTEMPT_TIMEOUT`]).
+pub fn timeout_config() -> aws_sdk_dynamodb::config::timeout::TimeoutConfig {
+    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .operation_timeout(CALL_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .build()
+}
+
 /// A DynamoDB call that failed (after the SDK's own retries).
 #[derive(Debug, thiserror::Error)]
 #[error("reading the {table} table failed ({code}); try again in a moment")]
@@ -100,4 +121,19 @@ pub fn from_sdk(item: &HashMap<String, AttributeValue>) -> dynamodb::Item {
             Some((name, value))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stalled_page_is_answered_before_the_function_times_out() {
+        let config = timeout_config();
+        assert_eq!(config.operation_timeout(), Some(CALL_TIMEOUT));
+        assert_eq!(config.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        // An invoice's lines are one page; a customer's history a few.
+        assert!(CALL_TIMEOUT * 3 <= FUNCTION_TIMEOUT);
+        assert!(ATTEMPT_TIMEOUT * 2 < CALL_TIMEOUT, "room for one SDK retry");
+    }
 }

@@ -17,6 +17,9 @@ pub enum Field {
     UnitPrice,
     CustomerId,
     Country,
+    /// The client's optional idempotency key of an API item (not a CSV
+    /// column, so not in [`Field::ALL`]): the line's identity across resends.
+    IdempotencyKey,
 }
 
 impl Field {
@@ -32,6 +35,20 @@ impl Field {
         Field::Country,
     ];
 
+    /// The fields a transaction's JSON object may carry: the columns and
+    /// the idempotency key, in the order of [`Field::ALL`] then the key.
+    pub const JSON: [Field; 9] = [
+        Field::InvoiceNo,
+        Field::StockCode,
+        Field::Description,
+        Field::Quantity,
+        Field::InvoiceDate,
+        Field::UnitPrice,
+        Field::CustomerId,
+        Field::Country,
+        Field::IdempotencyKey,
+    ];
+
     /// The original CSV header name (`InvoiceNo`, `CustomerID`, ...).
     pub const fn header(self) -> &'static str {
         match self {
@@ -43,6 +60,7 @@ impl Field {
             Field::UnitPrice => "UnitPrice",
             Field::CustomerId => "CustomerID",
             Field::Country => "Country",
+            Field::IdempotencyKey => "IdempotencyKey",
         }
     }
 
@@ -57,6 +75,7 @@ impl Field {
             Field::UnitPrice => "unit_price",
             Field::CustomerId => "customer_id",
             Field::Country => "country",
+            Field::IdempotencyKey => "idempotency_key",
         }
     }
 }
@@ -86,7 +105,8 @@ pub enum Reason {
     TooManyDecimals { max: u32 },
     /// Outside the range the warehouse column holds.
     OutOfRange,
-    /// A negative unit price: refunds are negative quantities on `C` invoices.
+    /// A negative unit price outside an adjustment (`A`) invoice: refunds
+    /// are negative quantities on `C` invoices.
     NegativePrice,
     /// A cancellation invoice (`C` prefix) with a positive quantity.
     PositiveQuantityOnCancellation,
@@ -117,7 +137,8 @@ impl fmt::Display for Reason {
             }
             Reason::OutOfRange => f.write_str("is out of the range the warehouse columns hold"),
             Reason::NegativePrice => f.write_str(
-                "is negative: a refund is a negative Quantity on a `C` (cancellation) invoice",
+                "is negative: a refund is a negative Quantity on a `C` (cancellation) invoice; \
+                 only an adjustment invoice (`A` prefix, such as bad debt) has a negative price",
             ),
             Reason::PositiveQuantityOnCancellation => f.write_str(
                 "is positive on a cancellation invoice (`C` prefix): cancelled lines carry negative quantities",

@@ -18,16 +18,16 @@ use std::borrow::Cow;
 use crate::error::Field;
 use crate::json_plain;
 
-/// The text of each field in [`Field::ALL`] order, `""` when absent or
+/// The text of each field in [`Field::JSON`] order, `""` when absent or
 /// `null`: strings unescaped, numbers as written.
-pub(crate) type FieldTexts<'a> = [Cow<'a, str>; 8];
+pub(crate) type FieldTexts<'a> = [Cow<'a, str>; 9];
 
 /// The field texts of a flat object of scalars, or `None` when `json` is
 /// anything else (see the module documentation).
 pub(crate) fn read_flat_object(json: &str) -> Option<FieldTexts<'_>> {
     let mut reader = Reader { json, at: 0 };
     let mut texts: FieldTexts<'_> = Default::default();
-    let mut seen = [false; 8];
+    let mut seen = [false; 9];
     reader.skip_whitespace();
     reader.expect(b'{')?;
     reader.skip_whitespace();
@@ -53,9 +53,9 @@ pub(crate) fn read_flat_object(json: &str) -> Option<FieldTexts<'_>> {
     (reader.at == json.len()).then_some(texts)
 }
 
-/// The position in [`Field::ALL`] of a key in either naming.
+/// The position in [`Field::JSON`] of a key in either naming.
 fn field_index(key: &str) -> Option<usize> {
-    Field::ALL
+    Field::JSON
         .iter()
         .position(|field| key == field.normalised() || key == field.header())
 }
@@ -304,7 +304,7 @@ mod tests {
 
     #[test]
     fn knows_both_names_of_every_field() {
-        for (index, field) in Field::ALL.into_iter().enumerate() {
+        for (index, field) in Field::JSON.into_iter().enumerate() {
             assert_eq!(field_index(field.header()), Some(index));
             assert_eq!(field_index(field.normalised()), Some(index));
         }

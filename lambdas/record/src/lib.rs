@@ -24,15 +24,20 @@
 //! - Redshift's `transactions` table has the columns [`WAREHOUSE_COLUMNS`]
 //!   and loads [`WarehouseRow`] lines with `json 'auto'`;
 //! - DynamoDB tables and attribute names are in [`dynamodb`];
-//! - every stored line is keyed by the [`LineId`] of its source position.
+//! - every stored line is keyed by its [`LineId`]: from the client's
+//!   idempotency key when it gave one ([`KeyedTransaction`]), else from its
+//!   source position.
 
+mod base64;
 mod csv_file;
 pub mod dynamodb;
 mod error;
+pub mod failed;
 mod invoice_date;
 mod json_fields;
 mod json_plain;
 mod json_scalar;
+mod keyed;
 pub mod limits;
 mod line_id;
 mod money;
@@ -41,9 +46,11 @@ pub mod sample;
 mod transaction;
 mod warehouse;
 
+pub use base64::base64_encode;
 pub use csv_file::{CSV_HEADER, CsvError, CsvRow, CsvTransactions};
 pub use error::{Field, Reason, RecordError};
 pub use invoice_date::{format_invoice_date, parse_invoice_date};
+pub use keyed::KeyedTransaction;
 pub use line_id::{LineId, SourcePosition};
 pub use money::{Money, MoneyParseError};
 pub use transaction::{JSON_EXAMPLE, RawFields, Transaction};

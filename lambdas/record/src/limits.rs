@@ -13,3 +13,7 @@ pub const COUNTRY_BYTES: usize = 64;
 pub const LINE_ID_BYTES: usize = 18;
 /// The largest unit price `DECIMAL(12,3)` holds.
 pub const MAX_UNIT_PRICE: Money = Money::from_thousandths(999_999_999_999);
+/// The longest idempotency key a client may send: a file path and a line
+/// number fit easily; the key is hashed into the [`crate::LineId`], so its
+/// length costs nothing downstream.
+pub const IDEMPOTENCY_KEY_BYTES: usize = 256;

@@ -10,7 +10,9 @@
 //! sequence number, so the same row has the same id in DynamoDB, S3 and,
 //! through Firehose's Kinesis metadata, in Redshift), `f-` for a line of a
 //! batch file (object key and 1-based line number), `d-` for a record put
-//! straight into Firehose (its `recordId`). Hashing keeps the key short and
+//! straight into Firehose (its `recordId`), `i-` for an API item with the
+//! client's idempotency key (the key: stable across resends, see
+//! [`crate::KeyedTransaction`]). Hashing keeps the key short and
 //! bounded (an S3 key can be 1,024 bytes, the DynamoDB sort key limit);
 //! the readable position is stored beside it ([`SourcePosition`]'s
 //! `Display`). 64 bits make a collision within one invoice's lines (the
@@ -33,6 +35,9 @@ pub enum SourcePosition<'a> {
     File { key: &'a str, line: u64 },
     /// A record put directly into Firehose, identified by its `recordId`.
     FirehoseRecord { record_id: &'a str },
+    /// An API item with the client's idempotency key: the same key is the
+    /// same line, however often it is sent.
+    Client { idempotency_key: &'a str },
 }
 
 impl<'a> SourcePosition<'a> {
@@ -71,6 +76,10 @@ impl<'a> SourcePosition<'a> {
                 hash.write(record_id.as_bytes());
                 'd'
             }
+            SourcePosition::Client { idempotency_key } => {
+                hash.write(idempotency_key.as_bytes());
+                'i'
+            }
         };
         let mut id = String::with_capacity(crate::limits::LINE_ID_BYTES);
         id.push(tag);
@@ -95,6 +104,7 @@ impl fmt::Display for SourcePosition<'_> {
             } => write!(f, "kinesis:{shard_id}:{sequence_number}"),
             SourcePosition::File { key, line } => write!(f, "file:{key}:{line}"),
             SourcePosition::FirehoseRecord { record_id } => write!(f, "firehose:{record_id}"),
+            SourcePosition::Client { idempotency_key } => write!(f, "key:{idempotency_key}"),
         }
     }
 }

@@ -30,7 +30,8 @@ pub struct Transaction {
     pub quantity: i32,
     #[serde(serialize_with = "serialize_invoice_date")]
     pub invoice_date: NaiveDateTime,
-    /// Zero occurs (free samples, adjustments); never negative.
+    /// Zero occurs (free samples, adjustments); negative only on an
+    /// accounting adjustment ([`Transaction::is_adjustment`]).
     pub unit_price: Money,
     /// `None` for the quarter of rows sold without a known customer.
     pub customer_id: Option<String>,
@@ -72,7 +73,7 @@ impl Transaction {
             ));
         }
         let invoice_date = parse_date(raw.invoice_date)?;
-        let unit_price = parse_unit_price(raw.unit_price)?;
+        let unit_price = parse_unit_price(raw.unit_price, is_adjustment_number(invoice_no))?;
         check_line_total(unit_price, quantity, raw.unit_price)?;
         let customer_id = parse_customer_id(raw.customer_id)?;
         let country = required_text(Field::Country, raw.country, limits::COUNTRY_BYTES)?;
@@ -91,6 +92,15 @@ impl Transaction {
     /// A cancellation: the invoice number starts with `C`.
     pub fn is_cancellation(&self) -> bool {
         is_cancellation_number(&self.invoice_no)
+    }
+
+    /// An accounting adjustment: the invoice number starts with `A`. The
+    /// retailer books bad debt this way (`A563186`, stock code `B`, "Adjust
+    /// bad debt", a negative unit price). Stored like any line and flagged,
+    /// as cancellations are: not a sale, but part of the net revenue (the
+    /// warehouse views leave `A` invoices out of their sales columns).
+    pub fn is_adjustment(&self) -> bool {
+        is_adjustment_number(&self.invoice_no)
     }
 
     /// `quantity × unit_price`, exact. Cannot overflow: checked at parse time
@@ -139,11 +149,19 @@ fn is_cancellation_number(invoice_no: &str) -> bool {
     invoice_no.starts_with('C')
 }
 
+fn is_adjustment_number(invoice_no: &str) -> bool {
+    invoice_no.starts_with('A')
+}
+
 fn required_text(field: Field, raw: &str, max_bytes: usize) -> Result<&str, RecordError> {
     optional_text(field, raw, max_bytes)?.ok_or(RecordError::Missing { field })
 }
 
-fn optional_text(field: Field, raw: &str, max_bytes: usize) -> Result<Option<&str>, RecordError> {
+pub(crate) fn optional_text(
+    field: Field,
+    raw: &str,
+    max_bytes: usize,
+) -> Result<Option<&str>, RecordError> {
     let text = trim(raw);
     if text.is_empty() {
         return Ok(None);
@@ -207,7 +225,8 @@ fn parse_date(raw: &str) -> Result<NaiveDateTime, RecordError> {
         .map_err(|reason| RecordError::invalid(Field::InvoiceDate, text, reason))
 }
 
-fn parse_unit_price(raw: &str) -> Result<Money, RecordError> {
+/// A price; negative only on an adjustment invoice (bad debt written off).
+fn parse_unit_price(raw: &str, adjustment: bool) -> Result<Money, RecordError> {
     let text = trim(raw);
     if text.is_empty() {
         return Err(RecordError::Missing {
@@ -222,14 +241,14 @@ fn parse_unit_price(raw: &str) -> Result<Money, RecordError> {
         };
         RecordError::invalid(Field::UnitPrice, text, reason)
     })?;
-    if price.is_negative() {
+    if price.is_negative() && !adjustment {
         return Err(RecordError::invalid(
             Field::UnitPrice,
             text,
             Reason::NegativePrice,
         ));
     }
-    if price > limits::MAX_UNIT_PRICE {
+    if price.thousandths().unsigned_abs() > limits::MAX_UNIT_PRICE.thousandths().unsigned_abs() {
         return Err(RecordError::invalid(
             Field::UnitPrice,
             text,
@@ -311,6 +330,8 @@ struct JsonTransaction<'a> {
     customer_id: Option<&'a serde_json::value::RawValue>,
     #[serde(alias = "Country", borrow)]
     country: Option<&'a serde_json::value::RawValue>,
+    #[serde(alias = "IdempotencyKey", default, borrow)]
+    idempotency_key: Option<&'a serde_json::value::RawValue>,
 }
 
 /// An example transaction object, shown when a body is not an object.
@@ -338,6 +359,7 @@ pub(crate) fn fields_via_serde(json: &str) -> Result<FieldTexts<'_>, RecordError
         (Field::UnitPrice, &parsed.unit_price),
         (Field::CustomerId, &parsed.customer_id),
         (Field::Country, &parsed.country),
+        (Field::IdempotencyKey, &parsed.idempotency_key),
     ]
     .map(|(field, raw)| match raw {
         None => Ok(Cow::Borrowed("")),
@@ -351,6 +373,16 @@ pub(crate) fn fields_via_serde(json: &str) -> Result<FieldTexts<'_>, RecordError
     Ok(values)
 }
 
+/// The field texts of a transaction's JSON object. The stream's records
+/// take the one-pass reader; whatever it declines goes through serde, whose
+/// errors say what and where.
+pub(crate) fn json_texts(json: &str) -> Result<FieldTexts<'_>, RecordError> {
+    match json_fields::read_flat_object(json) {
+        Some(texts) => Ok(texts),
+        None => fields_via_serde(json),
+    }
+}
+
 impl Transaction {
     /// Parses one JSON object in either naming:
     /// `{"InvoiceNo":"536365","Quantity":6,"UnitPrice":2.55,...}` or
@@ -358,17 +390,15 @@ impl Transaction {
     /// `null` or an absent field counts as empty. To split a JSON array into
     /// per-item results, deserialise it as `Vec<Box<RawValue>>` and call this
     /// on each `raw.get()`.
+    ///
+    /// An `idempotency_key` member is accepted and left out: the writers
+    /// read it with [`crate::KeyedTransaction::from_json`].
     pub fn from_json(json: &str) -> Result<Transaction, RecordError> {
-        // The stream's records take the one-pass reader; whatever it
-        // declines goes through serde, whose errors say what and where.
-        let texts = match json_fields::read_flat_object(json) {
-            Some(texts) => texts,
-            None => fields_via_serde(json)?,
-        };
-        Transaction::from_texts(&texts)
+        Transaction::from_texts(&json_texts(json)?)
     }
 
-    /// [`Transaction::from_fields`] of texts in [`Field::ALL`] order.
+    /// [`Transaction::from_fields`] of texts in [`Field::JSON`] order (the
+    /// idempotency key is [`crate::KeyedTransaction`]'s to read).
     pub(crate) fn from_texts(texts: &FieldTexts<'_>) -> Result<Transaction, RecordError> {
         let [
             invoice_no,
@@ -379,6 +409,7 @@ impl Transaction {
             unit_price,
             customer_id,
             country,
+            _idempotency_key,
         ] = texts;
         Transaction::from_fields(RawFields {
             invoice_no,

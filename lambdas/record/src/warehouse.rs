@@ -1,7 +1,8 @@
 //! The row the Redshift table `transactions` loads with
 //! `COPY ... FORMAT AS JSON 'auto'`: one JSON object per line whose
 //! lowercase keys are the column names ([`WAREHOUSE_COLUMNS`], the contract
-//! with the warehouse-schema DDL).
+//! with the warehouse-schema DDL). Money is a quoted decimal, so it loads
+//! into `DECIMAL` exactly ([`WarehouseRow::write_json_line`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -79,12 +80,14 @@ pub struct WarehouseRow<'a> {
     pub description: Option<Cow<'a, str>>,
     pub quantity: i32,
     pub invoice_date: WarehouseTimestamp,
+    #[serde(serialize_with = "quoted_money")]
     pub unit_price: Money,
     #[serde(borrow)]
     pub customer_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub country: Cow<'a, str>,
     pub is_cancellation: bool,
+    #[serde(serialize_with = "quoted_money")]
     pub line_total: Money,
     #[serde(borrow)]
     pub line_id: Cow<'a, str>,
@@ -112,8 +115,8 @@ impl<'a> WarehouseRow<'a> {
     ///
     /// Written by hand rather than through serde: this is the Firehose hot
     /// path, and money goes out as its exact decimal text without the
-    /// allocation serde_json needs for a raw number. The bytes equal the
-    /// `Serialize` output (tested over the whole sample).
+    /// allocation serde_json needs. The bytes equal the `Serialize` output
+    /// (tested over the whole sample).
     pub fn write_json_line(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"invoice_no\":");
         write_json_str(out, &self.invoice_no);
@@ -126,11 +129,7 @@ impl<'a> WarehouseRow<'a> {
         out.extend_from_slice(b",\"invoice_date\":\"");
         write_timestamp(out, &self.invoice_date.0);
         out.extend_from_slice(b"\",\"unit_price\":");
-        out.extend_from_slice(
-            self.unit_price
-                .format_into(&mut [0; Money::TEXT_LEN])
-                .as_bytes(),
-        );
+        write_money(out, self.unit_price);
         out.extend_from_slice(b",\"customer_id\":");
         write_json_opt_str(out, self.customer_id.as_deref());
         out.extend_from_slice(b",\"country\":");
@@ -141,11 +140,7 @@ impl<'a> WarehouseRow<'a> {
             b",\"is_cancellation\":false"
         });
         out.extend_from_slice(b",\"line_total\":");
-        out.extend_from_slice(
-            self.line_total
-                .format_into(&mut [0; Money::TEXT_LEN])
-                .as_bytes(),
-        );
+        write_money(out, self.line_total);
         out.extend_from_slice(b",\"line_id\":");
         write_json_str(out, &self.line_id);
         out.extend_from_slice(b"}\n");
@@ -183,6 +178,22 @@ impl<'de> Deserialize<'de> for WarehouseTimestamp {
             .map(WarehouseTimestamp)
             .map_err(|reason| serde::de::Error::custom(format!("invoice_date {text:?} {reason}")))
     }
+}
+
+/// Money as a quoted decimal, `"2.55"`. Redshift's COPY may lose the last
+/// digits of a bare JSON number loaded into a `DECIMAL` column; its docs
+/// recommend quoting the number, which COPY then reads as decimal text
+/// (<https://docs.aws.amazon.com/redshift/latest/dg/copy-usage_notes-copy-from-json.html>,
+/// "Loading numbers from JSON format data"). The lake's readers (Glue,
+/// Athena) take the same quoted decimal.
+fn write_money(out: &mut Vec<u8>, money: Money) {
+    out.push(b'"');
+    out.extend_from_slice(money.format_into(&mut [0; Money::TEXT_LEN]).as_bytes());
+    out.push(b'"');
+}
+
+fn quoted_money<S: Serializer>(money: &Money, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(money)
 }
 
 /// A JSON string; text needing no escape (almost all of it) is copied.
@@ -249,6 +260,22 @@ mod tests {
                 serde_json::to_string(text).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn money_reaches_the_warehouse_as_quoted_decimal_text() {
+        let transaction = crate::Transaction::from_json(
+            r#"{"InvoiceNo":"536365","StockCode":"85123A","Quantity":3,"InvoiceDate":"2010-12-01 08:26:00","UnitPrice":"38970.005","Country":"United Kingdom"}"#,
+        )
+        .unwrap();
+        let line_id = crate::SourcePosition::Client {
+            idempotency_key: "k",
+        }
+        .line_id();
+        let line =
+            String::from_utf8(WarehouseRow::new(&transaction, &line_id).to_json_line()).unwrap();
+        assert!(line.contains(r#""unit_price":"38970.005""#), "{line}");
+        assert!(line.contains(r#""line_total":"116910.015""#), "{line}");
     }
 
     #[test]

@@ -80,7 +80,7 @@ fn unknown_and_repeated_fields_are_named() {
             "not a transaction object: unknown field `CustomerId`, expected one of `InvoiceNo`, \
              `invoice_no`, `StockCode`, `stock_code`, `Description`, `description`, `Quantity`, \
              `quantity`, `InvoiceDate`, `invoice_date`, `UnitPrice`, `unit_price`, `CustomerID`, \
-             `customer_id`, `Country`, `country` at line 1 column 148",
+             `customer_id`, `Country`, `country`, `IdempotencyKey`, `idempotency_key` at line 1 column 148",
         ),
         (
             format!(r#"{{"invoice_no":"1",{VALID},"InvoiceNo":"2"}}"#),
@@ -165,7 +165,8 @@ fn well_formed_json_with_invalid_values_names_the_field() {
         (
             r#"{"InvoiceNo":"536365","StockCode":"85123A","Quantity":6,"InvoiceDate":"2010-12-01 08:26:00","UnitPrice":-2.55,"Country":"UK"}"#.to_owned(),
             "UnitPrice \"-2.55\" is negative: a refund is a negative Quantity on a `C` \
-             (cancellation) invoice",
+             (cancellation) invoice; only an adjustment invoice (`A` prefix, such as bad debt) \
+             has a negative price",
         ),
     ]);
 }

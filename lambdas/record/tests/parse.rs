@@ -349,6 +349,52 @@ fn rejects_a_cancellation_with_a_positive_quantity() {
     );
 }
 
+/// The retailer's bad-debt write-offs of August 2011, as the full data set
+/// has them (not in the December 2010 sample).
+const BAD_DEBT_ADJUSTMENTS: [&str; 3] = [
+    "A563185,B,Adjust bad debt,1,8/12/2011 14:50,11062.06,,United Kingdom",
+    "A563186,B,Adjust bad debt,1,8/12/2011 14:51,-11062.06,,United Kingdom",
+    "A563187,B,Adjust bad debt,1,8/12/2011 14:52,-11062.06,,United Kingdom",
+];
+
+#[test]
+fn bad_debt_adjustments_with_a_negative_price_are_stored_and_flagged() {
+    let lines: Vec<Transaction> = BAD_DEBT_ADJUSTMENTS
+        .iter()
+        .map(|row| parse_csv_row(row).unwrap_or_else(|e| panic!("{row}: {e}")))
+        .collect();
+    assert!(lines.iter().all(Transaction::is_adjustment));
+    assert!(
+        lines
+            .iter()
+            .all(|t| !t.is_cancellation() && !t.is_product())
+    );
+    let net: i64 = lines.iter().map(|t| t.line_total().thousandths()).sum();
+    assert_eq!(
+        Money::from_thousandths(net).to_string(),
+        "-11062.06",
+        "rejecting the two negative lines would overstate revenue by 22,124.12"
+    );
+    // They travel the stream and reach the warehouse like any line.
+    for line in &lines {
+        assert_eq!(Transaction::from_json(&line.to_json()).as_ref(), Ok(line));
+    }
+}
+
+#[test]
+fn a_negative_price_outside_an_adjustment_invoice_is_still_refused() {
+    for row in [
+        "563186,B,Adjust bad debt,1,8/12/2011 14:51,-11062.06,,United Kingdom",
+        "C563186,B,Adjust bad debt,-1,8/12/2011 14:51,-11062.06,,United Kingdom",
+    ] {
+        let error = parse_csv_row(row).unwrap_err();
+        assert_eq!(error.kind(), "UnitPrice: negative", "{row}");
+    }
+    let error =
+        parse_csv_row("A1,B,Adjust,1,8/12/2011 14:51,-1000000000,,United Kingdom").unwrap_err();
+    assert_eq!(error.kind(), "UnitPrice: out of range");
+}
+
 #[test]
 fn rejects_a_line_total_beyond_the_warehouse_decimal() {
     let error =
@@ -546,7 +592,7 @@ fn warehouse_json_has_the_exact_columns_and_decimals() {
     assert_eq!(
         json,
         format!(
-            "{{\"invoice_no\":\"C536379\",\"stock_code\":\"D\",\"description\":\"Discount\",\"quantity\":-1,\"invoice_date\":\"2010-12-01 09:41:00\",\"unit_price\":27.5,\"customer_id\":\"14527\",\"country\":\"United Kingdom\",\"is_cancellation\":true,\"line_total\":-27.5,\"line_id\":\"{line_id}\"}}\n"
+            "{{\"invoice_no\":\"C536379\",\"stock_code\":\"D\",\"description\":\"Discount\",\"quantity\":-1,\"invoice_date\":\"2010-12-01 09:41:00\",\"unit_price\":\"27.5\",\"customer_id\":\"14527\",\"country\":\"United Kingdom\",\"is_cancellation\":true,\"line_total\":\"-27.5\",\"line_id\":\"{line_id}\"}}\n"
         )
     );
     // Sorted: serde_json's `preserve_order` may be on in the workspace.

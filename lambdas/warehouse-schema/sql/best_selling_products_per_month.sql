@@ -4,9 +4,10 @@
 -- Products only: stock codes of five digits and an optional letter suffix
 -- (85123A), the same rule as record::Transaction::is_product; postage, fees,
 -- discounts and manual entries (POST, DOT, M, D, BANK CHARGES, ...) are left
--- out. Cancellations and stock adjustments (quantity <= 0) are excluded: this
--- is what was sold, not what was sold and kept.
-CREATE OR REPLACE VIEW public.best_selling_products_per_month AS
+-- out. Cancellations, stock adjustments (quantity <= 0) and accounting
+-- adjustments (A... invoices) are excluded: this is what was sold, not what
+-- was sold and kept.
+CREATE VIEW public.best_selling_products_per_month AS
 SELECT
     sales_month,
     stock_code,
@@ -27,6 +28,7 @@ FROM (
     FROM public.transactions
     WHERE NOT is_cancellation
       AND quantity > 0
+      AND invoice_no NOT LIKE 'A%'
       AND stock_code ~ '^[0-9]{5}[A-Za-z]*$'
     GROUP BY 1, 2
 ) AS monthly

@@ -1,9 +1,9 @@
 -- Invoices by total, biggest first (size_rank 1 is the biggest).
 --
 -- Cancellation invoices (C...) are excluded: they are refunds, not invoices
--- of their own size. An invoice's total is all of its lines, postage and fees
+-- of their own size; so are accounting adjustments (A..., bad debt). An invoice's total is all of its lines, postage and fees
 -- included, as the customer was charged.
-CREATE OR REPLACE VIEW public.biggest_invoices AS
+CREATE VIEW public.biggest_invoices AS
 SELECT
     invoice_no,
     invoiced_at,
@@ -24,5 +24,6 @@ FROM (
         SUM(line_total) AS total
     FROM public.transactions
     WHERE NOT is_cancellation
+      AND invoice_no NOT LIKE 'A%'
     GROUP BY invoice_no
 ) AS invoices

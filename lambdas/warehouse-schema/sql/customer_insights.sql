@@ -4,7 +4,7 @@
 -- out. Spend, invoice count, average invoice and first/last purchase count
 -- purchases only (cancellations excluded); cancellations are shown apart, and
 -- net_spend is purchases plus (negative) cancellations.
-CREATE OR REPLACE VIEW public.customer_insights AS
+CREATE VIEW public.customer_insights AS
 SELECT
     customer_id,
     MAX(country) AS country,

@@ -4,9 +4,11 @@
 -- sizes are record::WAREHOUSE_COLUMNS (tested); sizes are bytes, as the
 -- validation in the record crate counts them.
 --
--- line_id identifies the source position of the line (file and line, or
--- Kinesis shard and sequence number): loads replace rows by line_id, so a
--- retried load does not duplicate them.
+-- line_id identifies the line at its source (the client's idempotency key,
+-- file and line, or Kinesis shard and sequence number). Every load replaces
+-- rows by line_id: batch-import's file loads, and the merge of what Firehose
+-- COPYs into public.transactions_staging (transactions_staging.sql), so a
+-- retried load or a repeated delivery does not duplicate them.
 --
 -- IF NOT EXISTS: the table and its data survive every deployment; a change of
 -- columns needs a migration, not an edit of this file.

@@ -6,8 +6,11 @@
 //! (one `BatchExecuteStatement`, one transaction, polled with
 //! `DescribeStatement`), `CREATE TABLE IF NOT EXISTS public.transactions`
 //! with the columns of `record::WAREHOUSE_COLUMNS` (what Firehose and
-//! batch-import load) and `CREATE OR REPLACE VIEW` for the analysts' views
-//! ([`schema::VIEWS`]; the SQL is in `sql/*.sql`). On Delete it drops the
+//! batch-import load), `public.transactions_staging` beside it (where
+//! Firehose COPYs; batch-import merges it into the table by `line_id`) and,
+//! for each of the analysts' views, `DROP VIEW IF
+//! EXISTS` then `CREATE VIEW` ([`schema::VIEWS`]; the SQL is in `sql/*.sql`;
+//! [`schema::create_statements`] says why not `CREATE OR REPLACE`). On Delete it drops the
 //! views and keeps the table and its data ([`schema::delete_statements`]
 //! says why), and answers SUCCESS even when the drop fails, so a stack
 //! deletion or rollback never sticks on a view.

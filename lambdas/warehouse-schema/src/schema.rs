@@ -7,8 +7,14 @@ pub const TABLE: &str = "public.transactions";
 /// `CREATE TABLE IF NOT EXISTS public.transactions (...)`.
 pub const TABLE_SQL: &str = include_str!("../sql/transactions.sql");
 
-/// The analysts' views: name (schema-qualified) and `CREATE OR REPLACE
-/// VIEW` statement, in creation order.
+/// The table Firehose COPYs into, merged into [`TABLE`] by batch-import.
+pub const STAGING_TABLE: &str = "public.transactions_staging";
+
+/// `CREATE TABLE IF NOT EXISTS public.transactions_staging (LIKE ...)`.
+pub const STAGING_SQL: &str = include_str!("../sql/transactions_staging.sql");
+
+/// The analysts' views: name (schema-qualified) and `CREATE VIEW`
+/// statement, in creation order.
 pub const VIEWS: [(&str, &str); 6] = [
     (
         "public.sales_per_hour",
@@ -36,13 +42,28 @@ pub const VIEWS: [(&str, &str); 6] = [
     ),
 ];
 
-/// Create and Update: the table if missing, then every view (re)defined.
-/// Idempotent: running it twice changes nothing the second time.
+/// Create and Update: the table and Firehose's staging table if missing,
+/// then every view dropped and
+/// created again. Redshift's `CREATE OR REPLACE VIEW` fails when the new
+/// definition changes the view's columns (names, types or order must stay;
+/// <https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_VIEW.html>), so
+/// the first schema change touching a view would roll the stack back.
+/// `DROP VIEW IF EXISTS` then `CREATE VIEW` takes any change; the caller runs
+/// the list as one `BatchExecuteStatement`, one transaction, so readers
+/// never see a view missing and a failed create restores the old one.
+/// No `CASCADE`: an analyst's view built on ours fails the update instead
+/// of vanishing. Idempotent: running it twice ends in the same state.
 pub fn create_statements() -> Vec<String> {
-    std::iter::once(TABLE_SQL)
-        .chain(VIEWS.iter().map(|(_, sql)| *sql))
-        .map(statement)
-        .collect()
+    let mut statements = vec![statement(TABLE_SQL), statement(STAGING_SQL)];
+    for (name, sql) in VIEWS {
+        statements.push(drop_view(name));
+        statements.push(statement(sql));
+    }
+    statements
+}
+
+fn drop_view(name: &str) -> String {
+    format!("DROP VIEW IF EXISTS {name}")
 }
 
 /// Delete: the views only, `IF EXISTS`. The table and its data are kept:
@@ -50,10 +71,7 @@ pub fn create_statements() -> Vec<String> {
 /// deletion policy and snapshots decide about the data). No `CASCADE`: an
 /// analyst's view built on ours blocks the drop rather than vanishing.
 pub fn delete_statements() -> Vec<String> {
-    VIEWS
-        .iter()
-        .map(|(name, _)| format!("DROP VIEW IF EXISTS {name}"))
-        .collect()
+    VIEWS.iter().map(|(name, _)| drop_view(name)).collect()
 }
 
 /// One statement of a file: trailing whitespace and `;` removed (the Data

@@ -202,12 +202,54 @@ async fn create_runs_the_ddl_and_answers_success() {
     );
     assert_eq!(sqls, &schema::create_statements());
     assert!(sqls[0].contains("CREATE TABLE IF NOT EXISTS public.transactions ("));
-    assert!(
-        sqls[1..]
-            .iter()
-            .all(|sql| sql.contains("CREATE OR REPLACE VIEW public."))
-    );
     assert!(sqls.iter().all(|sql| !sql.ends_with(';')));
+}
+
+#[test]
+fn firehose_copies_into_a_staging_table_shaped_like_the_table() {
+    // Firehose may COPY a line twice; the views never read where it COPYs.
+    let sqls = schema::create_statements();
+    assert!(sqls[0].contains("CREATE TABLE IF NOT EXISTS public.transactions ("));
+    assert!(sqls[1].ends_with(
+        "CREATE TABLE IF NOT EXISTS public.transactions_staging (LIKE public.transactions)"
+    ));
+    for (name, sql) in schema::VIEWS {
+        assert!(
+            !sql.contains(schema::STAGING_TABLE),
+            "{name} reads the staging table"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_view_whose_columns_change_is_dropped_and_created_in_one_transaction() {
+    // Redshift refuses CREATE OR REPLACE VIEW when the columns change; a
+    // drop and a create in the same batch (one transaction) take any change.
+    let (url, server) = response_listener().await;
+    let (client, submitted, _) = data_api(StatusString::Finished, None);
+    let mut event = event("Update", &url);
+    event["PhysicalResourceId"] = json!("id-from-the-first-create");
+    event["OldResourceProperties"] = event["ResourceProperties"].clone();
+
+    handle(&client, &http(), &timing(), event).await.unwrap();
+
+    assert_eq!(server.await.unwrap().body["Status"], "SUCCESS");
+    let submitted = submitted.lock().unwrap();
+    assert_eq!(submitted.len(), 1, "one batch: one transaction");
+    let sqls = &submitted[0].3;
+    assert!(
+        sqls.iter().all(|sql| !sql.contains("OR REPLACE")),
+        "{sqls:#?}"
+    );
+    assert_eq!(sqls.len(), 2 + 2 * schema::VIEWS.len());
+    for (pair, (name, _)) in sqls[2..].chunks(2).zip(schema::VIEWS) {
+        assert_eq!(pair[0], format!("DROP VIEW IF EXISTS {name}"));
+        assert!(
+            pair[1].contains(&format!("CREATE VIEW {name} AS")),
+            "{name} is created right after its drop: {}",
+            pair[1]
+        );
+    }
 }
 
 #[tokio::test]
@@ -403,10 +445,7 @@ fn the_sql_files_create_every_view_the_analysts_need() {
         ]
     );
     for (name, sql) in schema::VIEWS {
-        assert!(
-            sql.contains(&format!("CREATE OR REPLACE VIEW {name} AS")),
-            "{name}"
-        );
+        assert!(sql.contains(&format!("CREATE VIEW {name} AS")), "{name}");
         assert!(sql.contains("FROM public.transactions"), "{name}");
         assert!(sql.starts_with("--"), "{name} explains itself to analysts");
     }

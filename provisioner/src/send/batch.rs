@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use record::{CsvError, CsvTransactions, Field, RecordError};
+use record::{CsvError, CsvTransactions, Field, KeyedTransaction, RecordError};
 
 /// The ingest API's limits per request (lambdas/ingest/src/request.rs):
 /// at most 500 items (one Kinesis `PutRecords` call) in a body under 5 MiB.
@@ -23,11 +23,26 @@ pub struct Row {
     pub fields: [String; 8],
 }
 
-/// A valid row and the JSON the API receives for it.
+/// A valid row and the JSON the API receives for it, with the row's
+/// idempotency key ([`idempotency_key`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     pub row: Row,
     pub json: String,
+}
+
+/// The idempotency key of a row: its file's name and its line,
+/// `2010-12-01.csv:2`. The ingest API derives the line's id from it, so a
+/// batch resent after a timeout, or a whole file sent twice, stores every
+/// row once, while identical rows on different lines (the retailer's data
+/// has them) stay two lines. The name without its folder, so the same file
+/// sent from another checkout is the same rows.
+pub fn idempotency_key(path: &Path, line: u64) -> String {
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    format!("{name}:{line}")
 }
 
 /// A file's rows: the valid ones to send, the invalid ones with why.
@@ -74,8 +89,8 @@ pub fn read_file(path: &Path) -> Result<Rows, ReadError> {
         .has_headers(true)
         .flexible(true)
         .from_reader(bytes.as_slice());
-    let columns = match raw.byte_headers() {
-        Ok(headers) => columns(headers),
+    let (columns, origin) = match raw.byte_headers() {
+        Ok(headers) => (columns(headers), origin_columns(headers)),
         Err(error) => return Err(not_transactions(CsvError::Read { line: 1, error })),
     };
     let mut rows = Rows::default();
@@ -95,11 +110,31 @@ pub fn read_file(path: &Path) -> Result<Rows, ReadError> {
                     .unwrap_or_default()
             }),
         };
+        // A row of a rejected file keeps the key of where it was first
+        // read: resending a row that failed ambiguously (it may have been
+        // stored) must not store it twice.
+        let key = origin
+            .and_then(|(file, line)| {
+                let file = String::from_utf8_lossy(raw.get(file)?).into_owned();
+                let line: u64 = std::str::from_utf8(raw.get(line)?)
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                (!file.is_empty()).then(|| idempotency_key(Path::new(&file), line))
+            })
+            .unwrap_or_else(|| idempotency_key(path, row.line));
         match parsed.result {
-            Ok(transaction) => rows.valid.push(Item {
-                row,
-                json: transaction.to_json(),
-            }),
+            Ok(transaction) => {
+                let keyed = KeyedTransaction {
+                    transaction,
+                    idempotency_key: Some(key),
+                };
+                rows.valid.push(Item {
+                    row,
+                    json: keyed.to_json(),
+                })
+            }
             Err(error) => rows.invalid.push((row, error)),
         }
     }
@@ -124,6 +159,19 @@ fn columns(headers: &csv::ByteRecord) -> [Option<usize>; 8] {
                 || name.eq_ignore_ascii_case(field.normalised())
         })
     })
+}
+
+/// The `file` and `line` columns of a rejected file (`report.rs` writes
+/// them before the transaction's columns), when the file has both.
+fn origin_columns(headers: &csv::ByteRecord) -> Option<(usize, usize)> {
+    let position = |wanted: &str| {
+        headers.iter().position(|name| {
+            String::from_utf8_lossy(name)
+                .trim()
+                .eq_ignore_ascii_case(wanted)
+        })
+    };
+    Some((position("file")?, position("line")?))
 }
 
 /// Groups items, in order, into batches of at most `max_items` whose JSON
@@ -217,9 +265,63 @@ mod tests {
                 .contains(r#""invoice_date":"2010-12-01 08:26:00""#)
         );
         assert!(valid.json.contains(r#""customer_id":"17850""#));
+        assert!(valid.json.ends_with(r#","idempotency_key":"day.csv:2"}"#));
         let (row, error) = &rows.invalid[0];
         assert_eq!((row.line, row.fields[5].as_str()), (3, "abc"));
         assert_eq!(error.field(), Some(Field::UnitPrice));
+    }
+
+    #[test]
+    fn a_file_sent_twice_gives_the_same_keys_and_identical_rows_different_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = "536365,85123A,WHITE HEART,6,12/1/2010 8:26,2.55,17850.0,United Kingdom\n";
+        let text = format!("{}\n{row}{row}", record::CSV_HEADER);
+        let first = read_file(&write(dir.path(), "2010-12-01.csv", &text)).unwrap();
+        let copy = dir.path().join("copy");
+        std::fs::create_dir(&copy).unwrap();
+        let again = read_file(&write(&copy, "2010-12-01.csv", &text)).unwrap();
+
+        let keys = |rows: &Rows| -> Vec<Option<String>> {
+            rows.valid
+                .iter()
+                .map(|item| {
+                    KeyedTransaction::from_json(&item.json)
+                        .unwrap()
+                        .idempotency_key
+                })
+                .collect()
+        };
+        assert_eq!(
+            keys(&first),
+            [
+                Some("2010-12-01.csv:2".to_owned()),
+                Some("2010-12-01.csv:3".to_owned())
+            ]
+        );
+        assert_eq!(
+            keys(&first),
+            keys(&again),
+            "the same file from another folder"
+        );
+    }
+
+    #[test]
+    fn a_row_resent_from_the_rejected_file_keeps_the_key_of_its_first_file_and_line() {
+        // A row the stream failed ambiguously may have been stored: sent
+        // again from rejected.csv it must be the same line.
+        let dir = tempfile::tempdir().unwrap();
+        let rejected = format!(
+            "file,line,{},field,reason\n\
+             data/online-retail/2010-12-01.csv,17,536365,85123A,WHITE HEART,6,12/1/2010 8:26,2.55,17850.0,United Kingdom,,failed\n",
+            record::CSV_HEADER.trim_end()
+        );
+        let rows = read_file(&write(dir.path(), "rejected.csv", &rejected)).unwrap();
+        assert_eq!(rows.valid.len(), 1, "{:?}", rows.invalid);
+        let key = KeyedTransaction::from_json(&rows.valid[0].json)
+            .unwrap()
+            .idempotency_key;
+        assert_eq!(key.as_deref(), Some("2010-12-01.csv:17"));
+        assert_eq!(rows.valid[0].row.line, 2, "reported where it is now");
     }
 
     #[test]

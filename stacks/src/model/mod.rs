@@ -14,6 +14,7 @@ mod value;
 
 pub mod apigateway;
 pub mod cloudformation;
+pub mod cloudwatch;
 pub mod dynamodb;
 pub mod ec2;
 pub mod events;

@@ -76,6 +76,8 @@ pub fn api(
             environment: BTreeMap::from([("STREAM_NAME", streaming.stream.name())]),
             memory_mb: 256,
             // Retries of throttled records included, under the 29 s limit.
+            // lambdas/ingest/src/put.rs (FUNCTION_TIMEOUT) bounds its Kinesis calls
+            // to answer within it.
             timeout_seconds: 20,
             reserved_concurrency: Some(api_concurrency(stage)),
             checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP],

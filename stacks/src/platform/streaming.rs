@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::assets::AssetTable;
+use crate::model::cloudwatch::{Alarm, Dimension};
 use crate::model::iam::Role;
 use crate::model::kinesis::{Stream, StreamEncryption};
 use crate::model::kinesisfirehose::{
@@ -32,7 +33,7 @@ use super::function::{
 };
 use super::role::add_role;
 use super::storage::Storage;
-use super::warehouse::{TRANSACTIONS_TABLE, Warehouse};
+use super::warehouse::{FIREHOSE_STAGING_TABLE, Warehouse};
 
 /// What other stacks consume from streaming.
 #[derive(Debug, Clone)]
@@ -46,14 +47,14 @@ pub struct Streaming {
 /// text and fails).
 pub const COPY_OPTIONS: &str = "json 'auto' timeformat 'auto' truncatecolumns";
 
-/// How a stream consumer reads: bounded retries and record age, bisection
-/// of failing batches, per-record failure reports.
+/// How a stream consumer reads: bounded retries, bisection of failing
+/// batches, per-record failure reports. The record age limit is the
+/// stream's retention ([`maximum_record_age_seconds`]).
 #[derive(Debug, Clone, Copy)]
 pub struct StreamReading {
     pub batch_size: i64,
     pub batching_window_seconds: i64,
     pub maximum_retry_attempts: i64,
-    pub maximum_record_age_seconds: i64,
 }
 
 /// The raw lake favours larger objects; the serving tables low latency.
@@ -61,14 +62,31 @@ pub const LAKE_READING: StreamReading = StreamReading {
     batch_size: 1000,
     batching_window_seconds: 30,
     maximum_retry_attempts: 5,
-    maximum_record_age_seconds: 6 * 3600,
 };
 pub const TABLES_READING: StreamReading = StreamReading {
     batch_size: 500,
     batching_window_seconds: 1,
     maximum_retry_attempts: 5,
-    maximum_record_age_seconds: 6 * 3600,
 };
+
+/// The largest `MaximumRecordAgeInSeconds` a mapping takes (7 days); -1
+/// means no limit
+/// (<https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html>).
+pub const MAXIMUM_RECORD_AGE_LIMIT_SECONDS: i64 = 7 * 24 * 3600;
+
+/// A consumer keeps retrying a record for as long as the stream keeps it:
+/// a shorter age limit (it was 6 hours against 7 days of retention)
+/// discarded records during a longer DynamoDB or S3 outage while the
+/// stream still held them. The stream's retention in seconds, or no limit
+/// when the retention is longer than a mapping's limit allows.
+pub fn maximum_record_age_seconds(stage: &Stage) -> i64 {
+    let retention = i64::from(stage.stream.retention_hours) * 3600;
+    if retention <= MAXIMUM_RECORD_AGE_LIMIT_SECONDS {
+        retention
+    } else {
+        -1
+    }
+}
 
 /// Firehose waits at most 5 minutes for a processor invocation.
 /// <https://docs.aws.amazon.com/firehose/latest/dev/data-transformation.html>
@@ -129,6 +147,7 @@ pub fn streaming(
     )?;
     read_stream(
         &mut stack,
+        stage,
         "LakeWriter",
         &stream,
         &lake_writer,
@@ -136,7 +155,9 @@ pub fn streaming(
         LAKE_READING,
     )?;
 
+    failure_alarm(&mut stack, "LakeWriterFailures", &lake_failures)?;
     let table_failures = failure_queue(&mut stack, stage, "DynamodbWriterFailures")?;
+    failure_alarm(&mut stack, "DynamodbWriterFailures", &table_failures)?;
     let dynamodb_writer = add_function(
         &mut stack,
         stage,
@@ -151,10 +172,13 @@ pub fn streaming(
                 ("invoices_table_arn", storage.invoices_table.arn()),
                 ("customers_table_arn", storage.customers_table.arn()),
                 ("failure_queue_arn", table_failures.arn()),
+                ("lake_bucket_arn", storage.lake_bucket.arn()),
             ]),
             environment: BTreeMap::from([
                 ("INVOICES_TABLE", storage.invoices_table.name()),
                 ("CUSTOMERS_TABLE", storage.customers_table.name()),
+                // Where the records it gives up on are saved (failed/).
+                ("FAILED_BUCKET", storage.lake_bucket.name()),
             ]),
             memory_mb: 512,
             timeout_seconds: 120,
@@ -164,6 +188,7 @@ pub fn streaming(
     )?;
     read_stream(
         &mut stack,
+        stage,
         "DynamodbWriter",
         &stream,
         &dynamodb_writer,
@@ -192,7 +217,8 @@ pub fn streaming(
         },
     )?;
 
-    delivery_stream(&mut stack, stage, storage, warehouse, &stream, &transform)?;
+    let delivery = delivery_stream(&mut stack, stage, storage, warehouse, &stream, &transform)?;
+    delivery_alarm(&mut stack, &delivery)?;
 
     stack.output(
         "StreamName",
@@ -237,8 +263,75 @@ fn failure_queue(
     )?)
 }
 
+/// In alarm as soon as a batch is in a failure queue: its records are saved
+/// under the lake's `failed/` and wait for a replay.
+/// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html>
+fn failure_alarm(
+    stack: &mut Stack,
+    queue_id: &str,
+    queue: &Handle<Queue>,
+) -> Result<(), PlatformError> {
+    stack.add(
+        &format!("{queue_id}Alarm"),
+        Alarm {
+            alarm_description: opt(format!(
+                "{queue_id} holds batches a stream writer gave up on; their records are under \
+                 failed/ of the lake bucket"
+            )),
+            namespace: "AWS/SQS".into(),
+            metric_name: "ApproximateNumberOfMessagesVisible".into(),
+            dimensions: vec![Dimension {
+                name: "QueueName".into(),
+                value: queue.queue_name().into(),
+            }],
+            statistic: "Maximum".into(),
+            period: 300.into(),
+            evaluation_periods: 1.into(),
+            threshold: 0.0.into(),
+            comparison_operator: "GreaterThanThreshold".into(),
+            treat_missing_data: opt("notBreaching"),
+        },
+    )?;
+    Ok(())
+}
+
+/// In alarm when a COPY into Redshift fails: `DeliveryToRedshift.Success`
+/// is the share of successful COPYs, below 1 when one failed; Firehose
+/// retries, then leaves the batch's manifest under `errors/`. No data
+/// (nothing to deliver) is not an alarm.
+/// <https://docs.aws.amazon.com/firehose/latest/dev/monitoring-with-cloudwatch-metrics.html>
+fn delivery_alarm(
+    stack: &mut Stack,
+    delivery: &Handle<DeliveryStream>,
+) -> Result<(), PlatformError> {
+    stack.add(
+        "WarehouseDeliveryAlarm",
+        Alarm {
+            alarm_description: opt(
+                "A Firehose COPY into Redshift failed; after its retries the manifest is under \
+                 errors/ of the staging bucket"
+                    .to_owned(),
+            ),
+            namespace: "AWS/Firehose".into(),
+            metric_name: "DeliveryToRedshift.Success".into(),
+            dimensions: vec![Dimension {
+                name: "DeliveryStreamName".into(),
+                value: delivery.name().into(),
+            }],
+            statistic: "Minimum".into(),
+            period: 300.into(),
+            evaluation_periods: 1.into(),
+            threshold: 1.0.into(),
+            comparison_operator: "LessThanThreshold".into(),
+            treat_missing_data: opt("notBreaching"),
+        },
+    )?;
+    Ok(())
+}
+
 fn read_stream(
     stack: &mut Stack,
+    stage: &Stage,
     id: &str,
     stream: &Handle<Stream>,
     consumer: &PlatformFunction,
@@ -257,7 +350,7 @@ fn read_stream(
             maximum_batching_window_in_seconds: opt(reading.batching_window_seconds),
             bisect_batch_on_function_error: opt(true),
             maximum_retry_attempts: opt(reading.maximum_retry_attempts),
-            maximum_record_age_in_seconds: opt(reading.maximum_record_age_seconds),
+            maximum_record_age_in_seconds: opt(maximum_record_age_seconds(stage)),
             function_response_types: Some(vec!["ReportBatchItemFailures".into()]),
             destination_config: Some(DestinationConfig {
                 on_failure: OnFailure {
@@ -279,7 +372,7 @@ fn delivery_stream(
     warehouse: &Warehouse,
     stream: &Handle<Stream>,
     transform: &PlatformFunction,
-) -> Result<(), PlatformError> {
+) -> Result<Handle<DeliveryStream>, PlatformError> {
     let log_group = add_log_group(
         stack,
         stage,
@@ -352,7 +445,7 @@ fn delivery_stream(
         parameter_value: value.into(),
     };
 
-    stack.add_with(
+    Ok(stack.add_with(
         "DeliveryStream",
         DeliveryStream {
             delivery_stream_type: opt("KinesisStreamAsSource"),
@@ -363,7 +456,7 @@ fn delivery_stream(
             redshift_destination_configuration: Some(RedshiftDestinationConfiguration {
                 cluster_jdbc_url: warehouse.jdbc_url().into(),
                 copy_command: CopyCommand {
-                    data_table_name: TRANSACTIONS_TABLE.into(),
+                    data_table_name: FIREHOSE_STAGING_TABLE.into(),
                     data_table_columns: opt(columns.join(",")),
                     copy_options: opt(COPY_OPTIONS),
                 },
@@ -404,6 +497,5 @@ fn delivery_stream(
             ..Default::default()
         },
         Options::new(),
-    )?;
-    Ok(())
+    )?)
 }

@@ -30,8 +30,13 @@ use super::storage::Storage;
 
 /// The database the cluster is created with.
 pub const DATABASE: &str = "retail";
-/// The table Firehose and the batch import load, created by the schema.
+/// The table the batch import loads and the views read, created by the
+/// schema.
 pub const TRANSACTIONS_TABLE: &str = "public.transactions";
+/// Where Firehose COPYs, created by the schema beside [`TRANSACTIONS_TABLE`]
+/// and merged into it by `line_id` on batch-import's schedule: Firehose
+/// delivers at least once, so its COPYs never reach the views directly.
+pub const FIREHOSE_STAGING_TABLE: &str = "public.transactions_staging";
 /// The master user; its password is generated into the secret.
 pub const MASTER_USERNAME: &str = "retail_admin";
 

@@ -1,0 +1,124 @@
+//! Merging what Firehose delivered into the warehouse table, once per line.
+//!
+//! Firehose delivers to Redshift at least once: a COPY it retries can load
+//! the same lines again
+//! (<https://docs.aws.amazon.com/firehose/latest/dev/basic-deliver.html>).
+//! So Firehose COPYs into `{table}_staging`, and every run of this function
+//! moves those rows into the table the views read, replacing by `line_id`,
+//! in one transaction (one `BatchExecuteStatement`): lock both tables (a
+//! Firehose COPY or a file load waits rather than failing with
+//! serializable isolation error 1023), keep one staged row per `line_id`,
+//! delete the table's rows with those ids (bounded by the staged rows'
+//! dates, so the sort key prunes), insert, and empty the staging table
+//! with `DELETE` (`TRUNCATE` would commit on its own). A run that fails
+//! changes nothing, and the next run merges the same rows again.
+
+use record::WAREHOUSE_COLUMNS;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::warehouse::{PollPolicy, WarehouseError, run_batch};
+
+/// The temporary table of one merge: the staged rows, one per `line_id`.
+pub const MERGE_TABLE: &str = "firehose_merge";
+
+/// The statements of one merge, in order (see the module documentation).
+pub fn merge_statements(config: &Config) -> Vec<String> {
+    let table = &config.warehouse_table;
+    let staging = table.staging();
+    let columns = WAREHOUSE_COLUMNS
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ");
+    vec![
+        format!("LOCK {table}, {staging}"),
+        // Copies of a line delivered twice are identical (the same record
+        // transformed the same way): any one of them is the line. A
+        // subquery in FROM needs an alias in Redshift, as in PostgreSQL.
+        format!(
+            "CREATE TEMP TABLE {MERGE_TABLE} AS SELECT {columns} FROM (SELECT {columns}, \
+             ROW_NUMBER() OVER (PARTITION BY line_id ORDER BY line_id) AS copy_number \
+             FROM {staging}) AS staged WHERE copy_number = 1"
+        ),
+        format!(
+            "DELETE FROM {table} USING {MERGE_TABLE} WHERE {table}.line_id = {MERGE_TABLE}.line_id \
+             AND {table}.invoice_date BETWEEN (SELECT MIN(invoice_date) FROM {MERGE_TABLE}) \
+             AND (SELECT MAX(invoice_date) FROM {MERGE_TABLE})"
+        ),
+        format!("INSERT INTO {table} ({columns}) SELECT {columns} FROM {MERGE_TABLE}"),
+        format!("DELETE FROM {staging}"),
+        format!("DROP TABLE {MERGE_TABLE}"),
+    ]
+}
+
+/// Runs one merge and waits for it, at most `poll.max_wait` and never past
+/// `deadline`.
+pub async fn merge_firehose_deliveries(
+    client: &aws_sdk_redshiftdata::Client,
+    config: &Config,
+    poll: &PollPolicy,
+    deadline: Option<Instant>,
+) -> Result<(), WarehouseError> {
+    run_batch(
+        client,
+        config,
+        "batch-import-merge-firehose",
+        merge_statements(config),
+        poll,
+        deadline,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::from_vars(|name| {
+            Some(
+                match name {
+                    "BULK_IMPORT_BUCKET" => "imports",
+                    "COPY_ROLE_ARN" => "arn:aws:iam::123456789012:role/copy",
+                    _ => "x",
+                }
+                .to_owned(),
+            )
+            .filter(|_| name != "WAREHOUSE_TABLE")
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_line_firehose_delivered_twice_is_merged_as_one_row_replacing_by_line_id() {
+        let sqls = merge_statements(&config());
+        assert_eq!(
+            sqls[0], "LOCK public.transactions, public.transactions_staging",
+            "locked first: a COPY meanwhile waits instead of failing with error 1023"
+        );
+        // One row per line_id from the staging table, every column kept.
+        assert!(sqls[1].starts_with("CREATE TEMP TABLE firehose_merge AS SELECT invoice_no, "));
+        assert!(sqls[1].contains(
+            "ROW_NUMBER() OVER (PARTITION BY line_id ORDER BY line_id) AS copy_number \
+             FROM public.transactions_staging) AS staged WHERE copy_number = 1"
+        ));
+        for column in WAREHOUSE_COLUMNS {
+            assert!(sqls[1].contains(column.name), "{}", column.name);
+        }
+        // Rows already merged (a delivery repeated after a merge) replaced.
+        assert!(sqls[2].starts_with(
+            "DELETE FROM public.transactions USING firehose_merge \
+             WHERE public.transactions.line_id = firehose_merge.line_id AND \
+             public.transactions.invoice_date BETWEEN"
+        ));
+        assert!(sqls[3].starts_with("INSERT INTO public.transactions (invoice_no, "));
+        assert!(sqls[3].ends_with("FROM firehose_merge"));
+        assert_eq!(
+            sqls[4], "DELETE FROM public.transactions_staging",
+            "DELETE, not TRUNCATE, which would commit on its own"
+        );
+        assert_eq!(sqls[5], "DROP TABLE firehose_merge");
+        assert!(sqls.iter().all(|sql| !sql.contains("TRUNCATE")));
+    }
+}
