@@ -275,23 +275,30 @@ pub async fn ask(
     (invoice, invoice_lines): LineCount<'_>,
     (customer, customer_lines): LineCount<'_>,
 ) -> anyhow::Result<[Answer; 2]> {
-    let invoice_route = format!("/invoices/{invoice}");
-    let (status, answer) = platform.query(&invoice_route).await?;
-    let invoice_answer = Answer {
-        route: format!("GET {invoice_route}"),
+    Ok([
+        ask_route(platform, &format!("/invoices/{invoice}"), invoice_lines).await?,
+        ask_route(
+            platform,
+            &format!("/customers/{customer}/invoices"),
+            customer_lines,
+        )
+        .await?,
+    ])
+}
+
+/// `GET route`, and the number of lines its answer holds (`lineCount`).
+async fn ask_route(
+    platform: &Platform,
+    route: &str,
+    expected_lines: u64,
+) -> anyhow::Result<Answer> {
+    let (status, answer) = platform.query(route).await?;
+    Ok(Answer {
+        route: format!("GET {route}"),
         status,
         lines: answer["lineCount"].as_u64().unwrap_or(0),
-        expected_lines: invoice_lines,
-    };
-    let customer_route = format!("/customers/{customer}/invoices");
-    let (status, answer) = platform.query(&customer_route).await?;
-    let customer_answer = Answer {
-        route: format!("GET {customer_route}"),
-        status,
-        lines: answer["lineCount"].as_u64().unwrap_or(0),
-        expected_lines: customer_lines,
-    };
-    Ok([invoice_answer, customer_answer])
+        expected_lines,
+    })
 }
 
 /// Everything a run saw.

@@ -50,6 +50,9 @@ pub struct Tally {
     pub lake_line_ids: u64,
     /// Lines of the lake's `rejected/` objects.
     pub lake_rejected: u64,
+    /// Records the writers gave up on and saved under `failed/` (replayable;
+    /// harmless once a retry stored them after all).
+    pub saved_as_failed: u64,
     pub lake_objects: u64,
 }
 
@@ -116,6 +119,13 @@ impl Platform {
             let lines = body.split(|b| *b == b'\n').filter(|l| !l.is_empty());
             if key.starts_with("rejected/") {
                 tally.lake_rejected += lines.count() as u64;
+                continue;
+            }
+            if key.starts_with("failed/") {
+                tally.saved_as_failed += lines.count() as u64;
+                continue;
+            }
+            if !key.starts_with("raw/") {
                 continue;
             }
             for line in lines {
