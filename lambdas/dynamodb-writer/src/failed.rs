@@ -3,7 +3,6 @@
 
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use lambda_runtime::tracing;
-use record::SourcePosition;
 use record::failed::{FailedRecord, failed_object};
 
 /// Where failures are saved: `FAILED_BUCKET` (the lake bucket), prefix
@@ -76,20 +75,11 @@ impl FailedStore {
 
 /// A stream record as a failed record: its position, key and data.
 pub fn failed_record(record: &KinesisEventRecord) -> FailedRecord<'_> {
-    let sequence_number = record.kinesis.sequence_number.as_str();
-    let shard_id = match record
-        .event_id
-        .as_deref()
-        .and_then(|id| SourcePosition::from_kinesis_event_id(id, sequence_number))
-    {
-        Some(SourcePosition::Kinesis { shard_id, .. }) => shard_id,
-        _ => "shard-unknown",
-    };
-    FailedRecord {
-        shard_id,
-        sequence_number,
-        partition_key: &record.kinesis.partition_key,
-        approximate_arrival_timestamp: record.kinesis.approximate_arrival_timestamp.0.to_rfc3339(),
-        data: &record.kinesis.data,
-    }
+    FailedRecord::from_stream(
+        record.event_id.as_deref(),
+        &record.kinesis.sequence_number,
+        &record.kinesis.partition_key,
+        record.kinesis.approximate_arrival_timestamp.0.to_rfc3339(),
+        &record.kinesis.data,
+    )
 }

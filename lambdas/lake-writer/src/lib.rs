@@ -19,7 +19,6 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use lambda_runtime::tracing;
-use record::SourcePosition;
 use record::failed::{FailedRecord, failed_object};
 
 pub use objects::{LakeBatch, LakeObject, plan};
@@ -150,26 +149,13 @@ async fn save_failed(
     let failed: Vec<FailedRecord<'_>> = records
         .iter()
         .map(|record| {
-            let sequence_number = record.kinesis.sequence_number.as_str();
-            let shard_id = match record
-                .event_id
-                .as_deref()
-                .and_then(|id| SourcePosition::from_kinesis_event_id(id, sequence_number))
-            {
-                Some(SourcePosition::Kinesis { shard_id, .. }) => shard_id,
-                _ => "shard-unknown",
-            };
-            FailedRecord {
-                shard_id,
-                sequence_number,
-                partition_key: &record.kinesis.partition_key,
-                approximate_arrival_timestamp: record
-                    .kinesis
-                    .approximate_arrival_timestamp
-                    .0
-                    .to_rfc3339(),
-                data: &record.kinesis.data,
-            }
+            FailedRecord::from_stream(
+                record.event_id.as_deref(),
+                &record.kinesis.sequence_number,
+                &record.kinesis.partition_key,
+                record.kinesis.approximate_arrival_timestamp.0.to_rfc3339(),
+                &record.kinesis.data,
+            )
         })
         .collect();
     let Some(object) = failed_object(WRITER, reason, &failed) else {

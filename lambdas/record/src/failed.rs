@@ -31,6 +31,32 @@ pub struct FailedRecord<'a> {
     pub data: &'a [u8],
 }
 
+impl<'a> FailedRecord<'a> {
+    /// A record of a Kinesis event: its shard is read from the event id
+    /// (`shardId-…:sequence`), `shard-unknown` when the id does not say.
+    pub fn from_stream(
+        event_id: Option<&'a str>,
+        sequence_number: &'a str,
+        partition_key: &'a str,
+        approximate_arrival_timestamp: String,
+        data: &'a [u8],
+    ) -> Self {
+        let shard_id = match event_id
+            .and_then(|id| crate::SourcePosition::from_kinesis_event_id(id, sequence_number))
+        {
+            Some(crate::SourcePosition::Kinesis { shard_id, .. }) => shard_id,
+            _ => "shard-unknown",
+        };
+        FailedRecord {
+            shard_id,
+            sequence_number,
+            partition_key,
+            approximate_arrival_timestamp,
+            data,
+        }
+    }
+}
+
 /// The object that saves a writer's failed records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedObject {
