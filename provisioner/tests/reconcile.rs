@@ -388,3 +388,119 @@ async fn a_redshift_query_still_running_when_the_wait_runs_out_times_out() {
         "{error}"
     );
 }
+
+// The command end to end.
+
+/// A stand-in for the dev stage's Storage stack: its lake bucket and
+/// Invoices table with the outputs reconcile reads.
+async fn storage_stack(moto: &Moto) {
+    let template = serde_json::json!({
+        "Resources": {
+            "LakeBucket": { "Type": "AWS::S3::Bucket", "Properties": { "BucketName": "retail-dev-lake" } },
+            "InvoicesTable": { "Type": "AWS::DynamoDB::Table", "Properties": {
+                "TableName": "retail-dev-invoices",
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [
+                    { "AttributeName": "InvoiceNo", "AttributeType": "S" },
+                    { "AttributeName": "LineId", "AttributeType": "S" }
+                ],
+                "KeySchema": [
+                    { "AttributeName": "InvoiceNo", "KeyType": "HASH" },
+                    { "AttributeName": "LineId", "KeyType": "RANGE" }
+                ]
+            } }
+        },
+        "Outputs": {
+            "LakeBucketName": { "Value": { "Ref": "LakeBucket" } },
+            "InvoicesTableName": { "Value": { "Ref": "InvoicesTable" } }
+        }
+    });
+    moto.cloudformation()
+        .create_stack()
+        .stack_name("retail-dev-storage")
+        .template_body(template.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconcile_before_a_deploy_exits_2_and_says_deploy_first() {
+    let moto = Moto::start();
+    let ran = moto.run(&["reconcile", "--stage", "dev", "--skip-redshift"]);
+    assert_eq!(ran.code(), 2, "{}", ran.stderr());
+    assert!(
+        ran.stderr()
+            .contains("stack retail-dev-storage is not deployed"),
+        "{}",
+        ran.stderr()
+    );
+    assert!(ran.stderr().contains("deploy first"), "{}", ran.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconcile_names_a_line_missing_from_dynamodb_and_a_resend_in_the_lake_and_exits_1() {
+    let moto = Moto::start();
+    storage_stack(&moto).await;
+    let sdk = sdk(&moto).await;
+    let s3 = moto.s3();
+    let first = lake_line("2010-12-01 08:26:00", "c-1") + &lake_line("2010-12-01 09:00:00", "c-2");
+    put(
+        &s3,
+        "retail-dev-lake",
+        "raw/date=2010-12-01/shardId-0-1.jsonl",
+        first,
+    )
+    .await;
+    let resent = lake_line("2010-12-01 09:00:00", "c-2");
+    put(
+        &s3,
+        "retail-dev-lake",
+        "raw/date=2010-12-01/shardId-0-9.jsonl",
+        resent,
+    )
+    .await;
+    let table = aws_sdk_dynamodb::Client::new(&sdk);
+    put_item(&table, "retail-dev-invoices", "c-1", "2010-12-01 08:26:00").await;
+
+    // No Warehouse stack: Redshift is not checked, the others are compared.
+    let ran = moto.run(&["reconcile", "--stage", "dev"]);
+    assert_eq!(ran.code(), 1, "{}\n{}", ran.stdout(), ran.stderr());
+    let expected = "\
+day             lake  dynamodb  redshift  missing duplicated
+2010-12-01         3         1         -        1          1
+total              3         1         -        1          1
+missing:
+  2010-12-01 c-2 not in dynamodb
+duplicated:
+  2010-12-01 c-2 2 times in lake
+not checked redshift: stack retail-dev-warehouse is not deployed
+reconcile dev: lake, dynamodb differ over 1 days
+";
+    assert_eq!(ran.stdout(), expected);
+
+    put_item(&table, "retail-dev-invoices", "c-2", "2010-12-01 09:00:00").await;
+    s3.delete_object()
+        .bucket("retail-dev-lake")
+        .key("raw/date=2010-12-01/shardId-0-9.jsonl")
+        .send()
+        .await
+        .unwrap();
+    let ran = moto.run(&[
+        "reconcile",
+        "--stage",
+        "dev",
+        "--skip-redshift",
+        "--from",
+        "2010-12-01",
+        "--to",
+        "2010-12-01",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(ran.code(), 0, "{}\n{}", ran.stdout(), ran.stderr());
+    let json: serde_json::Value = serde_json::from_str(&ran.stdout()).unwrap();
+    assert_eq!(json["agrees"], true);
+    assert_eq!(json["days"][0]["counts"]["dynamodb"], 2);
+    assert_eq!(json["notChecked"][0]["reason"], "--skip-redshift");
+}
