@@ -5,6 +5,7 @@
 //! two objects is a client's resend: it is returned twice, for the
 //! comparison to report.
 
+use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::{DayRange, Sighting, day_of};
@@ -17,6 +18,12 @@ pub const RAW_PREFIX: &str = "raw/date=";
 pub enum LakeError {
     #[error(transparent)]
     Aws(#[from] AwsError),
+    #[error("reading the body of s3://{bucket}/{key}: {reason}")]
+    Body {
+        bucket: String,
+        key: String,
+        reason: String,
+    },
     #[error("s3://{bucket}/{key} line {line}: {reason}")]
     Line {
         bucket: String,
@@ -33,30 +40,47 @@ struct LakeLine {
     invoice_date: String,
 }
 
+/// Objects read at once: a day of the stream is hundreds of small objects
+/// (one per batch and date), so reading them one after the other would be
+/// mostly waiting; S3 serves thousands of GETs per second per prefix
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html>).
+const CONCURRENT_GETS: usize = 16;
+
 /// Every line of `bucket`'s raw partitions in `range`.
 pub async fn read(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     range: DayRange,
 ) -> Result<Vec<Sighting>, LakeError> {
+    let keys = keys(s3, bucket, range).await?;
+    let mut objects = futures_util::stream::iter(keys)
+        .map(|key| read_object(s3, bucket, key))
+        .buffer_unordered(CONCURRENT_GETS);
     let mut lines = Vec::new();
-    for key in keys(s3, bucket, range).await? {
-        let object = s3
-            .get_object()
-            .bucket(bucket)
-            .key(&key)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("reading s3://{bucket}/{key}"), e))?;
-        let body = object.body.collect().await.map_err(|e| LakeError::Line {
-            bucket: bucket.to_string(),
-            key: key.clone(),
-            line: 0,
-            reason: format!("reading the body: {e}"),
-        })?;
-        lines.extend(parse(bucket, &key, &body.into_bytes())?);
+    while let Some(object) = objects.next().await {
+        lines.extend(object?);
     }
     Ok(lines)
+}
+
+async fn read_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: String,
+) -> Result<Vec<Sighting>, LakeError> {
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(&key)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("reading s3://{bucket}/{key}"), e))?;
+    let body = object.body.collect().await.map_err(|e| LakeError::Body {
+        bucket: bucket.to_string(),
+        key: key.clone(),
+        reason: e.to_string(),
+    })?;
+    parse(bucket, &key, &body.into_bytes())
 }
 
 /// The keys of the raw objects whose partition is in `range`. Keys list in

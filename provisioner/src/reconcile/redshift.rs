@@ -4,6 +4,11 @@
 //! ends (as `lambdas/redshift-statements` does), then `GetStatementResult`
 //! page by page (<https://docs.aws.amazon.com/redshift-data/latest/APIReference/API_GetStatementResult.html>).
 //! The range goes in as parameters, never spliced into the SQL.
+//!
+//! Only the merged table is read: lines Firehose has COPYed into
+//! `public.transactions_staging` reach it at batch-import's next scheduled
+//! merge, so until then they are reported missing from Redshift (staging
+//! may hold a line twice by design: Firehose delivers at least once).
 
 use std::time::Duration;
 
