@@ -504,3 +504,29 @@ reconcile dev: lake, dynamodb differ over 1 days
     assert_eq!(json["days"][0]["counts"]["dynamodb"], 2);
     assert_eq!(json["notChecked"][0]["reason"], "--skip-redshift");
 }
+
+#[test]
+fn a_range_ending_before_it_starts_is_a_usage_error_before_any_aws_call() {
+    let ran = std::process::Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["reconcile", "--from", "2010-12-09", "--to", "2010-12-01"])
+        // Nothing listens here: an AWS call would fail differently.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(ran.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert!(
+        stderr.contains("--from 2010-12-09 is after --to 2010-12-01"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_day_that_is_not_a_calendar_date_is_a_usage_error() {
+    let ran = std::process::Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["reconcile", "--from", "2010-13-01"])
+        .output()
+        .unwrap();
+    assert_eq!(ran.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&ran.stderr).contains("--from"));
+}
