@@ -72,7 +72,8 @@ pub fn run(args: ReconcileArgs, aws: &AwsOptions, out: &mut dyn Write) -> Comman
                 poll_interval: session::poll_interval(aws),
                 max_wait: Duration::from_secs(600),
             };
-            read_warehouse(&cfn, &prefix, &shared, range, wait).await
+            let data_api = aws_sdk_redshiftdata::Client::new(&shared);
+            read_warehouse(&cfn, &prefix, &data_api, range, wait).await
         };
         let (lake, table, warehouse) = tokio::join!(
             reconcile::lake::read(&s3, lake_bucket, range),
@@ -121,7 +122,7 @@ fn output<'a>(stack: &'a StackState, key: &str) -> Result<&'a str, Failure> {
 async fn read_warehouse(
     cfn: &Cfn,
     prefix: &str,
-    shared: &aws_config::SdkConfig,
+    data_api: &aws_sdk_redshiftdata::Client,
     range: DayRange,
     wait: redshift::Wait,
 ) -> Read {
@@ -145,9 +146,8 @@ async fn read_warehouse(
         database: stacks::platform::warehouse::DATABASE.to_string(),
         secret_arn: secret.clone(),
     };
-    let client = aws_sdk_redshiftdata::Client::new(shared);
     let table = stacks::platform::warehouse::TRANSACTIONS_TABLE;
-    match redshift::read(&client, &target, table, range, wait).await {
+    match redshift::read(data_api, &target, table, range, wait).await {
         Ok(lines) => Read::Lines(lines),
         Err(e) => Read::NotChecked(e.to_string()),
     }
@@ -396,6 +396,131 @@ reconcile dev: lake, dynamodb differ over 2 days
         let (text, result) = text(&found);
         assert!(result.is_ok());
         assert!(text.contains("(no lines in any store for these days)"));
+    }
+
+    mod warehouse {
+        use aws_sdk_cloudformation::error::ErrorMetadata;
+        use aws_sdk_cloudformation::operation::describe_stacks::{
+            DescribeStacksError, DescribeStacksOutput,
+        };
+        use aws_sdk_cloudformation::primitives::DateTime;
+        use aws_sdk_cloudformation::types::{Output as StackOutput, Stack, StackStatus};
+        use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput;
+        use aws_sdk_redshiftdata::operation::execute_statement::{
+            ExecuteStatementError, ExecuteStatementOutput,
+        };
+        use aws_sdk_redshiftdata::operation::get_statement_result::GetStatementResultOutput;
+        use aws_sdk_redshiftdata::types::{Field, StatusString};
+        use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+
+        use super::*;
+
+        fn cfn(rule: &Rule) -> Cfn {
+            let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [rule]);
+            Cfn::new(client, Duration::from_millis(1))
+        }
+
+        fn warehouse_stack() -> Rule {
+            mock!(aws_sdk_cloudformation::Client::describe_stacks)
+                .match_requests(|r| r.stack_name() == Some("retail-dev-warehouse"))
+                .then_output(|| {
+                    let output = |key: &str, value: &str| {
+                        StackOutput::builder()
+                            .output_key(key)
+                            .output_value(value)
+                            .build()
+                    };
+                    DescribeStacksOutput::builder()
+                        .stacks(
+                            Stack::builder()
+                                .stack_name("retail-dev-warehouse")
+                                .stack_status(StackStatus::CreateComplete)
+                                .creation_time(DateTime::from_secs(0))
+                                .outputs(output("ExportClusterRef", "retail-dev-cluster"))
+                                .outputs(output("SecretArn", "arn:aws:secretsmanager:wh"))
+                                .build(),
+                        )
+                        .build()
+                })
+        }
+
+        fn wait() -> redshift::Wait {
+            redshift::Wait {
+                poll_interval: Duration::from_millis(1),
+                max_wait: Duration::from_secs(5),
+            }
+        }
+
+        async fn read(cfn: &Cfn, data_api: &[&Rule]) -> Read {
+            let client = mock_client!(aws_sdk_redshiftdata, RuleMode::MatchAny, data_api);
+            read_warehouse(cfn, "retail-dev", &client, DayRange::default(), wait()).await
+        }
+
+        #[tokio::test]
+        async fn without_a_warehouse_stack_redshift_is_not_checked_and_says_why() {
+            let missing = mock!(aws_sdk_cloudformation::Client::describe_stacks).then_error(|| {
+                DescribeStacksError::generic(
+                    ErrorMetadata::builder()
+                        .code("ValidationError")
+                        .message("Stack with id retail-dev-warehouse does not exist")
+                        .build(),
+                )
+            });
+            assert_eq!(
+                read(&cfn(&missing), &[]).await,
+                Read::NotChecked("stack retail-dev-warehouse is not deployed".into())
+            );
+        }
+
+        #[tokio::test]
+        async fn a_data_api_that_refuses_leaves_redshift_not_checked_with_its_error() {
+            let refused = mock!(aws_sdk_redshiftdata::Client::execute_statement).then_error(|| {
+                ExecuteStatementError::generic(
+                    aws_sdk_redshiftdata::error::ErrorMetadata::builder()
+                        .code("AccessDeniedException")
+                        .message("not authorized to perform redshift-data:ExecuteStatement")
+                        .build(),
+                )
+            });
+            let Read::NotChecked(why) = read(&cfn(&warehouse_stack()), &[&refused]).await else {
+                panic!("a refused query is not a read");
+            };
+            assert!(why.contains("retail-dev-cluster"), "{why}");
+            assert!(why.contains("not authorized"), "{why}");
+        }
+
+        #[tokio::test]
+        async fn the_warehouse_stacks_outputs_name_the_cluster_and_secret_queried() {
+            let execute = mock!(aws_sdk_redshiftdata::Client::execute_statement)
+                .match_requests(|r| {
+                    r.cluster_identifier() == Some("retail-dev-cluster")
+                        && r.secret_arn() == Some("arn:aws:secretsmanager:wh")
+                        && r.database() == Some("retail")
+                        && r.sql()
+                            .is_some_and(|sql| sql.contains("public.transactions"))
+                })
+                .then_output(|| ExecuteStatementOutput::builder().id("s").build());
+            let describe =
+                mock!(aws_sdk_redshiftdata::Client::describe_statement).then_output(|| {
+                    DescribeStatementOutput::builder()
+                        .id("s")
+                        .status(StatusString::Finished)
+                        .build()
+                        .unwrap()
+                });
+            let result =
+                mock!(aws_sdk_redshiftdata::Client::get_statement_result).then_output(|| {
+                    GetStatementResultOutput::builder()
+                        .records(vec![
+                            Field::StringValue("2010-12-01".into()),
+                            Field::StringValue("k-1".into()),
+                        ])
+                        .build()
+                        .unwrap()
+                });
+            let read = read(&cfn(&warehouse_stack()), &[&execute, &describe, &result]).await;
+            assert_eq!(read, Read::Lines(vec![Sighting::new(d(1), "k-1")]));
+        }
     }
 
     #[test]
