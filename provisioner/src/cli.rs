@@ -66,6 +66,10 @@ pub enum Command {
     /// Check the deployed stage against its synth output through each
     /// service's API: one line per check, exit 1 when one fails.
     Verify(crate::commands::verify::VerifyArgs),
+    /// Count each day's lines in the lake, DynamoDB and Redshift and name
+    /// the line ids missing from a store or held twice: exit 1 on any
+    /// difference.
+    Reconcile(crate::commands::reconcile::ReconcileArgs),
     /// Run the dev stage on this machine with its real functions (fakecloud):
     /// deploy, send the files through the API, and show what arrived where.
     Local(crate::local::LocalArgs),
@@ -106,6 +110,7 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Destroy(args) => destroy::run(args, &cli.aws, stdout),
         Command::Send(args) => crate::commands::send::run(args, &cli.aws, stdout),
         Command::Verify(args) => crate::commands::verify::run(args, &cli.aws, stdout),
+        Command::Reconcile(args) => crate::commands::reconcile::run(args, &cli.aws, stdout),
         Command::Local(args) => crate::local::run(args, stdout),
     }
 }

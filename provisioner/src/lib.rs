@@ -12,5 +12,6 @@ pub mod deploy;
 pub mod failure;
 pub mod local;
 pub mod pipe;
+pub mod reconcile;
 pub mod send;
 pub mod verify;

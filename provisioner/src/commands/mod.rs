@@ -7,6 +7,7 @@ pub mod destroy;
 pub mod diff;
 pub mod graph;
 pub mod list;
+pub mod reconcile;
 pub mod send;
 pub mod session;
 pub mod synth;
