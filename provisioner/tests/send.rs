@@ -782,3 +782,81 @@ async fn the_api_url_is_the_deployed_api_stacks_output_or_a_clear_error() {
     assert!(!dir.path().join("first.csv").exists() && !dir.path().join("second.csv").exists());
     assert!(dir.path().join("third.csv").exists());
 }
+
+/// `provisioner send` in `dir` with no credentials anywhere: no keys in
+/// the environment, no profile files, no instance metadata.
+async fn cli_without_credentials(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_provisioner"));
+    command
+        .args(["send", "--region", REGION])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .env("HOME", dir)
+        .env("AWS_CONFIG_FILE", dir.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(std::process::Stdio::null());
+    command.output().await.expect("provisioner runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_credentials_is_exit_2_before_any_request_and_no_rejected_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_broken(dir.path());
+    let server = Server::start(Arc::new(|request: &Recorded, _| {
+        ingest(&request.items(), |_| false, &Mutex::default())
+    }))
+    .await;
+    let output =
+        cli_without_credentials(dir.path(), &["--api-url", &server.url, "broken.csv"]).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no AWS credentials to sign the requests with")
+            && stderr.contains("configure credentials")
+            && stderr.contains("nothing was sent"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("refused"), "{stderr}");
+    assert!(server.requests().is_empty());
+    assert!(!dir.path().join("rejected.csv").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_api_url_is_exit_2_at_once_and_no_row_is_blamed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_broken(dir.path());
+    // A port nothing listens on: bound, then released.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let started = Instant::now();
+    let output = cli(
+        dir.path(),
+        &["--api-url", &format!("http://{closed}/v1"), "broken.csv"],
+    )
+    .await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no resends: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        stderr.contains(&format!(
+            "the API at http://{closed}/v1/transactions is not reachable"
+        )) && stderr.contains("check --api-url"),
+        "{stderr}"
+    );
+    assert!(text(&output.stdout).is_empty(), "no summary of rows sent");
+    assert!(!dir.path().join("rejected.csv").exists());
+}

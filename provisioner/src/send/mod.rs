@@ -77,6 +77,18 @@ pub async fn send(
         .map_err(|e| {
             Failure::usage(anyhow::Error::new(e).context("loading the system's root certificates"))
         })?;
+    if let Some(client) = &client {
+        client.reachable().await.map_err(|reason| {
+            Failure::usage(anyhow::anyhow!(
+                "the API at {} is not reachable: {reason}",
+                client.url()
+            ))
+            .hint(
+                "check --api-url (the Api stack's ApiUrl output) and the network; \
+                 nothing was sent and no rejected file was written",
+            )
+        })?;
+    }
     let mut rejected = RejectedFile::create(&options.rejected_file).map_err(|e| {
         rejected_file_failure(&options.rejected_file, e).hint(
             "move the rejected file of an earlier run away, or name another with --rejected-file",
