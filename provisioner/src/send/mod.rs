@@ -129,10 +129,21 @@ pub async fn send(
     summary
         .print(written.as_deref(), out)
         .map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing output")))?;
+    let file = options.rejected_file.display();
+    if summary.dry_run && summary.rejected_locally > 0 {
+        // A dry run gates a pipeline: it passes only when every row would
+        // be sent.
+        return Err(Failure::failed(anyhow::anyhow!(
+            "{} rows are invalid; they are in {file} with their reasons",
+            summary.rejected_locally
+        ))
+        .hint(format!(
+            "fix them in {file}, then check it with `provisioner send --dry-run --rejected-file OTHER.csv {file}`"
+        )));
+    }
     if summary.all_delivered() {
         return Ok(());
     }
-    let file = options.rejected_file.display();
     Err(match refused {
         Some(reason) => Failure::failed(anyhow::anyhow!(
             "the API refused a request, so the run stopped: {reason}; the {} rows not \
