@@ -378,3 +378,102 @@ fn bootstrap_against_something_that_is_not_aws_says_to_check_the_region() {
         "{stderr}"
     );
 }
+
+/// Synth into a fresh folder, its Lambda build a stand-in `cargo-lambda`
+/// that only waits (nothing is built), interrupted once the build has
+/// started: by Ctrl-C as a terminal sends it (to the whole process group),
+/// or by SIGTERM to provisioner alone.
+fn interrupt_synth(signal: &str, to_group: bool) -> (Output, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap().keep();
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let fake = bin.join("cargo-lambda");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\ntouch \"$BUILD_STARTED\"\nexec sleep 30\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let started = dir.join("build-started");
+    let out = dir.join("out");
+    std::fs::create_dir(&out).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["synth", "--stage", "dev", "--out"])
+        .arg(out.join("synth"))
+        .current_dir(root)
+        .env("PATH", path)
+        // Nothing cached: the build starts.
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env("BUILD_STARTED", &started)
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = std::time::Instant::now();
+    while !started.exists() {
+        assert!(
+            waiting.elapsed() < std::time::Duration::from_secs(60),
+            "the build never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let staging: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert_eq!(
+        staging.len(),
+        1,
+        "the staging folder is there while building"
+    );
+    let pid = child.id().to_string();
+    let target = if to_group {
+        format!("-{pid}")
+    } else {
+        pid.clone()
+    };
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), "--", &target])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let output = child.wait_with_output().unwrap();
+    // The stand-in build, when only provisioner was signalled: the group
+    // this test made.
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .status();
+    (output, out)
+}
+
+#[test]
+fn ctrl_c_or_sigterm_during_synth_removes_its_staging_folder_and_exits_130() {
+    for (signal, to_group, how) in [("INT", true, "Ctrl-C"), ("TERM", false, "SIGTERM")] {
+        let (output, out) = interrupt_synth(signal, to_group);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(130), "{signal}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "error: synth of stage dev into {} interrupted ({how}): removed {}",
+                out.join("synth").display(),
+                out.display()
+            )),
+            "{stderr}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{signal}: nothing left beside the output: {left:?}"
+        );
+        std::fs::remove_dir_all(out.parent().unwrap()).unwrap();
+    }
+}
