@@ -2,7 +2,8 @@
 //! to do, and the documented exit code.
 //!
 //! Exit codes (see README): 0 ok or no-op, 1 deploy failed or rolled back
-//! (or a check failed), 2 usage, configuration or synth error.
+//! (or a check failed), 2 usage, configuration or synth error; 130
+//! interrupted ([`crate::interrupt`]).
 
 use std::fmt;
 

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod deploy;
 pub mod failure;
+pub mod interrupt;
 pub mod local;
 pub mod pipe;
 pub mod reconcile;

@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod support;
+
 fn provisioner(args: &[&str]) -> Output {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     Command::new(env!("CARGO_BIN_EXE_provisioner"))
@@ -176,4 +178,302 @@ fn synth_refuses_an_output_path_that_is_a_file_and_changes_nothing() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(beside, ["notes.txt"], "nothing written beside it");
+}
+
+/// `provisioner ARGS` in `dir` with no credentials anywhere: no keys in
+/// the environment, no profile files, no instance metadata.
+fn provisioner_without_credentials(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .env("HOME", dir)
+        .env("AWS_CONFIG_FILE", dir.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running provisioner")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The dev stage's synth output (fixture assets, no Lambda build) in
+/// `dir/synth`, and the path of one of its templates.
+fn synth_fixture(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let synth = dir.join("synth");
+    support::synth_dev_stage(&synth);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(synth.join("manifest.json")).unwrap()).unwrap();
+    let template = manifest["stacks"][0]["template_file"]
+        .as_str()
+        .or_else(|| manifest["stacks"][0]["templateFile"].as_str())
+        .expect("a template file in the manifest")
+        .to_owned();
+    let template = synth.join(template);
+    (synth, template)
+}
+
+#[test]
+fn deploy_refuses_an_outputs_file_that_is_a_folder_before_deploying_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("outputs");
+    std::fs::create_dir(&folder).unwrap();
+    // No synth output and no credentials: the path is checked first.
+    let run = provisioner_without_credentials(
+        dir.path(),
+        &[
+            "deploy",
+            "--synth-dir",
+            "missing",
+            "--outputs-file",
+            "outputs",
+        ],
+    );
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--outputs-file outputs cannot be written: it is a folder")
+            && stderr.contains("nothing was deployed"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 0);
+
+    std::fs::write(dir.path().join("a-file"), "mine").unwrap();
+    let run = provisioner_without_credentials(
+        dir.path(),
+        &[
+            "deploy",
+            "--synth-dir",
+            "missing",
+            "--outputs-file",
+            "a-file/out.json",
+        ],
+    );
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("a-file is not a folder"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("a-file")).unwrap(),
+        "mine"
+    );
+}
+
+#[test]
+fn graph_of_a_template_that_is_not_json_says_to_synthesise_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (synth, template) = synth_fixture(dir.path());
+    let body = std::fs::read(&template).unwrap();
+    std::fs::write(&template, &body[..body.len() / 2]).unwrap();
+    let run = provisioner_without_credentials(
+        dir.path(),
+        &["graph", "--synth-dir", synth.to_str().unwrap()],
+    );
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("parsing {}", template.display()))
+            && stderr.contains("run `provisioner synth --stage dev` again"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn verify_with_json_output_prints_a_json_error_when_it_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = provisioner_without_credentials(
+        dir.path(),
+        &["verify", "--output", "json", "--synth-dir", "missing"],
+    );
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", text(&run.stdout)));
+    assert_eq!(report["stage"], "dev");
+    assert!(
+        report["error"].as_str().unwrap().contains("manifest.json"),
+        "{report}"
+    );
+    assert!(
+        report["hint"]
+            .as_str()
+            .unwrap()
+            .contains("provisioner synth"),
+        "{report}"
+    );
+}
+
+#[test]
+fn destroy_without_credentials_says_the_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (synth, _) = synth_fixture(dir.path());
+    let run = provisioner_without_credentials(
+        dir.path(),
+        &[
+            "destroy",
+            "--force",
+            "--region",
+            "eu-west-1",
+            "--synth-dir",
+            synth.to_str().unwrap(),
+        ],
+    );
+    let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
+    assert_eq!(run.status.code(), Some(2), "{stdout}\n{stderr}");
+    let failed: Vec<&str> = stdout.lines().filter(|l| l.contains("FAILED")).collect();
+    assert!(failed.len() > 1, "several stacks start at once: {stdout}");
+    let said = failed
+        .iter()
+        .filter(|l| !l.contains("the same error as"))
+        .count();
+    assert_eq!(said, 1, "{stdout}");
+    assert!(stderr.contains("no AWS credentials found"), "{stderr}");
+}
+
+/// Something on 127.0.0.1 answering every request with an empty 200, as
+/// a host that is not AWS does; `port` is where.
+fn not_aws() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            use std::io::{Read, Write};
+            let mut buffer = [0; 65536];
+            let _ = stream.read(&mut buffer);
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    port
+}
+
+#[test]
+fn bootstrap_against_something_that_is_not_aws_says_to_check_the_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = not_aws();
+    let run = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["bootstrap", "--region", "eu-west-1", "--endpoint-url"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .current_dir(dir.path())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error parsing XML")
+            && stderr.contains("the answer was not an AWS service's: check --region"),
+        "{stderr}"
+    );
+}
+
+/// Synth into a fresh folder, its Lambda build a stand-in `cargo-lambda`
+/// that only waits (nothing is built), interrupted once the build has
+/// started: by Ctrl-C as a terminal sends it (to the whole process group),
+/// or by SIGTERM to provisioner alone.
+fn interrupt_synth(signal: &str, to_group: bool) -> (Output, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap().keep();
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let fake = bin.join("cargo-lambda");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\ntouch \"$BUILD_STARTED\"\nexec sleep 30\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let started = dir.join("build-started");
+    let out = dir.join("out");
+    std::fs::create_dir(&out).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["synth", "--stage", "dev", "--out"])
+        .arg(out.join("synth"))
+        .current_dir(root)
+        .env("PATH", path)
+        // Nothing cached: the build starts.
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env("BUILD_STARTED", &started)
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = std::time::Instant::now();
+    while !started.exists() {
+        assert!(
+            waiting.elapsed() < std::time::Duration::from_secs(60),
+            "the build never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let staging: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert_eq!(
+        staging.len(),
+        1,
+        "the staging folder is there while building"
+    );
+    let pid = child.id().to_string();
+    let target = if to_group {
+        format!("-{pid}")
+    } else {
+        pid.clone()
+    };
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), "--", &target])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let output = child.wait_with_output().unwrap();
+    // The stand-in build, when only provisioner was signalled: the group
+    // this test made.
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .status();
+    (output, out)
+}
+
+#[test]
+fn ctrl_c_or_sigterm_during_synth_removes_its_staging_folder_and_exits_130() {
+    for (signal, to_group, how) in [("INT", true, "Ctrl-C"), ("TERM", false, "SIGTERM")] {
+        let (output, out) = interrupt_synth(signal, to_group);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(130), "{signal}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "error: synth of stage dev into {} interrupted ({how}): removed {}",
+                out.join("synth").display(),
+                out.display()
+            )),
+            "{stderr}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{signal}: nothing left beside the output: {left:?}"
+        );
+        std::fs::remove_dir_all(out.parent().unwrap()).unwrap();
+    }
 }

@@ -296,7 +296,12 @@ fn options(dir: &Path, batch_size: usize, max_attempts: u32) -> SendOptions {
 
 /// (file, line, field, reason) of each row of the rejected file.
 fn rejected_rows(path: &Path) -> Vec<(String, u64, String, String)> {
-    let mut reader = csv::Reader::from_path(path).unwrap();
+    // Flexible: a row with more columns than its header keeps them after
+    // the reason.
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .unwrap();
     let headers = reader.headers().unwrap().clone();
     assert_eq!(
         headers.iter().collect::<Vec<_>>(),
@@ -649,6 +654,10 @@ async fn the_cli_sends_signed_batches_and_prints_the_summary() {
         "{stdout}"
     );
     assert!(
+        stdout.contains("(FILE:LINE): sent again, none is stored twice"),
+        "{stdout}"
+    );
+    assert!(
         stderr.contains("sent 3 of 3 rows ("),
         "plain progress: {stderr}"
     );
@@ -683,12 +692,15 @@ async fn a_dry_run_validates_writes_the_invalid_rows_and_sends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let broken = write_broken(dir.path());
     let output = cli(dir.path(), &["--dry-run", "broken.csv"]).await;
-    let stdout = text(&output.stdout);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert_eq!(
         output.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&output.stderr)
+        Some(1),
+        "a dry run with invalid rows fails, to gate a pipeline: {stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("5 rows are invalid; they are in rejected.csv"),
+        "{stderr}"
     );
     assert!(stdout.contains("dry run: nothing sent"), "{stdout}");
     assert!(
@@ -781,4 +793,159 @@ async fn the_api_url_is_the_deployed_api_stacks_output_or_a_clear_error() {
     assert_eq!(server.requests().len(), 1, "the 3 valid rows in one batch");
     assert!(!dir.path().join("first.csv").exists() && !dir.path().join("second.csv").exists());
     assert!(dir.path().join("third.csv").exists());
+}
+
+/// `provisioner send` in `dir` with no credentials anywhere: no keys in
+/// the environment, no profile files, no instance metadata.
+async fn cli_without_credentials(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_provisioner"));
+    command
+        .args(["send", "--region", REGION])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .env("HOME", dir)
+        .env("AWS_CONFIG_FILE", dir.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(std::process::Stdio::null());
+    command.output().await.expect("provisioner runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_credentials_is_exit_2_before_any_request_and_no_rejected_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_broken(dir.path());
+    let server = Server::start(Arc::new(|request: &Recorded, _| {
+        ingest(&request.items(), |_| false, &Mutex::default())
+    }))
+    .await;
+    let output =
+        cli_without_credentials(dir.path(), &["--api-url", &server.url, "broken.csv"]).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no AWS credentials to sign the requests with")
+            && stderr.contains("configure credentials")
+            && stderr.contains("nothing was sent"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("refused"), "{stderr}");
+    assert!(server.requests().is_empty());
+    assert!(!dir.path().join("rejected.csv").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_api_url_is_exit_2_at_once_and_no_row_is_blamed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_broken(dir.path());
+    // A port nothing listens on: bound, then released.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let started = Instant::now();
+    let output = cli(
+        dir.path(),
+        &["--api-url", &format!("http://{closed}/v1"), "broken.csv"],
+    )
+    .await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no resends: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        stderr.contains(&format!(
+            "the API at http://{closed}/v1/transactions is not reachable"
+        )) && stderr.contains("check --api-url"),
+        "{stderr}"
+    );
+    assert!(text(&output.stdout).is_empty(), "no summary of rows sent");
+    assert!(!dir.path().join("rejected.csv").exists());
+}
+
+#[tokio::test]
+async fn the_rejected_file_keeps_extra_columns_and_bytes_that_are_not_utf8() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut day = format!("{}\n", record::CSV_HEADER).into_bytes();
+    day.extend_from_slice(
+        b"536365,85123A,WHITE HEART,6,12/1/2010 8:26,2.55,17850.0,United Kingdom,SURPLUS\n",
+    );
+    day.extend_from_slice(
+        b"536366,22633,HAND \xff WARMER,6,12/1/2010 8:28,1.85,17850.0,United Kingdom\n",
+    );
+    day.extend_from_slice(b"536367,22634,OK ROW,6,12/1/2010 8:29,1.85,17850.0,United Kingdom\n");
+    std::fs::write(dir.path().join("day.csv"), &day).unwrap();
+
+    let output = cli(dir.path(), &["--dry-run", "day.csv"]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", text_of(&output));
+    let written = std::fs::read(dir.path().join("rejected.csv")).unwrap();
+    let lines: Vec<&[u8]> = written.split(|b| *b == b'\n').collect();
+    assert_eq!(
+        lines.len(),
+        4,
+        "header, 2 rows, end: {:?}",
+        String::from_utf8_lossy(&written)
+    );
+    assert!(
+        lines[1].ends_with(b",SURPLUS"),
+        "the 9th column is kept: {:?}",
+        String::from_utf8_lossy(lines[1])
+    );
+    assert!(
+        lines[2].windows(13).any(|w| w == b"HAND \xff WARMER"),
+        "the byte is kept as it came: {:?}",
+        String::from_utf8_lossy(lines[2])
+    );
+
+    // Sent again unfixed, both rows are rejected again, neither counts as valid.
+    let output = cli(
+        dir.path(),
+        &["--dry-run", "--rejected-file", "again.csv", "rejected.csv"],
+    )
+    .await;
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{}", text_of(&output));
+    assert!(
+        stdout.contains(&format!("rejected locally  {:>9}", 2)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("valid             {:>9}", 0)),
+        "{stdout}"
+    );
+    let again = std::fs::read(dir.path().join("again.csv")).unwrap();
+    let again: Vec<&[u8]> = again.split(|b| *b == b'\n').collect();
+    assert!(
+        again[1].ends_with(b",SURPLUS"),
+        "{:?}",
+        String::from_utf8_lossy(again[1])
+    );
+    assert!(again[2].windows(13).any(|w| w == b"HAND \xff WARMER"));
+}
+
+#[tokio::test]
+async fn a_rejected_file_left_empty_by_an_interrupted_run_does_not_block_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    write_broken(dir.path());
+    let header = format!("file,line,{},field,reason\n", record::CSV_HEADER);
+    for leftover in ["", header.as_str()] {
+        std::fs::write(dir.path().join("rejected.csv"), leftover).unwrap();
+        let output = cli(dir.path(), &["--dry-run", "broken.csv"]).await;
+        assert_eq!(output.status.code(), Some(1), "{}", text_of(&output));
+        assert_eq!(rejected_rows(&dir.path().join("rejected.csv")).len(), 5);
+    }
+}
+
+fn text_of(output: &std::process::Output) -> String {
+    format!("{}\n{}", text(&output.stdout), text(&output.stderr))
 }

@@ -73,6 +73,9 @@ pub struct DeployArgs {
 pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) -> CommandResult {
     use crate::commands::session;
     let stage = crate::cli::stage_named(&args.stage)?;
+    if let Some(path) = &args.outputs_file {
+        check_outputs_path(path)?;
+    }
     let mut options = DeployOptions {
         stacks: args.stacks,
         exclusively: args.exclusively,
@@ -628,6 +631,39 @@ pub(crate) fn changed_anyway(mut failure: Failure, changed: bool) -> Failure {
         failure.code = crate::failure::ExitCode::Failed;
     }
     failure
+}
+
+/// Whether `--outputs-file` can be written, asked before anything is
+/// deployed: a path found unwritable only after the deploy fails a run
+/// that changed the stage.
+fn check_outputs_path(path: &Path) -> CommandResult {
+    let refuse = |detail: String| {
+        Failure::usage(anyhow::anyhow!(
+            "--outputs-file {} cannot be written: {detail}",
+            path.display()
+        ))
+        .hint("name a file in a writable folder, like --outputs-file outputs.json; nothing was deployed")
+    };
+    if path.is_dir() {
+        return Err(refuse("it is a folder".to_owned()));
+    }
+    // The nearest folder that exists: write_outputs creates the rest.
+    let mut folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    while !folder.exists() {
+        match folder.parent() {
+            Some(p) if !p.as_os_str().is_empty() => folder = p.to_path_buf(),
+            _ => folder = PathBuf::from("."),
+        }
+    }
+    if !folder.is_dir() {
+        return Err(refuse(format!("{} is not a folder", folder.display())));
+    }
+    tempfile::NamedTempFile::new_in(&folder)
+        .map(drop)
+        .map_err(|e| refuse(format!("cannot create a file in {}: {e}", folder.display())))
 }
 
 /// `{ "<stack id>": { "<output>": "<value>" } }`, pretty, atomically.

@@ -192,8 +192,18 @@ pub async fn destroy(
             }
             Run::Done((DestroyOutcome::AlreadyGone, _)) => "already gone".to_string(),
             Run::Failed(error) => {
-                let line = format!("FAILED: {error}");
-                first_failure.get_or_insert(error);
+                let text = cause(&error);
+                // The same cause for several stacks (no credentials, no
+                // network) is said once, with the first stack it stopped.
+                let line = match &first_failure {
+                    Some((first_id, first_text, _)) if *first_text == text => {
+                        format!("FAILED: the same error as {first_id}")
+                    }
+                    _ => format!("FAILED: {error}"),
+                };
+                if first_failure.is_none() {
+                    first_failure = Some((id.clone(), text, error));
+                }
                 line
             }
             Run::NotStarted {
@@ -238,10 +248,19 @@ pub async fn destroy(
     .map_err(write_error)?;
     match first_failure {
         None => Ok(()),
-        Some(error) => Err(super::deploy::changed_anyway(
+        Some((_, _, error)) => Err(super::deploy::changed_anyway(
             error.into_failure(),
             deleted_any,
         )),
+    }
+}
+
+/// What went wrong, without the stack it happened to: an AWS call's
+/// error names its stack in its action, the cause is the rest.
+fn cause(error: &DeployError) -> String {
+    match error {
+        DeployError::Aws(aws) => format!("{:?} {:?} {}", aws.kind, aws.code, aws.message),
+        other => other.to_string(),
     }
 }
 

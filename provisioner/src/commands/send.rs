@@ -6,6 +6,8 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use aws_credential_types::provider::ProvideCredentials;
+
 use crate::aws::AwsOptions;
 use crate::commands::session;
 use crate::commands::synth_output::read_manifest;
@@ -124,11 +126,22 @@ async fn target(
             deployed_api_url(&args.synth_dir, stage, region, cloudformation).await?
         }
     };
+    let no_credentials = "configure credentials (aws configure, AWS_PROFILE or --profile); \
+                          nothing was sent";
     let credentials = config.credentials_provider().ok_or_else(|| {
         Failure::usage(anyhow::anyhow!(
             "no AWS credentials to sign the requests with"
         ))
-        .hint("configure credentials (aws configure, AWS_PROFILE or --profile)")
+        .hint(no_credentials)
+    })?;
+    // Known before the first request: without this, every batch would be
+    // "refused" and its rows copied to the rejected file for a fault not
+    // theirs.
+    credentials.provide_credentials().await.map_err(|e| {
+        Failure::usage(
+            anyhow::Error::new(e).context("no AWS credentials to sign the requests with"),
+        )
+        .hint(no_credentials)
     })?;
     Ok(Target {
         url: transactions_url(&api_url)?,

@@ -8,10 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::aws::{AwsOptions, Clients};
 use crate::deploy::progress::{LiveProgress, PlainProgress, Progress};
-use crate::failure::{CommandResult, Failure};
+use crate::failure::Failure;
 
 /// Runs an AWS command on a fresh multi-threaded runtime.
-pub fn block_on(command: impl Future<Output = CommandResult>) -> CommandResult {
+pub fn block_on<T>(command: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -188,6 +188,12 @@ pub fn run(
     refuse_a_file_as_output(out)?;
     let staging = staging_dir(out)
         .map_err(|e| Failure::usage(e).hint("choose a writable output folder with --out DIR"))?;
+    // Ctrl-C during the Lambda builds would leave the staging folder (tens
+    // of MB of zips) beside the output; the previous output stays as it is.
+    let _staging_on_interrupt = crate::interrupt::remove_on_interrupt(
+        staging.path(),
+        &format!("synth of stage {} into {}", stage.name, out.display()),
+    );
     let (table, assets) = build_assets(staging.path(), progress)?;
     let synthesis = synthesize(stage, &table, assets)?;
     if let Some(name) = stack {
@@ -197,7 +203,7 @@ pub fn run(
             .map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing the template")));
     }
     write_into(staging.path(), &synthesis)
-        .and_then(|()| publish(staging, out))
+        .and_then(|()| crate::interrupt::uninterrupted(|| publish(staging, out)))
         .map_err(|e| {
             Failure::usage(e).hint("check that the output folder is writable (--out DIR)")
         })?;

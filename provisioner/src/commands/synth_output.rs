@@ -19,7 +19,12 @@ pub fn read_manifest(dir: &Path, stage: &str) -> Result<Manifest, Failure> {
         .map_err(|e| Failure::usage(e).hint(synth_hint.clone()))?;
     let manifest: Manifest = serde_json::from_str(&text)
         .with_context(|| format!("parsing {}", path.display()))
-        .map_err(|e| Failure::usage(e).hint(synth_hint.clone()))?;
+        .map_err(|e| {
+            Failure::usage(e).hint(format!(
+                "the manifest is not the JSON synth wrote (edited or cut short): \
+                 run `provisioner synth --stage {stage}` again"
+            ))
+        })?;
     if manifest.version != MANIFEST_VERSION {
         return Err(Failure::usage(anyhow::anyhow!(
             "{} has manifest version {}, this provisioner reads version {MANIFEST_VERSION}",
@@ -53,7 +58,13 @@ pub fn read_stacks(dir: &Path, manifest: &Manifest) -> Result<Vec<SynthesizedSta
                 })?;
             let template: Template = serde_json::from_str(&body)
                 .with_context(|| format!("parsing {}", path.display()))
-                .map_err(Failure::usage)?;
+                .map_err(|e| {
+                    Failure::usage(e).hint(format!(
+                        "the template is not the JSON synth wrote (edited or cut short): \
+                         run `provisioner synth --stage {}` again",
+                        manifest.stage
+                    ))
+                })?;
             Ok(SynthesizedStack {
                 id: entry.id.clone(),
                 stack_name: entry.stack_name.clone(),

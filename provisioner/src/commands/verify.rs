@@ -37,6 +37,36 @@ pub enum Output {
 }
 
 pub fn run(args: VerifyArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandResult {
+    match checks(&args, aws) {
+        Ok((stage, checks)) => report(&stage, &checks, args.output, out),
+        Err(failure) => {
+            if args.output == Output::Json {
+                // A machine reading stdout gets a document either way.
+                let error = ErrorReport {
+                    stage: &args.stage,
+                    error: format!("{:#}", failure.error),
+                    hint: failure.hint.as_deref(),
+                };
+                // The failure is what matters; a closed stdout is not.
+                let _ = serde_json::to_writer_pretty(&mut *out, &error)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| writeln!(out));
+            }
+            Err(failure)
+        }
+    }
+}
+
+/// `--output json` when verify could not run at all.
+#[derive(Debug, Serialize)]
+struct ErrorReport<'a> {
+    stage: &'a str,
+    error: String,
+    hint: Option<&'a str>,
+}
+
+/// Runs every check: the stage name and the checks, or why none could run.
+fn checks(args: &VerifyArgs, aws: &AwsOptions) -> Result<(String, Vec<Check>), Failure> {
     use crate::commands::session;
     let stage = crate::cli::stage_named(&args.stage)?;
     let manifest = read_manifest(&args.synth_dir, stage.name)?;
@@ -51,7 +81,7 @@ pub fn run(args: VerifyArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandRe
         );
         let platform = Platform::load(&manifest, stacks, &cfn).await?;
         let checks = verify::run(&platform, &verify::Clients::new(&shared, aws)).await;
-        report(&manifest.stage, &checks, args.output, out)
+        Ok((manifest.stage.clone(), checks))
     })
 }
 

@@ -20,6 +20,10 @@ pub enum AwsErrorKind {
     AccessDenied,
     /// The endpoint did not answer (network, DNS, emulator not running).
     Unreachable,
+    /// Something answered, but not as the AWS service does (no XML or
+    /// JSON it can read): a region that does not exist, a wrong
+    /// `--endpoint-url`, a proxy's page.
+    NotAnAwsAnswer,
     /// Still throttled after the SDK's retries with backoff.
     Throttled,
     /// `ValidationError`: CloudFormation's answer to a bad request, and
@@ -63,7 +67,11 @@ impl AwsError {
             SdkError::ServiceError(service) => {
                 let err = service.err();
                 let code = err.code().map(str::to_string);
-                let kind = code.as_deref().map_or(AwsErrorKind::Other, kind_of_code);
+                // Every AWS service error has a code: an error answer
+                // without one came from something else.
+                let kind = code
+                    .as_deref()
+                    .map_or(AwsErrorKind::NotAnAwsAnswer, kind_of_code);
                 let message = err
                     .message()
                     .map(str::to_string)
@@ -79,6 +87,7 @@ impl AwsError {
                 (AwsErrorKind::Unreachable, None, chain(&error))
             }
             _ if is_credentials_error(&error) => (AwsErrorKind::NoCredentials, None, chain(&error)),
+            SdkError::ResponseError(_) => (AwsErrorKind::NotAnAwsAnswer, None, chain(&error)),
             _ => (AwsErrorKind::Other, None, chain(&error)),
         };
         Self {
@@ -108,6 +117,11 @@ impl AwsError {
                 "the AWS endpoint did not answer: check the network, --region and, for an \
                  emulator, that it is running at --endpoint-url / AWS_ENDPOINT_URL",
             ),
+            AwsErrorKind::NotAnAwsAnswer => Some(
+                "the answer was not an AWS service's: check --region (an AWS region the account \
+                 has enabled, like eu-west-1; `aws account list-regions` lists them) and, for \
+                 an emulator, --endpoint-url / AWS_ENDPOINT_URL",
+            ),
             AwsErrorKind::Throttled => Some(
                 "AWS kept throttling after several retries: wait a minute and run the command \
                  again, or lower --concurrency",
@@ -124,7 +138,8 @@ impl AwsError {
             AwsErrorKind::NoCredentials
             | AwsErrorKind::ExpiredCredentials
             | AwsErrorKind::AccessDenied
-            | AwsErrorKind::Unreachable => ExitCode::Usage,
+            | AwsErrorKind::Unreachable
+            | AwsErrorKind::NotAnAwsAnswer => ExitCode::Usage,
             _ => ExitCode::Failed,
         }
     }

@@ -19,8 +19,13 @@ pub struct Row {
     /// 1-based line the row starts on.
     pub line: u64,
     /// The row's fields in the order of `record::CSV_HEADER` (whatever
-    /// the order in its file), as written.
-    pub fields: [String; 8],
+    /// the order in its file), byte for byte as written: a byte that is
+    /// not UTF-8 goes back to the rejected file as it came.
+    pub fields: [Vec<u8>; 8],
+    /// Fields past the header's count, kept so that the rejected file
+    /// holds the row whole (and it stays rejected for its column count
+    /// until fixed).
+    pub extra: Vec<Vec<u8>>,
 }
 
 /// A valid row and the JSON the API receives for it, with the row's
@@ -89,8 +94,8 @@ pub fn read_file(path: &Path) -> Result<Rows, ReadError> {
         .has_headers(true)
         .flexible(true)
         .from_reader(bytes.as_slice());
-    let (columns, origin) = match raw.byte_headers() {
-        Ok(headers) => (columns(headers), origin_columns(headers)),
+    let (columns, origin, header_len) = match raw.byte_headers() {
+        Ok(headers) => (columns(headers), origin_columns(headers), headers.len()),
         Err(error) => return Err(not_transactions(CsvError::Read { line: 1, error })),
     };
     let mut rows = Rows::default();
@@ -106,9 +111,10 @@ pub fn read_file(path: &Path) -> Result<Rows, ReadError> {
             fields: columns.map(|column| {
                 column
                     .and_then(|c| raw.get(c))
-                    .map(|text| String::from_utf8_lossy(text).into_owned())
+                    .map(<[u8]>::to_vec)
                     .unwrap_or_default()
             }),
+            extra: raw.iter().skip(header_len).map(<[u8]>::to_vec).collect(),
         };
         // A row of a rejected file keeps the key of where it was first
         // read: resending a row that failed ambiguously (it may have been
@@ -220,6 +226,7 @@ mod tests {
                 file: "f.csv".into(),
                 line: 2,
                 fields: Default::default(),
+                extra: Vec::new(),
             },
             json: json.to_owned(),
         }
@@ -257,7 +264,7 @@ mod tests {
                 "17850.0",
                 "United Kingdom"
             ]
-            .map(String::from)
+            .map(|f| f.as_bytes().to_vec())
         );
         assert!(
             valid
@@ -267,7 +274,7 @@ mod tests {
         assert!(valid.json.contains(r#""customer_id":"17850""#));
         assert!(valid.json.ends_with(r#","idempotency_key":"day.csv:2"}"#));
         let (row, error) = &rows.invalid[0];
-        assert_eq!((row.line, row.fields[5].as_str()), (3, "abc"));
+        assert_eq!((row.line, row.fields[5].as_slice()), (3, b"abc".as_slice()));
         assert_eq!(error.field(), Some(Field::UnitPrice));
     }
 

@@ -159,6 +159,41 @@ impl IngestClient {
         })
     }
 
+    /// Where the batches go.
+    pub fn url(&self) -> &Uri {
+        &self.target.url
+    }
+
+    /// Whether the API's host takes connections at all, asked once before
+    /// the first batch: a refused connection or an unknown host then is a
+    /// wrong `--api-url` (or an emulator not started), said at once rather
+    /// than after every batch's resends.
+    pub async fn reachable(&self) -> Result<(), String> {
+        let url = &self.target.url;
+        let host = url.host().unwrap_or_default();
+        let port = url
+            .port_u16()
+            .unwrap_or(if url.scheme_str() == Some("http") {
+                80
+            } else {
+                443
+            });
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        match tokio::time::timeout(
+            self.policy.timeout,
+            tokio::net::TcpStream::connect((host, port)),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(format!("cannot connect to {host}:{port}: {error}")),
+            Err(_) => Err(format!(
+                "cannot connect to {host}:{port}: no answer within {:?}",
+                self.policy.timeout
+            )),
+        }
+    }
+
     /// Sends `items`, resending what the platform failed to take until it
     /// is taken or the attempts are spent.
     pub async fn deliver(&self, items: Vec<Item>) -> Delivery {

@@ -77,6 +77,18 @@ pub async fn send(
         .map_err(|e| {
             Failure::usage(anyhow::Error::new(e).context("loading the system's root certificates"))
         })?;
+    if let Some(client) = &client {
+        client.reachable().await.map_err(|reason| {
+            Failure::usage(anyhow::anyhow!(
+                "the API at {} is not reachable: {reason}",
+                client.url()
+            ))
+            .hint(
+                "check --api-url (the Api stack's ApiUrl output) and the network; \
+                 nothing was sent and no rejected file was written",
+            )
+        })?;
+    }
     let mut rejected = RejectedFile::create(&options.rejected_file).map_err(|e| {
         rejected_file_failure(&options.rejected_file, e).hint(
             "move the rejected file of an earlier run away, or name another with --rejected-file",
@@ -117,10 +129,21 @@ pub async fn send(
     summary
         .print(written.as_deref(), out)
         .map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing output")))?;
+    let file = options.rejected_file.display();
+    if summary.dry_run && summary.rejected_locally > 0 {
+        // A dry run gates a pipeline: it passes only when every row would
+        // be sent.
+        return Err(Failure::failed(anyhow::anyhow!(
+            "{} rows are invalid; they are in {file} with their reasons",
+            summary.rejected_locally
+        ))
+        .hint(format!(
+            "fix them in {file}, then check it with `provisioner send --dry-run --rejected-file OTHER.csv {file}`"
+        )));
+    }
     if summary.all_delivered() {
         return Ok(());
     }
-    let file = options.rejected_file.display();
     Err(match refused {
         Some(reason) => Failure::failed(anyhow::anyhow!(
             "the API refused a request, so the run stopped: {reason}; the {} rows not \

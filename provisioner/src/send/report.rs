@@ -34,13 +34,29 @@ pub struct RejectedFile {
 }
 
 impl RejectedFile {
+    /// Creates the file with its header, written at once. A file already
+    /// there is refused unless it holds no row (empty, or the header
+    /// alone: what a run interrupted before its first rejection leaves),
+    /// which is replaced: it holds nothing to lose.
     pub fn create(path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new().write(true).create_new(true).open(path)?;
-        let mut writer = csv::Writer::from_writer(BufWriter::new(file));
-        let mut header = vec!["file", "line"];
-        header.extend(Field::ALL.map(Field::header));
-        header.extend(["field", "reason"]);
-        writer.write_record(&header)?;
+        let header = Self::header();
+        let file = match OpenOptions::new().write(true).create_new(true).open(path) {
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                let earlier = std::fs::read(path)?;
+                if !earlier.is_empty() && earlier != header {
+                    return Err(error);
+                }
+                OpenOptions::new().write(true).truncate(true).open(path)?
+            }
+            opened => opened?,
+        };
+        let mut writer = BufWriter::new(file);
+        writer.write_all(&header)?;
+        writer.flush()?;
+        let writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_writer(writer);
         Ok(Self {
             path: path.to_owned(),
             writer,
@@ -48,14 +64,28 @@ impl RejectedFile {
         })
     }
 
+    /// The header line, as the csv writer writes it.
+    fn header() -> Vec<u8> {
+        let mut header = vec!["file", "line"];
+        header.extend(Field::ALL.map(Field::header));
+        header.extend(["field", "reason"]);
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(&header).expect("writing to memory");
+        writer.into_inner().expect("writing to memory")
+    }
+
     pub fn write(&mut self, rejection: &Rejection) -> io::Result<()> {
         let row = &rejection.row;
         let line = row.line.to_string();
-        let mut record: Vec<&str> = vec![&row.file, &line];
-        record.extend(row.fields.iter().map(String::as_str));
-        record.push(rejection.field.as_deref().unwrap_or(""));
-        record.push(&rejection.reason);
+        let mut record: Vec<&[u8]> = vec![row.file.as_bytes(), line.as_bytes()];
+        record.extend(row.fields.iter().map(Vec::as_slice));
+        record.push(rejection.field.as_deref().unwrap_or("").as_bytes());
+        record.push(rejection.reason.as_bytes());
+        record.extend(row.extra.iter().map(Vec::as_slice));
         self.writer.write_record(&record)?;
+        // Each row on disk as soon as it is known: an interrupted run
+        // leaves every rejection it settled, none cut in half.
+        self.writer.flush()?;
         self.rows += 1;
         Ok(())
     }
@@ -146,6 +176,14 @@ impl Summary {
                 rate(self.accepted)
             )?;
         }
+        if !self.dry_run {
+            // Sending the same file twice is harmless; say so, since a
+            // user who sees no warning will wonder.
+            writeln!(
+                out,
+                "each row is keyed by its file's name and line (FILE:LINE): sent again, none is stored twice"
+            )?;
+        }
         match rejected_file {
             Some(path) => writeln!(
                 out,
@@ -181,7 +219,8 @@ mod tests {
                     "",
                     "UK",
                 ]
-                .map(String::from),
+                .map(|f| f.as_bytes().to_vec()),
+                extra: Vec::new(),
             },
             field: Some("UnitPrice".into()),
             reason: "UnitPrice \"-1\" is negative".into(),

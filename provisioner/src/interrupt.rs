@@ -1,0 +1,106 @@
+//! Ctrl-C and SIGTERM: what a command started on disk is removed, the user
+//! is told what was interrupted, and the process exits 130 (128 + SIGINT,
+//! as shells and cargo do).
+//!
+//! A command registers what to remove with [`remove_on_interrupt`]; the
+//! guard it gets back unregisters it once the work is kept. Steps that
+//! must not be cut in two (the renames that publish a synth output) run in
+//! [`uninterrupted`]: a signal arriving then is handled after them.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, Once};
+
+/// The folders to remove, each with what it was for.
+static REGISTERED: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+static WATCH: Once = Once::new();
+
+/// The exit code of an interrupted command.
+pub const EXIT_CODE: i32 = 130;
+
+/// Removes `folder` (made by this process) if the process is interrupted
+/// before the guard is dropped; `what` names the work, as in "synth of
+/// stage dev into target/synth".
+#[must_use = "the folder is removed on interrupt only while the guard lives"]
+pub fn remove_on_interrupt(folder: &Path, what: &str) -> Registered {
+    watch();
+    lock().push((folder.to_path_buf(), what.to_owned()));
+    Registered {
+        folder: folder.to_path_buf(),
+    }
+}
+
+/// A folder registered with [`remove_on_interrupt`].
+#[derive(Debug)]
+pub struct Registered {
+    folder: PathBuf,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        lock().retain(|(folder, _)| *folder != self.folder);
+    }
+}
+
+/// Runs `step` with interrupts held until it ends. `step` must not
+/// register or drop a [`Registered`].
+pub fn uninterrupted<T>(step: impl FnOnce() -> T) -> T {
+    let _held = lock();
+    step()
+}
+
+fn lock() -> MutexGuard<'static, Vec<(PathBuf, String)>> {
+    REGISTERED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts, once, the thread that waits for SIGINT or SIGTERM, and returns
+/// when the handlers are installed (a signal before that ends the process
+/// as usual).
+fn watch() {
+    WATCH.call_once(|| {
+        let (ready, installed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                let _ = ready.send(());
+                return;
+            };
+            let how = runtime.block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let interrupt = signal(SignalKind::interrupt());
+                let terminate = signal(SignalKind::terminate());
+                let _ = ready.send(());
+                let (Ok(mut interrupt), Ok(mut terminate)) = (interrupt, terminate) else {
+                    return None;
+                };
+                tokio::select! {
+                    _ = interrupt.recv() => Some("Ctrl-C"),
+                    _ = terminate.recv() => Some("SIGTERM"),
+                }
+            });
+            if let Some(how) = how {
+                clean_up_and_exit(how);
+            }
+        });
+        let _ = installed.recv();
+    });
+}
+
+/// Removes what is registered, says so, and exits 130. The lock is kept
+/// to the end, so no step starts after the cleanup.
+fn clean_up_and_exit(how: &str) -> ! {
+    let registered = lock();
+    for (folder, what) in registered.iter() {
+        let removed = match std::fs::remove_dir_all(folder) {
+            Ok(()) => format!("removed {}", folder.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "nothing left".to_owned(),
+            Err(e) => format!("could not remove {}: {e}", folder.display()),
+        };
+        eprintln!("error: {what} interrupted ({how}): {removed}; nothing else was changed");
+    }
+    if registered.is_empty() {
+        eprintln!("error: interrupted ({how})");
+    }
+    std::process::exit(EXIT_CODE);
+}
