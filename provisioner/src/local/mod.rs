@@ -361,6 +361,10 @@ impl Report {
                 self.tally.lake_rejected.to_string(),
             ),
             (
+                "records saved as failed (failed/)",
+                self.tally.saved_as_failed.to_string(),
+            ),
+            (
                 "records transformed for Firehose",
                 format!("{} ok of {}", self.transformed.ok, self.transformed.records),
             ),
