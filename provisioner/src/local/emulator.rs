@@ -126,18 +126,6 @@ impl Fakecloud {
         pid
     }
 
-    /// The function processes running now (one per warm instance).
-    pub fn function_processes(&self) -> usize {
-        std::fs::read_dir(self.containers.path())
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .filter(|e| e.path().join("pid").exists())
-                    .count()
-            })
-            .unwrap_or(0)
-    }
-
     /// The output of every function process so far (for a failure's report).
     pub fn function_logs(&self) -> String {
         let mut logs = String::new();

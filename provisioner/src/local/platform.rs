@@ -293,13 +293,15 @@ impl Platform {
                     .send()
                     .await
                     .context("reading the stream")?;
-                let caught_up = page.records().is_empty() || page.millis_behind_latest == Some(0);
+                // An empty page: the shard's tip is reached (nothing is
+                // being written while the run reads).
+                let at_tip = page.records().is_empty();
                 records.extend(
                     page.records()
                         .iter()
                         .map(|r| (r.sequence_number().to_string(), r.data().as_ref().to_vec())),
                 );
-                iterator = if caught_up && page.records().is_empty() {
+                iterator = if at_tip {
                     None
                 } else {
                     page.next_shard_iterator

@@ -140,20 +140,7 @@ pub fn compare(range: DayRange, reads: Vec<(Store, Read)>) -> Reconciliation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::Sighting;
-
-    fn d(day: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(2010, 12, day).unwrap()
-    }
-
-    fn lines(pairs: &[(u32, &str)]) -> Read {
-        Read::Lines(
-            pairs
-                .iter()
-                .map(|(day, id)| Sighting::new(d(*day), *id))
-                .collect(),
-        )
-    }
+    use crate::reconcile::fixtures::{d, lines};
 
     fn all_range() -> DayRange {
         DayRange::default()

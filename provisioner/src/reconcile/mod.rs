@@ -84,6 +84,27 @@ pub fn day_of(invoice_date: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()
 }
 
+/// Lines of December 2010 for the comparison's and the report's tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::{Read, Sighting};
+    use chrono::NaiveDate;
+
+    pub fn d(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2010, 12, day).unwrap()
+    }
+
+    /// A store that holds `(day, line id)` pairs.
+    pub fn lines(pairs: &[(u32, &str)]) -> Read {
+        Read::Lines(
+            pairs
+                .iter()
+                .map(|(day, id)| Sighting::new(d(*day), *id))
+                .collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

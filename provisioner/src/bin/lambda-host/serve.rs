@@ -81,8 +81,8 @@ impl Host {
         // fakecloud points the function's SDK at itself through a container
         // host alias (host.docker.internal); here the function is on the host.
         let alias = lookup(&env, "AWS_ENDPOINT_URL")
-            .and_then(|url| url.split("://").nth(1))
-            .and_then(|rest| rest.split([':', '/']).next())
+            .and_then(authority)
+            .and_then(|authority| authority.split(':').next())
             .filter(|host| !host.is_empty() && *host != "127.0.0.1")
             .map(str::to_string);
         if let Some(alias) = alias {
@@ -120,8 +120,8 @@ impl Host {
         let region = lookup(&env, "AWS_REGION").unwrap_or("us-east-1");
         let function_arn = format!("arn:aws:lambda:{region}:000000000000:function:{name}");
         let owner = lookup(&env, "AWS_ENDPOINT_URL")
-            .and_then(|url| url.split("://").nth(1))
-            .map(|rest| rest.split('/').next().unwrap_or(rest).to_string());
+            .and_then(authority)
+            .map(str::to_string);
         Ok(Host {
             state: Mutex::default(),
             changed: Condvar::new(),
@@ -352,6 +352,12 @@ fn error(kind: &str, message: &str) -> Outcome {
         )
         .into_bytes(),
     )
+}
+
+/// `host:port` of an `http://host:port/...` URL.
+fn authority(url: &str) -> Option<&str> {
+    let rest = url.split("://").nth(1)?;
+    rest.split('/').next()
 }
 
 fn lookup<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
