@@ -4,14 +4,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
-use stacks::stage::Stage;
 
 use crate::aws::AwsOptions;
 use crate::commands::{bootstrap, deploy, destroy, diff, graph, list, synth};
 use crate::failure::{CommandResult, Failure};
-
-/// Where synth writes and later commands read, unless told otherwise.
-pub const DEFAULT_SYNTH_DIR: &str = "target/synth";
+use crate::stage;
+use crate::synth_output::DEFAULT_SYNTH_DIR;
 
 #[derive(Debug, Parser)]
 #[command(name = "provisioner", version, about, long_about = None)]
@@ -76,12 +74,12 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> CommandResult {
-    // A closed pipe ends the output, not the command (see `pipe`).
-    let stdout = &mut crate::pipe::ClosedPipeIsTheEnd::new(std::io::stdout().lock());
+    // Every command prints through this one standard output (see `output`).
+    let stdout = &mut crate::output::stdout();
     let stderr = &mut std::io::stderr();
     match cli.command {
         Command::Synth { stage, out, stack } => synth::run(
-            stage_named(&stage)?,
+            stage::named(&stage)?,
             &out,
             stack.as_deref(),
             &mut build_lambda_assets,
@@ -91,7 +89,7 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::List { stage } => {
             // Stack order and dependencies do not depend on the functions'
             // code: nothing is built.
-            let stage = stage_named(&stage)?;
+            let stage = stage::named(&stage)?;
             let here = std::env::current_dir().map_err(Failure::usage)?;
             let functions = crate::assets::function_names(&here).map_err(|e| {
                 Failure::usage(e).hint("run provisioner from the repository (it reads lambdas/)")
@@ -103,7 +101,7 @@ pub fn run(cli: Cli) -> CommandResult {
             stage,
             format,
             synth_dir,
-        } => graph::run(&synth_dir, stage_named(&stage)?.name, format, stdout),
+        } => graph::run(&synth_dir, stage::named(&stage)?.name, format, stdout),
         Command::Bootstrap(args) => bootstrap::run(args, &cli.aws, stdout),
         Command::Deploy(args) => deploy::run(args, &cli.aws, stdout),
         Command::Diff(args) => diff::run(args, &cli.aws, stdout),
@@ -113,11 +111,6 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Reconcile(args) => crate::commands::reconcile::run(args, &cli.aws, stdout),
         Command::Local(args) => crate::local::run(args, stdout),
     }
-}
-
-pub(crate) fn stage_named(name: &str) -> Result<&'static Stage, Failure> {
-    Stage::named(name)
-        .map_err(|e| Failure::usage(e).hint("stages are defined in stacks/src/stage.rs"))
 }
 
 /// Builds (or takes from the cache) every Lambda asset of the workspace

@@ -11,7 +11,7 @@ use crate::deploy::cfn::Cfn;
 use crate::deploy::engine::{Engine, Method, Outcome};
 use crate::deploy::progress::Progress;
 use crate::deploy::toolkit;
-use crate::failure::{CommandResult, Failure};
+use crate::failure::CommandResult;
 
 /// `provisioner bootstrap` arguments.
 #[derive(Debug, Clone, clap::Args)]
@@ -31,7 +31,7 @@ pub fn run(
     out: &mut dyn Write,
 ) -> CommandResult {
     use crate::commands::session;
-    let stage = crate::cli::stage_named(&args.stage)?;
+    let stage = crate::stage::named(&args.stage)?;
     let progress = session::progress();
     session::block_on(async {
         let clients = session::clients(aws, stage.region).await;
@@ -79,5 +79,5 @@ pub async fn bootstrap(
         "{TOOLKIT_STACK_NAME} {done} in {}: asset bucket {} (version {})",
         clients.region, toolkit.bucket, toolkit.version
     )
-    .map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing output")))
+    .map_err(crate::output::unwritable)
 }

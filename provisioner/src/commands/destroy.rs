@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::aws::Clients;
-use crate::commands::synth_output::read_manifest;
 use crate::deploy::approval::Prompt;
 use crate::deploy::cfn::Cfn;
 use crate::deploy::engine::{DestroyOutcome, Engine, Method};
@@ -20,6 +19,8 @@ use crate::deploy::schedule::{self, Node, Run};
 use crate::deploy::status::Phase;
 use crate::deploy::upload::Bucket;
 use crate::failure::{CommandResult, Failure};
+use crate::output::unwritable;
+use crate::synth_output::read_manifest;
 
 /// `provisioner destroy` arguments.
 #[derive(Debug, Clone, clap::Args)]
@@ -34,7 +35,7 @@ pub struct DestroyArgs {
     #[arg(long)]
     pub force: bool,
     /// Folder written by `provisioner synth`.
-    #[arg(long, default_value = crate::cli::DEFAULT_SYNTH_DIR)]
+    #[arg(long, default_value = crate::synth_output::DEFAULT_SYNTH_DIR)]
     pub synth_dir: PathBuf,
     /// Stacks deleted at the same time (when independent).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
@@ -44,7 +45,7 @@ pub struct DestroyArgs {
 /// Runs `provisioner destroy` with the process's terminal.
 pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) -> CommandResult {
     use crate::commands::session;
-    let stage = crate::cli::stage_named(&args.stage)?;
+    let stage = crate::stage::named(&args.stage)?;
     let options = DestroyOptions {
         stacks: args.stacks,
         force: args.force,
@@ -99,7 +100,7 @@ pub async fn destroy(
 ) -> CommandResult {
     let started = Instant::now();
     let manifest = read_manifest(dir, stage)?;
-    super::deploy::check_region(&manifest, &clients.region)?;
+    crate::synth_output::check_region(&manifest, &clients.region)?;
     let ids = plan::select(&manifest, &options.stacks, Closure::Dependents)?;
     let names: Vec<&str> = manifest
         .stacks
@@ -177,9 +178,6 @@ pub async fn destroy(
         destroy_stack(engine, clients, stack_names[id.as_str()]).await
     })
     .await;
-
-    let write_error =
-        |e: std::io::Error| Failure::usage(anyhow::Error::new(e).context("writing output"));
     let mut first_failure = None;
     let mut retained_all = Vec::new();
     let mut deleted_any = false;
@@ -213,14 +211,14 @@ pub async fn destroy(
                 "not deleted: stopped after a failure".to_string()
             }
         };
-        writeln!(out, "{id:<20} {line}").map_err(write_error)?;
+        writeln!(out, "{id:<20} {line}").map_err(unwritable)?;
     }
     if !retained_all.is_empty() {
         writeln!(
             out,
             "retained (they outlive the stacks; delete them by hand when no longer needed):"
         )
-        .map_err(write_error)?;
+        .map_err(unwritable)?;
         for (stack, r) in &retained_all {
             let how = if r.as_snapshot {
                 " (its final snapshot)"
@@ -232,7 +230,7 @@ pub async fn destroy(
                 "  {stack}/{} {} {}{how}",
                 r.logical_id, r.resource_type, r.physical_id
             )
-            .map_err(write_error)?;
+            .map_err(unwritable)?;
         }
     }
     writeln!(
@@ -245,10 +243,10 @@ pub async fn destroy(
         },
         started.elapsed().as_secs_f64()
     )
-    .map_err(write_error)?;
+    .map_err(unwritable)?;
     match first_failure {
         None => Ok(()),
-        Some((_, _, error)) => Err(super::deploy::changed_anyway(
+        Some((_, _, error)) => Err(crate::deploy::report::changed_anyway(
             error.into_failure(),
             deleted_any,
         )),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::aws::Clients;
-use crate::commands::synth_output::read_manifest;
+use crate::synth_output::read_manifest;
 use stacks::model::limits::MAX_INLINE_TEMPLATE_BYTES;
 
 use crate::deploy::cfn::{Cfn, ChangeSetResult, TemplateSource};
@@ -15,6 +15,7 @@ use crate::deploy::diff::diff as diff_templates;
 use crate::deploy::error::DeployError;
 use crate::deploy::plan::{self, Closure, LocalStack};
 use crate::failure::{CommandResult, Failure};
+use crate::output::unwritable;
 
 /// `provisioner diff` arguments.
 #[derive(Debug, Clone, clap::Args)]
@@ -28,7 +29,7 @@ pub struct DiffArgs {
     #[arg(long)]
     pub fail: bool,
     /// Folder written by `provisioner synth`.
-    #[arg(long, default_value = crate::cli::DEFAULT_SYNTH_DIR)]
+    #[arg(long, default_value = crate::synth_output::DEFAULT_SYNTH_DIR)]
     pub synth_dir: PathBuf,
     /// Compare templates only; by default a change set (created, read and
     /// deleted, never executed) tells which modified resources are replaced.
@@ -38,7 +39,7 @@ pub struct DiffArgs {
 
 pub fn run(args: DiffArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) -> CommandResult {
     use crate::commands::session;
-    let stage = crate::cli::stage_named(&args.stage)?;
+    let stage = crate::stage::named(&args.stage)?;
     session::block_on(async {
         let clients = session::clients(aws, stage.region).await;
         let change_set = (!args.no_change_set).then(session::change_set_name);
@@ -68,15 +69,13 @@ pub async fn diff(
     out: &mut dyn Write,
 ) -> CommandResult {
     let manifest = read_manifest(dir, stage)?;
-    super::deploy::check_region(&manifest, &clients.region)?;
+    crate::synth_output::check_region(&manifest, &clients.region)?;
     let ids = plan::select(&manifest, stacks, Closure::Exactly)?;
     let local = plan::read_local(dir, &manifest, &ids).map_err(DeployError::into_failure)?;
     let cfn = Cfn::new(clients.cloudformation.clone(), Duration::from_secs(1));
     let remotes = plan::remotes(&cfn, &local)
         .await
         .map_err(DeployError::into_failure)?;
-    let write_error =
-        |e: std::io::Error| Failure::usage(anyhow::Error::new(e).context("writing output"));
     let mut differing = Vec::new();
     for (stack, remote) in local.iter().zip(&remotes) {
         let mut differences = diff_templates(remote.template.as_ref(), &stack.template);
@@ -102,19 +101,19 @@ pub async fn diff(
             "Stack {} ({}){status}",
             stack.entry.id, stack.entry.stack_name
         )
-        .map_err(write_error)?;
+        .map_err(unwritable)?;
         let protection_changes = remote
             .state
             .as_ref()
             .is_some_and(|s| s.termination_protection != stack.entry.termination_protection);
         if differences.is_empty() && !protection_changes {
-            writeln!(out, "  no differences").map_err(write_error)?;
+            writeln!(out, "  no differences").map_err(unwritable)?;
             continue;
         }
         differing.push(stack.entry.id.clone());
-        write!(out, "{differences}").map_err(write_error)?;
+        write!(out, "{differences}").map_err(unwritable)?;
         if let Some(note) = note {
-            writeln!(out, "  (replacements unknown: {note})").map_err(write_error)?;
+            writeln!(out, "  (replacements unknown: {note})").map_err(unwritable)?;
         }
         if protection_changes {
             writeln!(
@@ -126,7 +125,7 @@ pub async fn diff(
                     "off"
                 }
             )
-            .map_err(write_error)?;
+            .map_err(unwritable)?;
         }
     }
     if fail && !differing.is_empty() {

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use stacks::graph::Graph;
 
-use crate::commands::synth_output::{read_manifest, read_stacks};
 use crate::failure::{CommandResult, Failure};
+use crate::synth_output::{read_manifest, read_stacks};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

@@ -11,5 +11,4 @@ pub mod reconcile;
 pub mod send;
 pub mod session;
 pub mod synth;
-pub mod synth_output;
 pub mod verify;

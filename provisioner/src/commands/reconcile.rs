@@ -12,9 +12,9 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::aws::AwsOptions;
-use crate::commands::verify::Output;
 use crate::deploy::cfn::{Cfn, StackState};
 use crate::failure::{CommandResult, Failure};
+use crate::output::Format;
 use crate::reconcile::{self, DayRange, Read, Reconciliation, Store, redshift};
 
 /// How many ids of each kind of problem the text shows; JSON has them all.
@@ -36,12 +36,12 @@ pub struct ReconcileArgs {
     #[arg(long)]
     pub skip_redshift: bool,
     #[arg(long, value_enum, default_value = "text")]
-    pub output: Output,
+    pub output: Format,
 }
 
 pub fn run(args: ReconcileArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandResult {
     use crate::commands::session;
-    let stage = crate::cli::stage_named(&args.stage)?;
+    let stage = crate::stage::named(&args.stage)?;
     let range = DayRange {
         from: args.from,
         to: args.to,
@@ -168,11 +168,11 @@ struct Report<'a> {
 pub fn report(
     stage: &str,
     found: &Reconciliation,
-    output: Output,
+    output: Format,
     out: &mut dyn Write,
 ) -> CommandResult {
     let written = match output {
-        Output::Json => {
+        Format::Json => {
             let report = Report {
                 stage,
                 agrees: found.agrees(),
@@ -180,13 +180,11 @@ pub fn report(
                 duplicated: found.duplicated(),
                 found,
             };
-            serde_json::to_writer_pretty(&mut *out, &report)
-                .map_err(std::io::Error::from)
-                .and_then(|()| writeln!(out))
+            crate::output::json(out, &report)
         }
-        Output::Text => write_text(stage, found, out),
+        Format::Text => write_text(stage, found, out),
     };
-    written.map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing the report")))?;
+    written.map_err(crate::output::unwritable)?;
     if found.agrees() {
         return Ok(());
     }
@@ -324,7 +322,7 @@ mod tests {
 
     fn text(found: &Reconciliation) -> (String, CommandResult) {
         let mut out = Vec::new();
-        let result = report("dev", found, Output::Text, &mut out);
+        let result = report("dev", found, Format::Text, &mut out);
         (String::from_utf8(out).unwrap(), result)
     }
 
@@ -514,7 +512,7 @@ reconcile dev: lake, dynamodb differ over 2 days
     #[test]
     fn json_carries_the_verdict_and_every_id() {
         let mut out = Vec::new();
-        let result = report("dev", &differing(), Output::Json, &mut out);
+        let result = report("dev", &differing(), Format::Json, &mut out);
         assert!(result.is_err());
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json["stage"], "dev");

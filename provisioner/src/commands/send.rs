@@ -10,12 +10,12 @@ use aws_credential_types::provider::ProvideCredentials;
 
 use crate::aws::AwsOptions;
 use crate::commands::session;
-use crate::commands::synth_output::read_manifest;
 use crate::deploy::cfn::Cfn;
 use crate::failure::{CommandResult, Failure};
 use crate::send::client::{RetryPolicy, Target};
 use crate::send::progress::{LiveRows, PlainRows, RowProgress};
 use crate::send::{self, SendOptions, batch};
+use crate::synth_output::read_manifest;
 
 /// The stack holding the API, by its manifest id, and its URL output.
 const API_STACK: &str = "Api";
@@ -36,7 +36,7 @@ pub struct SendArgs {
     #[arg(long)]
     pub api_url: Option<String>,
     /// Folder written by `provisioner synth` (names the Api stack).
-    #[arg(long, default_value = crate::cli::DEFAULT_SYNTH_DIR)]
+    #[arg(long, default_value = crate::synth_output::DEFAULT_SYNTH_DIR)]
     pub synth_dir: PathBuf,
     /// Rows per request (the API takes at most 500).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..=500))]
@@ -73,7 +73,7 @@ impl SendArgs {
 
 /// Runs `provisioner send` with the process's terminal.
 pub fn run(args: SendArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandResult {
-    let stage = crate::cli::stage_named(&args.stage)?;
+    let stage = crate::stage::named(&args.stage)?;
     let started = Instant::now();
     let input = send::read_input(&args.files).map_err(|e| {
         let hint = match &e {

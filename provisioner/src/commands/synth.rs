@@ -115,10 +115,8 @@ pub fn publish(staging: tempfile::TempDir, out: &Path) -> anyhow::Result<()> {
 
 /// The short table synth prints: stack, resources, bytes.
 pub fn print_summary(synthesis: &Synthesis, out_dir: &Path, w: &mut dyn Write) -> CommandResult {
-    let write = |w: &mut dyn Write, line: String| {
-        writeln!(w, "{line}")
-            .map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing output")))
-    };
+    let write =
+        |w: &mut dyn Write, line: String| writeln!(w, "{line}").map_err(crate::output::unwritable);
     write(
         w,
         format!(

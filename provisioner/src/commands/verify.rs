@@ -10,9 +10,10 @@ use anyhow::anyhow;
 use serde::Serialize;
 
 use crate::aws::AwsOptions;
-use crate::commands::synth_output::{read_manifest, read_stacks};
 use crate::deploy::cfn::Cfn;
 use crate::failure::{CommandResult, Failure};
+use crate::output::Format;
+use crate::synth_output::{read_manifest, read_stacks};
 use crate::verify::{self, Check, Platform, Status};
 
 /// `provisioner verify` arguments.
@@ -22,25 +23,17 @@ pub struct VerifyArgs {
     #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
     pub stage: String,
     /// Folder written by `provisioner synth`.
-    #[arg(long, default_value = crate::cli::DEFAULT_SYNTH_DIR)]
+    #[arg(long, default_value = crate::synth_output::DEFAULT_SYNTH_DIR)]
     pub synth_dir: PathBuf,
     #[arg(long, value_enum, default_value = "text")]
-    pub output: Output,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    /// One line per check.
-    Text,
-    /// One JSON document: the stage, every check and the counts.
-    Json,
+    pub output: Format,
 }
 
 pub fn run(args: VerifyArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandResult {
     match checks(&args, aws) {
         Ok((stage, checks)) => report(&stage, &checks, args.output, out),
         Err(failure) => {
-            if args.output == Output::Json {
+            if args.output == Format::Json {
                 // A machine reading stdout gets a document either way.
                 let error = ErrorReport {
                     stage: &args.stage,
@@ -68,11 +61,11 @@ struct ErrorReport<'a> {
 /// Runs every check: the stage name and the checks, or why none could run.
 fn checks(args: &VerifyArgs, aws: &AwsOptions) -> Result<(String, Vec<Check>), Failure> {
     use crate::commands::session;
-    let stage = crate::cli::stage_named(&args.stage)?;
+    let stage = crate::stage::named(&args.stage)?;
     let manifest = read_manifest(&args.synth_dir, stage.name)?;
     let stacks = read_stacks(&args.synth_dir, &manifest)?;
     let region = aws.region.as_deref().unwrap_or(stage.region);
-    super::deploy::check_region(&manifest, region)?;
+    crate::synth_output::check_region(&manifest, region)?;
     session::block_on(async {
         let shared = crate::aws::sdk_config(aws, region).await;
         let cfn = Cfn::new(
@@ -96,7 +89,7 @@ struct Report<'a> {
 }
 
 /// Prints the checks; any failure is exit code 1.
-pub fn report(stage: &str, checks: &[Check], output: Output, out: &mut dyn Write) -> CommandResult {
+pub fn report(stage: &str, checks: &[Check], output: Format, out: &mut dyn Write) -> CommandResult {
     let count = |status| checks.iter().filter(|c| c.status == status).count();
     let report = Report {
         stage,
@@ -106,12 +99,10 @@ pub fn report(stage: &str, checks: &[Check], output: Output, out: &mut dyn Write
         checks,
     };
     let written = match output {
-        Output::Json => serde_json::to_writer_pretty(&mut *out, &report)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(out)),
-        Output::Text => write_text(&report, out),
+        Format::Json => crate::output::json(out, &report),
+        Format::Text => write_text(&report, out),
     };
-    written.map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing the report")))?;
+    written.map_err(crate::output::unwritable)?;
     if report.failed == 0 {
         return Ok(());
     }
@@ -171,7 +162,7 @@ mod tests {
     #[test]
     fn text_names_each_check_with_its_status_and_the_fix_of_a_failure() {
         let mut out = Vec::new();
-        let failure = report("dev", &checks(), Output::Text, &mut out).unwrap_err();
+        let failure = report("dev", &checks(), Format::Text, &mut out).unwrap_err();
         assert_eq!(failure.code, crate::failure::ExitCode::Failed);
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<_> = text.lines().collect();
@@ -188,7 +179,7 @@ mod tests {
     #[test]
     fn json_carries_the_same_checks_and_counts() {
         let mut out = Vec::new();
-        let _ = report("dev", &checks(), Output::Json, &mut out);
+        let _ = report("dev", &checks(), Format::Json, &mut out);
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json["failed"], 1);
         assert_eq!(json["notChecked"], 1);
@@ -201,6 +192,6 @@ mod tests {
     fn passes_and_not_checked_alone_exit_zero() {
         let mut checks = checks();
         checks.remove(1);
-        assert!(report("dev", &checks, Output::Text, &mut Vec::new()).is_ok());
+        assert!(report("dev", &checks, Format::Text, &mut Vec::new()).is_ok());
     }
 }

@@ -11,7 +11,9 @@ use sha2::{Digest, Sha256};
 use stacks::manifest::{Manifest, StackEntry};
 
 use super::cfn::{Cfn, StackState};
+use super::diff::StackDiff;
 use super::error::{DeployError, Result};
+use super::hotswap::Plan;
 use super::status::{self, Phase};
 use crate::failure::Failure;
 
@@ -188,6 +190,18 @@ pub fn needs(local: &LocalStack, remote: &Remote) -> Needs {
         }
         _ => Needs::Deploy,
     }
+}
+
+/// A stack of this deploy: what synth wrote, what is deployed, and what
+/// it takes to bring one to the other.
+#[derive(Debug)]
+pub struct Planned {
+    pub local: LocalStack,
+    pub remote: Remote,
+    pub needs: Needs,
+    pub diff: StackDiff,
+    /// With `--hotswap`, for a stack that needs deploying.
+    pub hotswap: Option<Plan>,
 }
 
 #[cfg(test)]

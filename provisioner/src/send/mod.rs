@@ -128,7 +128,7 @@ pub async fn send(
         .map_err(|e| rejected_file_failure(&options.rejected_file, e))?;
     summary
         .print(written.as_deref(), out)
-        .map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing output")))?;
+        .map_err(crate::output::unwritable)?;
     let file = options.rejected_file.display();
     if summary.dry_run && summary.rejected_locally > 0 {
         // A dry run gates a pipeline: it passes only when every row would

@@ -1,5 +1,6 @@
-//! Reading what `provisioner synth` wrote: the manifest and the templates.
-//! Commands after synth (deploy, diff, graph…) read only this.
+//! The synth output folder: where synth writes, and reading back what it
+//! wrote (the manifest and the templates). Commands after synth (deploy,
+//! diff, graph…) read only this.
 
 use std::fs;
 use std::path::Path;
@@ -8,7 +9,10 @@ use anyhow::Context;
 use stacks::manifest::{MANIFEST_FILE, MANIFEST_VERSION, Manifest};
 use stacks::model::{SynthesizedStack, Template};
 
-use crate::failure::Failure;
+use crate::failure::{CommandResult, Failure};
+
+/// Where synth writes and later commands read, unless told otherwise.
+pub const DEFAULT_SYNTH_DIR: &str = "target/synth";
 
 /// The manifest in `dir`, checked to be of `stage` and of this version.
 pub fn read_manifest(dir: &Path, stage: &str) -> Result<Manifest, Failure> {
@@ -76,4 +80,18 @@ pub fn read_stacks(dir: &Path, manifest: &Manifest) -> Result<Vec<SynthesizedSta
             })
         })
         .collect()
+}
+
+/// A stage synthesised for one region cannot go to another: its templates
+/// name the region (Firehose CIDRs, ARNs).
+pub fn check_region(manifest: &Manifest, region: &str) -> CommandResult {
+    if manifest.region == region {
+        return Ok(());
+    }
+    Err(Failure::usage(anyhow::anyhow!(
+        "stage {} is synthesised for region {}, not {region}",
+        manifest.stage,
+        manifest.region
+    ))
+    .hint("drop --region (templates name their region, e.g. in Firehose CIDRs), or change the stage's region in stacks/src/stage.rs"))
 }
