@@ -132,7 +132,7 @@ async fn the_platform_deploys_redeploys_as_no_op_updates_one_stack_and_is_destro
     assert!(
         code_change
             .stderr()
-            .contains("assets: 1 uploaded, 0 already"),
+            .contains("assets: 1 uploaded, 0 replaced, 0 already"),
         "{}",
         code_change.stderr()
     );
@@ -402,6 +402,109 @@ async fn a_broadening_change_without_a_terminal_is_refused_and_changes_nothing()
         stacks,
         ["provisioner-toolkit"],
         "only the bootstrap happened"
+    );
+}
+
+/// The zip of the fixture's one asset (`ingest`).
+fn asset_zip(dir: &std::path::Path) -> PathBuf {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    dir.join(manifest["assets"][0]["file"].as_str().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zip_changed_since_synth_is_refused_before_anything_is_created() {
+    let moto = Moto::start();
+    let synth = tempfile::tempdir().unwrap();
+    let dir = synth.path();
+    write_fixture(dir, "ingest v1", "v1");
+    let zip = asset_zip(dir);
+    std::fs::write(&zip, "garbage\n").unwrap();
+    let mut args = deploy_args(dir);
+    args.push("Functions".into());
+    let refused = moto.run(&strs(&args));
+    let stderr = refused.stderr();
+    assert_eq!(refused.code(), 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{} is not the asset synth built: its SHA-256 is",
+            zip.display()
+        )) && stderr.contains("run `provisioner synth --stage dev` again"),
+        "{stderr}"
+    );
+    assert!(
+        stack_statuses(&moto).await.is_empty(),
+        "not even the toolkit was created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_asset_in_the_bucket_is_replaced_by_the_next_deploy() {
+    let moto = Moto::start();
+    let synth = tempfile::tempdir().unwrap();
+    let dir = synth.path();
+    write_fixture(dir, "ingest v1", "v1");
+    let mut args = deploy_args(dir);
+    args.push("Functions".into());
+    moto.run(&strs(&args)).ok();
+    let zip = std::fs::read(asset_zip(dir)).unwrap();
+    let key = asset_zip(dir)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let s3 = moto.s3();
+    let buckets = s3.list_buckets().send().await.unwrap();
+    let bucket = buckets
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name())
+        .find(|b| b.contains("assets"))
+        .expect("the toolkit's asset bucket")
+        .to_owned();
+    let read = || async {
+        let object = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        object.body.collect().await.unwrap().into_bytes().to_vec()
+    };
+    assert_eq!(read().await, zip, "uploaded as built");
+
+    // Overwritten behind provisioner's back (no checksum stored with it).
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(b"garbage\n".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let redeployed = moto.run(&strs(&args)).ok();
+    assert!(
+        all(&redeployed.results(), "unchanged"),
+        "{}",
+        redeployed.stdout()
+    );
+    let stderr = redeployed.stderr();
+    assert!(
+        stderr.contains(&format!(
+            "s3://{bucket}/{key} held other bytes than its asset (damaged or overwritten): replaced"
+        )) && stderr.contains("assets: 0 uploaded, 1 replaced"),
+        "{stderr}"
+    );
+    assert_eq!(read().await, zip, "the asset is back");
+
+    let again = moto.run(&strs(&args)).ok();
+    assert!(
+        again
+            .stderr()
+            .contains("assets: 0 uploaded, 0 replaced, 1 already in"),
+        "{}",
+        again.stderr()
     );
 }
 

@@ -328,6 +328,23 @@ pub enum DeployError {
     ToolkitBucketExists { stack: String, bucket: String },
     #[error("the toolkit stack {stack} has no usable {output} output")]
     ToolkitBroken { stack: String, output: &'static str },
+    #[error(
+        "{path} is not the asset synth built: its SHA-256 is {found}, the manifest's {expected}"
+    )]
+    AssetChanged {
+        path: String,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "s3://{bucket}/{key} does not hold what was uploaded: expected SHA-256 {expected}, found {found}"
+    )]
+    UploadNotStored {
+        bucket: String,
+        key: String,
+        expected: String,
+        found: String,
+    },
     #[error("reading {path}")]
     ReadFile {
         path: String,
@@ -471,6 +488,16 @@ impl DeployError {
                  content-addressed assets, which deploy uploads again; then run `provisioner \
                  bootstrap --stage <stage>`"
             )),
+            DeployError::AssetChanged { .. } => Some(
+                "the zip was edited or damaged since synth: run `provisioner synth --stage <stage>` \
+                 again; nothing was uploaded or deployed"
+                    .to_string(),
+            ),
+            DeployError::UploadNotStored { .. } => Some(
+                "deploy again (the object is checked and replaced); if it repeats, something \
+                 between here and S3 alters uploads"
+                    .to_string(),
+            ),
             DeployError::ReadFile { .. } => {
                 Some("synthesise again (`provisioner synth`): the synth output folder is incomplete or was edited".to_string())
             }
@@ -497,6 +524,7 @@ impl DeployError {
             | DeployError::ToolkitOutdated { .. }
             | DeployError::ToolkitNewer { .. }
             | DeployError::ReadFile { .. }
+            | DeployError::AssetChanged { .. }
             | DeployError::ExportInUse { .. } => Failure::usage(self),
             _ => Failure::failed(self),
         };

@@ -23,7 +23,7 @@ use super::replacement::{PromptGate, ReplacementGate};
 use super::report::{StackResult, report};
 use super::schedule::{self, Node, Run};
 use super::toolkit;
-use super::upload::{Bucket, Object, Source};
+use super::upload::{Bucket, Object};
 use crate::aws::Clients;
 use crate::failure::{CommandResult, Failure};
 use crate::synth_output::{check_region, read_manifest};
@@ -71,6 +71,7 @@ pub async fn deploy(
     };
     let ids = plan::select(&manifest, &options.stacks, closure)?;
     let local = plan::read_local(dir, &manifest, &ids).map_err(DeployError::into_failure)?;
+    let assets = asset_objects(&manifest, dir, &local)?;
 
     let cfn = Cfn::new(clients.cloudformation.clone(), options.poll);
     let engine = Engine {
@@ -114,7 +115,7 @@ pub async fn deploy(
         .await
         .map_err(DeployError::into_failure)?;
     approve(&stacks, options.require_approval, out, progress, prompt)?;
-    upload(&manifest, dir, &stacks, &bucket, progress).await?;
+    upload(assets, &stacks, &bucket, progress).await?;
     // The change sets say what a template diff cannot: which data stores
     // would be replaced. Asked per stack, just before executing.
     let gate = PromptGate::new(prompt, progress);
@@ -300,18 +301,18 @@ fn template_source(local: &LocalStack, bucket: &Bucket) -> TemplateSource {
     }
 }
 
-/// Uploads the assets and large templates of the stacks that will deploy
-/// and are not in the bucket yet.
-async fn upload(
+/// The Lambda zips of the selected stacks, each read and checked against
+/// the manifest's SHA-256 before anything is changed. Every selected stack's
+/// assets, not only those of stacks that will deploy: a damaged object in
+/// the bucket is then replaced by any deploy of its stack.
+fn asset_objects(
     manifest: &Manifest,
     dir: &Path,
-    stacks: &[Planned],
-    bucket: &Bucket,
-    progress: &dyn Progress,
-) -> CommandResult {
-    let mut objects: BTreeMap<String, Object> = BTreeMap::new();
-    for stack in stacks.iter().filter(|s| s.needs == Needs::Deploy) {
-        for name in &stack.local.entry.assets {
+    stacks: &[LocalStack],
+) -> Result<Vec<Object>, Failure> {
+    let mut objects: BTreeMap<&str, Object> = BTreeMap::new();
+    for stack in stacks {
+        for name in &stack.entry.assets {
             let asset = manifest
                 .assets
                 .iter()
@@ -319,41 +320,52 @@ async fn upload(
                 .ok_or_else(|| {
                     Failure::usage(anyhow::anyhow!(
                         "stack {} uses asset {name}, which the manifest does not list",
-                        stack.local.entry.id
+                        stack.entry.id
                     ))
                     .hint("synthesise again: the synth output folder is inconsistent")
                 })?;
-            objects.insert(
-                asset.s3_key.clone(),
-                Object {
-                    key: asset.s3_key.clone(),
-                    source: Source::File(dir.join(&asset.file)),
-                },
-            );
+            if !objects.contains_key(asset.s3_key.as_str()) {
+                let object = Object::asset(&asset.s3_key, &dir.join(&asset.file), &asset.sha256)
+                    .map_err(|e| e.into_failure_in(&manifest.stage))?;
+                objects.insert(&asset.s3_key, object);
+            }
         }
+    }
+    Ok(objects.into_values().collect())
+}
+
+/// Uploads the assets, and the large templates of the stacks that will
+/// deploy, that the bucket does not hold intact.
+async fn upload(
+    mut objects: Vec<Object>,
+    stacks: &[Planned],
+    bucket: &Bucket,
+    progress: &dyn Progress,
+) -> CommandResult {
+    for stack in stacks.iter().filter(|s| s.needs == Needs::Deploy) {
         if stack.local.body.len() > MAX_INLINE_TEMPLATE_BYTES {
-            let key = template_key(&stack.local);
-            objects.insert(
-                key.clone(),
-                Object {
-                    key,
-                    source: Source::Bytes(stack.local.body.clone().into_bytes()),
-                },
-            );
+            let body = stack.local.body.clone().into_bytes();
+            objects.push(Object::new(template_key(&stack.local), body));
         }
     }
     if objects.is_empty() {
         return Ok(());
     }
-    let objects: Vec<Object> = objects.into_values().collect();
     let uploaded = bucket
         .upload_missing(&objects)
         .await
         .map_err(DeployError::into_failure)?;
+    for key in &uploaded.replaced {
+        progress.note(&format!(
+            "s3://{}/{key} held other bytes than its asset (damaged or overwritten): replaced",
+            bucket.name
+        ));
+    }
     progress.note(&format!(
-        "assets: {} uploaded, {} already in s3://{}",
-        uploaded.len(),
-        objects.len() - uploaded.len(),
+        "assets: {} uploaded, {} replaced, {} already in s3://{}",
+        uploaded.sent.len(),
+        uploaded.replaced.len(),
+        uploaded.intact,
         bucket.name
     ));
     Ok(())

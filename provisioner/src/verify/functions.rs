@@ -103,7 +103,14 @@ async fn function_checks(platform: &Platform, lambda: &Client, function: Target<
             component,
             code_name,
             format!("{name} runs {}", deployed.code_sha256),
-            code_problems(name, &expected, &deployed, &bucket, region),
+            code_problems(
+                name,
+                &expected,
+                &deployed,
+                &format!("provisioner deploy --stage {} {component}", platform.stage),
+                &bucket,
+                region,
+            ),
         ),
         Check::from_problems(
             component,
@@ -114,11 +121,15 @@ async fn function_checks(platform: &Platform, lambda: &Client, function: Target<
     ]
 }
 
-/// Lambda reports the code hash in base64, the manifest in hex.
+/// Lambda reports the code hash in base64, the manifest in hex. The fix
+/// deploys the stack first: deploy checks the bucket's copy of each asset
+/// against the manifest and replaces a damaged one, so the code then
+/// re-applied is the asset, not whatever the key holds.
 pub fn code_problems(
     name: &str,
     expected: &Expected,
     deployed: &Deployed,
+    deploy: &str,
     bucket: &str,
     region: &str,
 ) -> Vec<Problem> {
@@ -137,8 +148,8 @@ pub fn code_problems(
             deployed.code_sha256, expected.label
         ),
         format!(
-            "aws lambda update-function-code --function-name {name} --s3-bucket {bucket} \
-             --s3-key {} --region {region}",
+            "{deploy}, then aws lambda update-function-code --function-name {name} \
+             --s3-bucket {bucket} --s3-key {} --region {region}",
             expected.s3_key.as_deref().unwrap_or_default()
         ),
     )]
@@ -206,17 +217,28 @@ mod tests {
     #[test]
     fn the_asset_hex_hash_matches_lambdas_base64_hash() {
         let ok = deployed(BASE64, 10, 256);
-        assert!(code_problems("f", &expected(), &ok, "b", "eu-west-1").is_empty());
+        assert!(
+            code_problems(
+                "f",
+                &expected(),
+                &ok,
+                "provisioner deploy",
+                "b",
+                "eu-west-1"
+            )
+            .is_empty()
+        );
         assert!(settings_problems("f", &expected(), &ok, "eu-west-1").is_empty());
     }
 
     #[test]
-    fn code_changed_by_hand_fails_with_the_command_that_restores_the_asset() {
+    fn code_changed_by_hand_fails_with_the_commands_that_restore_the_checked_asset() {
         let changed = deployed("AAAA", 10, 256);
         let problems = code_problems(
             "retail-dev-ingest",
             &expected(),
             &changed,
+            "provisioner deploy --stage dev Api",
             "assets",
             "eu-west-1",
         );
@@ -224,8 +246,9 @@ mod tests {
         assert_eq!(
             problems[0].fix,
             format!(
-                "aws lambda update-function-code --function-name retail-dev-ingest --s3-bucket \
-                 assets --s3-key {HEX}.zip --region eu-west-1"
+                "provisioner deploy --stage dev Api, then aws lambda update-function-code \
+                 --function-name retail-dev-ingest --s3-bucket assets --s3-key {HEX}.zip \
+                 --region eu-west-1"
             )
         );
     }
