@@ -18,8 +18,9 @@ pub struct AwsOptions {
     #[arg(long, global = true, env = "AWS_PROFILE")]
     pub profile: Option<String>,
     /// Region; defaults to the stage's region. A stage synthesised for one
-    /// region cannot be deployed to another (its templates name it).
-    #[arg(long, global = true)]
+    /// region cannot be deployed to another (its templates name it), so
+    /// AWS_REGION is read as the flag is: both are checked alike.
+    #[arg(long, global = true, env = "AWS_REGION")]
     pub region: Option<String>,
     /// Endpoint of every AWS service, e.g. a local emulator on
     /// http://127.0.0.1:5000.

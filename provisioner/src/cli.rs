@@ -37,16 +37,19 @@ pub enum Command {
     List {
         #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
         stage: String,
+        #[arg(long, value_enum, default_value = "text")]
+        output: crate::output::Format,
     },
     /// Draw the platform (stacks, resources, data flow) from the synth output.
     Graph {
-        #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
-        stage: String,
+        /// Default: the stage of `--synth-dir` when given, else dev.
+        #[arg(long, env = "PROVISIONER_STAGE")]
+        stage: Option<String>,
         #[arg(long, value_enum, default_value = "mermaid")]
         format: graph::Format,
-        /// Folder written by `provisioner synth`.
-        #[arg(long, default_value = DEFAULT_SYNTH_DIR)]
-        synth_dir: PathBuf,
+        /// Folder written by `provisioner synth` (default: target/synth).
+        #[arg(long)]
+        synth_dir: Option<PathBuf>,
     },
     /// Create or upgrade the toolkit stack (the asset bucket) in the
     /// stage's account and region.
@@ -86,7 +89,7 @@ pub fn run(cli: Cli) -> CommandResult {
             stdout,
             stderr,
         ),
-        Command::List { stage } => {
+        Command::List { stage, output } => {
             // Stack order and dependencies do not depend on the functions'
             // code: nothing is built.
             let stage = stage::named(&stage)?;
@@ -95,13 +98,25 @@ pub fn run(cli: Cli) -> CommandResult {
                 Failure::usage(e).hint("run provisioner from the repository (it reads lambdas/)")
             })?;
             let table = stacks::assets::AssetTable::unbuilt(&functions);
-            list::print(&synth::synthesize(stage, &table, Vec::new())?, stdout)
+            list::print(
+                &synth::synthesize(stage, &table, Vec::new())?,
+                output,
+                stdout,
+            )
         }
         Command::Graph {
             stage,
             format,
             synth_dir,
-        } => graph::run(&synth_dir, stage::named(&stage)?.name, format, stdout),
+        } => {
+            let stage = match (stage, &synth_dir) {
+                (Some(stage), _) => stage,
+                (None, Some(dir)) => crate::synth_output::stage_of(dir)?,
+                (None, None) => "dev".to_string(),
+            };
+            let synth_dir = synth_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_SYNTH_DIR));
+            graph::run(&synth_dir, stage::named(&stage)?.name, format, stdout)
+        }
         Command::Bootstrap(args) => bootstrap::run(args, &cli.aws, stdout),
         Command::Deploy(args) => deploy::run(args, &cli.aws, stdout),
         Command::Diff(args) => diff::run(args, &cli.aws, stdout),

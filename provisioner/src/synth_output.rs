@@ -14,10 +14,44 @@ use crate::failure::{CommandResult, Failure};
 /// Where synth writes and later commands read, unless told otherwise.
 pub const DEFAULT_SYNTH_DIR: &str = "target/synth";
 
+/// The command that writes the synth output of `stage` into `dir`: hints
+/// name the folder, so following one fills the folder that was read.
+pub fn synth_command(stage: &str, dir: &Path) -> String {
+    if dir == Path::new(DEFAULT_SYNTH_DIR) {
+        format!("provisioner synth --stage {stage}")
+    } else {
+        format!("provisioner synth --stage {stage} --out {}", dir.display())
+    }
+}
+
 /// The manifest in `dir`, checked to be of `stage` and of this version.
 pub fn read_manifest(dir: &Path, stage: &str) -> Result<Manifest, Failure> {
+    let manifest = read_any_manifest(dir, stage)?;
+    if manifest.stage != stage {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "{} was synthesised for stage {}, not {stage}",
+            dir.join(MANIFEST_FILE).display(),
+            manifest.stage
+        ))
+        .hint(format!(
+            "run `{}`, or drop --stage to use the folder's own stage",
+            synth_command(stage, dir)
+        )));
+    }
+    Ok(manifest)
+}
+
+/// The stage `dir` was synthesised for: a folder named on the command line
+/// says its stage, so `--stage` need not repeat it.
+pub fn stage_of(dir: &Path) -> Result<String, Failure> {
+    Ok(read_any_manifest(dir, "dev")?.stage)
+}
+
+/// The manifest in `dir` of whatever stage, checked to be of this version;
+/// hints suggest synthesising `stage`.
+fn read_any_manifest(dir: &Path, stage: &str) -> Result<Manifest, Failure> {
     let path = dir.join(MANIFEST_FILE);
-    let synth_hint = format!("run `provisioner synth --stage {stage}` first");
+    let synth_hint = format!("run `{}` first", synth_command(stage, dir));
     let text = fs::read_to_string(&path)
         .with_context(|| format!("reading {}", path.display()))
         .map_err(|e| Failure::usage(e).hint(synth_hint.clone()))?;
@@ -26,7 +60,8 @@ pub fn read_manifest(dir: &Path, stage: &str) -> Result<Manifest, Failure> {
         .map_err(|e| {
             Failure::usage(e).hint(format!(
                 "the manifest is not the JSON synth wrote (edited or cut short): \
-                 run `provisioner synth --stage {stage}` again"
+                 run `{}` again",
+                synth_command(stage, dir)
             ))
         })?;
     if manifest.version != MANIFEST_VERSION {
@@ -34,14 +69,6 @@ pub fn read_manifest(dir: &Path, stage: &str) -> Result<Manifest, Failure> {
             "{} has manifest version {}, this provisioner reads version {MANIFEST_VERSION}",
             path.display(),
             manifest.version
-        ))
-        .hint(synth_hint));
-    }
-    if manifest.stage != stage {
-        return Err(Failure::usage(anyhow::anyhow!(
-            "{} was synthesised for stage {}, not {stage}",
-            path.display(),
-            manifest.stage
         ))
         .hint(synth_hint));
     }
@@ -65,8 +92,8 @@ pub fn read_stacks(dir: &Path, manifest: &Manifest) -> Result<Vec<SynthesizedSta
                 .map_err(|e| {
                     Failure::usage(e).hint(format!(
                         "the template is not the JSON synth wrote (edited or cut short): \
-                         run `provisioner synth --stage {}` again",
-                        manifest.stage
+                         run `{}` again",
+                        synth_command(&manifest.stage, dir)
                     ))
                 })?;
             Ok(SynthesizedStack {
@@ -93,5 +120,8 @@ pub fn check_region(manifest: &Manifest, region: &str) -> CommandResult {
         manifest.stage,
         manifest.region
     ))
-    .hint("drop --region (templates name their region, e.g. in Firehose CIDRs), or change the stage's region in stacks/src/stage.rs"))
+    .hint(
+        "drop --region and unset AWS_REGION (templates name their region, e.g. in Firehose \
+         CIDRs), or change the stage's region in stacks/src/stage.rs",
+    ))
 }

@@ -135,6 +135,29 @@ fn list_prints_the_deploy_order_without_building_any_function() {
 }
 
 #[test]
+fn list_with_json_output_gives_the_same_order_and_reasons_for_machines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["list", "--stage", "prod", "--output", "json"])
+        .current_dir(root)
+        .output()
+        .expect("running provisioner");
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let stacks: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let stacks = stacks.as_array().unwrap();
+    assert_eq!(stacks[0]["id"], "Network");
+    assert_eq!(stacks[0]["stackName"], "retail-prod-network");
+    let warehouse = stacks.iter().find(|s| s["id"] == "Warehouse").unwrap();
+    assert_eq!(warehouse["dependencies"][0]["stack"], "Network");
+    assert!(
+        !warehouse["dependencies"][0]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
 fn a_closed_pipe_ends_the_output_quietly_with_the_commands_own_status() {
     // `provisioner list | head -0`: the reader is gone before the first write.
     let (reader, writer) = std::io::pipe().unwrap();
@@ -191,6 +214,7 @@ fn provisioner_without_credentials(dir: &Path, args: &[&str]) -> Output {
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_REGION")
         .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
         .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
         .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
@@ -282,8 +306,74 @@ fn graph_of_a_template_that_is_not_json_says_to_synthesise_again() {
     assert_eq!(run.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(&format!("parsing {}", template.display()))
-            && stderr.contains("run `provisioner synth --stage dev` again"),
+            && stderr.contains(&format!(
+                "run `provisioner synth --stage dev --out {}` again",
+                synth.display()
+            )),
         "{stderr}"
+    );
+}
+
+#[test]
+fn graph_of_a_folder_draws_the_stage_it_was_synthesised_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (synth, _) = synth_fixture(dir.path());
+    // The same folder as if synthesised for prod (graph reads no AWS).
+    let manifest_path = synth.join("manifest.json");
+    let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(
+        &manifest_path,
+        manifest.replace("\"stage\": \"dev\"", "\"stage\": \"prod\""),
+    )
+    .unwrap();
+    let folder = synth.to_str().unwrap();
+    let run = provisioner_without_credentials(dir.path(), &["graph", "--synth-dir", folder]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert!(
+        text(&run.stdout).starts_with("flowchart"),
+        "{}",
+        text(&run.stdout)
+    );
+
+    // Asked for another stage, the hint writes this folder.
+    let run = provisioner_without_credentials(
+        dir.path(),
+        &["graph", "--stage", "dev", "--synth-dir", folder],
+    );
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("was synthesised for stage prod, not dev")
+            && stderr.contains(&format!(
+                "run `provisioner synth --stage dev --out {folder}`, or drop --stage"
+            )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn aws_region_in_the_environment_is_checked_as_region_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (synth, _) = synth_fixture(dir.path());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_provisioner"));
+    command
+        .args(["deploy", "--synth-dir", synth.to_str().unwrap()])
+        .current_dir(dir.path())
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_REGION", "us-east-1")
+        .stdin(std::process::Stdio::null());
+    let run = command.output().unwrap();
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("stage dev is synthesised for region eu-west-1, not us-east-1")
+            && stderr.contains("unset AWS_REGION"),
+        "{stderr}"
+    );
+    assert!(
+        run.stdout.is_empty(),
+        "nothing was deployed: {}",
+        text(&run.stdout)
     );
 }
 

@@ -90,7 +90,7 @@ fn an_unknown_stack_name_lists_the_known_ones() {
 fn list_prints_stacks_in_deploy_order_with_the_reasons_of_each_dependency() {
     let synthesis = synthesize("dev");
     let mut out = Vec::new();
-    list::print(&synthesis, &mut out).unwrap();
+    list::print(&synthesis, provisioner::output::Format::Text, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert!(
         text.starts_with("1. Network (retail-dev-network)"),

@@ -309,8 +309,10 @@ fn verify_without_a_synth_output_is_a_usage_error_that_says_to_synthesise() {
     let ran = verify(&moto, empty.path(), "text");
     assert_eq!(ran.code(), 2);
     assert!(
-        ran.stderr()
-            .contains("run `provisioner synth --stage dev` first"),
+        ran.stderr().contains(&format!(
+            "run `provisioner synth --stage dev --out {}` first",
+            empty.path().display()
+        )),
         "{}",
         ran.stderr()
     );
