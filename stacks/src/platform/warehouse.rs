@@ -135,11 +135,10 @@ pub fn warehouse(
         "CopyRole",
         Role::for_service(
             "redshift.amazonaws.com",
-            "Assumed by the Redshift cluster for COPY from the staging buckets",
+            "Assumed by the Redshift cluster for COPY from the bulk import's staged files",
         ),
         Policy::RedshiftCopy,
         &json!({
-            "staging_bucket_arn": to_json(&storage.staging_bucket.arn()),
             "bulk_import_bucket_arn": to_json(&storage.bulk_import_bucket.arn()),
         }),
     )?;
