@@ -4,11 +4,12 @@
 //! Expectations come from the synth output (templates, manifest, the
 //! stage); actual state from CloudFormation only as far as the physical id
 //! of each resource, then from EC2, Redshift, IAM, Lambda, Kinesis,
-//! Firehose, DynamoDB and S3 themselves, so drift and hand-made changes show. Each
+//! Firehose, API Gateway, DynamoDB and S3 themselves, so drift and hand-made changes show. Each
 //! area (one module each) turns its expectations into [`Check`]s: pass,
 //! fail with the fix, or not checked with the reason.
 
 pub mod access;
+pub mod api_stage;
 pub mod data;
 pub mod delivery;
 pub mod functions;
@@ -135,17 +136,18 @@ impl Problem {
 }
 
 /// Every check of every area, in a stable order (network, warehouse,
-/// access, functions, data, delivery).
+/// access, functions, data, delivery, API).
 pub async fn run(platform: &Platform, clients: &Clients) -> Vec<Check> {
-    let (network, warehouse, access, functions, data, delivery) = tokio::join!(
+    let (network, warehouse, access, functions, data, delivery, api) = tokio::join!(
         network::checks(platform, &clients.ec2),
         warehouse::checks(platform, &clients.redshift),
         access::checks(platform, &clients.iam),
         functions::checks(platform, &clients.lambda),
         data::checks(platform, &clients.kinesis, &clients.dynamodb, &clients.s3),
         delivery::checks(platform, &clients.firehose),
+        api_stage::checks(platform, &clients.apigateway),
     );
-    [network, warehouse, access, functions, data, delivery].concat()
+    [network, warehouse, access, functions, data, delivery, api].concat()
 }
 
 /// The service clients verify reads actual state with.
@@ -157,6 +159,7 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub kinesis: aws_sdk_kinesis::Client,
     pub firehose: aws_sdk_firehose::Client,
+    pub apigateway: aws_sdk_apigateway::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
 }
@@ -170,6 +173,7 @@ impl Clients {
             lambda: aws_sdk_lambda::Client::new(shared),
             kinesis: aws_sdk_kinesis::Client::new(shared),
             firehose: aws_sdk_firehose::Client::new(shared),
+            apigateway: aws_sdk_apigateway::Client::new(shared),
             dynamodb: aws_sdk_dynamodb::Client::new(shared),
             s3: crate::aws::s3_client(shared, options),
         }
