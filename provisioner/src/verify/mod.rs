@@ -4,7 +4,7 @@
 //! Expectations come from the synth output (templates, manifest, the
 //! stage); actual state from CloudFormation only as far as the physical id
 //! of each resource, then from EC2, Redshift, IAM, Lambda, Kinesis,
-//! Firehose, API Gateway, DynamoDB and S3 themselves, so drift and hand-made changes show. Each
+//! Firehose, API Gateway, Glue, DynamoDB and S3 themselves, so drift and hand-made changes show. Each
 //! area (one module each) turns its expectations into [`Check`]s: pass,
 //! fail with the fix, or not checked with the reason.
 
@@ -13,6 +13,7 @@ pub mod api_stage;
 pub mod data;
 pub mod delivery;
 pub mod functions;
+pub mod glue;
 pub mod network;
 pub mod platform;
 pub mod warehouse;
@@ -136,9 +137,9 @@ impl Problem {
 }
 
 /// Every check of every area, in a stable order (network, warehouse,
-/// access, functions, data, delivery, API).
+/// access, functions, data, delivery, API, Glue).
 pub async fn run(platform: &Platform, clients: &Clients) -> Vec<Check> {
-    let (network, warehouse, access, functions, data, delivery, api) = tokio::join!(
+    let (network, warehouse, access, functions, data, delivery, api, glue) = tokio::join!(
         network::checks(platform, &clients.ec2),
         warehouse::checks(platform, &clients.redshift),
         access::checks(platform, &clients.iam),
@@ -146,8 +147,12 @@ pub async fn run(platform: &Platform, clients: &Clients) -> Vec<Check> {
         data::checks(platform, &clients.kinesis, &clients.dynamodb, &clients.s3),
         delivery::checks(platform, &clients.firehose),
         api_stage::checks(platform, &clients.apigateway),
+        glue::checks(platform, &clients.glue),
     );
-    [network, warehouse, access, functions, data, delivery, api].concat()
+    [
+        network, warehouse, access, functions, data, delivery, api, glue,
+    ]
+    .concat()
 }
 
 /// The service clients verify reads actual state with.
@@ -160,6 +165,7 @@ pub struct Clients {
     pub kinesis: aws_sdk_kinesis::Client,
     pub firehose: aws_sdk_firehose::Client,
     pub apigateway: aws_sdk_apigateway::Client,
+    pub glue: aws_sdk_glue::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
 }
@@ -174,6 +180,7 @@ impl Clients {
             kinesis: aws_sdk_kinesis::Client::new(shared),
             firehose: aws_sdk_firehose::Client::new(shared),
             apigateway: aws_sdk_apigateway::Client::new(shared),
+            glue: aws_sdk_glue::Client::new(shared),
             dynamodb: aws_sdk_dynamodb::Client::new(shared),
             s3: crate::aws::s3_client(shared, options),
         }
