@@ -15,6 +15,11 @@ pub struct Stage {
     pub backups: bool,
     pub log_retention_days: u32,
     pub termination_protection: bool,
+    /// S3 server access logs of the data buckets, into a log bucket of the
+    /// stage. Dev has none: S3 delivers them hours late, so a destroyed dev
+    /// stage's log bucket would refill after being emptied and fail to go.
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/ServerLogs.html#LogDeliveryBestEffort>
+    pub server_access_logs: bool,
     pub stream: StreamConfig,
     pub warehouse: WarehouseConfig,
     pub api: ApiConfig,
@@ -42,7 +47,15 @@ pub struct StreamConfig {
 pub struct WarehouseConfig {
     pub node_type: &'static str,
     pub nodes: u32,
+    /// Days automated snapshots are kept (1 to 35).
     pub snapshot_retention_days: u32,
+    /// Days manual snapshots are kept, -1 for until deleted: the final
+    /// snapshot prod's deletion policy takes is a manual one.
+    pub manual_snapshot_retention_days: i32,
+    /// Weekly window (UTC, `ddd:hh24:mi-ddd:hh24:mi`, at least 30 minutes)
+    /// for patches and version upgrades, chosen outside the shop's hours
+    /// and away from the other stage's, so they are never patched together.
+    pub maintenance_window: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +77,7 @@ pub const STAGES: &[Stage] = &[
         backups: false,
         log_retention_days: 7,
         termination_protection: false,
+        server_access_logs: false,
         stream: StreamConfig {
             shards: 1,
             retention_hours: 24,
@@ -72,6 +86,8 @@ pub const STAGES: &[Stage] = &[
             node_type: "ra3.large",
             nodes: 1,
             snapshot_retention_days: 1,
+            manual_snapshot_retention_days: 7,
+            maintenance_window: "tue:03:00-tue:03:30",
         },
         api: ApiConfig {
             throttle_rate: 50.0,
@@ -90,6 +106,7 @@ pub const STAGES: &[Stage] = &[
         backups: true,
         log_retention_days: 365,
         termination_protection: true,
+        server_access_logs: true,
         stream: StreamConfig {
             shards: 2,
             retention_hours: 168,
@@ -98,6 +115,8 @@ pub const STAGES: &[Stage] = &[
             node_type: "ra3.xlplus",
             nodes: 2,
             snapshot_retention_days: 7,
+            manual_snapshot_retention_days: -1,
+            maintenance_window: "sun:03:00-sun:03:30",
         },
         api: ApiConfig {
             throttle_rate: 500.0,

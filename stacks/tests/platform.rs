@@ -400,6 +400,32 @@ fn no_role_uses_a_managed_policy_or_a_wildcard_action() {
     });
 }
 
+/// Rule sets that flag inline policies (AWS Config and cfn-guard's
+/// IAM_NO_INLINE_POLICY_CHECK) find each role's reason in its metadata, in
+/// the form cfn-guard reads.
+#[test]
+fn every_role_with_an_inline_policy_says_why_it_is_inline() {
+    every_stage(|_, stacks| {
+        for (stack, template) in stacks {
+            for (id, role) in resources_of_type(template, "AWS::IAM::Role") {
+                if role.properties.as_ref().unwrap().get("Policies").is_none() {
+                    continue;
+                }
+                let guard = &role.metadata.as_ref().expect("metadata")["guard"];
+                assert_eq!(
+                    guard["SuppressedRules"],
+                    json!(["IAM_NO_INLINE_POLICY_CHECK"]),
+                    "{stack}/{id}"
+                );
+                let reason = guard["Reasons"]["IAM_NO_INLINE_POLICY_CHECK"]
+                    .as_str()
+                    .unwrap_or_default();
+                assert!(reason.contains("one-to-one"), "{stack}/{id}: {reason:?}");
+            }
+        }
+    });
+}
+
 #[test]
 fn every_function_runs_its_own_content_hashed_asset() {
     let assets = assets();
@@ -498,6 +524,82 @@ fn prod_keeps_data_and_dev_can_be_destroyed() {
     assert!(retention(&prod) > retention(&dev));
 }
 
+/// Prod's data buckets log every request to the stage's access log bucket,
+/// each under its own prefix, delivered by S3's logging service for those
+/// buckets of this account only; dev says on each bucket why it keeps none.
+#[test]
+fn prod_buckets_keep_server_access_logs() {
+    let prod = platform(Stage::named("prod").unwrap());
+    let storage = &prod["Storage"];
+    let policy = &props(storage, "AccessLogBucketPolicy")["PolicyDocument"]["Statement"];
+    for (bucket, prefix) in [
+        ("LakeBucket", "raw-lake/"),
+        ("StagingBucket", "firehose-staging/"),
+        ("BulkImportBucket", "bulk-import/"),
+    ] {
+        assert_eq!(
+            props(storage, bucket)["LoggingConfiguration"],
+            json!({"DestinationBucketName": {"Ref": "AccessLogBucket"}, "LogFilePrefix": prefix})
+        );
+        let grant = policy
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| {
+                s["Condition"]["ArnLike"]["aws:SourceArn"] == json!({"Fn::GetAtt": [bucket, "Arn"]})
+            })
+            .unwrap_or_else(|| panic!("no log delivery grant for {bucket}"));
+        assert_eq!(
+            grant["Principal"],
+            json!({"Service": "logging.s3.amazonaws.com"})
+        );
+        assert_eq!(grant["Action"], "s3:PutObject");
+        assert_eq!(
+            grant["Resource"],
+            json!({"Fn::Sub": [format!("${{Bucket}}/{prefix}*"), {"Bucket": {"Fn::GetAtt": ["AccessLogBucket", "Arn"]}}]})
+        );
+        assert_eq!(
+            grant["Condition"]["StringEquals"],
+            json!({"aws:SourceAccount": {"Ref": "AWS::AccountId"}})
+        );
+    }
+    let dev = platform(Stage::named("dev").unwrap());
+    assert!(!dev["Storage"].resources.contains_key("AccessLogBucket"));
+    for bucket in ["LakeBucket", "StagingBucket", "BulkImportBucket"] {
+        let skip = &dev["Storage"].resources[bucket].metadata.as_ref().unwrap()["checkov"]["skip"];
+        assert_eq!(skip[0]["id"], "CKV_AWS_18", "{bucket}");
+    }
+}
+
+/// Nothing about the cluster's upkeep is left to a default Redshift picks:
+/// patches in a stated weekly window (prod and dev apart), snapshots kept
+/// for stated periods, prod's final snapshot until someone deletes it.
+#[test]
+fn redshift_maintenance_and_snapshots_are_explicit() {
+    let cluster = |stage: &str| {
+        let stacks = platform(Stage::named(stage).unwrap());
+        props(&stacks["Warehouse"], "Cluster").clone()
+    };
+    let (prod, dev) = (cluster("prod"), cluster("dev"));
+    for cluster in [&prod, &dev] {
+        assert_eq!(cluster["MaintenanceTrackName"], "current");
+        let window = cluster["PreferredMaintenanceWindow"].as_str().unwrap();
+        assert_eq!(window.len(), "ddd:hh:mm-ddd:hh:mm".len(), "{window}");
+        assert!(
+            cluster["AutomatedSnapshotRetentionPeriod"]
+                .as_i64()
+                .unwrap()
+                >= 1
+        );
+    }
+    assert_ne!(
+        prod["PreferredMaintenanceWindow"],
+        dev["PreferredMaintenanceWindow"]
+    );
+    assert_eq!(prod["ManualSnapshotRetentionPeriod"], -1);
+    assert!(dev["ManualSnapshotRetentionPeriod"].as_i64().unwrap() > 0);
+}
+
 #[test]
 fn redshift_requires_tls_and_is_encrypted() {
     every_stage(|_, stacks| {
@@ -536,7 +638,35 @@ fn the_api_authenticates_validates_throttles_and_logs() {
             api_stage["AccessLogSetting"]["DestinationArn"],
             json!({"Fn::GetAtt": ["AccessLogGroup", "Arn"]})
         );
-        assert_eq!(api.resources["ApiStage"].depends_on, ["ApiGatewayAccount"]);
+        assert_eq!(
+            api.resources["ApiStage"].depends_on,
+            ["ApiGatewayAccount", "ExecutionLogGroup"]
+        );
+    });
+}
+
+/// Execution logs of failed requests, never bodies, into a group the stack
+/// owns (the stage's retention) under the name API Gateway writes to, which
+/// the account's logging role may write to.
+#[test]
+fn the_api_stage_keeps_execution_logs_of_errors_in_its_own_group() {
+    every_stage(|stage, stacks| {
+        let api = &stacks["Api"];
+        let settings = &props(api, "ApiStage")["MethodSettings"][0];
+        assert_eq!(settings["LoggingLevel"], "ERROR");
+        assert_eq!(settings["DataTraceEnabled"], false);
+        let group = props(api, "ExecutionLogGroup");
+        assert_eq!(
+            group["LogGroupName"],
+            json!({"Fn::Sub": ["API-Gateway-Execution-Logs_${Api}/v1", {"Api": {"Ref": "RestApi"}}]})
+        );
+        assert_eq!(group["RetentionInDays"], stage.log_retention_days);
+        let role = props(api, "ApiGatewayLoggingRole");
+        let writes_execution_logs = statements(role).iter().any(|s| {
+            s["Action"] == "logs:PutLogEvents"
+                && s["Resource"]["Fn::Sub"][1]["LogGroup"] == json!({"Ref": "ExecutionLogGroup"})
+        });
+        assert!(writes_execution_logs, "{role:#}");
     });
 }
 

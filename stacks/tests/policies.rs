@@ -124,8 +124,8 @@ mod every_template {
             star_statements,
             set(&[
                 "glue-jdbc-crawler/RequiresStarDescribeNetwork",
-                "lambda-batch-import/RequiresStarOwnStatementResults",
-                "lambda-warehouse-schema/RequiresStarOwnStatementResults",
+                "lambda-batch-import/RequiresStarOwnStatementStatus",
+                "lambda-warehouse-schema/RequiresStarOwnStatementStatus",
             ])
         );
     }
@@ -453,7 +453,6 @@ mod redshift_copy {
 
     fn context() -> Value {
         json!({
-            "staging_bucket_arn": { "Fn::ImportValue": "prod-streaming-StagingBucketArn" },
             "bulk_import_bucket_arn": { "Fn::ImportValue": "prod-storage-BulkImportBucketArn" },
         })
     }
@@ -484,6 +483,21 @@ mod redshift_copy {
             set(&["s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket"])
         );
     }
+
+    /// Firehose's COPY reads its staged files with the delivery stream's
+    /// role, so the cluster's role has no business in that bucket.
+    #[test]
+    fn copy_role_names_no_bucket_but_the_bulk_import_one() {
+        let document = render(Policy::RedshiftCopy, context());
+        let bucket = json!({ "Fn::ImportValue": "prod-storage-BulkImportBucketArn" });
+        for statement in statements(&document) {
+            let resource = &statement["Resource"];
+            assert!(
+                *resource == bucket || resource["Fn::Sub"][1]["Bucket"] == bucket,
+                "{statement}"
+            );
+        }
+    }
 }
 
 mod lambdas {
@@ -496,15 +510,11 @@ mod lambdas {
             json!({ "stream_arn": get_att("Stream"), "log_group_name": reference("IngestLogs") }),
         );
         let put = statement(&document, "PutRecordsOnStream");
-        assert_eq!(
-            actions(put),
-            set(&["kinesis:PutRecord", "kinesis:PutRecords"])
-        );
         assert_eq!(put["Resource"], get_att("Stream"));
+        // No PutRecord: the function sends every request as one batch.
         assert_eq!(
             all_actions(&document),
             set(&[
-                "kinesis:PutRecord",
                 "kinesis:PutRecords",
                 "logs:CreateLogStream",
                 "logs:PutLogEvents"
@@ -529,7 +539,7 @@ mod lambdas {
     }
 
     #[test]
-    fn query_reads_both_tables_by_key() {
+    fn query_reads_both_tables_by_key_with_query_only() {
         let document = render(
             Policy::LambdaQuery,
             json!({
@@ -539,7 +549,7 @@ mod lambdas {
             }),
         );
         let read = statement(&document, "ReadTables");
-        assert_eq!(actions(read), set(&["dynamodb:GetItem", "dynamodb:Query"]));
+        assert_eq!(actions(read), set(&["dynamodb:Query"]));
         assert_eq!(
             read["Resource"],
             json!([
@@ -690,7 +700,7 @@ mod lambdas {
     }
 
     #[test]
-    fn batch_import_runs_statements_on_its_cluster_and_reads_only_its_own_results() {
+    fn batch_import_runs_batches_on_its_cluster_and_polls_only_its_own() {
         let document = batch_import();
         let run = statement(&document, "RunWarehouseStatements");
         assert_eq!(
@@ -701,14 +711,9 @@ mod lambdas {
                 json!({ "Fn::ImportValue": "prod-warehouse-ClusterId" })
             )
         );
-        let results = statement(&document, "RequiresStarOwnStatementResults");
-        assert_eq!(
-            actions(results),
-            set(&[
-                "redshift-data:DescribeStatement",
-                "redshift-data:GetStatementResult"
-            ])
-        );
+        assert_eq!(actions(run), set(&["redshift-data:BatchExecuteStatement"]));
+        let results = statement(&document, "RequiresStarOwnStatementStatus");
+        assert_eq!(actions(results), set(&["redshift-data:DescribeStatement"]));
         assert_eq!(
             results["Condition"],
             json!({ "StringEquals": { "redshift-data:statement-owner-iam-userid": "${aws:userid}" } })
@@ -740,8 +745,6 @@ mod lambdas {
                 "logs:PutLogEvents",
                 "redshift-data:BatchExecuteStatement",
                 "redshift-data:DescribeStatement",
-                "redshift-data:ExecuteStatement",
-                "redshift-data:GetStatementResult",
                 "secretsmanager:GetSecretValue",
             ])
         );
@@ -814,6 +817,19 @@ mod glue {
                 sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/${SecurityGroup}", "SecurityGroup",
                     json!({ "Fn::ImportValue": "prod-network-GlueSecurityGroupId" })),
             ])
+        );
+    }
+
+    #[test]
+    fn jdbc_crawler_deletes_interfaces_only_in_its_subnet() {
+        let document = jdbc_crawler();
+        let delete = statement(&document, "DeleteCrawlerNetworkInterfaces");
+        assert_eq!(actions(delete), set(&["ec2:DeleteNetworkInterface"]));
+        assert_eq!(
+            delete["Condition"],
+            json!({ "ArnEquals": { "ec2:Subnet":
+                sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:subnet/${Subnet}", "Subnet",
+                    json!({ "Fn::ImportValue": "prod-network-PublicSubnetA" })) } })
         );
     }
 

@@ -4,13 +4,16 @@
 //! Expectations come from the synth output (templates, manifest, the
 //! stage); actual state from CloudFormation only as far as the physical id
 //! of each resource, then from EC2, Redshift, IAM, Lambda, Kinesis,
-//! DynamoDB and S3 themselves, so drift and hand-made changes show. Each
+//! Firehose, API Gateway, Glue, DynamoDB and S3 themselves, so drift and hand-made changes show. Each
 //! area (one module each) turns its expectations into [`Check`]s: pass,
 //! fail with the fix, or not checked with the reason.
 
 pub mod access;
+pub mod api_stage;
 pub mod data;
+pub mod delivery;
 pub mod functions;
+pub mod glue;
 pub mod network;
 pub mod platform;
 pub mod warehouse;
@@ -134,16 +137,22 @@ impl Problem {
 }
 
 /// Every check of every area, in a stable order (network, warehouse,
-/// access, functions, data).
+/// access, functions, data, delivery, API, Glue).
 pub async fn run(platform: &Platform, clients: &Clients) -> Vec<Check> {
-    let (network, warehouse, access, functions, data) = tokio::join!(
+    let (network, warehouse, access, functions, data, delivery, api, glue) = tokio::join!(
         network::checks(platform, &clients.ec2),
         warehouse::checks(platform, &clients.redshift),
         access::checks(platform, &clients.iam),
         functions::checks(platform, &clients.lambda),
         data::checks(platform, &clients.kinesis, &clients.dynamodb, &clients.s3),
+        delivery::checks(platform, &clients.firehose),
+        api_stage::checks(platform, &clients.apigateway),
+        glue::checks(platform, &clients.glue),
     );
-    [network, warehouse, access, functions, data].concat()
+    [
+        network, warehouse, access, functions, data, delivery, api, glue,
+    ]
+    .concat()
 }
 
 /// The service clients verify reads actual state with.
@@ -154,6 +163,9 @@ pub struct Clients {
     pub iam: access::Iam,
     pub lambda: aws_sdk_lambda::Client,
     pub kinesis: aws_sdk_kinesis::Client,
+    pub firehose: aws_sdk_firehose::Client,
+    pub apigateway: aws_sdk_apigateway::Client,
+    pub glue: aws_sdk_glue::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
 }
@@ -166,6 +178,9 @@ impl Clients {
             iam: access::Iam::new(shared),
             lambda: aws_sdk_lambda::Client::new(shared),
             kinesis: aws_sdk_kinesis::Client::new(shared),
+            firehose: aws_sdk_firehose::Client::new(shared),
+            apigateway: aws_sdk_apigateway::Client::new(shared),
+            glue: aws_sdk_glue::Client::new(shared),
             dynamodb: aws_sdk_dynamodb::Client::new(shared),
             s3: crate::aws::s3_client(shared, options),
         }

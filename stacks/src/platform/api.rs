@@ -249,7 +249,20 @@ pub fn api(
         "AccessLogGroup",
         format!("/aws/apigateway/{}-transactions", stage.prefix()),
     )?;
-    let account = logging_account(&mut stack, &access_logs)?;
+    // API Gateway writes execution logs to this group, named after the API
+    // and stage; created here (before the stage) so it has the stage's
+    // retention instead of a group API Gateway would create to keep forever.
+    // <https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html>
+    let execution_logs = add_log_group(
+        &mut stack,
+        stage,
+        "ExecutionLogGroup",
+        Expr::sub_with(
+            format!("API-Gateway-Execution-Logs_${{Api}}/{API_STAGE_NAME}"),
+            [("Api", rest_api.id())],
+        ),
+    )?;
+    let account = logging_account(&mut stack, &access_logs, &execution_logs)?;
     stack.add_with(
         "ApiStage",
         ApiStage {
@@ -263,6 +276,11 @@ pub fn api(
                 throttling_rate_limit: opt(stage.api.throttle_rate),
                 throttling_burst_limit: opt(stage.api.throttle_burst),
                 metrics_enabled: opt(true),
+                // Execution logs of failed requests (integration errors,
+                // authorisation and validation failures); INFO would log
+                // every request, which the access log already does.
+                logging_level: opt(EXECUTION_LOGGING_LEVEL),
+                // Never request and response bodies: they carry customer ids.
                 data_trace_enabled: opt(false),
                 caching_enabled: opt(false),
                 ..Default::default()
@@ -275,9 +293,11 @@ pub fn api(
             cache_cluster_enabled: opt(false),
             tags: tags([("Stage", stage.name)]),
         },
-        // Access logs need the account's CloudWatch role first.
+        // Logs need the account's CloudWatch role first, and the execution
+        // log group before API Gateway would create its own.
         Options::new()
             .depends_on(&account)
+            .depends_on(&execution_logs)
             .metadata(checkov_skip(&[(
                 "CKV_AWS_120",
                 "Not cached: invoices gain lines as transactions arrive, and a cache would \
@@ -421,22 +441,30 @@ fn add_route(
     Ok(method)
 }
 
-/// API Gateway writes access logs with one CloudWatch role per account and
-/// region, set on `AWS::ApiGateway::Account`. This sets it to a role scoped
-/// to this API's access log group (it replaces a role set before).
+/// Execution logging level of every method of the stage.
+pub const EXECUTION_LOGGING_LEVEL: &str = "ERROR";
+
+/// API Gateway writes access and execution logs with one CloudWatch role
+/// per account and region, set on `AWS::ApiGateway::Account`. This sets it
+/// to a role scoped to this API's two log groups (it replaces a role set
+/// before).
 fn logging_account(
     stack: &mut Stack,
     access_logs: &Handle<LogGroup>,
+    execution_logs: &Handle<LogGroup>,
 ) -> Result<Handle<Account>, PlatformError> {
     let role = add_role(
         stack,
         "ApiGatewayLoggingRole",
         Role::for_service(
             "apigateway.amazonaws.com",
-            "API Gateway writes the transactions API's access logs",
+            "API Gateway writes the transactions API's access and execution logs",
         ),
         Policy::ApigatewayCloudwatch,
-        &json!({ "log_group_name": to_json(&access_logs.name()) }),
+        &json!({
+            "log_group_name": to_json(&access_logs.name()),
+            "execution_log_group_name": to_json(&execution_logs.name()),
+        }),
     )?;
     Ok(stack.add(
         "ApiGatewayAccount",

@@ -150,12 +150,12 @@ pub fn add_log_group(
     stack: &mut Stack,
     stage: &Stage,
     id: &str,
-    name: String,
+    name: impl Into<crate::model::Value<String>>,
 ) -> Result<Handle<LogGroup>, PlatformError> {
     Ok(stack.add_with(
         id,
         LogGroup {
-            log_group_name: opt(name),
+            log_group_name: Some(name.into()),
             retention_in_days: opt(i64::from(stage.log_retention_days)),
             ..Default::default()
         },

@@ -3,6 +3,7 @@
 //! A stack is a function that takes the handles it consumes and returns the
 //! stack plus the handles it produces, so dependencies show in signatures.
 
+mod access_logs;
 pub mod api;
 pub mod batch;
 mod firehose_cidr;

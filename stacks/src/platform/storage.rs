@@ -22,7 +22,16 @@ use crate::model::{Expr, Handle, Options, Stack, opt};
 use crate::stage::Stage;
 
 use super::PlatformError;
+use super::access_logs::{access_log_bucket, add_log_delivery_policy, logging_to};
 use super::function::checkov_skip;
+
+/// A stage without access logs (dev) says why on each bucket.
+const NO_ACCESS_LOGS_SKIP: (&str, &str) = (
+    "CKV_AWS_18",
+    "This stage keeps no server access logs: S3 delivers them hours late, so a log bucket \
+     would refill after destroy empties it and fail the stage's deletion; prod logs every \
+     bucket to its access log bucket",
+);
 
 /// What other stacks consume from storage.
 #[derive(Debug, Clone)]
@@ -49,9 +58,25 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
          invoices and customers",
     )?;
 
-    let lake_bucket = bucket(&mut stack, stage, "LakeBucket", "raw-lake")?;
-    let staging_bucket = bucket(&mut stack, stage, "StagingBucket", "firehose-staging")?;
-    let bulk_import_bucket = bucket(&mut stack, stage, "BulkImportBucket", "bulk-import")?;
+    let access_logs = stage
+        .server_access_logs
+        .then(|| access_log_bucket(&mut stack, stage))
+        .transpose()?;
+    let logs = access_logs.as_ref();
+    let lake_bucket = bucket(&mut stack, stage, logs, "LakeBucket", "raw-lake")?;
+    let staging_bucket = bucket(&mut stack, stage, logs, "StagingBucket", "firehose-staging")?;
+    let bulk_import_bucket = bucket(&mut stack, stage, logs, "BulkImportBucket", "bulk-import")?;
+    if let Some(log_bucket) = &access_logs {
+        add_log_delivery_policy(
+            &mut stack,
+            log_bucket,
+            &[
+                (&lake_bucket, "raw-lake/"),
+                (&staging_bucket, "firehose-staging/"),
+                (&bulk_import_bucket, "bulk-import/"),
+            ],
+        )?;
+    }
 
     let invoices_table = table(
         &mut stack,
@@ -93,15 +118,22 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
     ))
 }
 
-/// A private, encrypted, versioned bucket that refuses plain HTTP. Prod
-/// retains it (and its data) when the stack goes; dev deletes it (deploy's
-/// destroy empties it first).
+/// A private, encrypted, versioned bucket that refuses plain HTTP, with its
+/// access logs under `<purpose>/` of `access_logs` where the stage keeps
+/// them. Prod retains it (and its data) when the stack goes; dev deletes it
+/// (deploy's destroy empties it first).
 fn bucket(
     stack: &mut Stack,
     stage: &Stage,
+    access_logs: Option<&Handle<Bucket>>,
     id: &str,
     purpose: &str,
 ) -> Result<Handle<Bucket>, PlatformError> {
+    let options = Options::new().data_policy(stage.data_policy());
+    let options = match access_logs {
+        Some(_) => options,
+        None => options.metadata(checkov_skip(&[NO_ACCESS_LOGS_SKIP])),
+    };
     let bucket = stack.add_with(
         id,
         Bucket {
@@ -125,16 +157,11 @@ fn bucket(
                     ..Default::default()
                 }],
             }),
+            logging_configuration: access_logs.map(|logs| logging_to(logs, &format!("{purpose}/"))),
             tags: tags([("Stage", stage.name), ("Purpose", purpose)]),
             ..Default::default()
         },
-        Options::new()
-            .data_policy(stage.data_policy())
-            .metadata(checkov_skip(&[(
-                "CKV_AWS_18",
-                "Server access logs would need one more bucket per stage, itself unlogged; \
-                 object-level access is recorded by CloudTrail data events where required",
-            )])),
+        options,
     )?;
     stack.add(
         &format!("{id}Policy"),

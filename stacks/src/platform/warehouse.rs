@@ -135,11 +135,10 @@ pub fn warehouse(
         "CopyRole",
         Role::for_service(
             "redshift.amazonaws.com",
-            "Assumed by the Redshift cluster for COPY from the staging buckets",
+            "Assumed by the Redshift cluster for COPY from the bulk import's staged files",
         ),
         Policy::RedshiftCopy,
         &json!({
-            "staging_bucket_arn": to_json(&storage.staging_bucket.arn()),
             "bulk_import_bucket_arn": to_json(&storage.bulk_import_bucket.arn()),
         }),
     )?;
@@ -174,6 +173,13 @@ pub fn warehouse(
             automated_snapshot_retention_period: opt(i64::from(
                 stage.warehouse.snapshot_retention_days,
             )),
+            manual_snapshot_retention_period: opt(i64::from(
+                stage.warehouse.manual_snapshot_retention_days,
+            )),
+            // Explicit rather than a window Redshift picks at random, so
+            // patches land when the shop is quiet and the team knows when.
+            preferred_maintenance_window: opt(stage.warehouse.maintenance_window),
+            maintenance_track_name: opt("current"),
             // COPY reads S3 through the VPC's gateway endpoint.
             enhanced_vpc_routing: opt(true),
             allow_version_upgrade: opt(true),
