@@ -14,7 +14,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = sdk_config::loader().load().await;
     let clients = Clients {
         s3: aws_sdk_s3::Client::new(&aws),
         dynamodb: aws_sdk_dynamodb::Client::new(&aws),

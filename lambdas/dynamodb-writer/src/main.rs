@@ -11,13 +11,13 @@ async fn main() -> Result<(), Error> {
     let tables = Tables::from_env(dynamodb_writer::STACK)?;
     let policy = RetryPolicy::default();
     let bucket = FailedStore::bucket_from_vars(|name| std::env::var(name).ok())?;
-    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let aws = sdk_config::loader()
         .timeout_config(dynamodb_writer::write::timeout_config())
         .load()
         .await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk_config);
+    let client = aws_sdk_dynamodb::Client::new(&aws);
     let failed = FailedStore {
-        s3: aws_sdk_s3::Client::new(&sdk_config),
+        s3: aws_sdk_s3::Client::new(&aws),
         bucket,
     };
     run(service_fn(|event: LambdaEvent<KinesisEvent>| {

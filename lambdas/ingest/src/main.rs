@@ -10,11 +10,11 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let policy = RetryPolicy::default();
-    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let aws = sdk_config::loader()
         .timeout_config(ingest::put::timeout_config())
         .load()
         .await;
-    let client = aws_sdk_kinesis::Client::new(&sdk_config);
+    let client = aws_sdk_kinesis::Client::new(&aws);
     run(service_fn(|event: LambdaEvent<ApiGatewayProxyRequest>| {
         let (client, config, policy) = (&client, &config, &policy);
         async move { Ok::<_, Error>(ingest::handle(client, config, policy, event.payload).await) }

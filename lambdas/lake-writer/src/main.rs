@@ -9,11 +9,11 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let aws = sdk_config::loader()
         .timeout_config(lake_writer::timeout_config())
         .load()
         .await;
-    let s3 = aws_sdk_s3::Client::new(&sdk_config);
+    let s3 = aws_sdk_s3::Client::new(&aws);
     run(service_fn(|event: LambdaEvent<KinesisEvent>| {
         let (s3, config) = (&s3, &config);
         async move { Ok::<_, Error>(lake_writer::handle(s3, config, event.payload).await) }

@@ -9,11 +9,11 @@ use query::Tables;
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let tables = Tables::from_env(query::STACK)?;
-    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let aws = sdk_config::loader()
         .timeout_config(query::read::timeout_config())
         .load()
         .await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk_config);
+    let client = aws_sdk_dynamodb::Client::new(&aws);
     run(service_fn(|event: LambdaEvent<ApiGatewayProxyRequest>| {
         let (client, tables) = (&client, &tables);
         async move { Ok::<_, Error>(query::handle(client, tables, event.payload).await) }

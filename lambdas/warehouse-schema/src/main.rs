@@ -10,9 +10,7 @@ use warehouse_schema::{ResponseClient, Timing};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let redshift_data = aws_sdk_redshiftdata::Client::new(
-        &aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
-    );
+    let redshift_data = aws_sdk_redshiftdata::Client::new(&sdk_config::loader().load().await);
     let http = ResponseClient::new()?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (redshift_data, http) = (&redshift_data, &http);

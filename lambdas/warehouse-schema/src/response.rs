@@ -2,7 +2,7 @@
 //! request's pre-signed S3 URL
 //! (<https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-responses.html>).
 //!
-//! The client is hyper with rustls (aws-lc-rs) and the system's root
+//! The client is hyper with rustls (ring) and the system's root
 //! certificates, the stack the AWS SDK already builds: no OpenSSL, and it
 //! cross-compiles with cargo-lambda like the SDK does. Plain `http://` is
 //! accepted too, for tests against a local listener.
@@ -82,7 +82,7 @@ impl ResponseClient {
     /// Loads the system's root certificates (as the AWS SDK does).
     pub fn new() -> std::io::Result<Self> {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())?
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())?
             .https_or_http()
             .enable_http1()
             .build();

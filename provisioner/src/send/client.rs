@@ -144,10 +144,12 @@ pub struct IngestClient {
 }
 
 impl IngestClient {
-    /// Loads the system's root certificates, as the AWS SDK does.
+    /// Loads the system's root certificates, as the AWS SDK does. Ring's
+    /// provider by name: the CLI's SDK client turns on rustls' aws-lc-rs
+    /// too, and with both rustls has no default.
     pub fn new(target: Target, policy: RetryPolicy) -> std::io::Result<Self> {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()?
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())?
             .https_or_http()
             .enable_http1()
             .build();
