@@ -455,7 +455,23 @@ mod redshift_copy {
         json!({
             "staging_bucket_arn": { "Fn::ImportValue": "prod-streaming-StagingBucketArn" },
             "bulk_import_bucket_arn": { "Fn::ImportValue": "prod-storage-BulkImportBucketArn" },
+            "lake_bucket_arn": { "Fn::ImportValue": "prod-storage-LakeBucketArn" },
         })
+    }
+
+    #[test]
+    fn copy_role_reads_only_the_day_partitions_of_the_lake() {
+        let document = render(Policy::RedshiftCopy, context());
+        let bucket = json!({ "Fn::ImportValue": "prod-storage-LakeBucketArn" });
+        let list = statement(&document, "ListLakePartitions");
+        assert_eq!(actions(list), set(&["s3:ListBucket"]));
+        assert_eq!(
+            list["Condition"],
+            json!({ "StringLike": { "s3:prefix": ["raw/*"] } })
+        );
+        let read = statement(&document, "ReadLakePartitions");
+        assert_eq!(actions(read), set(&["s3:GetObject"]));
+        assert_eq!(read["Resource"], sub("${Bucket}/raw/*", "Bucket", bucket));
     }
 
     #[test]
