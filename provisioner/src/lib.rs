@@ -14,5 +14,6 @@ pub mod interrupt;
 pub mod local;
 pub mod pipe;
 pub mod reconcile;
+pub mod repair;
 pub mod send;
 pub mod verify;

@@ -99,7 +99,7 @@ pub fn run(args: ReconcileArgs, aws: &AwsOptions, out: &mut dyn Write) -> Comman
 }
 
 /// The stack, or exit 2: nothing to compare before a deploy.
-async fn deployed(cfn: &Cfn, stack: &str, stage: &str) -> Result<StackState, Failure> {
+pub(crate) async fn deployed(cfn: &Cfn, stack: &str, stage: &str) -> Result<StackState, Failure> {
     let state = cfn.describe(stack).await.map_err(|e| {
         Failure::usage(anyhow::Error::new(e)).hint("check the credentials, --profile and --region")
     })?;
@@ -110,10 +110,7 @@ async fn deployed(cfn: &Cfn, stack: &str, stage: &str) -> Result<StackState, Fai
 }
 
 fn output<'a>(stack: &'a StackState, key: &str) -> Result<&'a str, Failure> {
-    stack.outputs.get(key).map(String::as_str).ok_or_else(|| {
-        Failure::usage(anyhow!("stack {} has no output {key}", stack.name))
-            .hint("deploy the stage again: its outputs come from the current synth")
-    })
+    crate::repair::stage::output(stack, key).map_err(|reason| Failure::usage(anyhow!(reason)))
 }
 
 /// The warehouse's lines, or why they could not be read: a stage without
