@@ -6,8 +6,7 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use aws_sdk_lambda::operation::invoke::InvokeOutput;
@@ -19,7 +18,7 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use provisioner::reconcile::Store;
 use provisioner::repair::replay::{self, Outcome, Writers};
 use provisioner::repair::warehouse::{self, Source};
-use support::Moto;
+use support::{Moto, provisioner_without_credentials};
 
 const LAKE: &str = "retail-dev-lake";
 const STAGING: &str = "retail-dev-staging";
@@ -282,28 +281,6 @@ async fn a_firehose_manifest_is_copied_and_merged_then_moved_and_other_errors_ar
     assert_eq!(submit.num_calls(), 1);
 }
 
-/// `provisioner ARGS` with no credentials anywhere.
-fn without_credentials(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_provisioner"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
-        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
-        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-        .env("HOME", dir)
-        .env("AWS_CONFIG_FILE", dir.join("no-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-credentials"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(Stdio::null())
-        .output()
-        .expect("running provisioner")
-}
-
 fn said(run: &Output) -> String {
     String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr)
 }
@@ -311,13 +288,13 @@ fn said(run: &Output) -> String {
 #[test]
 fn reimport_refuses_days_that_are_not_dates_or_out_of_order_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let bad = without_credentials(
+    let bad = provisioner_without_credentials(
         dir.path(),
         &["reimport", "--from", "2010-13-01", "--to", "2010-12-09"],
     );
     assert_eq!(bad.status.code(), Some(2), "{}", said(&bad));
     assert!(said(&bad).contains("--from"), "{}", said(&bad));
-    let reversed = without_credentials(
+    let reversed = provisioner_without_credentials(
         dir.path(),
         &["reimport", "--from", "2010-12-09", "--to", "2010-12-01"],
     );
@@ -327,7 +304,8 @@ fn reimport_refuses_days_that_are_not_dates_or_out_of_order_with_exit_2() {
         "{}",
         said(&reversed)
     );
-    let missing = without_credentials(dir.path(), &["reimport", "--from", "2010-12-01"]);
+    let missing =
+        provisioner_without_credentials(dir.path(), &["reimport", "--from", "2010-12-01"]);
     assert_eq!(missing.status.code(), Some(2), "{}", said(&missing));
     assert!(said(&missing).contains("--to"), "{}", said(&missing));
 }
@@ -347,7 +325,7 @@ fn both_commands_refuse_an_unknown_stage_and_missing_credentials_with_exit_2() {
             "2010-12-01",
         ],
     ] {
-        let run = without_credentials(dir.path(), args);
+        let run = provisioner_without_credentials(dir.path(), args);
         assert_eq!(run.status.code(), Some(2), "{}", said(&run));
         assert!(said(&run).contains("qa"), "{}", said(&run));
     }
@@ -363,7 +341,7 @@ fn both_commands_refuse_an_unknown_stage_and_missing_credentials_with_exit_2() {
             "2010-12-01",
         ],
     ] {
-        let run = without_credentials(dir.path(), args);
+        let run = provisioner_without_credentials(dir.path(), args);
         assert_eq!(run.status.code(), Some(2), "{}", said(&run));
         assert!(said(&run).contains("credentials"), "{}", said(&run));
     }
