@@ -51,14 +51,9 @@ pub fn run(args: ReconcileArgs, aws: &AwsOptions, out: &mut dyn Write) -> Comman
     {
         return Err(Failure::usage(anyhow!("--from {from} is after --to {to}")));
     }
-    let region = aws.region.as_deref().unwrap_or(stage.region);
     let prefix = stage.prefix();
     session::block_on(async {
-        let shared = crate::aws::sdk_config(aws, region).await;
-        let cfn = Cfn::new(
-            aws_sdk_cloudformation::Client::new(&shared),
-            Duration::from_secs(1),
-        );
+        let (shared, cfn) = session::stage_clients(aws, stage.region).await;
         let storage = deployed(&cfn, &format!("{prefix}-storage"), &args.stage).await?;
         let lake_bucket = output(&storage, "LakeBucketName")?;
         let invoices_table = output(&storage, "InvoicesTableName")?;

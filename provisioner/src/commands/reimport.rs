@@ -17,7 +17,6 @@ use crate::aws::AwsOptions;
 use crate::commands::reconcile::deployed;
 use crate::commands::session;
 use crate::commands::verify::Output;
-use crate::deploy::cfn::Cfn;
 use crate::failure::{CommandResult, Failure};
 use crate::repair::reimport::{self, DayLoad, DayOutcome};
 use crate::repair::stage::{output, warehouse_config};
@@ -50,14 +49,9 @@ pub fn run(args: ReimportArgs, aws: &AwsOptions, out: &mut dyn Write) -> Command
                 .hint("give the first day with --from and the last with --to"),
         );
     }
-    let region = aws.region.as_deref().unwrap_or(stage.region);
     let prefix = stage.prefix();
     session::block_on(async {
-        let shared = crate::aws::sdk_config(aws, region).await;
-        let cfn = Cfn::new(
-            aws_sdk_cloudformation::Client::new(&shared),
-            Duration::from_secs(1),
-        );
+        let (shared, cfn) = session::stage_clients(aws, stage.region).await;
         let storage = deployed(&cfn, &format!("{prefix}-storage"), &args.stage).await?;
         let warehouse = deployed(&cfn, &format!("{prefix}-warehouse"), &args.stage).await?;
         let usage = |reason: String| Failure::usage(anyhow!(reason));

@@ -15,7 +15,6 @@ use crate::aws::AwsOptions;
 use crate::commands::reconcile::deployed;
 use crate::commands::session;
 use crate::commands::verify::Output;
-use crate::deploy::cfn::Cfn;
 use crate::failure::{CommandResult, Failure};
 use crate::reconcile::Store;
 use crate::repair::replay::{self, Outcome, Replayed, Writers};
@@ -33,14 +32,9 @@ pub struct ReplayArgs {
 
 pub fn run(args: ReplayArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandResult {
     let stage = crate::cli::stage_named(&args.stage)?;
-    let region = aws.region.as_deref().unwrap_or(stage.region);
     let prefix = stage.prefix();
     session::block_on(async {
-        let shared = crate::aws::sdk_config(aws, region).await;
-        let cfn = Cfn::new(
-            aws_sdk_cloudformation::Client::new(&shared),
-            Duration::from_secs(1),
-        );
+        let (shared, cfn) = session::stage_clients(aws, stage.region).await;
         let storage = deployed(&cfn, &format!("{prefix}-storage"), &args.stage).await?;
         let streaming = deployed(&cfn, &format!("{prefix}-streaming"), &args.stage).await?;
         let usage = |reason: String| Failure::usage(anyhow!(reason));
