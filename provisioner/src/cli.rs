@@ -71,6 +71,13 @@ pub enum Command {
     /// the line ids missing from a store or held twice: exit 1 on any
     /// difference.
     Reconcile(crate::commands::reconcile::ReconcileArgs),
+    /// Re-drive everything saved as failed (the stream writers' failed/
+    /// records, Firehose's errors/ manifests) into its store: exit 1 when
+    /// something still fails.
+    Replay(crate::commands::replay::ReplayArgs),
+    /// Load days of the lake into the warehouse again (COPY into staging,
+    /// merge by line_id), one transaction per day.
+    Reimport(crate::commands::reimport::ReimportArgs),
     /// Run the dev stage on this machine with its real functions (fakecloud):
     /// deploy, send the files through the API, and show what arrived where.
     Local(crate::local::LocalArgs),
@@ -124,6 +131,8 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Send(args) => crate::commands::send::run(args, &cli.aws, stdout),
         Command::Verify(args) => crate::commands::verify::run(args, &cli.aws, stdout),
         Command::Reconcile(args) => crate::commands::reconcile::run(args, &cli.aws, stdout),
+        Command::Replay(args) => crate::commands::replay::run(args, &cli.aws, stdout),
+        Command::Reimport(args) => crate::commands::reimport::run(args, &cli.aws, stdout),
         Command::Local(args) => crate::local::run(args, stdout),
     }
 }

@@ -15,6 +15,7 @@ pub mod local;
 pub mod output;
 pub mod pipe;
 pub mod reconcile;
+pub mod repair;
 pub mod send;
 pub mod stage;
 pub mod synth_output;

@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 mod support;
 
+use support::provisioner_without_credentials;
+
 fn provisioner(args: &[&str]) -> Output {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     Command::new(env!("CARGO_BIN_EXE_provisioner"))
@@ -201,30 +203,6 @@ fn synth_refuses_an_output_path_that_is_a_file_and_changes_nothing() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(beside, ["notes.txt"], "nothing written beside it");
-}
-
-/// `provisioner ARGS` in `dir` with no credentials anywhere: no keys in
-/// the environment, no profile files, no instance metadata.
-fn provisioner_without_credentials(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_provisioner"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_REGION")
-        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
-        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
-        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-        .env("HOME", dir)
-        .env("AWS_CONFIG_FILE", dir.join("no-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-credentials"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("running provisioner")
 }
 
 fn text(bytes: &[u8]) -> String {

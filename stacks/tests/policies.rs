@@ -453,8 +453,25 @@ mod redshift_copy {
 
     fn context() -> Value {
         json!({
+            "staging_bucket_arn": { "Fn::ImportValue": "prod-storage-StagingBucketArn" },
             "bulk_import_bucket_arn": { "Fn::ImportValue": "prod-storage-BulkImportBucketArn" },
+            "lake_bucket_arn": { "Fn::ImportValue": "prod-storage-LakeBucketArn" },
         })
+    }
+
+    #[test]
+    fn copy_role_reads_only_the_day_partitions_of_the_lake() {
+        let document = render(Policy::RedshiftCopy, context());
+        let bucket = json!({ "Fn::ImportValue": "prod-storage-LakeBucketArn" });
+        let list = statement(&document, "ListLakePartitions");
+        assert_eq!(actions(list), set(&["s3:ListBucket"]));
+        assert_eq!(
+            list["Condition"],
+            json!({ "StringLike": { "s3:prefix": ["raw/*"] } })
+        );
+        let read = statement(&document, "ReadLakePartitions");
+        assert_eq!(actions(read), set(&["s3:GetObject"]));
+        assert_eq!(read["Resource"], sub("${Bucket}/raw/*", "Bucket", bucket));
     }
 
     #[test]
@@ -485,15 +502,17 @@ mod redshift_copy {
     }
 
     /// Firehose's COPY reads its staged files with the delivery stream's
-    /// role, so the cluster's role has no business in that bucket.
+    /// role; the cluster's role reads that bucket only so `provisioner
+    /// replay` can reload what Firehose's `errors/` manifests list.
     #[test]
-    fn copy_role_names_no_bucket_but_the_bulk_import_one() {
+    fn copy_role_names_no_bucket_but_the_three_it_loads_from() {
         let document = render(Policy::RedshiftCopy, context());
-        let bucket = json!({ "Fn::ImportValue": "prod-storage-BulkImportBucketArn" });
+        let buckets = ["StagingBucketArn", "BulkImportBucketArn", "LakeBucketArn"]
+            .map(|name| json!({ "Fn::ImportValue": format!("prod-storage-{name}") }));
         for statement in statements(&document) {
             let resource = &statement["Resource"];
             assert!(
-                *resource == bucket || resource["Fn::Sub"][1]["Bucket"] == bucket,
+                buckets.contains(resource) || buckets.contains(&resource["Fn::Sub"][1]["Bucket"]),
                 "{statement}"
             );
         }

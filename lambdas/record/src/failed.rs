@@ -15,7 +15,7 @@
 //! copy behind, and replaying it is harmless (every store replaces by line
 //! id).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The prefix of saved failures in the lake bucket.
 pub const FAILED_PREFIX: &str = "failed";
@@ -76,6 +76,52 @@ struct FailedLine<'a> {
     /// The record's data as text, or base64 when it is not UTF-8.
     data: String,
     data_encoding: &'static str,
+}
+
+/// One line of a failed object as read back (by `provisioner replay`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SavedRecord {
+    pub writer: String,
+    pub reason: String,
+    pub shard_id: String,
+    pub sequence_number: String,
+    pub partition_key: String,
+    /// RFC 3339.
+    pub approximate_arrival_timestamp: String,
+    /// The record's data, written as `data_encoding` says.
+    pub data: String,
+    pub data_encoding: DataEncoding,
+}
+
+/// How a saved record's data is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DataEncoding {
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "base64")]
+    Base64,
+}
+
+/// A line of a failed object that is not a saved record.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct SavedRecordError {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// The records of a failed object's body; blank lines are skipped.
+pub fn saved_records(body: &[u8]) -> Result<Vec<SavedRecord>, SavedRecordError> {
+    body.split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|(index, line)| {
+            serde_json::from_slice(line).map_err(|e| SavedRecordError {
+                line: index + 1,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The object saving `records` that `writer` (`dynamodb-writer`) gives up
@@ -156,5 +202,44 @@ mod tests {
         assert_eq!(lines[1]["data_encoding"], "base64");
         assert_eq!(lines[1]["data"], "/w==");
         assert_eq!(failed_object("dynamodb-writer", "x", &[]), None);
+    }
+
+    #[test]
+    fn a_saved_object_reads_back_as_the_records_it_saved() {
+        let object = failed_object(
+            "lake-writer",
+            "s3 unavailable",
+            &[
+                record("4959001", b"{\"InvoiceNo\":\"536365\"}"),
+                record("4959002", b"\xff"),
+            ],
+        )
+        .unwrap();
+        let saved = saved_records(&object.body).unwrap();
+        assert_eq!(saved.len(), 2);
+        assert_eq!(saved[0].writer, "lake-writer");
+        assert_eq!(saved[0].reason, "s3 unavailable");
+        assert_eq!(saved[0].shard_id, "shardId-000000000001");
+        assert_eq!(saved[0].sequence_number, "4959001");
+        assert_eq!(saved[0].partition_key, "536365");
+        assert_eq!(
+            saved[0].approximate_arrival_timestamp,
+            "2010-12-24T10:00:00+00:00"
+        );
+        assert_eq!(
+            (saved[0].data.as_str(), saved[0].data_encoding),
+            ("{\"InvoiceNo\":\"536365\"}", DataEncoding::Utf8)
+        );
+        assert_eq!(
+            (saved[1].data.as_str(), saved[1].data_encoding),
+            ("/w==", DataEncoding::Base64)
+        );
+    }
+
+    #[test]
+    fn a_line_that_is_not_a_saved_record_is_named_by_its_number() {
+        let error = saved_records(b"\n{\"writer\":\"lake-writer\"}\n").unwrap_err();
+        assert_eq!(error.line, 2);
+        assert!(error.reason.contains("missing field"), "{error}");
     }
 }

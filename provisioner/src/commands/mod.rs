@@ -8,6 +8,8 @@ pub mod diff;
 pub mod graph;
 pub mod list;
 pub mod reconcile;
+pub mod reimport;
+pub mod replay;
 pub mod send;
 pub mod session;
 pub mod synth;

@@ -51,14 +51,9 @@ pub fn run(args: ReconcileArgs, aws: &AwsOptions, out: &mut dyn Write) -> Comman
     {
         return Err(Failure::usage(anyhow!("--from {from} is after --to {to}")));
     }
-    let region = aws.region.as_deref().unwrap_or(stage.region);
     let prefix = stage.prefix();
     session::block_on(async {
-        let shared = crate::aws::sdk_config(aws, region).await;
-        let cfn = Cfn::new(
-            aws_sdk_cloudformation::Client::new(&shared),
-            Duration::from_secs(1),
-        );
+        let (shared, cfn) = session::stage_clients(aws, stage.region).await;
         let storage = deployed(&cfn, &format!("{prefix}-storage"), &args.stage).await?;
         let lake_bucket = output(&storage, "LakeBucketName")?;
         let invoices_table = output(&storage, "InvoicesTableName")?;
@@ -99,7 +94,7 @@ pub fn run(args: ReconcileArgs, aws: &AwsOptions, out: &mut dyn Write) -> Comman
 }
 
 /// The stack, or exit 2: nothing to compare before a deploy.
-async fn deployed(cfn: &Cfn, stack: &str, stage: &str) -> Result<StackState, Failure> {
+pub(crate) async fn deployed(cfn: &Cfn, stack: &str, stage: &str) -> Result<StackState, Failure> {
     let state = cfn.describe(stack).await.map_err(|e| {
         Failure::usage(anyhow::Error::new(e)).hint("check the credentials, --profile and --region")
     })?;
@@ -110,10 +105,7 @@ async fn deployed(cfn: &Cfn, stack: &str, stage: &str) -> Result<StackState, Fai
 }
 
 fn output<'a>(stack: &'a StackState, key: &str) -> Result<&'a str, Failure> {
-    stack.outputs.get(key).map(String::as_str).ok_or_else(|| {
-        Failure::usage(anyhow!("stack {} has no output {key}", stack.name))
-            .hint("deploy the stage again: its outputs come from the current synth")
-    })
+    crate::repair::stage::output(stack, key).map_err(|reason| Failure::usage(anyhow!(reason)))
 }
 
 /// The warehouse's lines, or why they could not be read: a stage without

@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::aws::{AwsOptions, Clients};
+use crate::deploy::cfn::Cfn;
 use crate::deploy::progress::{LiveProgress, PlainProgress, Progress};
 use crate::failure::Failure;
 
@@ -53,4 +54,17 @@ pub fn change_set_name() -> String {
         .map(|d| d.as_millis())
         .unwrap_or_default();
     format!("provisioner-{millis}-{}", std::process::id())
+}
+
+/// The SDK configuration for `--region` (else the stage's region) and a
+/// CloudFormation reader on it: how the commands on a deployed stage's
+/// data (reconcile, replay, reimport) find its stacks and their outputs.
+pub async fn stage_clients(aws: &AwsOptions, stage_region: &str) -> (aws_config::SdkConfig, Cfn) {
+    let region = aws.region.as_deref().unwrap_or(stage_region);
+    let shared = crate::aws::sdk_config(aws, region).await;
+    let cfn = Cfn::new(
+        aws_sdk_cloudformation::Client::new(&shared),
+        Duration::from_secs(1),
+    );
+    (shared, cfn)
 }

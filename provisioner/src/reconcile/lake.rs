@@ -86,7 +86,7 @@ async fn read_object(
 /// The keys of the raw objects whose partition is in `range`. Keys list in
 /// UTF-8 order, which is date order within `raw/date=`: the listing starts
 /// at the first day and stops past the last.
-async fn keys(
+pub async fn keys(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     range: DayRange,
@@ -123,7 +123,7 @@ async fn keys(
 }
 
 /// The day of `raw/date=YYYY-MM-DD/...`.
-fn partition_day(key: &str) -> Option<chrono::NaiveDate> {
+pub fn partition_day(key: &str) -> Option<chrono::NaiveDate> {
     day_of(key.strip_prefix(RAW_PREFIX)?)
 }
 

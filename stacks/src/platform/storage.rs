@@ -99,6 +99,11 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
         bulk_import_bucket.name(),
         "Drop CSV files under incoming/ of this bucket for the scheduled bulk import",
     )?;
+    stack.output(
+        "StagingBucketName",
+        staging_bucket.name(),
+        "Firehose staging bucket (provisioner replay reloads the manifests under errors/)",
+    )?;
     stack.output("InvoicesTableName", invoices_table.name(), "Invoices table")?;
     stack.output(
         "CustomersTableName",

@@ -225,6 +225,18 @@ pub fn streaming(
         stream.name(),
         "Kinesis stream of transactions",
     )?;
+    // `provisioner replay` invokes the writer that saved a failed record
+    // (failed/{writer}/...) with it again.
+    stack.output(
+        "LakeWriterFunctionName",
+        lake_writer.function.reference(),
+        "The lake-writer function (provisioner replay re-drives its failed/ records)",
+    )?;
+    stack.output(
+        "DynamodbWriterFunctionName",
+        dynamodb_writer.function.reference(),
+        "The dynamodb-writer function (provisioner replay re-drives its failed/ records)",
+    )?;
 
     Ok((stack, Streaming { stream }))
 }

@@ -139,7 +139,9 @@ pub fn warehouse(
         ),
         Policy::RedshiftCopy,
         &json!({
+            "staging_bucket_arn": to_json(&storage.staging_bucket.arn()),
             "bulk_import_bucket_arn": to_json(&storage.bulk_import_bucket.arn()),
+            "lake_bucket_arn": to_json(&storage.lake_bucket.arn()),
         }),
     )?;
 
@@ -272,6 +274,13 @@ pub fn warehouse(
         "ClusterEndpoint",
         cluster.endpoint_address(),
         "Redshift endpoint (TLS required)",
+    )?;
+    // reimport and replay name it in their COPY: read from the stage, never
+    // assumed, so a warehouse in another account can bring its own role.
+    stack.output(
+        "CopyRoleArn",
+        copy_role.arn(),
+        "Role the cluster assumes for COPY (provisioner reimport, replay)",
     )?;
     stack.output(
         "SecretArn",

@@ -1,0 +1,371 @@
+//! `provisioner replay` and `reimport`: what is saved as failed in S3 (a
+//! local emulator, moto) re-driven through the writers (Lambda mocked:
+//! moto cannot run a function's code) and the warehouse (the Data API
+//! mocked, on the real statements); and both commands through the binary
+//! when they must refuse.
+
+mod support;
+
+use std::process::Output;
+use std::time::Duration;
+
+use aws_sdk_lambda::operation::invoke::InvokeOutput;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_redshiftdata::operation::batch_execute_statement::BatchExecuteStatementOutput;
+use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput;
+use aws_sdk_redshiftdata::types::StatusString;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use provisioner::reconcile::Store;
+use provisioner::repair::replay::{self, Outcome, Writers};
+use provisioner::repair::warehouse::{self, Source};
+use support::{Moto, provisioner_without_credentials};
+
+const LAKE: &str = "retail-dev-lake";
+const STAGING: &str = "retail-dev-staging";
+
+fn writers() -> Writers {
+    Writers {
+        lake_writer: "retail-dev-LakeWriter".into(),
+        dynamodb_writer: "retail-dev-DynamodbWriter".into(),
+    }
+}
+
+async fn bucket(s3: &aws_sdk_s3::Client, name: &str) {
+    s3.create_bucket()
+        .bucket(name)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    let listed = s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+/// A failed object as `writer` saves it (`record::failed`): two records of
+/// shard 1 from sequence number `first`.
+fn failed_object(writer: &str, first: u64) -> (String, Vec<u8>) {
+    let (a, b) = (first.to_string(), (first + 1).to_string());
+    let data = br#"{"InvoiceNo":"536365","StockCode":"85123A","Description":"WHITE HANGING HEART T-LIGHT HOLDER","Quantity":"6","InvoiceDate":"12/1/2010 8:26","UnitPrice":"2.55","CustomerID":"17850","Country":"United Kingdom"}"#;
+    let records = [
+        record::failed::FailedRecord {
+            shard_id: "shardId-000000000001",
+            sequence_number: &a,
+            partition_key: "536365",
+            approximate_arrival_timestamp: "2010-12-01T08:26:00+00:00".into(),
+            data,
+        },
+        record::failed::FailedRecord {
+            shard_id: "shardId-000000000001",
+            sequence_number: &b,
+            partition_key: "536365",
+            approximate_arrival_timestamp: "2010-12-01T08:26:01+00:00".into(),
+            data,
+        },
+    ];
+    let object = record::failed::failed_object(writer, "S3 was unavailable", &records).unwrap();
+    (object.key, object.body)
+}
+
+/// A writer function answering with `answer`, counting its invocations;
+/// it checks it receives the saved records at their stream positions.
+fn writer(function: &'static str, first: u64, answer: &'static str) -> Rule {
+    mock!(aws_sdk_lambda::Client::invoke)
+        .match_requests(move |r| {
+            let Some(payload) = r.payload() else {
+                return false;
+            };
+            let event: serde_json::Value = serde_json::from_slice(payload.as_ref()).unwrap();
+            r.function_name() == Some(function)
+                && event["Records"][0]["eventID"]
+                    == format!("shardId-000000000001:{first}").as_str()
+                && event["Records"][1]["kinesis"]["sequenceNumber"]
+                    == (first + 1).to_string().as_str()
+        })
+        .then_output(move || {
+            InvokeOutput::builder()
+                .status_code(200)
+                .payload(Blob::new(answer))
+                .build()
+        })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_records_are_replayed_through_their_writer_once_and_what_fails_again_stays() {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    bucket(&s3, LAKE).await;
+    let (lake_key, body) = failed_object("lake-writer", 100);
+    put(&s3, LAKE, &lake_key, body).await;
+    let (table_key, body) = failed_object("dynamodb-writer", 200);
+    put(&s3, LAKE, &table_key, body).await;
+    let lake_writer = writer("retail-dev-LakeWriter", 100, r#"{"batchItemFailures":[]}"#);
+    let table_writer = writer(
+        "retail-dev-DynamodbWriter",
+        200,
+        r#"{"batchItemFailures":[{"itemIdentifier":"201"}]}"#,
+    );
+    let lambda = mock_client!(
+        aws_sdk_lambda,
+        RuleMode::MatchAny,
+        [&lake_writer, &table_writer]
+    );
+
+    let first = replay::replay_failed_records(&s3, &lambda, LAKE, &writers())
+        .await
+        .unwrap();
+    let by_key = |key: &str| first.iter().find(|r| r.key == key).unwrap().clone();
+    let lake = by_key(&lake_key);
+    assert_eq!((lake.store, lake.items), (Store::Lake, 2));
+    assert_eq!(
+        lake.outcome,
+        Outcome::Replayed {
+            moved_to: format!("replayed/{lake_key}")
+        }
+    );
+    let table = by_key(&table_key);
+    assert_eq!(table.store, Store::Dynamodb);
+    assert!(
+        matches!(&table.outcome, Outcome::StillFailing { reason }
+            if reason.contains("failed 1 of 2 records again (first: 201)")),
+        "{table:?}"
+    );
+    let mut left = keys(&s3, LAKE).await;
+    left.sort();
+    assert_eq!(left, [table_key.clone(), format!("replayed/{lake_key}")]);
+
+    // A second replay does not touch what was replayed.
+    let second = replay::replay_failed_records(&s3, &lambda, LAKE, &writers())
+        .await
+        .unwrap();
+    assert_eq!(lake_writer.num_calls(), 1);
+    assert_eq!(table_writer.num_calls(), 2);
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].key, table_key);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_writer_that_crashes_leaves_its_records_saved_with_the_error() {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    bucket(&s3, LAKE).await;
+    let (key, body) = failed_object("lake-writer", 300);
+    put(&s3, LAKE, &key, body).await;
+    let crashed = mock!(aws_sdk_lambda::Client::invoke).then_output(|| {
+        InvokeOutput::builder()
+            .status_code(200)
+            .function_error("Unhandled")
+            .payload(Blob::new(
+                r#"{"errorMessage":"Task timed out after 120.00 seconds"}"#,
+            ))
+            .build()
+    });
+    let lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&crashed]);
+    let replayed = replay::replay_failed_records(&s3, &lambda, LAKE, &writers())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&replayed[0].outcome, Outcome::StillFailing { reason }
+            if reason.contains("retail-dev-LakeWriter failed: Unhandled")
+                && reason.contains("Task timed out")),
+        "{replayed:?}"
+    );
+    assert_eq!(keys(&s3, LAKE).await, [key]);
+}
+
+fn config() -> batch_import::Config {
+    batch_import::Config {
+        bucket: "retail-dev-imports".into(),
+        tables: record::dynamodb::Tables {
+            invoices: "Invoices".into(),
+            customers: "Customers".into(),
+        },
+        cluster_identifier: "retail-dev-cluster".into(),
+        database: "retail".into(),
+        secret_arn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:wh".into(),
+        copy_role_arn: "arn:aws:iam::123456789012:role/retail-dev-copy".into(),
+        warehouse_table: "public.transactions".parse().unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_firehose_manifest_is_copied_and_merged_then_moved_and_other_errors_are_reported() {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    bucket(&s3, STAGING).await;
+    let manifest_key = "errors/copy/manifests/2026/12/06/retail-dev-delivery-1";
+    let manifest = format!(
+        r#"{{"entries":[{{"url":"s3://{STAGING}/copy/2026/12/06/10/retail-dev-delivery-1","mandatory":true}}]}}"#
+    );
+    put(&s3, STAGING, manifest_key, manifest.into_bytes()).await;
+    let transform_failed = "errors/copy/processing-failed/2026/12/06/retail-dev-delivery-2";
+    let record = r#"{"attemptsMade":4,"errorCode":"Lambda.FunctionError","rawData":"e30="}"#;
+    put(&s3, STAGING, transform_failed, record.as_bytes().to_vec()).await;
+
+    let expected = warehouse::load_statements(
+        &config(),
+        &Source::Manifest {
+            bucket: STAGING.into(),
+            key: manifest_key.into(),
+        },
+    )
+    .unwrap();
+    let submit = mock!(aws_sdk_redshiftdata::Client::batch_execute_statement)
+        .match_requests(move |r| r.sqls() == expected.as_slice())
+        .then_output(|| BatchExecuteStatementOutput::builder().id("load-1").build());
+    let describe = mock!(aws_sdk_redshiftdata::Client::describe_statement).then_output(|| {
+        DescribeStatementOutput::builder()
+            .id("load-1")
+            .status(StatusString::Finished)
+            .build()
+            .unwrap()
+    });
+    let data_api = mock_client!(
+        aws_sdk_redshiftdata,
+        RuleMode::MatchAny,
+        [&submit, &describe]
+    );
+    let wait = redshift_statements::Wait {
+        poll_interval: Duration::from_millis(1),
+        max_wait: Some(Duration::from_secs(5)),
+        deadline: None,
+    };
+    let config = config();
+    let replayed = replay::replay_firehose_errors(&s3, &data_api, STAGING, Ok(&config), &wait)
+        .await
+        .unwrap();
+    assert_eq!(submit.num_calls(), 1);
+    let manifest = replayed.iter().find(|r| r.key == manifest_key).unwrap();
+    assert_eq!((manifest.store, manifest.items), (Store::Redshift, 1));
+    assert!(manifest.outcome.is_replayed(), "{manifest:?}");
+    let other = replayed.iter().find(|r| r.key == transform_failed).unwrap();
+    assert!(
+        matches!(&other.outcome, Outcome::NotReplayable { reason }
+            if reason.starts_with("not a COPY manifest")),
+        "{other:?}"
+    );
+    let mut left = keys(&s3, STAGING).await;
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            transform_failed.to_owned(),
+            format!("replayed/{manifest_key}")
+        ]
+    );
+
+    // Again: the manifest is not loaded twice.
+    replay::replay_firehose_errors(&s3, &data_api, STAGING, Ok(&config), &wait)
+        .await
+        .unwrap();
+    assert_eq!(submit.num_calls(), 1);
+}
+
+fn said(run: &Output) -> String {
+    String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr)
+}
+
+#[test]
+fn reimport_refuses_days_that_are_not_dates_or_out_of_order_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = provisioner_without_credentials(
+        dir.path(),
+        &["reimport", "--from", "2010-13-01", "--to", "2010-12-09"],
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", said(&bad));
+    assert!(said(&bad).contains("--from"), "{}", said(&bad));
+    let reversed = provisioner_without_credentials(
+        dir.path(),
+        &["reimport", "--from", "2010-12-09", "--to", "2010-12-01"],
+    );
+    assert_eq!(reversed.status.code(), Some(2), "{}", said(&reversed));
+    assert!(
+        said(&reversed).contains("--from 2010-12-09 is after --to 2010-12-01"),
+        "{}",
+        said(&reversed)
+    );
+    let missing =
+        provisioner_without_credentials(dir.path(), &["reimport", "--from", "2010-12-01"]);
+    assert_eq!(missing.status.code(), Some(2), "{}", said(&missing));
+    assert!(said(&missing).contains("--to"), "{}", said(&missing));
+}
+
+#[test]
+fn both_commands_refuse_an_unknown_stage_and_missing_credentials_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["replay", "--stage", "qa"][..],
+        &[
+            "reimport",
+            "--stage",
+            "qa",
+            "--from",
+            "2010-12-01",
+            "--to",
+            "2010-12-01",
+        ],
+    ] {
+        let run = provisioner_without_credentials(dir.path(), args);
+        assert_eq!(run.status.code(), Some(2), "{}", said(&run));
+        assert!(said(&run).contains("qa"), "{}", said(&run));
+    }
+    for args in [
+        &["replay", "--region", "eu-west-1"][..],
+        &[
+            "reimport",
+            "--region",
+            "eu-west-1",
+            "--from",
+            "2010-12-01",
+            "--to",
+            "2010-12-01",
+        ],
+    ] {
+        let run = provisioner_without_credentials(dir.path(), args);
+        assert_eq!(run.status.code(), Some(2), "{}", said(&run));
+        assert!(said(&run).contains("credentials"), "{}", said(&run));
+    }
+}
+
+#[test]
+fn on_a_stage_that_is_not_deployed_both_commands_say_deploy_first_and_exit_2() {
+    let moto = Moto::start();
+    for args in [
+        &["replay"][..],
+        &["reimport", "--from", "2010-12-01", "--to", "2010-12-02"],
+    ] {
+        let run = moto.run(&[args, &["--region", support::REGION]].concat());
+        assert_eq!(run.code(), 2, "{}{}", run.stdout(), run.stderr());
+        assert!(
+            run.stderr()
+                .contains("stack retail-dev-storage is not deployed"),
+            "{}",
+            run.stderr()
+        );
+        assert!(
+            run.stderr().contains("provisioner deploy --stage dev"),
+            "{}",
+            run.stderr()
+        );
+    }
+}
