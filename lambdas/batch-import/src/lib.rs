@@ -10,6 +10,14 @@
 //! with the field and the reason; then the source is moved to
 //! `processed/{file}` (copy + delete) and the staged objects removed.
 //!
+//! Memory does not grow with the file: it is streamed from S3 in chunks of
+//! rows, twice (DynamoDB first, then staging and the load, [`file`]), and
+//! its outputs are written as multipart uploads ([`upload`]). A file larger
+//! than one invocation can write is resumed by the next run from its
+//! checkpoint ([`checkpoint`]); one that fails three runs in a row is moved
+//! to `quarantine/` with its reason ([`quarantine`]), so the files after it
+//! are not held up.
+//!
 //! A corrected file dropped again under the same name replaces its earlier
 //! import, whole: the stores hold the file as dropped now. The earlier
 //! version is the one kept at `processed/{file}`; the rows it had that the
@@ -36,15 +44,16 @@
 //! `WAREHOUSE_SECRET_ARN`, `COPY_ROLE_ARN`, and `WAREHOUSE_TABLE`
 //! (default `public.transactions`, the table warehouse-schema creates).
 //! The calls are exactly those `policies/lambda-batch-import.json.hbs`
-//! allows: ListBucket on `incoming/` and `processed/`, GetObject in
-//! `incoming/` and `processed/`, PutObject in `staging/`, `rejected/`,
-//! `processed/`, DeleteObject in `incoming/` and `staging/`,
-//! BatchWriteItem (puts and deletes), BatchExecuteStatement and
-//! DescribeStatement.
+//! allows: ListBucket on `incoming/`, `processed/` and `checkpoints/`,
+//! GetObject in those three, PutObject (multipart uploads included) in
+//! `staging/`, `rejected/`, `processed/`, `checkpoints/`, `quarantine/`,
+//! AbortMultipartUpload in `staging/` and `rejected/`, DeleteObject in
+//! `incoming/`, `staging/` and `checkpoints/`, BatchWriteItem (puts and
+//! deletes), BatchExecuteStatement and DescribeStatement.
 
 pub mod checkpoint;
 pub mod config;
-mod file;
+pub mod file;
 pub mod merge;
 pub mod plan;
 pub mod quarantine;
