@@ -697,24 +697,43 @@ mod lambdas {
         let bucket = get_att("BulkImportBucket");
         let prefix = |p: &str| sub(&format!("${{Bucket}}/{p}/*"), "Bucket", bucket.clone());
         // processed/: the earlier import of a file dropped again, looked up
-        // by listing its key and read to find the rows it no longer has.
+        // by listing its key and read to find the rows it no longer has;
+        // checkpoints/: a large file's progress, looked up the same way.
         let list = statement(&document, "ListIncomingAndImportedFiles");
         assert_eq!(
             list["Condition"],
-            json!({ "StringLike": { "s3:prefix": ["incoming/*", "processed/*"] } })
+            json!({ "StringLike": { "s3:prefix": ["incoming/*", "processed/*", "checkpoints/*"] } })
         );
         assert_eq!(
             statement(&document, "ReadIncomingAndImportedFiles")["Resource"],
-            json!([prefix("incoming"), prefix("processed")])
+            json!([
+                prefix("incoming"),
+                prefix("processed"),
+                prefix("checkpoints")
+            ])
         );
         assert_eq!(
             statement(&document, "WriteImportResults")["Resource"],
-            json!([prefix("staging"), prefix("rejected"), prefix("processed")])
+            json!([
+                prefix("staging"),
+                prefix("rejected"),
+                prefix("processed"),
+                prefix("checkpoints"),
+                prefix("quarantine")
+            ])
         );
-        // Imported and rejected files are kept: nothing deletes them.
+        // Only the uploads of a staging pass are ever abandoned.
+        let abort = statement(&document, "AbortStagedUploads");
+        assert_eq!(abort["Action"], json!("s3:AbortMultipartUpload"));
+        assert_eq!(
+            abort["Resource"],
+            json!([prefix("staging"), prefix("rejected")])
+        );
+        // Imported, rejected and quarantined files are kept: nothing deletes
+        // them.
         assert_eq!(
             statement(&document, "RemoveMovedAndStagedFiles")["Resource"],
-            json!([prefix("incoming"), prefix("staging")])
+            json!([prefix("incoming"), prefix("staging"), prefix("checkpoints")])
         );
     }
 

@@ -10,6 +10,14 @@
 //! with the field and the reason; then the source is moved to
 //! `processed/{file}` (copy + delete) and the staged objects removed.
 //!
+//! Memory does not grow with the file: it is streamed from S3 in chunks of
+//! rows, twice (DynamoDB first, then staging and the load, [`file`]), and
+//! its outputs are written as multipart uploads ([`upload`]). A file larger
+//! than one invocation can write is resumed by the next run from its
+//! checkpoint ([`checkpoint`]); one that fails three runs in a row is moved
+//! to `quarantine/` with its reason ([`quarantine`]), so the files after it
+//! are not held up.
+//!
 //! A corrected file dropped again under the same name replaces its earlier
 //! import, whole: the stores hold the file as dropped now. The earlier
 //! version is the one kept at `processed/{file}`; the rows it had that the
@@ -36,21 +44,26 @@
 //! `WAREHOUSE_SECRET_ARN`, `COPY_ROLE_ARN`, and `WAREHOUSE_TABLE`
 //! (default `public.transactions`, the table warehouse-schema creates).
 //! The calls are exactly those `policies/lambda-batch-import.json.hbs`
-//! allows: ListBucket on `incoming/` and `processed/`, GetObject in
-//! `incoming/` and `processed/`, PutObject in `staging/`, `rejected/`,
-//! `processed/`, DeleteObject in `incoming/` and `staging/`,
-//! BatchWriteItem (puts and deletes), BatchExecuteStatement and
-//! DescribeStatement.
+//! allows: ListBucket on `incoming/`, `processed/` and `checkpoints/`,
+//! GetObject in those three, PutObject (multipart uploads included) in
+//! `staging/`, `rejected/`, `processed/`, `checkpoints/`, `quarantine/`,
+//! AbortMultipartUpload in `staging/` and `rejected/`, DeleteObject in
+//! `incoming/`, `staging/` and `checkpoints/`, BatchWriteItem (puts and
+//! deletes), BatchExecuteStatement and DescribeStatement.
 
+pub mod checkpoint;
 pub mod config;
+pub mod file;
 pub mod merge;
 pub mod plan;
+pub mod quarantine;
+pub mod source;
+pub mod upload;
 pub mod warehouse;
 
 use std::time::Duration;
 
 use aws_sdk_s3::error::DisplayErrorContext;
-use aws_sdk_s3::primitives::{AggregatedBytes, ByteStream};
 use dynamodb_writer::RetryPolicy;
 use lambda_runtime::tracing;
 use serde::Serialize;
@@ -65,6 +78,8 @@ pub const INCOMING: &str = "incoming/";
 pub const STAGING: &str = "staging/";
 pub const REJECTED: &str = "rejected/";
 pub const PROCESSED: &str = "processed/";
+pub use checkpoint::CHECKPOINTS;
+pub use quarantine::QUARANTINE;
 
 /// The AWS clients the import uses.
 #[derive(Debug, Clone)]
@@ -74,7 +89,7 @@ pub struct Clients {
     pub redshift_data: aws_sdk_redshiftdata::Client,
 }
 
-/// Retries, waits and the time left.
+/// Retries, waits, the time left and the sizes that bound memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     pub retry: RetryPolicy,
@@ -83,18 +98,50 @@ pub struct Options {
     /// margin). Files not started when too little time is left are
     /// deferred to the next run; `None`: no limit.
     pub deadline: Option<Instant>,
-    /// A file is started only with at least this much time left.
+    /// A file's staging and load (its second pass) is started only with at
+    /// least this much time left.
     pub time_per_file: Duration,
+    /// A chunk of DynamoDB writes is started only with at least this much
+    /// time left; otherwise the file resumes at its checkpoint next run.
+    pub time_per_chunk: Duration,
+    /// Rows read, planned and written together: with
+    /// [`source::CHUNKS_IN_FLIGHT`], what bounds the rows in memory.
+    pub chunk_rows: usize,
+    /// Bytes buffered per multipart upload part (S3 wants at least
+    /// [`upload::MIN_PART_BYTES`] for every part but the last).
+    pub part_bytes: usize,
+    /// A larger file is quarantined unread: its staging pass would not fit
+    /// in one invocation.
+    pub max_file_bytes: u64,
+    /// Runs in a row a file may fail (or die on) before it is moved to
+    /// `quarantine/`, so the files after it go on.
+    pub max_failed_runs: u32,
 }
 
 impl Default for Options {
+    /// Chunks of 5,000 rows (10,000 items, 400 `BatchWriteItem` calls,
+    /// a few seconds); 8 MiB parts; files up to 2 GiB (about 20 times the
+    /// retailer's whole data set); quarantine after the third failed run.
     fn default() -> Self {
         Options {
             retry: RetryPolicy::default(),
             poll: PollPolicy::default(),
             deadline: None,
             time_per_file: Duration::from_secs(60),
+            time_per_chunk: Duration::from_secs(30),
+            chunk_rows: 5_000,
+            part_bytes: 8 * 1024 * 1024,
+            max_file_bytes: 2 * 1024 * 1024 * 1024,
+            max_failed_runs: 3,
         }
+    }
+}
+
+impl Options {
+    /// Whether `needed` still fits before the deadline.
+    fn has_time_for(&self, needed: Duration) -> bool {
+        self.deadline
+            .is_none_or(|deadline| Instant::now() + needed <= deadline)
     }
 }
 
@@ -106,8 +153,13 @@ pub enum FileStatus {
     Imported,
     /// Left in `incoming/`; `error` says why. The next run retries it.
     Failed,
-    /// Not started: too little time left. The next run imports it.
+    /// Not started or not finished: too little time left. The next run
+    /// imports it, resuming at its checkpoint.
     Deferred,
+    /// Failed [`Options::max_failed_runs`] runs in a row (or is too large):
+    /// moved to `quarantine/{file}`, its reason beside it in
+    /// `quarantine/{file}.reason.txt`, so the files after it go on.
+    Quarantined,
 }
 
 /// The summary line of one file.
@@ -126,8 +178,26 @@ pub struct FileSummary {
     /// both stores.
     pub removed: usize,
     pub status: FileStatus,
+    /// A deferred file's progress: its rows up to this line are in DynamoDB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dynamodb_through_line: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl FileSummary {
+    fn new(file: &str, status: FileStatus) -> Self {
+        FileSummary {
+            file: file.to_owned(),
+            rows: 0,
+            stored: 0,
+            rejected: 0,
+            removed: 0,
+            status,
+            dynamodb_through_line: None,
+            error: None,
+        }
+    }
 }
 
 /// The result of a run: one line per file, in key order.
@@ -138,14 +208,20 @@ pub struct ImportReport {
 
 impl ImportReport {
     /// The report when every file was imported or deferred; otherwise an
-    /// error naming the failed files (so the invocation counts as failed
-    /// and alarms on the function's errors fire).
+    /// error naming the failed and quarantined files (so the invocation
+    /// counts as failed and alarms on the function's errors fire).
     pub fn check(self) -> Result<Self, ImportError> {
         let failed: Vec<String> = self
             .files
             .iter()
-            .filter(|f| f.status == FileStatus::Failed)
-            .map(|f| format!("{}: {}", f.file, f.error.as_deref().unwrap_or("")))
+            .filter(|f| matches!(f.status, FileStatus::Failed | FileStatus::Quarantined))
+            .map(|f| {
+                let status = match f.status {
+                    FileStatus::Quarantined => "moved to quarantine/",
+                    _ => "left in incoming/",
+                };
+                format!("{} {status}: {}", f.file, f.error.as_deref().unwrap_or(""))
+            })
             .collect();
         if failed.is_empty() {
             Ok(self)
@@ -164,7 +240,7 @@ impl ImportReport {
 pub enum ImportError {
     #[error("listing s3://{bucket}/{INCOMING}: {detail}")]
     List { bucket: String, detail: String },
-    #[error("{count} file(s) left in {INCOMING} for the next run: {files}")]
+    #[error("{count} file(s) not imported: {files}")]
     FilesFailed {
         count: usize,
         files: String,
@@ -187,7 +263,8 @@ pub enum FileError {
         key: String,
         detail: String,
     },
-    #[error("not a transactions CSV: {0}")]
+    /// The cause follows in the chain (`{:#}` or [`chain`]).
+    #[error("not a transactions CSV")]
     NotCsv(#[from] record::CsvError),
     #[error(
         "the earlier import of this file, s3://{bucket}/{key}, is not a transactions CSV, so the \
@@ -219,8 +296,10 @@ pub enum FileError {
         file: String,
         calls: usize,
     },
-    #[error("loading into Redshift: {0}")]
+    #[error("loading into Redshift")]
     Warehouse(#[from] WarehouseError),
+    #[error("{0}; the next run reads the file again")]
+    Reader(String),
 }
 
 /// Imports every CSV file under `incoming/`.
@@ -232,53 +311,18 @@ pub async fn handle(
     config: &Config,
     options: &Options,
 ) -> Result<ImportReport, ImportError> {
-    let keys = list_incoming(&clients.s3, &config.bucket).await?;
+    let files = list_incoming(&clients.s3, &config.bucket).await?;
     let mut report = ImportReport::default();
-    for key in keys {
-        let name = key[INCOMING.len()..].to_owned();
-        let enough_time = options
-            .deadline
-            .is_none_or(|deadline| Instant::now() + options.time_per_file <= deadline);
-        if !enough_time {
+    for listed in files {
+        let summary = if options.has_time_for(options.time_per_file) {
+            file::import(clients, config, options, &listed).await
+        } else {
             tracing::warn!(
-                file = name,
+                file = listed.name,
                 "too little time left; deferring to the next run"
             );
-            report.files.push(FileSummary {
-                file: name,
-                rows: 0,
-                stored: 0,
-                rejected: 0,
-                removed: 0,
-                status: FileStatus::Deferred,
-                error: None,
-            });
-            continue;
-        }
-        let mut summary = FileSummary {
-            file: name.clone(),
-            rows: 0,
-            stored: 0,
-            rejected: 0,
-            removed: 0,
-            status: FileStatus::Imported,
-            error: None,
+            FileSummary::new(&listed.name, FileStatus::Deferred)
         };
-        if let Err(error) = import_file(clients, config, options, &name, &mut summary).await {
-            let message = chain(&error);
-            tracing::error!(file = name, error = message, "file left in incoming/");
-            summary.status = FileStatus::Failed;
-            summary.error = Some(message);
-        } else {
-            tracing::info!(
-                file = name,
-                rows = summary.rows,
-                stored = summary.stored,
-                rejected = summary.rejected,
-                removed = summary.removed,
-                "file imported"
-            );
-        }
         report.files.push(summary);
     }
     Ok(report)
@@ -296,9 +340,19 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// The `.csv` keys under `incoming/`, in key order.
-async fn list_incoming(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<String>, ImportError> {
-    let mut keys = Vec::new();
+/// A file under `incoming/` as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The key without `incoming/`.
+    pub name: String,
+    pub size: u64,
+    /// The version listed; every read of the file asks for it.
+    pub etag: String,
+}
+
+/// The `.csv` files under `incoming/`, in key order.
+async fn list_incoming(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<Listed>, ImportError> {
+    let mut files = Vec::new();
     let mut token = None;
     loop {
         let page = s3
@@ -318,7 +372,11 @@ async fn list_incoming(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<Stri
                 continue;
             };
             if name.to_ascii_lowercase().ends_with(".csv") {
-                keys.push(key.to_owned());
+                files.push(Listed {
+                    name: name.to_owned(),
+                    size: object.size().unwrap_or_default().max(0) as u64,
+                    etag: object.e_tag().unwrap_or_default().to_owned(),
+                });
             } else if !name.is_empty() && !name.ends_with('/') {
                 tracing::warn!(key, "not a .csv file; left in incoming/");
             }
@@ -328,234 +386,30 @@ async fn list_incoming(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<Stri
             break;
         }
     }
-    keys.sort();
-    Ok(keys)
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(files)
 }
 
-async fn import_file(
-    clients: &Clients,
-    config: &Config,
-    options: &Options,
-    name: &str,
-    summary: &mut FileSummary,
-) -> Result<(), FileError> {
-    let s3 = &clients.s3;
-    let bucket = &config.bucket;
-    let source_key = format!("{INCOMING}{name}");
-    let staged_key = format!("{STAGING}{name}.jsonl");
-    let stale_key = format!("{STAGING}{name}.stale.jsonl");
-    if !warehouse::is_sql_literal_safe(&staged_key) {
-        return Err(FileError::UnsafeName);
-    }
-    let s3_error = |action: &'static str, key: &str| {
-        let key = key.to_owned();
-        move |error: &dyn std::error::Error| FileError::S3 {
-            action,
-            bucket: bucket.clone(),
-            key,
-            detail: chain(error),
-        }
-    };
-
-    let bytes = read(s3, bucket, &source_key).await?.into_bytes();
-    let plan = plan_file(name, &bytes, &config.tables)?;
-    // The earlier version's dates too: its rows may lie outside this
-    // version's range and still match a staged or stale line_id.
-    let (stale, earlier_dates) = match read_earlier(s3, bucket, name).await? {
-        Some((key, earlier)) => {
-            let earlier =
-                plan_file(name, &earlier.into_bytes(), &config.tables).map_err(|error| {
-                    FileError::EarlierNotCsv {
-                        bucket: bucket.clone(),
-                        key,
-                        error,
-                    }
-                })?;
-            (plan::stale(&earlier, &plan, &config.tables), earlier.dates)
-        }
-        None => (Stale::default(), None),
-    };
-    summary.rows = plan.rows;
-    summary.stored = plan.stored;
-    summary.rejected = plan.rejected;
-    summary.removed = stale.line_ids.len();
-
-    if plan.rejected > 0 {
-        let key = format!("{REJECTED}{name}");
-        put(s3, bucket, &key, plan.rejected_csv, "text/csv")
-            .await
-            .map_err(|e| s3_error("writing rejected rows to", &key)(&e))?;
-    }
-    if plan.stored > 0 {
-        put(s3, bucket, &staged_key, plan.staged, "application/x-ndjson")
-            .await
-            .map_err(|e| s3_error("staging accepted rows at", &staged_key)(&e))?;
-    }
-    if !stale.line_ids.is_empty() {
-        let body = warehouse::stale_json_lines(&stale.line_ids);
-        put(s3, bucket, &stale_key, body, "application/x-ndjson")
-            .await
-            .map_err(|e| s3_error("staging the rows to remove at", &stale_key)(&e))?;
-    }
-
-    // The new rows first, then the removal of the stale ones: a failure in
-    // between leaves both versions' rows, never fewer than the file has, and
-    // the next run (the file still in incoming/) redoes both.
-    let outcome = dynamodb_writer::write_all(&clients.dynamodb, plan.puts, &options.retry).await;
-    if let Some(&first) = outcome.failed_records.first() {
-        return Err(FileError::DynamoDb {
-            rows: outcome.failed_records.len(),
-            first_line: plan.lines.get(first).copied().unwrap_or_default(),
-            calls: outcome.calls,
-        });
-    }
-    let outcome =
-        dynamodb_writer::delete_all(&clients.dynamodb, stale.deletes, &options.retry).await;
-    if let Some(&first_line) = outcome.failed_records.first() {
-        return Err(FileError::DynamoDbDelete {
-            rows: outcome.failed_records.len(),
-            first_line: first_line as u64,
-            file: name.to_owned(),
-            calls: outcome.calls,
-        });
-    }
-    // One batch, one transaction: the table holds either the earlier
-    // version's rows or this version's, never a mix.
-    let mut sqls = Vec::new();
-    let dates_of_both = match (plan.dates.clone(), &earlier_dates) {
-        (Some(now), Some(earlier)) => Some(now.union(earlier)),
-        (now, earlier) => now.or_else(|| earlier.clone()),
-    };
-    if let (true, Some(dates)) = (plan.stored > 0, &dates_of_both) {
-        sqls.extend(warehouse::load_statements(config, &staged_key, dates));
-    }
-    if let (false, Some(dates)) = (stale.line_ids.is_empty(), &earlier_dates) {
-        sqls.extend(warehouse::remove_statements(config, &stale_key, dates));
-    }
-    if !sqls.is_empty() {
-        sqls.insert(0, warehouse::lock_statement(config));
-        warehouse::run_batch(
-            &clients.redshift_data,
-            config,
-            &statement_name(name),
-            sqls,
-            &options.poll,
-            options.deadline,
-        )
-        .await?;
-    }
-
-    // Replaces the earlier version in processed/: the next drop of the same
-    // name is compared with this one.
-    let processed_key = format!("{PROCESSED}{name}");
-    s3.copy_object()
-        .bucket(bucket)
-        .key(&processed_key)
-        .copy_source(copy_source(bucket, &source_key))
-        .send()
-        .await
-        .map_err(|e| s3_error("moving to processed/: copying to", &processed_key)(&e))?;
-    s3.delete_object()
-        .bucket(bucket)
-        .key(&source_key)
-        .send()
-        .await
-        .map_err(|e| s3_error("moving to processed/: deleting", &source_key)(&e))?;
-    // The import is complete; a leftover staged object is harmless (the next
-    // import of the same name overwrites it), so only log.
-    for (was_staged, key) in [
-        (plan.stored > 0, &staged_key),
-        (summary.removed > 0, &stale_key),
-    ] {
-        if !was_staged {
-            continue;
-        }
-        if let Err(error) = s3.delete_object().bucket(bucket).key(key).send().await {
-            tracing::warn!(
-                key,
-                error = %DisplayErrorContext(&error),
-                "could not delete the staged object"
-            );
-        }
-    }
-    Ok(())
-}
-
-/// The whole object at `key` (a day file is a few hundred kilobytes).
-async fn read(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-) -> Result<AggregatedBytes, FileError> {
-    let error = |action: &'static str, error: &dyn std::error::Error| FileError::S3 {
-        action,
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        detail: chain(error),
-    };
-    let object = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| error("reading", &e))?;
-    object
-        .body
-        .collect()
-        .await
-        .map_err(|e| error("reading the body of", &e))
-}
-
-/// The earlier import of `name`, kept at `processed/{name}`: its key and
-/// content, or `None` for a first import.
-///
-/// Looked up by listing that one key (one `ListObjectsV2`, the whole cost
-/// of a first import): a `GetObject` of a missing key answers 403, not
-/// 404, to a role that may not list the whole bucket, so it cannot tell
-/// "absent" from "forbidden".
-async fn read_earlier(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    name: &str,
-) -> Result<Option<(String, AggregatedBytes)>, FileError> {
-    let key = format!("{PROCESSED}{name}");
+/// Whether the object `key` exists, asked by listing it (one
+/// `ListObjectsV2`): without ListBucket on the whole bucket, a `GetObject`
+/// of a missing key answers 403, not 404, so it cannot tell "absent" from
+/// "forbidden".
+async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<bool, FileError> {
     // The key itself sorts first among the keys it prefixes.
     let page = s3
         .list_objects_v2()
         .bucket(bucket)
-        .prefix(&key)
+        .prefix(key)
         .max_keys(1)
         .send()
         .await
         .map_err(|e| FileError::S3 {
-            action: "looking for the earlier import at",
+            action: "looking for",
             bucket: bucket.to_owned(),
-            key: key.clone(),
+            key: key.to_owned(),
             detail: chain(&e),
         })?;
-    if page.contents().first().and_then(|o| o.key()) != Some(key.as_str()) {
-        return Ok(None);
-    }
-    let bytes = read(s3, bucket, &key).await?;
-    Ok(Some((key, bytes)))
-}
-
-async fn put(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    body: Vec<u8>,
-    content_type: &str,
-) -> Result<(), aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::put_object::PutObjectError>> {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .content_type(content_type)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .map(|_| ())
+    Ok(page.contents().first().and_then(|o| o.key()) == Some(key))
 }
 
 /// `x-amz-copy-source`: the bucket and the URL-encoded key

@@ -12,15 +12,16 @@
 //! compares it with the plan of the earlier import (kept in `processed/`)
 //! and names what the stores hold for the file that it no longer has.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use dynamodb_writer::Tables;
 use dynamodb_writer::items::{PendingDelete, PendingPut, push_puts};
 use record::dynamodb::{customers_table, invoices_table};
 
+use crate::source::{ParsedRow, Rejected};
 use crate::warehouse::InvoiceDates;
-use record::{CsvError, CsvTransactions, LineId, RecordError, SourcePosition, WarehouseRow};
+use record::{CsvError, LineId, SourcePosition, WarehouseRow};
 
 /// The header of a `rejected/` file: where, which field, why, then the
 /// row's original columns, so the file can be fixed and dropped again.
@@ -45,7 +46,7 @@ pub struct FilePlan {
     /// The accepted rows as warehouse JSON lines ([`WarehouseRow`]), which
     /// Redshift's `COPY ... FORMAT AS JSON 'auto'` loads.
     pub staged: Vec<u8>,
-    /// CSV of the rejected rows ([`REJECTED_HEADER`] + the original
+    /// CSV of the rejected rows (line, field, reason, the original
     /// columns); empty when no row was rejected.
     pub rejected_csv: Vec<u8>,
     /// The first and last invoice date of the accepted rows: the bound of
@@ -53,21 +54,23 @@ pub struct FilePlan {
     pub dates: Option<InvoiceDates>,
 }
 
-/// Plans the import of `bytes`, the content of `incoming/{name}`.
+/// Plans the import of `rows`, a chunk of `incoming/{name}` (or the
+/// whole file: plans of consecutive chunks add up to the file's).
 ///
-/// Fails only when the file is not a transactions CSV at all (empty, a
-/// header without the expected columns, unreadable bytes); bad rows are
-/// rejected one by one.
-pub fn plan_file(name: &str, bytes: &[u8], tables: &Tables) -> Result<FilePlan, CsvError> {
+/// `rejected_csv` holds the rejected rows without a header
+/// ([`rejected_header`] starts the file).
+pub fn plan_rows(name: &str, rows: &[ParsedRow], tables: &Tables) -> FilePlan {
     let mut plan = FilePlan::default();
-    let mut rejections: Vec<(u64, RecordError)> = Vec::new();
-    for row in CsvTransactions::new(bytes)? {
-        let row = row?;
+    let mut rejected = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
+    for row in rows {
         plan.rows += 1;
-        let transaction = match row.result {
+        let transaction = match &row.result {
             Ok(transaction) => transaction,
-            Err(error) => {
-                rejections.push((row.line, error));
+            Err(refused) => {
+                plan.rejected += 1;
+                write_rejected(&mut rejected, row.line, refused);
                 continue;
             }
         };
@@ -81,7 +84,7 @@ pub fn plan_file(name: &str, bytes: &[u8], tables: &Tables) -> Result<FilePlan, 
             Some(dates) => dates.union(&date),
             None => date,
         });
-        WarehouseRow::new(&transaction, &line_id).write_json_line(&mut plan.staged);
+        WarehouseRow::new(transaction, &line_id).write_json_line(&mut plan.staged);
         plan.lines.push(row.line);
         plan.line_ids.push(line_id);
         push_puts(
@@ -92,9 +95,25 @@ pub fn plan_file(name: &str, bytes: &[u8], tables: &Tables) -> Result<FilePlan, 
         );
         plan.stored += 1;
     }
-    plan.rejected = rejections.len();
-    if !rejections.is_empty() {
-        plan.rejected_csv = rejected_csv(bytes, &rejections);
+    plan.rejected_csv = rejected
+        .into_inner()
+        .expect("flushing CSV to a Vec cannot fail");
+    plan
+}
+
+/// Plans a whole file held in memory, its rejected rows after their header
+/// (small files and tests; the import reads files in chunks).
+///
+/// Fails only when the file is not a transactions CSV at all (empty, a
+/// header without the expected columns, unreadable bytes); bad rows are
+/// rejected one by one.
+pub fn plan_file(name: &str, bytes: &[u8], tables: &Tables) -> Result<FilePlan, CsvError> {
+    let (header, rows) = crate::source::rows_of(bytes)?;
+    let mut plan = plan_rows(name, &rows, tables);
+    if plan.rejected > 0 {
+        let mut csv = rejected_header(&header);
+        csv.append(&mut plan.rejected_csv);
+        plan.rejected_csv = csv;
     }
     Ok(plan)
 }
@@ -169,71 +188,36 @@ fn item_key<'a>(put: &'a PendingPut, tables: &Tables) -> Option<ItemKey<'a>> {
     Some((put.table.as_str(), [text(hash)?, text(range)?]))
 }
 
-/// The rejected rows with their reasons and original columns.
-///
-/// The original columns come from a second, plain CSV read of the same
-/// bytes, matched by the line a row starts on (the record crate reports
-/// the line, not the raw fields). Only files with rejections pay for it.
-fn rejected_csv(bytes: &[u8], rejections: &[(u64, RecordError)]) -> Vec<u8> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(bytes);
-    let original_header: Vec<String> = reader
-        .byte_headers()
-        .map(|header| {
-            header
-                .iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    let name = String::from_utf8_lossy(name);
-                    let name = if i == 0 {
-                        name.trim_start_matches('\u{feff}').to_owned()
-                    } else {
-                        name.into_owned()
-                    };
-                    name.trim().to_owned()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let wanted: BTreeMap<u64, &RecordError> = rejections.iter().map(|(l, e)| (*l, e)).collect();
-    let mut originals: BTreeMap<u64, csv::ByteRecord> = BTreeMap::new();
-    let mut record = csv::ByteRecord::new();
-    // A read error ends the original columns only; the reasons are kept.
-    while let Ok(true) = reader.read_byte_record(&mut record) {
-        let line = record.position().map_or(0, |p| p.line());
-        if wanted.contains_key(&line) {
-            originals.insert(line, record.clone());
-        }
-    }
+/// The first line of a `rejected/` file: [`REJECTED_HEADER`], then the
+/// source's own header.
+pub fn rejected_header(source_header: &[String]) -> Vec<u8> {
     let mut writer = csv::WriterBuilder::new()
         .flexible(true)
         .from_writer(Vec::new());
-    let header = REJECTED_HEADER
-        .iter()
-        .map(|name| name.to_string())
-        .chain(original_header);
     writer
-        .write_record(header)
+        .write_record(
+            REJECTED_HEADER
+                .iter()
+                .copied()
+                .chain(source_header.iter().map(String::as_str)),
+        )
         .expect("writing CSV to a Vec cannot fail");
-    for (line, error) in rejections {
-        let field = error.field().map(|f| f.header()).unwrap_or("");
-        let mut out: Vec<Vec<u8>> = vec![
-            line.to_string().into_bytes(),
-            field.as_bytes().to_vec(),
-            error.to_string().into_bytes(),
-        ];
-        if let Some(original) = originals.get(line) {
-            out.extend(original.iter().map(<[u8]>::to_vec));
-        }
-        writer
-            .write_record(&out)
-            .expect("writing CSV to a Vec cannot fail");
-    }
     writer
         .into_inner()
         .expect("flushing CSV to a Vec cannot fail")
+}
+
+/// A rejected row: its line, field and reason, then its columns as read.
+fn write_rejected(writer: &mut csv::Writer<Vec<u8>>, line: u64, refused: &Rejected) {
+    let field = refused.error.field().map(|f| f.header()).unwrap_or("");
+    let reason = refused.error.to_string();
+    let line = line.to_string();
+    let out = [line.as_bytes(), field.as_bytes(), reason.as_bytes()]
+        .into_iter()
+        .chain(refused.fields.iter().map(Vec::as_slice));
+    writer
+        .write_record(out)
+        .expect("writing CSV to a Vec cannot fail");
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! the real day files of the December 2010 sample.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,15 +12,20 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_redshiftdata::operation::batch_execute_statement::BatchExecuteStatementOutput;
 use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput;
 use aws_sdk_redshiftdata::types::StatusString;
+use aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadOutput;
+use aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput;
 use aws_sdk_s3::operation::copy_object::CopyObjectOutput;
+use aws_sdk_s3::operation::create_multipart_upload::CreateMultipartUploadOutput;
 use aws_sdk_s3::operation::delete_object::DeleteObjectOutput;
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::operation::put_object::PutObjectOutput;
+use aws_sdk_s3::operation::upload_part::UploadPartOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::Object;
 use aws_sdk_s3::types::error::NoSuchKey;
 use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
+use batch_import::checkpoint::Checkpoint;
 use batch_import::{
     Clients, Config, FileStatus, FileSummary, ImportError, Options, PollPolicy, handle,
 };
@@ -50,9 +55,12 @@ fn config() -> Config {
     .unwrap()
 }
 
-/// No real waiting.
+/// No real waiting; chunks and parts small enough that a day file is read
+/// in several chunks and staged in several parts.
 fn options() -> Options {
     Options {
+        chunk_rows: 700,
+        part_bytes: 64 * 1024,
         retry: RetryPolicy {
             max_attempts: 2,
             base_delay: Duration::ZERO,
@@ -77,24 +85,38 @@ type Puts = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 type Reads = Arc<Mutex<Vec<String>>>;
 
 /// An S3 client over an in-memory bucket: list, get, put, copy, delete.
-fn fake_s3(objects: &Objects, puts: &Puts, reads: &Reads) -> (aws_sdk_s3::Client, Vec<Rule>) {
+fn fake_s3(
+    objects: &Objects,
+    puts: &Puts,
+    reads: &Reads,
+    uploads: &Uploads,
+    completed: &Completed,
+) -> (aws_sdk_s3::Client, Vec<Rule>) {
     let (o, r) = (Arc::clone(objects), Arc::clone(reads));
     let list = mock!(aws_sdk_s3::Client::list_objects_v2).then_compute_output(move |request| {
         assert_eq!(request.bucket(), Some(BUCKET));
         let prefix = request.prefix().unwrap_or_default().to_owned();
         assert!(
-            prefix == "incoming/" || prefix.starts_with("processed/"),
-            "the policy allows listing incoming/ and processed/ only: {prefix}"
+            prefix == "incoming/"
+                || prefix.starts_with("processed/")
+                || prefix.starts_with("checkpoints/"),
+            "the policy allows listing incoming/, processed/ and checkpoints/ only: {prefix}"
         );
         r.lock().unwrap().push(format!("list {prefix}"));
         let max_keys = request.max_keys().map_or(1000, |n| n as usize);
         let contents = o
             .lock()
             .unwrap()
-            .keys()
-            .filter(|key| key.starts_with(&prefix))
+            .iter()
+            .filter(|(key, _)| key.starts_with(&prefix))
             .take(max_keys)
-            .map(|key| Object::builder().key(key).build())
+            .map(|(key, body)| {
+                Object::builder()
+                    .key(key)
+                    .size(body.len() as i64)
+                    .e_tag(etag(body))
+                    .build()
+            })
             .collect();
         ListObjectsV2Output::builder()
             .set_contents(Some(contents))
@@ -104,16 +126,23 @@ fn fake_s3(objects: &Objects, puts: &Puts, reads: &Reads) -> (aws_sdk_s3::Client
     let get = mock!(aws_sdk_s3::Client::get_object).then_compute_response(move |request| {
         let key = request.key().unwrap();
         assert!(
-            key.starts_with("incoming/") || key.starts_with("processed/"),
-            "GetObject only in incoming/ and processed/: {key}"
+            ["incoming/", "processed/", "checkpoints/"]
+                .iter()
+                .any(|prefix| key.starts_with(prefix)),
+            "GetObject only in incoming/, processed/ and checkpoints/: {key}"
         );
         r.lock().unwrap().push(format!("get {key}"));
         match o.lock().unwrap().get(key) {
-            Some(bytes) => MockResponse::Output(
-                GetObjectOutput::builder()
-                    .body(ByteStream::from(bytes.clone()))
-                    .build(),
-            ),
+            Some(bytes) => {
+                if let Some(wanted) = request.if_match() {
+                    assert_eq!(wanted, etag(bytes), "{key} is read as listed");
+                }
+                MockResponse::Output(
+                    GetObjectOutput::builder()
+                        .body(ByteStream::from(bytes.clone()))
+                        .build(),
+                )
+            }
             None => MockResponse::Error(GetObjectError::NoSuchKey(NoSuchKey::builder().build())),
         }
     });
@@ -121,9 +150,7 @@ fn fake_s3(objects: &Objects, puts: &Puts, reads: &Reads) -> (aws_sdk_s3::Client
     let put = mock!(aws_sdk_s3::Client::put_object).then_compute_output(move |request| {
         let key = request.key().unwrap().to_owned();
         assert!(
-            ["staging/", "rejected/", "processed/"]
-                .iter()
-                .any(|prefix| key.starts_with(prefix)),
+            PUT_PREFIXES.iter().any(|prefix| key.starts_with(prefix)),
             "PutObject outside the policy: {key}"
         );
         let body = request.body().bytes().unwrap().to_vec();
@@ -134,7 +161,10 @@ fn fake_s3(objects: &Objects, puts: &Puts, reads: &Reads) -> (aws_sdk_s3::Client
     let o = Arc::clone(objects);
     let copy = mock!(aws_sdk_s3::Client::copy_object).then_compute_output(move |request| {
         let key = request.key().unwrap().to_owned();
-        assert!(key.starts_with("processed/"), "copies go to processed/");
+        assert!(
+            key.starts_with("processed/") || key.starts_with("quarantine/"),
+            "copies go to processed/ or quarantine/: {key}"
+        );
         let source = request.copy_source().unwrap();
         let source_key = percent_decode(source.strip_prefix(&format!("{BUCKET}/")).unwrap());
         let mut objects = o.lock().unwrap();
@@ -146,15 +176,107 @@ fn fake_s3(objects: &Objects, puts: &Puts, reads: &Reads) -> (aws_sdk_s3::Client
     let delete = mock!(aws_sdk_s3::Client::delete_object).then_compute_output(move |request| {
         let key = request.key().unwrap();
         assert!(
-            key.starts_with("incoming/") || key.starts_with("staging/"),
+            ["incoming/", "staging/", "checkpoints/"]
+                .iter()
+                .any(|prefix| key.starts_with(prefix)),
             "DeleteObject outside the policy: {key}"
         );
         o.lock().unwrap().remove(key);
         DeleteObjectOutput::builder().build()
     });
-    let rules = vec![list, get, put, copy, delete];
+    let mut rules = vec![list, get, put, copy, delete];
+    rules.extend(multipart(objects, puts, uploads, completed));
     let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &rules);
     (client, rules)
+}
+
+/// Where the policy lets the function write (multipart uploads included).
+const PUT_PREFIXES: [&str; 5] = [
+    "staging/",
+    "rejected/",
+    "processed/",
+    "checkpoints/",
+    "quarantine/",
+];
+
+/// A stand-in for S3's ETag: the same for the same bytes.
+fn etag(body: &[u8]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    format!("\"{:016x}\"", hasher.finish())
+}
+
+/// Multipart uploads in progress: upload id → (key, parts by number).
+type Uploads = Arc<Mutex<BTreeMap<String, (String, BTreeMap<i32, Vec<u8>>)>>>;
+
+/// Create, upload part, complete (the parts concatenated in the order the
+/// request lists them, logged as a put) and abort.
+/// Objects written by multipart upload: (key, parts).
+type Completed = Arc<Mutex<Vec<(String, usize)>>>;
+
+fn multipart(
+    objects: &Objects,
+    puts: &Puts,
+    uploads: &Uploads,
+    completed: &Completed,
+) -> Vec<Rule> {
+    let u = Arc::clone(uploads);
+    let create =
+        mock!(aws_sdk_s3::Client::create_multipart_upload).then_compute_output(move |request| {
+            let key = request.key().unwrap().to_owned();
+            assert!(
+                PUT_PREFIXES.iter().any(|prefix| key.starts_with(prefix)),
+                "multipart upload outside the policy: {key}"
+            );
+            let mut uploads = u.lock().unwrap();
+            let id = format!("upload-{}", uploads.len() + 1);
+            uploads.insert(id.clone(), (key, BTreeMap::new()));
+            CreateMultipartUploadOutput::builder().upload_id(id).build()
+        });
+    let u = Arc::clone(uploads);
+    let part = mock!(aws_sdk_s3::Client::upload_part).then_compute_output(move |request| {
+        let number = request.part_number().unwrap();
+        let body = request.body().bytes().unwrap().to_vec();
+        let mut uploads = u.lock().unwrap();
+        let (key, parts) = uploads.get_mut(request.upload_id().unwrap()).unwrap();
+        assert_eq!(request.key(), Some(key.as_str()));
+        let etag = etag(&body);
+        parts.insert(number, body);
+        UploadPartOutput::builder().e_tag(etag).build()
+    });
+    let (u, o, p, c) = (
+        Arc::clone(uploads),
+        Arc::clone(objects),
+        Arc::clone(puts),
+        Arc::clone(completed),
+    );
+    let complete =
+        mock!(aws_sdk_s3::Client::complete_multipart_upload).then_compute_output(move |request| {
+            let (key, parts) = u
+                .lock()
+                .unwrap()
+                .remove(request.upload_id().unwrap())
+                .unwrap();
+            let key_parts = (key.clone(), parts.len());
+            let mut body = Vec::new();
+            for part in request.multipart_upload().unwrap().parts() {
+                let bytes = &parts[&part.part_number().unwrap()];
+                assert_eq!(part.e_tag(), Some(etag(bytes).as_str()));
+                body.extend_from_slice(bytes);
+            }
+            p.lock().unwrap().push((key.clone(), body.clone()));
+            o.lock().unwrap().insert(key, body);
+            c.lock().unwrap().push((key_parts.0, key_parts.1));
+            CompleteMultipartUploadOutput::builder().build()
+        });
+    let u = Arc::clone(uploads);
+    let abort =
+        mock!(aws_sdk_s3::Client::abort_multipart_upload).then_compute_output(move |request| {
+            u.lock().unwrap().remove(request.upload_id().unwrap());
+            AbortMultipartUploadOutput::builder().build()
+        });
+    vec![create, part, complete, abort]
 }
 
 fn percent_decode(text: &str) -> String {
@@ -195,16 +317,18 @@ fn key_of(table: &str, attributes: &HashMap<String, AttributeValue>) -> Key {
 
 /// A DynamoDB whose BatchWriteItem applies puts and deletes to [`Stored`];
 /// while `refuse_deletes` is set, it leaves every delete unprocessed (a
-/// throttled table).
+/// throttled table), and once `put_budget` puts are spent, every put.
 fn recording_dynamodb(
     refuse_deletes: &Arc<AtomicBool>,
+    put_budget: &Arc<AtomicUsize>,
 ) -> (aws_sdk_dynamodb::Client, Items, Stored, Rule) {
     let items: Items = Arc::default();
     let stored: Stored = Arc::default();
-    let (log, tables, refuse) = (
+    let (log, tables, refuse, budget) = (
         Arc::clone(&items),
         Arc::clone(&stored),
         Arc::clone(refuse_deletes),
+        Arc::clone(put_budget),
     );
     let rule =
         mock!(aws_sdk_dynamodb::Client::batch_write_item).then_compute_output(move |input| {
@@ -215,7 +339,11 @@ fn recording_dynamodb(
                 let content = tables.entry(table.clone()).or_default();
                 let mut refused = Vec::new();
                 for request in requests {
-                    if let Some(put) = request.put_request() {
+                    let spent = budget
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+                    if request.put_request().is_some() && spent.is_err() {
+                        refused.push(request.clone());
+                    } else if let Some(put) = request.put_request() {
                         log.entry(table.clone())
                             .or_default()
                             .push(put.item().clone());
@@ -277,9 +405,13 @@ struct World {
     objects: Objects,
     puts: Puts,
     reads: Reads,
+    /// Multipart uploads neither completed nor aborted.
+    uploads: Uploads,
+    completed: Completed,
     items: Items,
     stored: Stored,
     refuse_deletes: Arc<AtomicBool>,
+    put_budget: Arc<AtomicUsize>,
     batches: Batches,
     s3_rules: Vec<Rule>,
     dynamodb_rule: Rule,
@@ -296,9 +428,13 @@ impl World {
         ));
         let puts = Puts::default();
         let reads = Reads::default();
-        let (s3, s3_rules) = fake_s3(&objects, &puts, &reads);
+        let uploads = Uploads::default();
+        let completed = Completed::default();
+        let (s3, s3_rules) = fake_s3(&objects, &puts, &reads, &uploads, &completed);
         let refuse_deletes = Arc::new(AtomicBool::new(false));
-        let (dynamodb, items, stored, dynamodb_rule) = recording_dynamodb(&refuse_deletes);
+        let put_budget = Arc::new(AtomicUsize::new(usize::MAX));
+        let (dynamodb, items, stored, dynamodb_rule) =
+            recording_dynamodb(&refuse_deletes, &put_budget);
         let (redshift_data, batches, redshift_rules) = redshift_data(status, error);
         World {
             clients: Clients {
@@ -309,9 +445,12 @@ impl World {
             objects,
             puts,
             reads,
+            uploads,
+            completed,
             items,
             stored,
             refuse_deletes,
+            put_budget,
             batches,
             s3_rules,
             dynamodb_rule,
@@ -397,6 +536,7 @@ async fn a_day_file_is_imported_with_every_row_stored_once() {
             rejected: 0,
             removed: 0,
             status: FileStatus::Imported,
+            dynamodb_through_line: None,
             error: None,
         }]
     );
@@ -435,16 +575,29 @@ async fn a_day_file_is_imported_with_every_row_stored_once() {
     let mut columns: Vec<&str> = record::WAREHOUSE_COLUMNS.iter().map(|c| c.name).collect();
     columns.sort_unstable();
     assert_eq!(keys, columns);
-    // A first import: one listing of its processed/ key finds no earlier
-    // version, so nothing else is read and nothing is removed.
+    // A first import: no checkpoint; the file is streamed twice (items,
+    // then staging); a listing of its processed/ key before each pass finds
+    // no earlier version, so nothing else is read and nothing is removed.
     assert_eq!(
         *world.reads.lock().unwrap(),
         [
             "list incoming/",
+            "list checkpoints/2010-12-01.csv.json",
+            "list processed/2010-12-01.csv",
+            "get incoming/2010-12-01.csv",
             "get incoming/2010-12-01.csv",
             "list processed/2010-12-01.csv"
         ]
     );
+    assert!(
+        world.uploads.lock().unwrap().is_empty(),
+        "no upload left open"
+    );
+    let completed = world.completed.lock().unwrap();
+    assert_eq!(completed.len(), 1, "{completed:?}");
+    let (key, parts) = &completed[0];
+    assert_eq!(key, "staging/2010-12-01.csv.jsonl");
+    assert!(*parts > 1, "staged in 64 KiB parts: {parts}");
     assert_eq!(world.stored_keys("Invoices").len(), rows);
     // One load, as one transaction, from the staged object.
     let batches = world.batches.lock().unwrap();
@@ -633,6 +786,7 @@ async fn a_corrected_file_with_fewer_lines_replaces_its_earlier_import_in_both_s
             rejected: 0,
             removed: 2,
             status: FileStatus::Imported,
+            dynamodb_through_line: None,
             error: None,
         }]
     );
@@ -718,9 +872,11 @@ async fn a_failure_deleting_stale_items_leaves_the_file_in_incoming_and_the_next
     let summary = &report.files[0];
     assert_eq!(summary.status, FileStatus::Failed);
     let error = summary.error.as_deref().unwrap();
+    // Deleted chunk by chunk, in step with the new version: the first chunk
+    // (lines 2-4) holds the one item whose key changed (line 3's customer).
     assert!(
         error.contains(
-            "the items of 3 earlier row(s) that this version no longer has (or keys otherwise) \
+            "the items of 1 earlier row(s) that this version no longer has (or keys otherwise) \
              could not be deleted from DynamoDB (the first at line 3 of processed/day.csv) \
              after 2 BatchWriteItem call(s)"
         ),
@@ -733,11 +889,14 @@ async fn a_failure_deleting_stale_items_leaves_the_file_in_incoming_and_the_next
     assert_eq!(
         world.keys(),
         [
+            "checkpoints/day.csv.json",
             "incoming/day.csv",
             "processed/day.csv",
-            "staging/day.csv.jsonl",
-            "staging/day.csv.stale.jsonl"
         ]
+    );
+    assert!(
+        world.uploads.lock().unwrap().is_empty(),
+        "the staging was aborted"
     );
     assert_eq!(world.object("incoming/day.csv").unwrap(), three);
     assert_eq!(world.object("processed/day.csv").unwrap(), five);
@@ -822,7 +981,14 @@ async fn an_earlier_import_that_is_not_a_transactions_csv_keeps_the_file_in_inco
         ) && error.contains("move it out of processed/"),
         "{error}"
     );
-    assert_eq!(world.keys(), ["incoming/day.csv", "processed/day.csv"]);
+    assert_eq!(
+        world.keys(),
+        [
+            "checkpoints/day.csv.json",
+            "incoming/day.csv",
+            "processed/day.csv"
+        ]
+    );
     assert_eq!(world.dynamodb_rule.num_calls(), 0);
 }
 
@@ -918,7 +1084,7 @@ async fn a_failed_warehouse_load_leaves_the_file_in_incoming_and_fails_the_run()
     };
     assert_eq!(count, 1);
     assert!(
-        files.starts_with("2010-12-05.csv: loading into Redshift"),
+        files.starts_with("2010-12-05.csv left in incoming/: loading into Redshift: the load"),
         "{files}"
     );
 }
@@ -985,6 +1151,7 @@ async fn a_header_only_file_is_moved_without_loading_anything() {
             rejected: 0,
             removed: 0,
             status: FileStatus::Imported,
+            dynamodb_through_line: None,
             error: None,
         }]
     );
@@ -1009,7 +1176,10 @@ async fn a_file_that_is_not_a_transactions_csv_stays_in_incoming() {
             .unwrap()
             .contains("lacks column(s)")
     );
-    assert_eq!(world.keys(), ["incoming/orders.csv"]);
+    assert_eq!(
+        world.keys(),
+        ["checkpoints/orders.csv.json", "incoming/orders.csv"]
+    );
 }
 
 #[tokio::test]
@@ -1042,6 +1212,7 @@ fn the_summary_serialises_for_the_invocation_result() {
         rejected: 8,
         removed: 0,
         status: FileStatus::Imported,
+        dynamodb_through_line: None,
         error: None,
     };
     assert_eq!(
@@ -1093,4 +1264,214 @@ async fn firehose_deliveries_are_merged_in_one_batch_and_a_failed_merge_is_an_er
     .await
     .unwrap_err();
     assert!(error.to_string().contains("1023"), "{error}");
+}
+
+/// The checkpoint the bucket holds for `name`.
+fn checkpoint_of(world: &World, name: &str) -> Checkpoint {
+    let bytes = world
+        .object(&format!("checkpoints/{name}.json"))
+        .unwrap_or_else(|| panic!("no checkpoint for {name}: {:?}", world.keys()));
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn a_file_interrupted_half_way_resumes_at_its_checkpoint_without_writing_a_line_twice() {
+    let world = World::new(
+        &[("incoming/2010-12-01.csv", sample("2010-12-01.csv"))],
+        StatusString::Finished,
+        None,
+    );
+    // The table throttles for good part-way through the third chunk.
+    world.put_budget.store(2_000, Ordering::SeqCst);
+
+    let report = handle(&world.clients, &config(), &options()).await.unwrap();
+
+    assert_eq!(report.files[0].status, FileStatus::Failed);
+    let checkpoint = checkpoint_of(&world, "2010-12-01.csv");
+    let through = checkpoint.dynamodb_through_line;
+    assert!(
+        through > 700,
+        "two chunks of 700 rows are done: {checkpoint:?}"
+    );
+    assert_eq!(checkpoint.failed_runs, 0, "the run progressed");
+    assert!(world.keys().contains(&"incoming/2010-12-01.csv".to_owned()));
+    let written_first = world.items("Invoices").len();
+
+    world.put_budget.store(usize::MAX, Ordering::SeqCst);
+    handle(&world.clients, &config(), &options())
+        .await
+        .unwrap()
+        .check()
+        .unwrap();
+
+    // Every line up to the checkpoint was put once, by the first run only.
+    let invoices = world.items("Invoices");
+    let done: Vec<String> = (2..=through)
+        .map(|line| line_id("2010-12-01.csv", line))
+        .collect();
+    let put_twice_before_checkpoint = invoices[written_first..]
+        .iter()
+        .filter(|item| done.contains(item["LineId"].as_s().unwrap()))
+        .count();
+    assert_eq!(put_twice_before_checkpoint, 0);
+    let (invoice_keys, _) = expected_keys("2010-12-01.csv", &sample("2010-12-01.csv"));
+    assert_eq!(world.stored_keys("Invoices"), invoice_keys);
+    assert_eq!(
+        world.keys(),
+        ["processed/2010-12-01.csv"],
+        "checkpoint removed"
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_fails_three_runs_is_quarantined_with_its_reason_and_later_files_go_on() {
+    let world = World::new(
+        &[
+            ("incoming/2010-11-30.csv", b"order,amount\n1,2\n".to_vec()),
+            ("incoming/2010-12-01.csv", sample("2010-12-01.csv")),
+        ],
+        StatusString::Finished,
+        None,
+    );
+    for run in 1..=2 {
+        let report = handle(&world.clients, &config(), &options()).await.unwrap();
+        assert_eq!(report.files[0].status, FileStatus::Failed, "run {run}");
+        assert_eq!(checkpoint_of(&world, "2010-11-30.csv").failed_runs, run);
+    }
+    world.drop_file("2010-12-02.csv", &sample("2010-12-02.csv"));
+
+    let report = handle(&world.clients, &config(), &options()).await.unwrap();
+
+    assert_eq!(report.files[0].status, FileStatus::Quarantined);
+    assert_eq!(report.files[1].status, FileStatus::Imported);
+    let reason = String::from_utf8(
+        world
+            .object("quarantine/2010-11-30.csv.reason.txt")
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        reason.contains("failed 3 runs in a row, the last because not a transactions CSV")
+            && reason.contains("lacks column(s)")
+            && reason.contains("drop it under incoming/2010-11-30.csv again"),
+        "{reason}"
+    );
+    assert_eq!(
+        world.keys(),
+        [
+            "processed/2010-12-01.csv",
+            "processed/2010-12-02.csv",
+            "quarantine/2010-11-30.csv",
+            "quarantine/2010-11-30.csv.reason.txt"
+        ]
+    );
+    let Err(ImportError::FilesFailed { files, .. }) = report.check() else {
+        panic!("a quarantined file fails the run, so its alarm fires");
+    };
+    assert!(
+        files.starts_with("2010-11-30.csv moved to quarantine/"),
+        "{files}"
+    );
+}
+
+#[tokio::test]
+async fn runs_that_died_on_a_file_count_and_a_checkpoint_of_another_version_does_not() {
+    let died = |etag: String| Checkpoint {
+        etag,
+        dynamodb_through_line: 0,
+        dynamodb_done: false,
+        failed_runs: 3,
+        last_error: Some(batch_import::checkpoint::DIED.to_owned()),
+    };
+    let (this, other) = (sample("2010-12-01.csv"), sample("2010-12-02.csv"));
+    let world = World::new(
+        &[
+            ("incoming/a.csv", this.clone()),
+            ("incoming/b.csv", other.clone()),
+            (
+                "checkpoints/a.csv.json",
+                serde_json::to_vec(&died(etag(&this))).unwrap(),
+            ),
+            (
+                "checkpoints/b.csv.json",
+                serde_json::to_vec(&died(etag(b"an earlier drop of b.csv"))).unwrap(),
+            ),
+        ],
+        StatusString::Finished,
+        None,
+    );
+
+    let report = handle(&world.clients, &config(), &options()).await.unwrap();
+
+    assert_eq!(report.files[0].status, FileStatus::Quarantined);
+    assert!(
+        report.files[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("out of memory"),
+        "{:?}",
+        report.files[0]
+    );
+    assert!(world.dynamodb_rule.num_calls() > 0, "b.csv was imported");
+    assert_eq!(report.files[1].status, FileStatus::Imported);
+}
+
+#[tokio::test]
+async fn a_file_over_the_size_limit_is_quarantined_unread() {
+    let world = World::new(
+        &[("incoming/2010-12-01.csv", sample("2010-12-01.csv"))],
+        StatusString::Finished,
+        None,
+    );
+    let options = Options {
+        max_file_bytes: 1_000,
+        ..options()
+    };
+    let report = handle(&world.clients, &config(), &options).await.unwrap();
+    assert_eq!(report.files[0].status, FileStatus::Quarantined);
+    let error = report.files[0].error.as_deref().unwrap();
+    assert!(
+        error.contains("more than the 1000 one run can stage and load"),
+        "{error}"
+    );
+    assert!(
+        !world
+            .reads
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|read| read.starts_with("get incoming/")),
+        "not read"
+    );
+    assert_eq!(world.dynamodb_rule.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_file_with_no_time_for_a_chunk_is_deferred_and_counted_against_it() {
+    let world = World::new(
+        &[("incoming/2010-12-07.csv", sample("2010-12-07.csv"))],
+        StatusString::Finished,
+        None,
+    );
+    let options = Options {
+        deadline: Some(tokio::time::Instant::now() + Duration::from_secs(60)),
+        time_per_file: Duration::ZERO,
+        time_per_chunk: Duration::from_secs(3_600),
+        ..options()
+    };
+    let report = handle(&world.clients, &config(), &options)
+        .await
+        .unwrap()
+        .check()
+        .unwrap();
+    assert_eq!(report.files[0].status, FileStatus::Deferred);
+    assert_eq!(report.files[0].dynamodb_through_line, Some(0));
+    let checkpoint = checkpoint_of(&world, "2010-12-07.csv");
+    assert_eq!(checkpoint.failed_runs, 1, "no progress: counted");
+    assert!(
+        checkpoint.last_error.unwrap().contains("time ran out"),
+        "the reason a later quarantine gives"
+    );
+    assert_eq!(world.dynamodb_rule.num_calls(), 0);
 }

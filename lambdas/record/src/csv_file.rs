@@ -49,7 +49,7 @@ pub struct CsvTransactions<R> {
     /// Index in the record of each [`Field`], in [`Field::ALL`] order.
     columns: [usize; 8],
     record: csv::ByteRecord,
-    header_len: usize,
+    headers: csv::ByteRecord,
     failed: bool,
 }
 
@@ -105,13 +105,25 @@ impl<R: Read> CsvTransactions<R> {
             reader,
             columns,
             record: csv::ByteRecord::new(),
-            header_len: headers.len(),
+            headers,
             failed: false,
         })
     }
 
+    /// The header line's fields, as read.
+    pub fn headers(&self) -> &csv::ByteRecord {
+        &self.headers
+    }
+
+    /// The fields of the row [`Iterator::next`] returned last, as read: what
+    /// an importer writes back beside a rejected row's reason, without
+    /// reading the file a second time.
+    pub fn raw_row(&self) -> &csv::ByteRecord {
+        &self.record
+    }
+
     fn parse_record(&self) -> Result<Transaction, RecordError> {
-        if self.record.len() != self.header_len {
+        if self.record.len() != self.headers.len() {
             return Err(RecordError::ColumnCount {
                 found: self.record.len(),
             });
