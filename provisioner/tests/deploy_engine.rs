@@ -1518,7 +1518,7 @@ fn toolkit_stack(status: StackStatus, with_outputs: bool) -> DescribeStacksOutpu
             .outputs(
                 Output::builder()
                     .output_key("Version")
-                    .output_value("1")
+                    .output_value(stacks::toolkit::toolkit_version())
                     .build(),
             );
     }

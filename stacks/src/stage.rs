@@ -14,6 +14,10 @@ pub struct Stage {
     /// Point-in-time recovery on tables, snapshots on the cluster.
     pub backups: bool,
     pub log_retention_days: u32,
+    /// Days Firehose's intermediate files (`copy/`) and source backup stay
+    /// in the staging bucket after delivery: long enough to replay a failed
+    /// COPY (its manifest under `errors/` names them), then they expire.
+    pub loaded_data_retention_days: u32,
     pub termination_protection: bool,
     pub stream: StreamConfig,
     pub warehouse: WarehouseConfig,
@@ -63,6 +67,7 @@ pub const STAGES: &[Stage] = &[
         retain_data: false,
         backups: false,
         log_retention_days: 7,
+        loaded_data_retention_days: 7,
         termination_protection: false,
         stream: StreamConfig {
             shards: 1,
@@ -89,6 +94,7 @@ pub const STAGES: &[Stage] = &[
         retain_data: true,
         backups: true,
         log_retention_days: 365,
+        loaded_data_retention_days: 30,
         termination_protection: true,
         stream: StreamConfig {
             shards: 2,

@@ -536,7 +536,21 @@ fn the_api_authenticates_validates_throttles_and_logs() {
             api_stage["AccessLogSetting"]["DestinationArn"],
             json!({"Fn::GetAtt": ["AccessLogGroup", "Arn"]})
         );
-        assert_eq!(api.resources["ApiStage"].depends_on, ["ApiGatewayAccount"]);
+    });
+}
+
+/// The logging role is account-wide: a stage setting it overwrote the other
+/// stage's, and destroying dev deleted the role prod's logs went through.
+/// The toolkit stack sets it once per account and region.
+#[test]
+fn no_stage_sets_the_account_wide_api_gateway_role() {
+    every_stage(|_, stacks| {
+        for (id, template) in stacks {
+            assert!(
+                resources_of_type(template, "AWS::ApiGateway::Account").is_empty(),
+                "{id} declares AWS::ApiGateway::Account"
+            );
+        }
     });
 }
 
@@ -555,5 +569,39 @@ fn the_schema_is_created_by_a_custom_resource_on_the_cluster() {
             schema["SchemaVersion"],
             assets().get("warehouse-schema").unwrap().sha256
         );
+    });
+}
+
+/// Firehose never deletes what it staged: without expiry, `copy/` and
+/// `source-backup/` grow by every record ever delivered.
+#[test]
+fn the_staging_bucket_expires_what_firehose_has_loaded() {
+    every_stage(|stage, stacks| {
+        let storage = &stacks["Storage"];
+        let rules = props(storage, "StagingBucket")["LifecycleConfiguration"]["Rules"]
+            .as_array()
+            .unwrap()
+            .clone();
+        for prefix in ["copy/", "source-backup/"] {
+            let rule = rules
+                .iter()
+                .find(|r| r["Prefix"] == prefix)
+                .unwrap_or_else(|| panic!("{}: no rule expires {prefix}", stage.name));
+            assert_eq!(rule["Status"], "Enabled");
+            assert_eq!(rule["ExpirationInDays"], stage.loaded_data_retention_days);
+        }
+        let delivery = props(&stacks["Streaming"], "DeliveryStream");
+        let destination = &delivery["RedshiftDestinationConfiguration"];
+        assert_eq!(destination["S3Configuration"]["Prefix"], "copy/");
+        assert_eq!(
+            destination["S3BackupConfiguration"]["Prefix"],
+            "source-backup/"
+        );
+        // The lake is the record of what happened: nothing in it expires.
+        let lake = props(storage, "LakeBucket")["LifecycleConfiguration"]["Rules"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert!(lake.iter().all(|r| r.get("ExpirationInDays").is_none()));
     });
 }

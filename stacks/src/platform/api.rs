@@ -19,12 +19,10 @@ use sha2::{Digest, Sha256};
 
 use crate::assets::AssetTable;
 use crate::model::apigateway::{
-    AccessLogSetting, Account, Deployment, EndpointConfiguration, Integration, Method,
-    MethodSetting, Model, RequestValidator, Resource, RestApi, Stage as ApiStage,
+    AccessLogSetting, Deployment, EndpointConfiguration, Integration, Method, MethodSetting, Model,
+    RequestValidator, Resource, RestApi, Stage as ApiStage,
 };
-use crate::model::iam::Role;
 use crate::model::lambda::Permission;
-use crate::model::logs::LogGroup;
 use crate::model::tags::tags;
 use crate::model::{Expr, Handle, Options, Stack, opt, sorted_keys};
 use crate::policies::Policy;
@@ -32,10 +30,8 @@ use crate::stage::Stage;
 
 use super::PlatformError;
 use super::function::{
-    FunctionSpec, PlatformFunction, SYNCHRONOUS_DLQ_SKIP, add_function, add_log_group,
-    checkov_skip, to_json,
+    FunctionSpec, PlatformFunction, SYNCHRONOUS_DLQ_SKIP, add_function, add_log_group, checkov_skip,
 };
-use super::role::add_role;
 use super::storage::Storage;
 use super::streaming::Streaming;
 
@@ -219,17 +215,7 @@ pub fn api(
         methods.push(add_route(&mut stack, &rest_api, &validator, route)?);
     }
 
-    // A deployment is a snapshot: CloudFormation only makes a new one when
-    // its logical id changes, so the id carries a digest of what the API
-    // serves (routes, the body model it validates).
-    // Keys sorted explicitly: the digest must not depend on whether some
-    // crate in the build turned on serde_json's `preserve_order`.
-    let definition = sorted_keys(json!({
-        "routes": routes.iter().map(Route::describe).collect::<Vec<_>>(),
-        "model": transactions_schema(),
-    }))
-    .to_string();
-    let digest = hex::encode(&Sha256::digest(definition.as_bytes())[..4]);
+    let digest = deployment_digest(&stack);
     let mut deployment_options = Options::new();
     for method in &methods {
         deployment_options = deployment_options.depends_on(method);
@@ -238,7 +224,7 @@ pub fn api(
         &format!("Deployment{digest}"),
         Deployment {
             rest_api_id: rest_api.id().into(),
-            description: opt(format!("Routes digest {digest}")),
+            description: opt(format!("Configuration digest {digest}")),
         },
         deployment_options,
     )?;
@@ -249,7 +235,6 @@ pub fn api(
         "AccessLogGroup",
         format!("/aws/apigateway/{}-transactions", stage.prefix()),
     )?;
-    let account = logging_account(&mut stack, &access_logs)?;
     stack.add_with(
         "ApiStage",
         ApiStage {
@@ -275,14 +260,13 @@ pub fn api(
             cache_cluster_enabled: opt(false),
             tags: tags([("Stage", stage.name)]),
         },
-        // Access logs need the account's CloudWatch role first.
-        Options::new()
-            .depends_on(&account)
-            .metadata(checkov_skip(&[(
-                "CKV_AWS_120",
-                "Not cached: invoices gain lines as transactions arrive, and a cache would \
+        // Access logs need the account's CloudWatch role, which the toolkit
+        // stack sets once per account and region (deploy bootstraps first).
+        Options::new().metadata(checkov_skip(&[(
+            "CKV_AWS_120",
+            "Not cached: invoices gain lines as transactions arrive, and a cache would \
                  answer stale reads",
-            )])),
+        )])),
     )?;
 
     stack.output(
@@ -297,6 +281,30 @@ pub fn api(
     )?;
     Ok(stack)
 }
+
+/// A deployment is a snapshot of everything the stage serves, and
+/// CloudFormation only makes a new one when its logical id changes: the id
+/// carries this digest of every resource the snapshot takes (routes,
+/// methods with their authorisation, validator, integration and models), so
+/// changing any of them deploys it.
+fn deployment_digest(stack: &Stack) -> String {
+    // Keys sorted explicitly: the digest must not depend on whether some
+    // crate in the build turned on serde_json's `preserve_order`.
+    let definition = sorted_keys(stack.definitions_of(&SERVED_TYPES)).to_string();
+    hex::encode(&Sha256::digest(definition.as_bytes())[..4])
+}
+
+/// What a deployment snapshots: a new resource type of the API belongs here.
+/// <https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-deployments.html>
+pub const SERVED_TYPES: [&str; 7] = [
+    "AWS::ApiGateway::Resource",
+    "AWS::ApiGateway::Method",
+    "AWS::ApiGateway::Model",
+    "AWS::ApiGateway::RequestValidator",
+    "AWS::ApiGateway::Authorizer",
+    "AWS::ApiGateway::GatewayResponse",
+    "AWS::ApiGateway::DocumentationPart",
+];
 
 /// The shape of a POST /transactions body (JSON schema draft 4, as API
 /// Gateway models take it).
@@ -335,17 +343,6 @@ struct Route<'a> {
     function: &'a PlatformFunction,
     path_parameter: Option<&'static str>,
     model: Option<Expr>,
-}
-
-impl Route<'_> {
-    fn describe(&self) -> serde_json::Value {
-        json!([
-            self.method,
-            self.path,
-            self.function.function.logical_id(),
-            self.path_parameter
-        ])
-    }
 }
 
 fn resource(
@@ -421,27 +418,100 @@ fn add_route(
     Ok(method)
 }
 
-/// API Gateway writes access logs with one CloudWatch role per account and
-/// region, set on `AWS::ApiGateway::Account`. This sets it to a role scoped
-/// to this API's access log group (it replaces a role set before).
-fn logging_account(
-    stack: &mut Stack,
-    access_logs: &Handle<LogGroup>,
-) -> Result<Handle<Account>, PlatformError> {
-    let role = add_role(
-        stack,
-        "ApiGatewayLoggingRole",
-        Role::for_service(
-            "apigateway.amazonaws.com",
-            "API Gateway writes the transactions API's access logs",
-        ),
-        Policy::ApigatewayCloudwatch,
-        &json!({ "log_group_name": to_json(&access_logs.name()) }),
-    )?;
-    Ok(stack.add(
-        "ApiGatewayAccount",
-        Account {
-            cloud_watch_role_arn: role.arn().into(),
-        },
-    )?)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_with(method: Method) -> Stack {
+        let mut stack = Stack::new("Api", "test").unwrap();
+        stack.add("PostMethod", method).unwrap();
+        stack
+    }
+
+    fn method() -> Method {
+        Method {
+            rest_api_id: "api".into(),
+            resource_id: "resource".into(),
+            http_method: "POST".into(),
+            authorization_type: "AWS_IAM".into(),
+            request_validator_id: opt("validator"),
+            integration: Some(Integration {
+                integration_type: "AWS_PROXY".into(),
+                integration_http_method: opt("POST"),
+                uri: opt("arn:function-a"),
+                timeout_in_millis: opt(29_000),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_change_of_authorisation_validator_or_integration_makes_a_new_deployment() {
+        let before = deployment_digest(&api_with(method()));
+        let changes = [
+            (
+                "authorisation",
+                Method {
+                    authorization_type: "NONE".into(),
+                    ..method()
+                },
+            ),
+            (
+                "validator",
+                Method {
+                    request_validator_id: None,
+                    ..method()
+                },
+            ),
+            (
+                "integration",
+                Method {
+                    integration: Some(Integration {
+                        timeout_in_millis: opt(10_000),
+                        ..method().integration.unwrap()
+                    }),
+                    ..method()
+                },
+            ),
+        ];
+        for (what, changed) in changes {
+            assert_ne!(deployment_digest(&api_with(changed)), before, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_new_model_or_validator_makes_a_new_deployment() {
+        let before = deployment_digest(&api_with(method()));
+        let mut with_validator = api_with(method());
+        with_validator
+            .add(
+                "Validator",
+                RequestValidator {
+                    rest_api_id: "api".into(),
+                    name: opt("body"),
+                    validate_request_body: opt(true),
+                    validate_request_parameters: opt(false),
+                },
+            )
+            .unwrap();
+        assert_ne!(deployment_digest(&with_validator), before);
+    }
+
+    #[test]
+    fn what_the_stage_does_not_serve_leaves_the_deployment_alone() {
+        let before = deployment_digest(&api_with(method()));
+        let mut with_permission = api_with(method());
+        with_permission
+            .add(
+                "Permission",
+                Permission {
+                    action: "lambda:InvokeFunction".into(),
+                    function_name: "f".into(),
+                    principal: "apigateway.amazonaws.com".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(deployment_digest(&with_permission), before);
+    }
 }
