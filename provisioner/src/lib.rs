@@ -13,6 +13,7 @@ pub mod failure;
 pub mod interrupt;
 pub mod local;
 pub mod pipe;
+pub mod preflight;
 pub mod reconcile;
 pub mod send;
 pub mod verify;

@@ -22,6 +22,7 @@ pub struct Stage {
     pub stream: StreamConfig,
     pub warehouse: WarehouseConfig,
     pub api: ApiConfig,
+    pub lambda: LambdaConfig,
     /// EventBridge schedule of the bulk CSV import.
     pub batch_import_schedule: &'static str,
 }
@@ -56,6 +57,19 @@ pub struct ApiConfig {
     pub throttle_burst: i64,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct LambdaConfig {
+    /// Concurrency reserved for each API function (ingest, query): a share
+    /// of the account's concurrency that a flood of requests elsewhere
+    /// cannot take, and a cap so the API cannot take the rest. Lambda
+    /// refuses a reservation that leaves less than 100 unreserved (or the
+    /// whole quota, in new accounts whose quota is 10), so `deploy` checks
+    /// the account first. `None` reserves nothing: the stage's throttling
+    /// is then the only bound.
+    /// <https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html>
+    pub api_reserved_concurrency: Option<u32>,
+}
+
 pub const STAGES: &[Stage] = &[
     Stage {
         name: "dev",
@@ -81,6 +95,11 @@ pub const STAGES: &[Stage] = &[
         api: ApiConfig {
             throttle_rate: 50.0,
             throttle_burst: 100,
+        },
+        // A development account may have a concurrency quota of 10, which
+        // allows no reservation at all: dev relies on its throttling.
+        lambda: LambdaConfig {
+            api_reserved_concurrency: None,
         },
         batch_import_schedule: "rate(1 hour)",
     },
@@ -108,6 +127,10 @@ pub const STAGES: &[Stage] = &[
         api: ApiConfig {
             throttle_rate: 500.0,
             throttle_burst: 1000,
+        },
+        // Bursts of 1,000 requests at well under a second each.
+        lambda: LambdaConfig {
+            api_reserved_concurrency: Some(200),
         },
         batch_import_schedule: "rate(15 minutes)",
     },

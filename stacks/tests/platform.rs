@@ -605,3 +605,22 @@ fn the_staging_bucket_expires_what_firehose_has_loaded() {
         assert!(lake.iter().all(|r| r.get("ExpirationInDays").is_none()));
     });
 }
+
+/// `destroy --stage prod` retains its log groups; named, they made the next
+/// create of prod fail with "already exists".
+#[test]
+fn retained_log_groups_are_unnamed_so_the_stage_can_be_created_again() {
+    every_stage(|stage, stacks| {
+        for (id, template) in stacks {
+            for (group, resource) in resources_of_type(template, "AWS::Logs::LogGroup") {
+                let properties = resource.properties.as_ref().unwrap();
+                assert!(
+                    properties.get("LogGroupName").is_none(),
+                    "{} {id} {group} is named",
+                    stage.name
+                );
+                assert_eq!(properties["RetentionInDays"], stage.log_retention_days);
+            }
+        }
+    });
+}

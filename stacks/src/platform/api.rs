@@ -75,7 +75,7 @@ pub fn api(
             // lambdas/ingest/src/put.rs (FUNCTION_TIMEOUT) bounds its Kinesis calls
             // to answer within it.
             timeout_seconds: 20,
-            reserved_concurrency: Some(api_concurrency(stage)),
+            reserved_concurrency: stage.lambda.api_reserved_concurrency.map(i64::from),
             checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP],
         },
     )?;
@@ -98,7 +98,7 @@ pub fn api(
             ]),
             memory_mb: 256,
             timeout_seconds: 10,
-            reserved_concurrency: Some(api_concurrency(stage)),
+            reserved_concurrency: stage.lambda.api_reserved_concurrency.map(i64::from),
             checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP],
         },
     )?;
@@ -229,12 +229,7 @@ pub fn api(
         deployment_options,
     )?;
 
-    let access_logs = add_log_group(
-        &mut stack,
-        stage,
-        "AccessLogGroup",
-        format!("/aws/apigateway/{}-transactions", stage.prefix()),
-    )?;
+    let access_logs = add_log_group(&mut stack, stage, "AccessLogGroup")?;
     stack.add_with(
         "ApiStage",
         ApiStage {
@@ -322,13 +317,6 @@ fn transactions_schema() -> serde_json::Value {
             }
         ]
     })
-}
-
-/// Enough concurrency for the stage's throttled request rate (each call
-/// takes well under a second), and a cap so a flood cannot take the
-/// account's whole Lambda concurrency.
-fn api_concurrency(stage: &Stage) -> i64 {
-    (stage.api.throttle_burst / 5).max(10)
 }
 
 /// JSON access log lines. <https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html#context-variable-reference>

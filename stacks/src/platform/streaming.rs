@@ -373,12 +373,7 @@ fn delivery_stream(
     stream: &Handle<Stream>,
     transform: &PlatformFunction,
 ) -> Result<Handle<DeliveryStream>, PlatformError> {
-    let log_group = add_log_group(
-        stack,
-        stage,
-        "DeliveryLogGroup",
-        format!("/aws/kinesisfirehose/{}-warehouse", stage.prefix()),
-    )?;
+    let log_group = add_log_group(stack, stage, "DeliveryLogGroup")?;
     let log_stream = |stack: &mut Stack, id: &str, name: &str| {
         stack.add(
             id,
