@@ -67,6 +67,10 @@ pub async fn run(
         for (component, name) in [
             ("Lambda", "reserved concurrency fits the account's quota"),
             ("Toolkit", "toolkit version"),
+            (
+                "Toolkit",
+                "API Gateway logs with the toolkit's account-wide role",
+            ),
         ] {
             checks.push(Check::not_checked(
                 component,

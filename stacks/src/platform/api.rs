@@ -76,7 +76,7 @@ pub fn api(
             // to answer within it.
             timeout_seconds: 20,
             reserved_concurrency: stage.lambda.api_reserved_concurrency.map(i64::from),
-            checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP],
+            checkov_skips: api_function_skips(stage),
         },
     )?;
     let query = add_function(
@@ -99,7 +99,7 @@ pub fn api(
             memory_mb: 256,
             timeout_seconds: 10,
             reserved_concurrency: stage.lambda.api_reserved_concurrency.map(i64::from),
-            checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP],
+            checkov_skips: api_function_skips(stage),
         },
     )?;
 
@@ -317,6 +317,20 @@ fn transactions_schema() -> serde_json::Value {
             }
         ]
     })
+}
+
+/// What checkov flags on the API functions on purpose.
+fn api_function_skips(stage: &Stage) -> Vec<(&'static str, &'static str)> {
+    let mut skips = vec![SYNCHRONOUS_DLQ_SKIP];
+    if stage.lambda.api_reserved_concurrency.is_none() {
+        skips.push((
+            "CKV_AWS_115",
+            "No reservation on this stage, so it deploys in accounts whose concurrency quota \
+             allows none (10 in new accounts); the stage's throttling bounds the API's \
+             concurrency",
+        ));
+    }
+    skips
 }
 
 /// JSON access log lines. <https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html#context-variable-reference>
