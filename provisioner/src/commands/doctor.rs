@@ -4,14 +4,12 @@
 //! nothing is changed. Exit 1 when a check fails.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use stacks::model::SynthesizedStack;
 use stacks::stage::Stage;
 
 use crate::aws::AwsOptions;
-use crate::commands::synth_output::{read_manifest, read_stacks};
 use crate::deploy::cfn::Cfn;
 use crate::failure::{CommandResult, ExitCode, Failure};
 use crate::preflight;
@@ -30,7 +28,7 @@ pub struct DoctorArgs {
 
 pub fn run(args: DoctorArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandResult {
     let stage = crate::cli::stage_named(&args.stage)?;
-    let stacks = synthesised(&args.synth_dir, stage);
+    let stacks = preflight::stage_stacks(&args.synth_dir, stage.name);
     let checks = crate::commands::session::block_on(async {
         Ok(checks(stage, stacks.as_deref(), aws).await)
     })?;
@@ -44,17 +42,11 @@ pub fn run(args: DoctorArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandRe
     })
 }
 
-/// The stage's synth output, if there is one for it.
-fn synthesised(dir: &Path, stage: &Stage) -> Option<Vec<SynthesizedStack>> {
-    let manifest = read_manifest(dir, stage.name).ok()?;
-    read_stacks(dir, &manifest).ok()
-}
-
 /// The preflight of `stage` with clients for `aws` (the stage's region
 /// unless `--region`).
 pub async fn checks(
     stage: &Stage,
-    stacks: Option<&[SynthesizedStack]>,
+    stacks: Option<&[preflight::StageStack]>,
     aws: &AwsOptions,
 ) -> Vec<crate::verify::Check> {
     let region = aws.region.as_deref().unwrap_or(stage.region);

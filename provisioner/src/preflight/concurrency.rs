@@ -9,8 +9,6 @@
 //! rolls it back; this check says so before anything changes.
 //! <https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html>
 
-use stacks::model::SynthesizedStack;
-
 use crate::verify::Check;
 
 const COMPONENT: &str = "Lambda";
@@ -47,15 +45,17 @@ pub struct Reservation {
 }
 
 /// Every `ReservedConcurrentExecutions` in the stage's templates.
-pub fn reservations(stacks: &[SynthesizedStack]) -> Vec<Reservation> {
+pub fn reservations(stacks: &[super::StageStack]) -> Vec<Reservation> {
     let mut found = Vec::new();
     for stack in stacks {
-        for (id, resource) in &stack.template.resources {
-            let reserved = (resource.resource_type == "AWS::Lambda::Function")
-                .then(|| resource.properties.as_ref())
-                .flatten()
-                .and_then(|p| p.get("ReservedConcurrentExecutions"))
-                .and_then(serde_json::Value::as_u64);
+        let Some(resources) = stack.template["Resources"].as_object() else {
+            continue;
+        };
+        for (id, resource) in resources {
+            if resource["Type"] != "AWS::Lambda::Function" {
+                continue;
+            }
+            let reserved = resource["Properties"]["ReservedConcurrentExecutions"].as_u64();
             if let Some(concurrency) = reserved {
                 found.push(Reservation {
                     stack: stack.id.clone(),
@@ -204,6 +204,25 @@ mod tests {
         assert_eq!(first.status, Status::Fail);
         // 402 for prod, 100 unreserved, and the 402 others hold.
         assert!(first.fix.unwrap().contains("--desired-value 904"));
+    }
+
+    #[test]
+    fn reservations_are_read_from_the_functions_of_the_templates() {
+        let stack = crate::preflight::StageStack {
+            id: "Api".into(),
+            stack_name: "retail-prod-api".into(),
+            template: serde_json::json!({"Resources": {
+                "IngestFunction": {"Type": "AWS::Lambda::Function",
+                    "Properties": {"ReservedConcurrentExecutions": 200}},
+                "Queue": {"Type": "AWS::SQS::Queue",
+                    "Properties": {"ReservedConcurrentExecutions": 5}},
+                "QueryFunction": {"Type": "AWS::Lambda::Function", "Properties": {}}
+            }}),
+        };
+        assert_eq!(
+            reservations(&[stack]),
+            reserving(&[("IngestFunction", 200)])
+        );
     }
 
     #[test]

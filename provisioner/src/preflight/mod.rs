@@ -15,7 +15,6 @@ use std::io::Write;
 
 use aws_config::SdkConfig;
 use stacks::assets::TOOLKIT_STACK_NAME;
-use stacks::model::SynthesizedStack;
 use stacks::stage::Stage;
 
 use crate::deploy::cfn::Cfn;
@@ -23,6 +22,34 @@ use crate::failure::{CommandResult, Failure};
 use crate::verify::{Check, Status};
 
 use concurrency::AccountConcurrency;
+
+/// A stack of the stage's synth output, as deploy reads it.
+#[derive(Debug, Clone)]
+pub struct StageStack {
+    /// Short id, e.g. `Api`.
+    pub id: String,
+    /// CloudFormation name, e.g. `retail-prod-api`.
+    pub stack_name: String,
+    pub template: serde_json::Value,
+}
+
+/// The stage's synth output in `dir`, or `None` when there is none to read
+/// (doctor then skips the checks that need it; deploy reports why itself).
+pub fn stage_stacks(dir: &std::path::Path, stage: &str) -> Option<Vec<StageStack>> {
+    let manifest = crate::commands::synth_output::read_manifest(dir, stage).ok()?;
+    manifest
+        .stacks
+        .iter()
+        .map(|entry| {
+            let text = std::fs::read_to_string(dir.join(&entry.template_file)).ok()?;
+            Some(StageStack {
+                id: entry.id.clone(),
+                stack_name: entry.stack_name.clone(),
+                template: serde_json::from_str(&text).ok()?,
+            })
+        })
+        .collect()
+}
 
 /// The clients the checks ask.
 #[derive(Debug)]
@@ -52,11 +79,7 @@ impl Clients {
 
 /// Every check, in the order a user fixes them. `stacks`: the stage's
 /// synth output (`None`: not synthesised, so its reservations are unknown).
-pub async fn run(
-    stage: &Stage,
-    stacks: Option<&[SynthesizedStack]>,
-    clients: &Clients,
-) -> Vec<Check> {
+pub async fn run(stage: &Stage, stacks: Option<&[StageStack]>, clients: &Clients) -> Vec<Check> {
     let caller = account::caller(&clients.sts).await;
     let mut checks = vec![
         account::credentials(&caller, clients.profile.as_deref()),
@@ -102,7 +125,7 @@ pub async fn run(
 
 async fn concurrency_check(
     stage: &Stage,
-    stacks: Option<&[SynthesizedStack]>,
+    stacks: Option<&[StageStack]>,
     clients: &Clients,
 ) -> Check {
     let name = "reserved concurrency fits the account's quota";
@@ -153,7 +176,7 @@ async fn account_concurrency(
 }
 
 /// What the stage's deployed functions reserve now (a first deploy: 0).
-async fn held_by_stage(stacks: &[SynthesizedStack], clients: &Clients) -> Result<u32, String> {
+async fn held_by_stage(stacks: &[StageStack], clients: &Clients) -> Result<u32, String> {
     let mut held = 0;
     for stack in stacks {
         let exists = clients
@@ -215,10 +238,10 @@ pub async fn before_deploy(
     out: &mut dyn Write,
     progress: &dyn crate::deploy::progress::Progress,
 ) -> CommandResult {
-    // deploy itself refuses a missing or foreign synth output, with its hint.
-    let manifest = crate::commands::synth_output::read_manifest(synth_dir, stage.name)?;
-    let stacks = crate::commands::synth_output::read_stacks(synth_dir, &manifest)?;
-    let checks = crate::commands::doctor::checks(stage, Some(&stacks), aws).await;
+    // deploy itself refuses a missing or unreadable synth output, with its
+    // hint: here it only leaves the concurrency unchecked.
+    let stacks = stage_stacks(synth_dir, stage.name);
+    let checks = crate::commands::doctor::checks(stage, stacks.as_deref(), aws).await;
     if verdict(stage.name, &checks).is_ok() {
         let count = |status| checks.iter().filter(|c| c.status == status).count();
         progress.note(&format!(
