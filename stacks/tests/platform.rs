@@ -606,19 +606,38 @@ fn the_staging_bucket_expires_what_firehose_has_loaded() {
     });
 }
 
-/// `destroy --stage prod` retains its log groups; named, they made the next
-/// create of prod fail with "already exists".
+/// `destroy --stage prod` retains its log groups and data stores; a fixed
+/// name on one made the next create of prod fail with "already exists".
 #[test]
-fn retained_log_groups_are_unnamed_so_the_stage_can_be_created_again() {
+fn retained_resources_are_unnamed_so_the_stage_can_be_created_again() {
+    const NAMES: [&str; 8] = [
+        "LogGroupName",
+        "BucketName",
+        "TableName",
+        "QueueName",
+        "Name",
+        "StreamName",
+        "DeliveryStreamName",
+        "ClusterIdentifier",
+    ];
+    const RETAIN: stacks::model::DeletionPolicy = stacks::model::DeletionPolicy::Retain;
     every_stage(|stage, stacks| {
         for (id, template) in stacks {
-            for (group, resource) in resources_of_type(template, "AWS::Logs::LogGroup") {
-                let properties = resource.properties.as_ref().unwrap();
-                assert!(
-                    properties.get("LogGroupName").is_none(),
-                    "{} {id} {group} is named",
-                    stage.name
-                );
+            for (logical_id, resource) in &template.resources {
+                if resource.deletion_policy != Some(RETAIN) {
+                    continue;
+                }
+                let properties = resource.properties.clone().unwrap_or_default();
+                for name in NAMES {
+                    assert!(
+                        properties.get(name).is_none(),
+                        "{} {id} {logical_id} is retained and has a {name}",
+                        stage.name
+                    );
+                }
+            }
+            for (_, group) in resources_of_type(template, "AWS::Logs::LogGroup") {
+                let properties = group.properties.as_ref().unwrap();
                 assert_eq!(properties["RetentionInDays"], stage.log_retention_days);
             }
         }
