@@ -59,6 +59,10 @@ pub enum Command {
     Deploy(deploy::DeployArgs),
     /// Show what a deploy would change, with security changes marked.
     Diff(diff::DiffArgs),
+    /// Check the account for the stage before a deploy (credentials,
+    /// region, Lambda concurrency quota, toolkit, API Gateway's logging
+    /// role): one line per check with its fix; nothing is changed.
+    Doctor(crate::commands::doctor::DoctorArgs),
     /// Delete the stacks of a stage in reverse dependency order.
     Destroy(destroy::DestroyArgs),
     /// Replay the retailer's CSV files into the ingest API (signed, in
@@ -127,6 +131,7 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Bootstrap(args) => bootstrap::run(args, &cli.aws, stdout),
         Command::Deploy(args) => deploy::run(args, &cli.aws, stdout),
         Command::Diff(args) => diff::run(args, &cli.aws, stdout),
+        Command::Doctor(args) => crate::commands::doctor::run(args, &cli.aws, stdout),
         Command::Destroy(args) => destroy::run(args, &cli.aws, stdout),
         Command::Send(args) => crate::commands::send::run(args, &cli.aws, stdout),
         Command::Verify(args) => crate::commands::verify::run(args, &cli.aws, stdout),

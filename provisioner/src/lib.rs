@@ -14,6 +14,7 @@ pub mod interrupt;
 pub mod local;
 pub mod output;
 pub mod pipe;
+pub mod preflight;
 pub mod reconcile;
 pub mod repair;
 pub mod send;

@@ -1405,8 +1405,8 @@ async fn an_update_that_replaces_the_cluster_is_not_executed_without_approval() 
     assert_eq!(
         prompt.asked,
         [
-            "retail-dev-network: replacing Cluster (AWS::Redshift::Cluster) replacement True \
-          deletes their data. Deploy?"
+            "retail-dev-network: replacing Cluster (AWS::Redshift::Cluster) replacement True: \
+             the new cluster is empty and has a new endpoint; restore it from a snapshot. Deploy?"
         ]
     );
     assert_eq!(executed.num_calls(), 0);
@@ -1518,7 +1518,7 @@ fn toolkit_stack(status: StackStatus, with_outputs: bool) -> DescribeStacksOutpu
             .outputs(
                 Output::builder()
                     .output_key("Version")
-                    .output_value("1")
+                    .output_value(stacks::toolkit::toolkit_version())
                     .build(),
             );
     }

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use support::{
-    ACCOUNT, Moto, REGION, deploy_args, strs, synth_dev_stage, synth_dev_stage_with, write_fixture,
+    ACCOUNT, Moto, REGION, deploy_args, strs, synth_dev_stage, synth_dev_stage_with,
+    synth_stage_with, write_fixture,
 };
 
 async fn stack_statuses(moto: &Moto) -> Vec<(String, String)> {
@@ -575,4 +576,62 @@ async fn the_dev_stage_deploys_redeploys_as_no_op_updates_one_function_stack_and
         one_function.seconds,
         destroy.seconds
     );
+}
+
+/// `destroy --stage prod` leaves prod's log groups and data stores in
+/// place; creating prod again must not trip over them ("already exists").
+#[tokio::test(flavor = "multi_thread")]
+async fn prod_is_created_again_after_a_destroy_that_retained_its_data() {
+    let moto = Moto::start();
+    let synth = tempfile::tempdir().unwrap();
+    let dir: PathBuf = synth.path().join("synth");
+    synth_stage_with("prod", &dir, &|name| format!("fixture {name}"));
+    let deploy = [
+        "deploy",
+        "--stage",
+        "prod",
+        "--synth-dir",
+        dir.to_str().unwrap(),
+        "--method",
+        "direct",
+        "--require-approval",
+        "never",
+    ];
+    moto.run(&["bootstrap", "--stage", "prod", "--method", "direct"])
+        .ok();
+    let first = moto.run(&deploy).ok();
+    assert!(all(&first.results(), "created"), "{}", first.stdout());
+
+    // Prod is protected from deletion: taken off as destroy's hint says.
+    let cfn = moto.cloudformation();
+    for (name, _) in stack_statuses(&moto).await {
+        if name != "provisioner-toolkit" {
+            cfn.update_termination_protection()
+                .stack_name(&name)
+                .enable_termination_protection(false)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let destroy = moto.run(&[
+        "destroy",
+        "--stage",
+        "prod",
+        "--synth-dir",
+        dir.to_str().unwrap(),
+        "--force",
+    ]);
+    for (id, result) in destroy.results() {
+        // moto's limit on the Network stack, as in the dev stage's test.
+        let moto_vpc_limit = id == "Network" && result.contains("DependencyViolation");
+        assert!(
+            result == "deleted" || moto_vpc_limit,
+            "{id}: {}",
+            destroy.stdout()
+        );
+    }
+
+    let again = moto.run(&deploy).ok();
+    assert!(all(&again.results(), "created"), "{}", again.stdout());
 }

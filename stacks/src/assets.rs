@@ -15,6 +15,10 @@ pub const TOOLKIT_STACK_NAME: &str = "provisioner-toolkit";
 /// Version of the toolkit stack this build of the tool expects.
 pub const TOOLKIT_VERSION: u32 = 1;
 
+/// Its minor version: what a toolkit of the same major version has gained
+/// (1: API Gateway's account-wide CloudWatch role).
+pub const TOOLKIT_MINOR_VERSION: u32 = 1;
+
 /// The S3 key of an asset: its content hash, so a changed zip gets a new key
 /// and an unchanged one leaves the template (and the stack) untouched.
 pub fn asset_key(sha256: &str) -> String {

@@ -14,6 +14,10 @@ pub struct Stage {
     /// Point-in-time recovery on tables, snapshots on the cluster.
     pub backups: bool,
     pub log_retention_days: u32,
+    /// Days Firehose's intermediate files (`copy/`) and source backup stay
+    /// in the staging bucket after delivery: long enough to replay a failed
+    /// COPY (its manifest under `errors/` names them), then they expire.
+    pub loaded_data_retention_days: u32,
     pub termination_protection: bool,
     /// S3 server access logs of the data buckets, into a log bucket of the
     /// stage. Dev has none: S3 delivers them hours late, so a destroyed dev
@@ -23,6 +27,7 @@ pub struct Stage {
     pub stream: StreamConfig,
     pub warehouse: WarehouseConfig,
     pub api: ApiConfig,
+    pub lambda: LambdaConfig,
     /// EventBridge schedule of the bulk CSV import.
     pub batch_import_schedule: &'static str,
 }
@@ -65,6 +70,19 @@ pub struct ApiConfig {
     pub throttle_burst: i64,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct LambdaConfig {
+    /// Concurrency reserved for each API function (ingest, query): a share
+    /// of the account's concurrency that a flood of requests elsewhere
+    /// cannot take, and a cap so the API cannot take the rest. Lambda
+    /// refuses a reservation that leaves less than 100 unreserved (or the
+    /// whole quota, in new accounts whose quota is 10), so `deploy` checks
+    /// the account first. `None` reserves nothing: the stage's throttling
+    /// is then the only bound.
+    /// <https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html>
+    pub api_reserved_concurrency: Option<u32>,
+}
+
 pub const STAGES: &[Stage] = &[
     Stage {
         name: "dev",
@@ -76,6 +94,7 @@ pub const STAGES: &[Stage] = &[
         retain_data: false,
         backups: false,
         log_retention_days: 7,
+        loaded_data_retention_days: 7,
         termination_protection: false,
         server_access_logs: false,
         stream: StreamConfig {
@@ -93,6 +112,11 @@ pub const STAGES: &[Stage] = &[
             throttle_rate: 50.0,
             throttle_burst: 100,
         },
+        // A development account may have a concurrency quota of 10, which
+        // allows no reservation at all: dev relies on its throttling.
+        lambda: LambdaConfig {
+            api_reserved_concurrency: None,
+        },
         batch_import_schedule: "rate(1 hour)",
     },
     Stage {
@@ -105,6 +129,7 @@ pub const STAGES: &[Stage] = &[
         retain_data: true,
         backups: true,
         log_retention_days: 365,
+        loaded_data_retention_days: 30,
         termination_protection: true,
         server_access_logs: true,
         stream: StreamConfig {
@@ -121,6 +146,10 @@ pub const STAGES: &[Stage] = &[
         api: ApiConfig {
             throttle_rate: 500.0,
             throttle_burst: 1000,
+        },
+        // Bursts of 1,000 requests at well under a second each.
+        lambda: LambdaConfig {
+            api_reserved_concurrency: Some(200),
         },
         batch_import_schedule: "rate(15 minutes)",
     },

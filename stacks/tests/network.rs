@@ -118,3 +118,52 @@ fn a_region_without_a_published_firehose_cidr_is_a_synth_error() {
         "{err}"
     );
 }
+
+#[test]
+fn glue_reaches_secrets_manager_through_a_private_endpoint_open_only_to_the_glue_group() {
+    for stage in STAGES {
+        let template = network(stage);
+        let endpoint = template.resources["SecretsManagerEndpoint"]
+            .properties
+            .clone()
+            .unwrap();
+        assert_eq!(
+            endpoint["ServiceName"],
+            json!({"Fn::Sub": "com.amazonaws.${AWS::Region}.secretsmanager"})
+        );
+        assert_eq!(endpoint["VpcEndpointType"], "Interface");
+        assert_eq!(
+            endpoint["PrivateDnsEnabled"], true,
+            "Glue uses the service's usual name, which must resolve inside the VPC"
+        );
+        assert_eq!(
+            endpoint["SubnetIds"],
+            json!([{"Ref": "PublicSubnet1"}, {"Ref": "PublicSubnet2"}]),
+            "an interface in each subnet the Glue connection may use"
+        );
+        assert_eq!(
+            endpoint["SecurityGroupIds"],
+            json!([{"Fn::GetAtt": ["SecretsManagerEndpointSecurityGroup", "GroupId"]}])
+        );
+
+        let group = template.resources["SecretsManagerEndpointSecurityGroup"]
+            .properties
+            .clone()
+            .unwrap();
+        assert_eq!(
+            group["SecurityGroupIngress"],
+            json!([{
+                "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+                "SourceSecurityGroupId": {"Fn::GetAtt": ["GlueSecurityGroup", "GroupId"]},
+                "Description": "Glue JDBC connection reading its secret"
+            }]),
+            "HTTPS from the Glue group, nothing else"
+        );
+        let vpc = template.resources["Vpc"].properties.clone().unwrap();
+        assert_eq!(
+            (&vpc["EnableDnsSupport"], &vpc["EnableDnsHostnames"]),
+            (&json!(true), &json!(true)),
+            "private DNS needs both"
+        );
+    }
+}

@@ -75,6 +75,10 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
     let progress = session::progress();
     let mut prompt = crate::deploy::approval::TerminalPrompt;
     session::block_on(async {
+        // What the account would refuse half-way, refused before anything
+        // changes.
+        crate::preflight::before_deploy(stage, &args.synth_dir, aws, out, progress.as_ref())
+            .await?;
         let clients = session::clients(aws, stage.region).await;
         if args.hotswap {
             options.hotswap = Some(Hotswap {

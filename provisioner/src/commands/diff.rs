@@ -14,6 +14,7 @@ use crate::deploy::cfn::{Cfn, ChangeSetResult, TemplateSource};
 use crate::deploy::diff::diff as diff_templates;
 use crate::deploy::error::DeployError;
 use crate::deploy::plan::{self, Closure, LocalStack};
+use crate::deploy::replacement;
 use crate::failure::{CommandResult, Failure};
 use crate::output::unwritable;
 
@@ -114,6 +115,9 @@ pub async fn diff(
         write!(out, "{differences}").map_err(unwritable)?;
         if let Some(note) = note {
             writeln!(out, "  (replacements unknown: {note})").map_err(unwritable)?;
+        }
+        for blocked in replacement::exports_replaced(&differences, &stack.template) {
+            writeln!(out, "  ! {blocked}").map_err(write_error)?;
         }
         if protection_changes {
             writeln!(

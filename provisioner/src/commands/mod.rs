@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod deploy;
 pub mod destroy;
 pub mod diff;
+pub mod doctor;
 pub mod graph;
 pub mod list;
 pub mod reconcile;

@@ -359,6 +359,18 @@ fn as_list(value: &Value) -> Vec<&Value> {
     }
 }
 
+impl StackDiff {
+    /// Data stores the change replaces (or may): their data does not come
+    /// along, and deploy asks before such a change set runs.
+    pub fn data_affecting(&self) -> Vec<&ResourceDiff> {
+        self.resources
+            .iter()
+            .filter(|r| super::replacement::DATA_STORES.contains(&r.resource_type.as_str()))
+            .filter(|r| matches!(r.replacement, Replacement::Yes | Replacement::Conditional))
+            .collect()
+    }
+}
+
 impl fmt::Display for StackDiff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for r in &self.resources {
@@ -381,6 +393,23 @@ impl fmt::Display for StackDiff {
         }
         for (id, change) in &self.outputs {
             writeln!(f, "  {} Output {id}", change.sign())?;
+        }
+        let data = self.data_affecting();
+        if !data.is_empty() {
+            writeln!(f, "  data-affecting changes (deploy asks first):")?;
+            for r in data {
+                let what = match r.replacement {
+                    Replacement::Conditional => "may be replaced",
+                    _ => "replaced",
+                };
+                writeln!(
+                    f,
+                    "  ! {} {} {what}: {}",
+                    r.resource_type,
+                    r.logical_id,
+                    super::replacement::consequence(&r.resource_type)
+                )?;
+            }
         }
         if !self.security.is_empty() {
             writeln!(f, "  security changes:")?;
@@ -486,6 +515,37 @@ mod tests {
         let without = json!({"Resources": {"P": {"Type": "AWS::S3::BucketPolicy", "Properties": {
             "PolicyDocument": {"Statement": []}}}}});
         assert_eq!(diff(Some(&with_deny), &without).broadening().count(), 1);
+    }
+
+    #[test]
+    fn a_replaced_delivery_stream_is_flagged_as_data_affecting_with_what_is_lost() {
+        let old = json!({"Resources": {
+            "DeliveryStream": {"Type": "AWS::KinesisFirehose::DeliveryStream", "Properties": {"DeliveryStreamType": "DirectPut"}},
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"DelaySeconds": 1}}
+        }});
+        let new = json!({"Resources": {
+            "DeliveryStream": {"Type": "AWS::KinesisFirehose::DeliveryStream", "Properties": {"DeliveryStreamType": "KinesisStreamAsSource"}},
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"DelaySeconds": 2}}
+        }});
+        let mut d = diff(Some(&old), &new);
+        d.mark_replacements(&std::collections::BTreeMap::from([
+            ("DeliveryStream".to_string(), "True".to_string()),
+            ("Queue".to_string(), "True".to_string()),
+        ]));
+        let flagged: Vec<&str> = d
+            .data_affecting()
+            .iter()
+            .map(|r| r.logical_id.as_str())
+            .collect();
+        assert_eq!(flagged, ["DeliveryStream"], "a queue holds no data to lose");
+        let text = d.to_string();
+        assert!(
+            text.contains(
+                "  ! AWS::KinesisFirehose::DeliveryStream DeliveryStream replaced: records \
+                 arriving during the swap never reach Redshift"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

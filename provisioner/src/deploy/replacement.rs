@@ -24,6 +24,29 @@ pub const DATA_STORES: [&str; 8] = [
     "AWS::RDS::DBInstance",
 ];
 
+/// What replacing a data store of `resource_type` does to the data, in the
+/// words a data engineer needs before saying yes.
+pub fn consequence(resource_type: &str) -> &'static str {
+    match resource_type {
+        // A new delivery stream reads its Kinesis source from the latest
+        // position: what arrives while the old one is deleted and the new
+        // one starts is never delivered.
+        // <https://docs.aws.amazon.com/firehose/latest/dev/writing-with-kinesis-streams.html>
+        "AWS::KinesisFirehose::DeliveryStream" => {
+            "records arriving during the swap never reach Redshift (the new stream starts at \
+             the Kinesis stream's latest position); replay them from the lake or source-backup/"
+        }
+        "AWS::Redshift::Cluster" => {
+            "the new cluster is empty and has a new endpoint; restore it from a snapshot"
+        }
+        "AWS::DynamoDB::Table" => "the new table is empty; restore it from a backup",
+        "AWS::Kinesis::Stream" => "records not yet read by every consumer are lost",
+        "AWS::S3::Bucket" => "the new bucket is empty",
+        "AWS::SecretsManager::Secret" => "the new secret has a new value and ARN",
+        _ => "its data is not carried over",
+    }
+}
+
 /// The stack policy of a protected (prod) stack: any update may run except
 /// one that replaces a data store, which CloudFormation then refuses even
 /// when approved here. Replacing one in prod takes a deliberate
@@ -58,8 +81,11 @@ impl std::fmt::Display for Replaced {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} ({}) replacement {}",
-            self.logical_id, self.resource_type, self.replacement
+            "{} ({}) replacement {}: {}",
+            self.logical_id,
+            self.resource_type,
+            self.replacement,
+            consequence(&self.resource_type)
         )
     }
 }
@@ -72,6 +98,52 @@ pub fn data_stores_replaced(changes: &[Replaced]) -> Vec<Replaced> {
         .filter(|c| matches!(c.replacement.as_str(), "True" | "Conditional"))
         .cloned()
         .collect()
+}
+
+/// An export whose value comes from a resource the change replaces:
+/// CloudFormation refuses the update while another stack imports it
+/// ("Cannot update export ... as it is in use by ...").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedExport {
+    pub export: String,
+    pub logical_id: String,
+}
+
+/// The exports of `template` that a replacement in `differences` changes.
+pub fn exports_replaced(
+    differences: &super::diff::StackDiff,
+    template: &serde_json::Value,
+) -> Vec<BlockedExport> {
+    use super::diff::Replacement;
+    let replaced: Vec<&str> = differences
+        .resources
+        .iter()
+        .filter(|r| matches!(r.replacement, Replacement::Yes | Replacement::Conditional))
+        .map(|r| r.logical_id.as_str())
+        .collect();
+    super::exports::exported_resources(template)
+        .into_iter()
+        .flat_map(|(export, ids)| {
+            ids.into_iter()
+                .filter(|id| replaced.contains(&id.as_str()))
+                .map(move |logical_id| BlockedExport {
+                    export: export.clone(),
+                    logical_id,
+                })
+        })
+        .collect()
+}
+
+impl std::fmt::Display for BlockedExport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "export {} takes its value from {}, which is replaced: CloudFormation refuses \
+             this while a stack imports it; deploy the importers without the import first \
+             (or with the value written in), then this stack, then the importers again",
+            self.export, self.logical_id
+        )
+    }
 }
 
 /// Decides whether a change set that replaces data stores may run.
@@ -117,7 +189,7 @@ impl ReplacementGate for PromptGate<'_> {
                 changes,
             });
         }
-        let question = format!("{stack}: {changes} deletes their data. Deploy?");
+        let question = format!("{stack}: {changes}. Deploy?");
         let mut answer = Ok(false);
         self.progress
             .suspend(&mut || answer = prompt.confirm(&question));
@@ -156,5 +228,63 @@ mod tests {
             .map(|c| c.logical_id)
             .collect();
         assert_eq!(ids, ["Cluster", "Table"]);
+    }
+
+    #[test]
+    fn diff_names_an_export_a_replacement_would_change() {
+        let old = serde_json::json!({"Resources": {
+            "Cluster": {"Type": "AWS::Redshift::Cluster", "Properties": {"NodeType": "ra3.large"}}
+        }});
+        let new = serde_json::json!({
+            "Resources": {
+                "Cluster": {"Type": "AWS::Redshift::Cluster", "Properties": {"NodeType": "ra3.xlplus"}}
+            },
+            "Outputs": {
+                "ClusterEndpoint": {
+                    "Value": {"Fn::GetAtt": ["Cluster", "Endpoint.Address"]},
+                    "Export": {"Name": "retail-prod-warehouse:ClusterEndpoint"}
+                },
+                "Other": {"Value": "fixed", "Export": {"Name": "retail-prod-warehouse:Other"}}
+            }
+        });
+        let mut differences = super::super::diff::diff(Some(&old), &new);
+        assert!(
+            exports_replaced(&differences, &new).is_empty(),
+            "not replaced"
+        );
+        differences.mark_replacements(&std::collections::BTreeMap::from([(
+            "Cluster".to_string(),
+            "True".to_string(),
+        )]));
+        let blocked = exports_replaced(&differences, &new);
+        assert_eq!(
+            blocked,
+            [BlockedExport {
+                export: "retail-prod-warehouse:ClusterEndpoint".into(),
+                logical_id: "Cluster".into()
+            }]
+        );
+        assert!(
+            blocked[0]
+                .to_string()
+                .contains("CloudFormation refuses this")
+        );
+    }
+
+    /// Firehose reading from Kinesis starts a new delivery stream at the
+    /// latest position: replacing it loses what arrives during the swap.
+    #[test]
+    fn replacing_the_delivery_stream_says_what_arrives_during_the_swap_is_lost() {
+        let replaced = change(
+            "DeliveryStream",
+            "AWS::KinesisFirehose::DeliveryStream",
+            "True",
+        );
+        assert_eq!(
+            data_stores_replaced(std::slice::from_ref(&replaced)).len(),
+            1
+        );
+        let text = replaced.to_string();
+        assert!(text.starts_with("DeliveryStream (AWS::KinesisFirehose::DeliveryStream) replacement True: records arriving during the swap never reach Redshift"), "{text}");
     }
 }

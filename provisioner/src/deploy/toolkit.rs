@@ -1,7 +1,7 @@
 //! Finding, checking and deploying the toolkit stack that owns the asset
 //! bucket.
 
-use stacks::assets::{TOOLKIT_STACK_NAME, TOOLKIT_VERSION};
+use stacks::assets::{TOOLKIT_MINOR_VERSION, TOOLKIT_STACK_NAME, TOOLKIT_VERSION};
 use stacks::toolkit::{BUCKET_OUTPUT, VERSION_OUTPUT};
 
 use super::cfn::{Cfn, StackState, TemplateSource};
@@ -31,11 +31,10 @@ pub struct Version {
 }
 
 impl Version {
-    /// The version this provisioner deploys (`TOOLKIT_VERSION` is its
-    /// major version).
+    /// The version this provisioner deploys.
     pub const CURRENT: Version = Version {
         major: TOOLKIT_VERSION,
-        minor: 0,
+        minor: TOOLKIT_MINOR_VERSION,
     };
 
     pub fn parse(text: &str) -> Option<Self> {
@@ -337,9 +336,17 @@ mod tests {
     fn the_current_toolkit_passes() {
         let toolkit = read(&state(&[
             ("AssetBucket", "provisioner-assets-1-eu-west-1"),
-            ("Version", &TOOLKIT_VERSION.to_string()),
+            ("Version", &stacks::toolkit::toolkit_version()),
         ]))
         .unwrap();
         assert!(check(&toolkit).is_ok());
+    }
+
+    #[test]
+    fn a_toolkit_without_the_api_gateway_role_asks_for_a_bootstrap() {
+        let before = format!("{TOOLKIT_VERSION}");
+        let toolkit = read(&state(&[("AssetBucket", "b"), ("Version", &before)])).unwrap();
+        let err = check(&toolkit).unwrap_err();
+        assert!(matches!(err, DeployError::ToolkitOutdated { .. }));
     }
 }

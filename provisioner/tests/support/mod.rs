@@ -321,7 +321,12 @@ pub fn synth_dev_stage(dir: &Path) {
 /// [`synth_dev_stage`] with each function's zip holding `code(name)`: a
 /// new build of one function.
 pub fn synth_dev_stage_with(dir: &Path, code: &dyn Fn(&str) -> String) {
-    let stage = stacks::stage::Stage::named("dev").unwrap();
+    synth_stage_with("dev", dir, code);
+}
+
+/// [`synth_dev_stage_with`] for any stage.
+pub fn synth_stage_with(stage: &str, dir: &Path, code: &dyn Fn(&str) -> String) {
+    let stage = stacks::stage::Stage::named(stage).unwrap();
     let mut fixture_assets = |assets_dir: &Path, _: &mut dyn Write| {
         let mut table = stacks::assets::AssetTable::new();
         let mut entries = Vec::new();

@@ -185,6 +185,13 @@ pub struct VpcEndpoint {
     pub vpc_id: Value<String>,
     pub service_name: Value<String>,
     pub vpc_endpoint_type: Option<Value<String>>,
+    /// Gateway endpoints: the route tables that get the service's prefix list.
     pub route_table_ids: Option<Vec<Value<String>>>,
+    /// Interface endpoints: one network interface per subnet.
+    pub subnet_ids: Option<Vec<Value<String>>>,
+    pub security_group_ids: Option<Vec<Value<String>>>,
+    /// Interface endpoints: the service's public name resolves to the
+    /// endpoint inside the VPC (needs DNS support and hostnames on the VPC).
+    pub private_dns_enabled: Option<Value<bool>>,
 }
 resource!(VpcEndpoint = "AWS::EC2::VPCEndpoint", ref id);

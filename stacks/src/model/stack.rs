@@ -103,6 +103,23 @@ impl Stack {
         Ok(Handle::new(&self.id, id))
     }
 
+    /// The type and properties of every resource of the given types so far,
+    /// by logical id: what a digest of a configuration is taken over.
+    pub fn definitions_of(&self, types: &[&str]) -> serde_json::Value {
+        let definitions = self
+            .resources
+            .iter()
+            .filter(|(_, entry)| types.contains(&entry.resource_type))
+            .map(|(id, entry)| {
+                let definition = serde_json::json!({
+                    "Type": entry.resource_type,
+                    "Properties": entry.properties,
+                });
+                (id.as_str().to_string(), definition)
+            });
+        serde_json::Value::Object(definitions.collect())
+    }
+
     /// A plain output (no export). Cross-stack exports are made by the app.
     pub fn output(
         &mut self,

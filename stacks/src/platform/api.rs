@@ -19,12 +19,10 @@ use sha2::{Digest, Sha256};
 
 use crate::assets::AssetTable;
 use crate::model::apigateway::{
-    AccessLogSetting, Account, Deployment, EndpointConfiguration, Integration, Method,
-    MethodSetting, Model, RequestValidator, Resource, RestApi, Stage as ApiStage,
+    AccessLogSetting, Deployment, EndpointConfiguration, Integration, Method, MethodSetting, Model,
+    RequestValidator, Resource, RestApi, Stage as ApiStage,
 };
-use crate::model::iam::Role;
 use crate::model::lambda::Permission;
-use crate::model::logs::LogGroup;
 use crate::model::tags::tags;
 use crate::model::{Expr, Handle, Options, Stack, opt, sorted_keys};
 use crate::policies::Policy;
@@ -32,10 +30,9 @@ use crate::stage::Stage;
 
 use super::PlatformError;
 use super::function::{
-    FunctionSpec, PlatformFunction, SYNCHRONOUS_DLQ_SKIP, add_function, add_log_group,
-    checkov_skip, to_json,
+    FunctionSpec, PlatformFunction, SYNCHRONOUS_DLQ_SKIP, add_function, add_log_group, add_named_log_group,
+    checkov_skip,
 };
-use super::role::add_role;
 use super::storage::Storage;
 use super::streaming::Streaming;
 
@@ -79,8 +76,8 @@ pub fn api(
             // lambdas/ingest/src/put.rs (FUNCTION_TIMEOUT) bounds its Kinesis calls
             // to answer within it.
             timeout_seconds: 20,
-            reserved_concurrency: Some(api_concurrency(stage)),
-            checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP],
+            reserved_concurrency: stage.lambda.api_reserved_concurrency.map(i64::from),
+            checkov_skips: api_function_skips(stage),
         },
     )?;
     let query = add_function(
@@ -102,8 +99,8 @@ pub fn api(
             ]),
             memory_mb: 256,
             timeout_seconds: 10,
-            reserved_concurrency: Some(api_concurrency(stage)),
-            checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP],
+            reserved_concurrency: stage.lambda.api_reserved_concurrency.map(i64::from),
+            checkov_skips: api_function_skips(stage),
         },
     )?;
 
@@ -219,17 +216,7 @@ pub fn api(
         methods.push(add_route(&mut stack, &rest_api, &validator, route)?);
     }
 
-    // A deployment is a snapshot: CloudFormation only makes a new one when
-    // its logical id changes, so the id carries a digest of what the API
-    // serves (routes, the body model it validates).
-    // Keys sorted explicitly: the digest must not depend on whether some
-    // crate in the build turned on serde_json's `preserve_order`.
-    let definition = sorted_keys(json!({
-        "routes": routes.iter().map(Route::describe).collect::<Vec<_>>(),
-        "model": transactions_schema(),
-    }))
-    .to_string();
-    let digest = hex::encode(&Sha256::digest(definition.as_bytes())[..4]);
+    let digest = deployment_digest(&stack);
     let mut deployment_options = Options::new();
     for method in &methods {
         deployment_options = deployment_options.depends_on(method);
@@ -238,22 +225,19 @@ pub fn api(
         &format!("Deployment{digest}"),
         Deployment {
             rest_api_id: rest_api.id().into(),
-            description: opt(format!("Routes digest {digest}")),
+            description: opt(format!("Configuration digest {digest}")),
         },
         deployment_options,
     )?;
 
-    let access_logs = add_log_group(
-        &mut stack,
-        stage,
-        "AccessLogGroup",
-        format!("/aws/apigateway/{}-transactions", stage.prefix()),
-    )?;
+    let access_logs = add_log_group(&mut stack, stage, "AccessLogGroup")?;
     // API Gateway writes execution logs to this group, named after the API
     // and stage; created here (before the stage) so it has the stage's
     // retention instead of a group API Gateway would create to keep forever.
+    // The API's id in the name means a re-created stage never meets a
+    // retained group of the same name.
     // <https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html>
-    let execution_logs = add_log_group(
+    let execution_logs = add_named_log_group(
         &mut stack,
         stage,
         "ExecutionLogGroup",
@@ -262,7 +246,6 @@ pub fn api(
             [("Api", rest_api.id())],
         ),
     )?;
-    let account = logging_account(&mut stack, &access_logs, &execution_logs)?;
     stack.add_with(
         "ApiStage",
         ApiStage {
@@ -293,16 +276,16 @@ pub fn api(
             cache_cluster_enabled: opt(false),
             tags: tags([("Stage", stage.name)]),
         },
-        // Logs need the account's CloudWatch role first, and the execution
-        // log group before API Gateway would create its own.
+        // Logs need the account's CloudWatch role, which the toolkit stack
+        // sets once per account and region (deploy bootstraps first), and
+        // the execution log group before API Gateway would create its own.
         Options::new()
-            .depends_on(&account)
             .depends_on(&execution_logs)
             .metadata(checkov_skip(&[(
                 "CKV_AWS_120",
                 "Not cached: invoices gain lines as transactions arrive, and a cache would \
                  answer stale reads",
-            )])),
+        )])),
     )?;
 
     stack.output(
@@ -317,6 +300,30 @@ pub fn api(
     )?;
     Ok(stack)
 }
+
+/// A deployment is a snapshot of everything the stage serves, and
+/// CloudFormation only makes a new one when its logical id changes: the id
+/// carries this digest of every resource the snapshot takes (routes,
+/// methods with their authorisation, validator, integration and models), so
+/// changing any of them deploys it.
+fn deployment_digest(stack: &Stack) -> String {
+    // Keys sorted explicitly: the digest must not depend on whether some
+    // crate in the build turned on serde_json's `preserve_order`.
+    let definition = sorted_keys(stack.definitions_of(&SERVED_TYPES)).to_string();
+    hex::encode(&Sha256::digest(definition.as_bytes())[..4])
+}
+
+/// What a deployment snapshots: a new resource type of the API belongs here.
+/// <https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-deployments.html>
+pub const SERVED_TYPES: [&str; 7] = [
+    "AWS::ApiGateway::Resource",
+    "AWS::ApiGateway::Method",
+    "AWS::ApiGateway::Model",
+    "AWS::ApiGateway::RequestValidator",
+    "AWS::ApiGateway::Authorizer",
+    "AWS::ApiGateway::GatewayResponse",
+    "AWS::ApiGateway::DocumentationPart",
+];
 
 /// The shape of a POST /transactions body (JSON schema draft 4, as API
 /// Gateway models take it).
@@ -336,11 +343,18 @@ fn transactions_schema() -> serde_json::Value {
     })
 }
 
-/// Enough concurrency for the stage's throttled request rate (each call
-/// takes well under a second), and a cap so a flood cannot take the
-/// account's whole Lambda concurrency.
-fn api_concurrency(stage: &Stage) -> i64 {
-    (stage.api.throttle_burst / 5).max(10)
+/// What checkov flags on the API functions on purpose.
+fn api_function_skips(stage: &Stage) -> Vec<(&'static str, &'static str)> {
+    let mut skips = vec![SYNCHRONOUS_DLQ_SKIP];
+    if stage.lambda.api_reserved_concurrency.is_none() {
+        skips.push((
+            "CKV_AWS_115",
+            "No reservation on this stage, so it deploys in accounts whose concurrency quota \
+             allows none (10 in new accounts); the stage's throttling bounds the API's \
+             concurrency",
+        ));
+    }
+    skips
 }
 
 /// JSON access log lines. <https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html#context-variable-reference>
@@ -355,17 +369,6 @@ struct Route<'a> {
     function: &'a PlatformFunction,
     path_parameter: Option<&'static str>,
     model: Option<Expr>,
-}
-
-impl Route<'_> {
-    fn describe(&self) -> serde_json::Value {
-        json!([
-            self.method,
-            self.path,
-            self.function.function.logical_id(),
-            self.path_parameter
-        ])
-    }
 }
 
 fn resource(
@@ -444,32 +447,100 @@ fn add_route(
 /// Execution logging level of every method of the stage.
 pub const EXECUTION_LOGGING_LEVEL: &str = "ERROR";
 
-/// API Gateway writes access and execution logs with one CloudWatch role
-/// per account and region, set on `AWS::ApiGateway::Account`. This sets it
-/// to a role scoped to this API's two log groups (it replaces a role set
-/// before).
-fn logging_account(
-    stack: &mut Stack,
-    access_logs: &Handle<LogGroup>,
-    execution_logs: &Handle<LogGroup>,
-) -> Result<Handle<Account>, PlatformError> {
-    let role = add_role(
-        stack,
-        "ApiGatewayLoggingRole",
-        Role::for_service(
-            "apigateway.amazonaws.com",
-            "API Gateway writes the transactions API's access and execution logs",
-        ),
-        Policy::ApigatewayCloudwatch,
-        &json!({
-            "log_group_name": to_json(&access_logs.name()),
-            "execution_log_group_name": to_json(&execution_logs.name()),
-        }),
-    )?;
-    Ok(stack.add(
-        "ApiGatewayAccount",
-        Account {
-            cloud_watch_role_arn: role.arn().into(),
-        },
-    )?)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_with(method: Method) -> Stack {
+        let mut stack = Stack::new("Api", "test").unwrap();
+        stack.add("PostMethod", method).unwrap();
+        stack
+    }
+
+    fn method() -> Method {
+        Method {
+            rest_api_id: "api".into(),
+            resource_id: "resource".into(),
+            http_method: "POST".into(),
+            authorization_type: "AWS_IAM".into(),
+            request_validator_id: opt("validator"),
+            integration: Some(Integration {
+                integration_type: "AWS_PROXY".into(),
+                integration_http_method: opt("POST"),
+                uri: opt("arn:function-a"),
+                timeout_in_millis: opt(29_000),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_change_of_authorisation_validator_or_integration_makes_a_new_deployment() {
+        let before = deployment_digest(&api_with(method()));
+        let changes = [
+            (
+                "authorisation",
+                Method {
+                    authorization_type: "NONE".into(),
+                    ..method()
+                },
+            ),
+            (
+                "validator",
+                Method {
+                    request_validator_id: None,
+                    ..method()
+                },
+            ),
+            (
+                "integration",
+                Method {
+                    integration: Some(Integration {
+                        timeout_in_millis: opt(10_000),
+                        ..method().integration.unwrap()
+                    }),
+                    ..method()
+                },
+            ),
+        ];
+        for (what, changed) in changes {
+            assert_ne!(deployment_digest(&api_with(changed)), before, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_new_model_or_validator_makes_a_new_deployment() {
+        let before = deployment_digest(&api_with(method()));
+        let mut with_validator = api_with(method());
+        with_validator
+            .add(
+                "Validator",
+                RequestValidator {
+                    rest_api_id: "api".into(),
+                    name: opt("body"),
+                    validate_request_body: opt(true),
+                    validate_request_parameters: opt(false),
+                },
+            )
+            .unwrap();
+        assert_ne!(deployment_digest(&with_validator), before);
+    }
+
+    #[test]
+    fn what_the_stage_does_not_serve_leaves_the_deployment_alone() {
+        let before = deployment_digest(&api_with(method()));
+        let mut with_permission = api_with(method());
+        with_permission
+            .add(
+                "Permission",
+                Permission {
+                    action: "lambda:InvokeFunction".into(),
+                    function_name: "f".into(),
+                    principal: "apigateway.amazonaws.com".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(deployment_digest(&with_permission), before);
+    }
 }

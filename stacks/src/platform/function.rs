@@ -81,12 +81,7 @@ pub fn add_function(
         })?;
     stack.use_asset(spec.asset);
 
-    let log_group = add_log_group(
-        stack,
-        stage,
-        &format!("{}LogGroup", spec.id),
-        format!("/aws/lambda/{}-{}", stage.prefix(), spec.asset),
-    )?;
+    let log_group = add_log_group(stack, stage, &format!("{}LogGroup", spec.id))?;
 
     let mut context: serde_json::Map<String, Value> = spec
         .policy_context
@@ -146,16 +141,43 @@ pub fn add_function(
 
 /// A log group owned by its stack: the stage's retention, kept with prod's
 /// data and deleted with a dev stage.
+///
+/// Unnamed (CloudFormation names it after the stack and logical id): a
+/// retained group outlives `destroy`, and a fixed name would make the next
+/// create of the stage fail with "already exists". Each new create gets a
+/// group of its own; a retained one keeps its events until its retention
+/// ends. Users reach a function's group through its logging configuration.
 pub fn add_log_group(
+    stack: &mut Stack,
+    stage: &Stage,
+    id: &str,
+) -> Result<Handle<LogGroup>, PlatformError> {
+    log_group(stack, stage, id, None)
+}
+
+/// A log group under the name a service writes to (API Gateway's execution
+/// logs), owned by its stack as [`add_log_group`]'s. The name must hold
+/// something a re-created stage changes (the API's id), so a retained group
+/// never blocks the next create.
+pub fn add_named_log_group(
     stack: &mut Stack,
     stage: &Stage,
     id: &str,
     name: impl Into<crate::model::Value<String>>,
 ) -> Result<Handle<LogGroup>, PlatformError> {
+    log_group(stack, stage, id, Some(name.into()))
+}
+
+fn log_group(
+    stack: &mut Stack,
+    stage: &Stage,
+    id: &str,
+    log_group_name: Option<crate::model::Value<String>>,
+) -> Result<Handle<LogGroup>, PlatformError> {
     Ok(stack.add_with(
         id,
         LogGroup {
-            log_group_name: Some(name.into()),
+            log_group_name,
             retention_in_days: opt(i64::from(stage.log_retention_days)),
             ..Default::default()
         },

@@ -112,6 +112,7 @@ pub fn network(stage: &Stage) -> Result<(Stack, Network), PlatformError> {
             service_name: Expr::sub("com.amazonaws.${AWS::Region}.s3").into(),
             vpc_endpoint_type: opt("Gateway"),
             route_table_ids: Some(vec![route_table.id().into()]),
+            ..Default::default()
         },
     )?;
 
@@ -223,6 +224,14 @@ pub fn network(stage: &Stage) -> Result<(Stack, Network), PlatformError> {
         },
     )?;
 
+    secrets_manager_endpoint(
+        &mut stack,
+        stage,
+        &vpc,
+        &public_subnets,
+        &glue_security_group,
+    )?;
+
     stack.output("VpcId", vpc.id(), "VPC of the platform")?;
     stack.output(
         "RedshiftSecurityGroupId",
@@ -240,4 +249,64 @@ pub fn network(stage: &Stage) -> Result<(Stack, Network), PlatformError> {
             glue_security_group,
         },
     ))
+}
+
+/// The Glue connection reads its credentials (`SECRET_ID`) from inside the
+/// VPC, through network interfaces that get no public IP, in subnets with
+/// no NAT: without this endpoint the crawler cannot reach Secrets Manager.
+/// Private DNS makes the service's usual name resolve to the endpoint, so
+/// Glue needs no configuration; only the Glue group may connect, on 443.
+/// <https://docs.aws.amazon.com/glue/latest/dg/connection-JDBC-VPC.html>
+/// <https://docs.aws.amazon.com/secretsmanager/latest/userguide/vpc-endpoint-overview.html>
+fn secrets_manager_endpoint(
+    stack: &mut Stack,
+    stage: &Stage,
+    vpc: &Handle<Vpc>,
+    subnets: &[Handle<Subnet>],
+    glue_security_group: &Handle<SecurityGroup>,
+) -> Result<(), PlatformError> {
+    let endpoint_group = stack.add(
+        "SecretsManagerEndpointSecurityGroup",
+        SecurityGroup {
+            group_description: "Secrets Manager endpoint: HTTPS from the Glue group only".into(),
+            vpc_id: opt(vpc.id()),
+            security_group_ingress: Some(vec![crate::model::ec2::Ingress {
+                ip_protocol: "tcp".into(),
+                from_port: opt(443),
+                to_port: opt(443),
+                source_security_group_id: opt(glue_security_group.group_id()),
+                description: opt("Glue JDBC connection reading its secret"),
+                ..Default::default()
+            }]),
+            // An endpoint answers, it never connects out: this rule matches
+            // no traffic and replaces the default allow-all egress (CDK's
+            // `allowAllOutbound: false` does the same).
+            security_group_egress: Some(vec![crate::model::ec2::Egress {
+                ip_protocol: "icmp".into(),
+                from_port: opt(252),
+                to_port: opt(86),
+                cidr_ip: opt("255.255.255.255/32"),
+                description: opt("Disallow all traffic"),
+                ..Default::default()
+            }]),
+            tags: Some(vec![Tag::new(
+                "Name",
+                format!("{}-secretsmanager-endpoint", stage.prefix()),
+            )]),
+            ..Default::default()
+        },
+    )?;
+    stack.add(
+        "SecretsManagerEndpoint",
+        VpcEndpoint {
+            vpc_id: vpc.id().into(),
+            service_name: Expr::sub("com.amazonaws.${AWS::Region}.secretsmanager").into(),
+            vpc_endpoint_type: opt("Interface"),
+            subnet_ids: Some(subnets.iter().map(|s| s.id().into()).collect()),
+            security_group_ids: Some(vec![endpoint_group.group_id().into()]),
+            private_dns_enabled: opt(true),
+            ..Default::default()
+        },
+    )?;
+    Ok(())
 }

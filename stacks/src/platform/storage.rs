@@ -51,6 +51,16 @@ pub mod bulk_import_prefixes {
     pub const PROCESSED: &str = "processed/";
 }
 
+/// Prefixes of the Firehose staging bucket (the delivery stream's layout).
+pub mod staging_prefixes {
+    /// Intermediate files Firehose COPYs into Redshift; done with once loaded.
+    pub const COPY: &str = "copy/";
+    /// Every source record as received, to replay a failed COPY.
+    pub const SOURCE_BACKUP: &str = "source-backup/";
+    /// What is loaded expires, by prefix: Firehose never deletes either.
+    pub const LOADED: [&str; 2] = [COPY, SOURCE_BACKUP];
+}
+
 pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
     let mut stack = Stack::new(
         "Storage",
@@ -63,9 +73,25 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
         .then(|| access_log_bucket(&mut stack, stage))
         .transpose()?;
     let logs = access_logs.as_ref();
-    let lake_bucket = bucket(&mut stack, stage, logs, "LakeBucket", "raw-lake")?;
-    let staging_bucket = bucket(&mut stack, stage, logs, "StagingBucket", "firehose-staging")?;
-    let bulk_import_bucket = bucket(&mut stack, stage, logs, "BulkImportBucket", "bulk-import")?;
+    let lake_bucket = bucket(&mut stack, stage, logs, "LakeBucket", "raw-lake", &[])?;
+    let staging_bucket = bucket(
+        &mut stack,
+        stage,
+        logs,
+        "StagingBucket",
+        "firehose-staging",
+        &staging_prefixes::LOADED,
+    )?;
+    // Its staging/ files are deleted by batch-import once loaded, and the
+    // rest (incoming/, processed/, rejected/) is the users' own.
+    let bulk_import_bucket = bucket(
+        &mut stack,
+        stage,
+        logs,
+        "BulkImportBucket",
+        "bulk-import",
+        &[],
+    )?;
     if let Some(log_bucket) = &access_logs {
         add_log_delivery_policy(
             &mut stack,
@@ -126,19 +152,41 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
 /// A private, encrypted, versioned bucket that refuses plain HTTP, with its
 /// access logs under `<purpose>/` of `access_logs` where the stage keeps
 /// them. Prod retains it (and its data) when the stack goes; dev deletes it
-/// (deploy's destroy empties it first).
+/// (deploy's destroy empties it first). Objects under the `expiring`
+/// prefixes expire after the stage's `loaded_data_retention_days`.
 fn bucket(
     stack: &mut Stack,
     stage: &Stage,
     access_logs: Option<&Handle<Bucket>>,
     id: &str,
     purpose: &str,
+    expiring: &[&str],
 ) -> Result<Handle<Bucket>, PlatformError> {
     let options = Options::new().data_policy(stage.data_policy());
     let options = match access_logs {
         Some(_) => options,
         None => options.metadata(checkov_skip(&[NO_ACCESS_LOGS_SKIP])),
     };
+    let mut rules = vec![LifecycleRule {
+        id: Some("ExpireOldVersionsAndUploads".into()),
+        status: "Enabled".into(),
+        noncurrent_version_expiration: Some(NoncurrentVersionExpiration {
+            noncurrent_days: i64::from(stage.log_retention_days.max(7)).into(),
+        }),
+        // Uploads killed half-way leave parts billed until aborted.
+        abort_incomplete_multipart_upload: Some(AbortIncompleteMultipartUpload {
+            days_after_initiation: 1.into(),
+        }),
+        ..Default::default()
+    }];
+    // The current version becomes noncurrent, which the rule above expires.
+    rules.extend(expiring.iter().map(|prefix| LifecycleRule {
+        id: Some(format!("ExpireLoaded-{}", prefix.trim_end_matches('/'))),
+        status: "Enabled".into(),
+        prefix: opt(*prefix),
+        expiration_in_days: opt(i64::from(stage.loaded_data_retention_days)),
+        ..Default::default()
+    }));
     let bucket = stack.add_with(
         id,
         Bucket {
@@ -148,20 +196,7 @@ fn bucket(
             versioning_configuration: Some(VersioningConfiguration {
                 status: "Enabled".into(),
             }),
-            lifecycle_configuration: Some(LifecycleConfiguration {
-                rules: vec![LifecycleRule {
-                    id: Some("ExpireOldVersionsAndUploads".into()),
-                    status: "Enabled".into(),
-                    noncurrent_version_expiration: Some(NoncurrentVersionExpiration {
-                        noncurrent_days: i64::from(stage.log_retention_days.max(7)).into(),
-                    }),
-                    // Uploads killed half-way leave parts billed until aborted.
-                    abort_incomplete_multipart_upload: Some(AbortIncompleteMultipartUpload {
-                        days_after_initiation: 1.into(),
-                    }),
-                    ..Default::default()
-                }],
-            }),
+            lifecycle_configuration: Some(LifecycleConfiguration { rules }),
             logging_configuration: access_logs.map(|logs| logging_to(logs, &format!("{purpose}/"))),
             tags: tags([("Stage", stage.name), ("Purpose", purpose)]),
             ..Default::default()

@@ -32,7 +32,7 @@ use super::function::{
     checkov_skip, to_json,
 };
 use super::role::add_role;
-use super::storage::Storage;
+use super::storage::{Storage, staging_prefixes};
 use super::warehouse::{FIREHOSE_STAGING_TABLE, Warehouse};
 
 /// What other stacks consume from streaming.
@@ -385,12 +385,7 @@ fn delivery_stream(
     stream: &Handle<Stream>,
     transform: &PlatformFunction,
 ) -> Result<Handle<DeliveryStream>, PlatformError> {
-    let log_group = add_log_group(
-        stack,
-        stage,
-        "DeliveryLogGroup",
-        format!("/aws/kinesisfirehose/{}-warehouse", stage.prefix()),
-    )?;
+    let log_group = add_log_group(stack, stage, "DeliveryLogGroup")?;
     let log_stream = |stack: &mut Stack, id: &str, name: &str| {
         stack.add(
             id,
@@ -473,11 +468,14 @@ fn delivery_stream(
                     copy_options: opt(COPY_OPTIONS),
                 },
                 role_arn: role.arn().into(),
-                s3_configuration: staging("copy/", &s3_log),
+                s3_configuration: staging(staging_prefixes::COPY, &s3_log),
                 // Every source record is also kept as received, to replay
                 // what a failed COPY left in errors/.
                 s3_backup_mode: opt("Enabled"),
-                s3_backup_configuration: Some(staging("source-backup/", &backup_log)),
+                s3_backup_configuration: Some(staging(
+                    staging_prefixes::SOURCE_BACKUP,
+                    &backup_log,
+                )),
                 processing_configuration: Some(ProcessingConfiguration {
                     enabled: true.into(),
                     processors: vec![Processor {

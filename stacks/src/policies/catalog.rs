@@ -32,8 +32,6 @@ pub enum Policy {
     GlueS3Crawler,
     /// The crawler over the Redshift table, through the JDBC connection.
     GlueJdbcCrawler,
-    /// API Gateway's account-level role for the API's access logs.
-    ApigatewayCloudwatch,
 }
 
 /// A partial shared by templates: `{{> log-streams}}`.
@@ -43,7 +41,7 @@ const PARTIALS: [(&str, &str); 1] = [(
 )];
 
 impl Policy {
-    pub const ALL: [Policy; 12] = [
+    pub const ALL: [Policy; 11] = [
         Policy::FirehoseDelivery,
         Policy::RedshiftCopy,
         Policy::LambdaIngest,
@@ -55,7 +53,6 @@ impl Policy {
         Policy::LambdaWarehouseSchema,
         Policy::GlueS3Crawler,
         Policy::GlueJdbcCrawler,
-        Policy::ApigatewayCloudwatch,
     ];
 
     /// The template's name: its file name without `.json.hbs`.
@@ -72,7 +69,6 @@ impl Policy {
             Policy::LambdaWarehouseSchema => "lambda-warehouse-schema",
             Policy::GlueS3Crawler => "glue-s3-crawler",
             Policy::GlueJdbcCrawler => "glue-jdbc-crawler",
-            Policy::ApigatewayCloudwatch => "apigateway-cloudwatch",
         }
     }
 
@@ -107,9 +103,6 @@ impl Policy {
             Policy::GlueS3Crawler => include_str!("../../../policies/glue-s3-crawler.json.hbs"),
             Policy::GlueJdbcCrawler => {
                 include_str!("../../../policies/glue-jdbc-crawler.json.hbs")
-            }
-            Policy::ApigatewayCloudwatch => {
-                include_str!("../../../policies/apigateway-cloudwatch.json.hbs")
             }
         }
     }

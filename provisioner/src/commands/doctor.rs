@@ -1,0 +1,60 @@
+//! `provisioner doctor`: the deploy's preflight alone. What a real account
+//! would refuse (credentials, region, Lambda concurrency quota, toolkit
+//! version, API Gateway's logging role), one line per check with the fix;
+//! nothing is changed. Exit 1 when a check fails.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use stacks::stage::Stage;
+
+use crate::aws::AwsOptions;
+use crate::deploy::cfn::Cfn;
+use crate::failure::{CommandResult, ExitCode, Failure};
+use crate::preflight;
+
+/// `provisioner doctor` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DoctorArgs {
+    /// Stage to check the account for.
+    #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
+    pub stage: String,
+    /// Folder written by `provisioner synth` (the reservations to check);
+    /// without it that check is skipped with the reason.
+    #[arg(long, default_value = crate::cli::DEFAULT_SYNTH_DIR)]
+    pub synth_dir: PathBuf,
+}
+
+pub fn run(args: DoctorArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandResult {
+    let stage = crate::cli::stage_named(&args.stage)?;
+    let stacks = preflight::stage_stacks(&args.synth_dir, stage.name);
+    let checks = crate::commands::session::block_on(async {
+        Ok(checks(stage, stacks.as_deref(), aws).await)
+    })?;
+    preflight::write(stage.name, &checks, out)
+        .map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing the report")))?;
+    // doctor changes nothing, so a failed check is a finding (1), not a
+    // refused command.
+    preflight::verdict(stage.name, &checks).map_err(|mut failure| {
+        failure.code = ExitCode::Failed;
+        failure
+    })
+}
+
+/// The preflight of `stage` with clients for `aws` (the stage's region
+/// unless `--region`).
+pub async fn checks(
+    stage: &Stage,
+    stacks: Option<&[preflight::StageStack]>,
+    aws: &AwsOptions,
+) -> Vec<crate::verify::Check> {
+    let region = aws.region.as_deref().unwrap_or(stage.region);
+    let shared = crate::aws::sdk_config(aws, region).await;
+    let cfn = Cfn::new(
+        aws_sdk_cloudformation::Client::new(&shared),
+        Duration::from_secs(1),
+    );
+    let clients = preflight::Clients::new(&shared, cfn, region, aws.profile.as_deref());
+    preflight::run(stage, stacks, &clients).await
+}
