@@ -21,10 +21,10 @@
 //!
 //! With the functions' SDK client on ring (`lambdas/sdk-config`, no
 //! aws-lc-sys), measured again (issue 15; load 7-8 on the 2 cores from
-//! other builds): cold build of all seven 708 s; zips 1.31 MB
-//! firehose-transform, 3.88 ingest, 3.91 query, 4.07 warehouse-schema, 4.68
-//! lake-writer, 4.95 dynamodb-writer, 5.31 batch-import (each ~0.25 MB
-//! smaller than with aws-lc-rs). Measured on batch-import and not taken:
+//! other builds): cold build of all seven 708 s; zips 1.32 MB
+//! firehose-transform, 3.88 ingest, 3.91 query, 4.08 warehouse-schema, 4.69
+//! lake-writer, 4.96 dynamodb-writer, 5.32 batch-import (each SDK function
+//! ~0.25 MB smaller than with aws-lc-rs). Measured on batch-import and not taken:
 //! thin LTO with deps at opt-level "z" (zip 4.93 MB, one changed function
 //! rebuilt in 217 s); fat LTO, opt-level "z" and `panic = "abort"` together
 //! (zip 3.29 MB, binary 7.0 MB, a single-threaded link of minutes).
