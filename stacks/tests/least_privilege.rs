@@ -41,6 +41,17 @@ const ACTIONS: &[(&str, &str, &[&str])] = &[
         &["s3:GetObject", "s3:PutObject"],
     ),
     ("aws-sdk-s3", "delete_object", &["s3:DeleteObject"]),
+    // A multipart upload's create, parts and completion are authorised as
+    // PutObject; giving one up has its own action.
+    // <https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions>
+    ("aws-sdk-s3", "create_multipart_upload", &["s3:PutObject"]),
+    ("aws-sdk-s3", "upload_part", &["s3:PutObject"]),
+    ("aws-sdk-s3", "complete_multipart_upload", &["s3:PutObject"]),
+    (
+        "aws-sdk-s3",
+        "abort_multipart_upload",
+        &["s3:AbortMultipartUpload"],
+    ),
     (
         "aws-sdk-redshiftdata",
         "batch_execute_statement",
