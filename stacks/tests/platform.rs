@@ -638,10 +638,7 @@ fn the_api_authenticates_validates_throttles_and_logs() {
             api_stage["AccessLogSetting"]["DestinationArn"],
             json!({"Fn::GetAtt": ["AccessLogGroup", "Arn"]})
         );
-        assert_eq!(
-            api.resources["ApiStage"].depends_on,
-            ["ExecutionLogGroup"]
-        );
+        assert_eq!(api.resources["ApiStage"].depends_on, ["ExecutionLogGroup"]);
     });
 }
 

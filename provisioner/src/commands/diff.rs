@@ -117,7 +117,7 @@ pub async fn diff(
             writeln!(out, "  (replacements unknown: {note})").map_err(unwritable)?;
         }
         for blocked in replacement::exports_replaced(&differences, &stack.template) {
-            writeln!(out, "  ! {blocked}").map_err(write_error)?;
+            writeln!(out, "  ! {blocked}").map_err(unwritable)?;
         }
         if protection_changes {
             writeln!(

@@ -22,12 +22,12 @@ pub struct DoctorArgs {
     pub stage: String,
     /// Folder written by `provisioner synth` (the reservations to check);
     /// without it that check is skipped with the reason.
-    #[arg(long, default_value = crate::cli::DEFAULT_SYNTH_DIR)]
+    #[arg(long, default_value = crate::synth_output::DEFAULT_SYNTH_DIR)]
     pub synth_dir: PathBuf,
 }
 
 pub fn run(args: DoctorArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandResult {
-    let stage = crate::cli::stage_named(&args.stage)?;
+    let stage = crate::stage::named(&args.stage)?;
     let stacks = preflight::stage_stacks(&args.synth_dir, stage.name);
     let checks = crate::commands::session::block_on(async {
         Ok(checks(stage, stacks.as_deref(), aws).await)

@@ -16,8 +16,8 @@ use serde::Serialize;
 use crate::aws::AwsOptions;
 use crate::commands::reconcile::deployed;
 use crate::commands::session;
-use crate::commands::verify::Output;
 use crate::failure::{CommandResult, Failure};
+use crate::output::Format as Output;
 use crate::repair::reimport::{self, DayLoad, DayOutcome};
 use crate::repair::stage::{output, warehouse_config};
 
@@ -42,7 +42,7 @@ pub struct ReimportArgs {
 const DAY_MAX_WAIT: Duration = Duration::from_secs(1800);
 
 pub fn run(args: ReimportArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandResult {
-    let stage = crate::cli::stage_named(&args.stage)?;
+    let stage = crate::stage::named(&args.stage)?;
     if args.from > args.to {
         return Err(
             Failure::usage(anyhow!("--from {} is after --to {}", args.from, args.to))

@@ -14,8 +14,8 @@ use serde::Serialize;
 use crate::aws::AwsOptions;
 use crate::commands::reconcile::deployed;
 use crate::commands::session;
-use crate::commands::verify::Output;
 use crate::failure::{CommandResult, Failure};
+use crate::output::Format as Output;
 use crate::reconcile::Store;
 use crate::repair::replay::{self, Outcome, Replayed, Writers};
 use crate::repair::stage::{output, warehouse_config};
@@ -31,7 +31,7 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: ReplayArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandResult {
-    let stage = crate::cli::stage_named(&args.stage)?;
+    let stage = crate::stage::named(&args.stage)?;
     let prefix = stage.prefix();
     session::block_on(async {
         let (shared, cfn) = session::stage_clients(aws, stage.region).await;

@@ -36,7 +36,7 @@ pub struct StageStack {
 /// The stage's synth output in `dir`, or `None` when there is none to read
 /// (doctor then skips the checks that need it; deploy reports why itself).
 pub fn stage_stacks(dir: &std::path::Path, stage: &str) -> Option<Vec<StageStack>> {
-    let manifest = crate::commands::synth_output::read_manifest(dir, stage).ok()?;
+    let manifest = crate::synth_output::read_manifest(dir, stage).ok()?;
     manifest
         .stacks
         .iter()

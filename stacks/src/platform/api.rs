@@ -30,8 +30,8 @@ use crate::stage::Stage;
 
 use super::PlatformError;
 use super::function::{
-    FunctionSpec, PlatformFunction, SYNCHRONOUS_DLQ_SKIP, add_function, add_log_group, add_named_log_group,
-    checkov_skip,
+    FunctionSpec, PlatformFunction, SYNCHRONOUS_DLQ_SKIP, add_function, add_log_group,
+    add_named_log_group, checkov_skip,
 };
 use super::storage::Storage;
 use super::streaming::Streaming;
@@ -285,7 +285,7 @@ pub fn api(
                 "CKV_AWS_120",
                 "Not cached: invoices gain lines as transactions arrive, and a cache would \
                  answer stale reads",
-        )])),
+            )])),
     )?;
 
     stack.output(
