@@ -93,9 +93,9 @@ fn peak_rss_kb() -> u64 {
 /// round with its invoice numbers moved up by a million times the round,
 /// so no invoice repeats across rounds (line ids differ by position anyway).
 fn generate(rows: usize) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    // Cargo's own scratch folder for benches and tests, inside the target
+    // folder wherever that is.
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let path = target.join("bench-data").join(format!("{rows}-rows.csv"));
     if path.exists() {
         return path;

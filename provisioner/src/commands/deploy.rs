@@ -75,11 +75,13 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
     let progress = session::progress();
     let mut prompt = crate::deploy::approval::TerminalPrompt;
     session::block_on(async {
-        // What the account would refuse half-way, refused before anything
-        // changes.
+        // Usage errors first (no synth output, another region), then what
+        // the account would refuse half-way: both before anything changes.
+        let clients = session::clients(aws, stage.region).await;
+        let manifest = crate::synth_output::read_manifest(&args.synth_dir, stage.name)?;
+        crate::synth_output::check_region(&manifest, &clients.region)?;
         crate::preflight::before_deploy(stage, &args.synth_dir, aws, out, progress.as_ref())
             .await?;
-        let clients = session::clients(aws, stage.region).await;
         if args.hotswap {
             options.hotswap = Some(Hotswap {
                 lambda: Lambda::connect(aws, &clients.region, options.poll).await,
