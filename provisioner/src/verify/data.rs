@@ -44,20 +44,12 @@ async fn stream_check(
         .stream_name(id)
         .send()
         .await;
-    let summary = match answer {
-        Ok(answer) => answer.stream_description_summary,
-        Err(e) => {
-            let e = AwsError::from_sdk(format!("describing stream {id}"), e);
-            return Check::aws_error(component, name, &e);
-        }
-    };
-    let Some(summary) = summary else {
-        return Check::fail(
-            component,
-            name,
-            format!("{id} not found"),
-            "deploy the stage again",
-        );
+    let answer = answer
+        .map(|answer| answer.stream_description_summary)
+        .map_err(|e| AwsError::from_sdk(format!("describing stream {id}"), e));
+    let summary = match Check::found(component, &name, id, answer) {
+        Ok(summary) => summary,
+        Err(check) => return check,
     };
     let props = stream.props();
     let region = &platform.region;
@@ -222,20 +214,12 @@ async fn table_check(
         Err(why) => return platform.unavailable(component, &name, &why),
     };
     let answer = dynamodb.describe_table().table_name(id).send().await;
-    let description = match answer {
-        Ok(answer) => answer.table,
-        Err(e) => {
-            let e = AwsError::from_sdk(format!("describing table {id}"), e);
-            return Check::aws_error(component, name, &e);
-        }
-    };
-    let Some(description) = description else {
-        return Check::fail(
-            component,
-            name,
-            format!("{id} not found"),
-            "deploy the stage again",
-        );
+    let answer = answer
+        .map(|answer| answer.table)
+        .map_err(|e| AwsError::from_sdk(format!("describing table {id}"), e));
+    let description = match Check::found(component, &name, id, answer) {
+        Ok(description) => description,
+        Err(check) => return check,
     };
     let keys = template_keys(table.props())
         .iter()

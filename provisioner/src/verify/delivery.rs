@@ -59,20 +59,12 @@ async fn delivery_check(
         .delivery_stream_name(id)
         .send()
         .await;
-    let description = match answer {
-        Ok(answer) => answer.delivery_stream_description,
-        Err(e) => {
-            let e = AwsError::from_sdk(format!("describing delivery stream {id}"), e);
-            return Check::aws_error(component, name, &e);
-        }
-    };
-    let Some(description) = description else {
-        return Check::fail(
-            component,
-            name,
-            format!("{id} not found"),
-            "deploy the stage again",
-        );
+    let answer = answer
+        .map(|answer| answer.delivery_stream_description)
+        .map_err(|e| AwsError::from_sdk(format!("describing delivery stream {id}"), e));
+    let description = match Check::found(component, &name, id, answer) {
+        Ok(description) => description,
+        Err(check) => return check,
     };
     let status = description.delivery_stream_status().as_str().to_string();
     let mut problems = Vec::new();

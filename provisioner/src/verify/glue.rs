@@ -78,20 +78,12 @@ async fn connection_check(
         .hide_password(true)
         .send()
         .await;
-    let deployed = match answer {
-        Ok(answer) => answer.connection,
-        Err(e) => {
-            let e = AwsError::from_sdk(format!("reading Glue connection {id}"), e);
-            return Check::aws_error(component, name, &e);
-        }
-    };
-    let Some(deployed) = deployed else {
-        return Check::fail(
-            component,
-            name,
-            format!("{id} not found"),
-            "deploy the stage again",
-        );
+    let answer = answer
+        .map(|answer| answer.connection)
+        .map_err(|e| AwsError::from_sdk(format!("reading Glue connection {id}"), e));
+    let deployed = match Check::found(component, &name, id, answer) {
+        Ok(deployed) => deployed,
+        Err(check) => return check,
     };
     let input = &connection.props()["ConnectionInput"];
     let network = &input["PhysicalConnectionRequirements"];
@@ -162,20 +154,13 @@ async fn crawler_check(
         Ok(id) => id,
         Err(why) => return platform.unavailable(component, &name, &why),
     };
-    let deployed = match glue.get_crawler().name(id).send().await {
-        Ok(answer) => answer.crawler,
-        Err(e) => {
-            let e = AwsError::from_sdk(format!("reading Glue crawler {id}"), e);
-            return Check::aws_error(component, name, &e);
-        }
-    };
-    let Some(deployed) = deployed else {
-        return Check::fail(
-            component,
-            name,
-            format!("{id} not found"),
-            "deploy the stage again",
-        );
+    let answer = glue.get_crawler().name(id).send().await;
+    let answer = answer
+        .map(|answer| answer.crawler)
+        .map_err(|e| AwsError::from_sdk(format!("reading Glue crawler {id}"), e));
+    let deployed = match Check::found(component, &name, id, answer) {
+        Ok(deployed) => deployed,
+        Err(check) => return check,
     };
     let settings = crawler_settings(platform, crawler, &deployed);
     Check::from_problems(

@@ -103,6 +103,26 @@ impl Check {
         Self::fail(component, name, format!("could not read it: {error}"), fix)
     }
 
+    /// What a read of resource `id` found, or the check that ends there:
+    /// the read failed, or the resource is gone.
+    pub fn found<T>(
+        component: &str,
+        name: &str,
+        id: &str,
+        answer: Result<Option<T>, AwsError>,
+    ) -> Result<T, Self> {
+        match answer {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => Err(Self::fail(
+                component,
+                name,
+                format!("{id} not found"),
+                "deploy the stage again",
+            )),
+            Err(e) => Err(Self::aws_error(component, name, &e)),
+        }
+    }
+
     fn new(
         component: &str,
         name: impl Into<String>,
