@@ -104,7 +104,19 @@ pub async fn run_batch(
             database: target.database.to_owned(),
             detail: DisplayErrorContext(&error).to_string(),
         })?;
-    let id = submitted.id().unwrap_or_default().to_owned();
+    let id = submitted.id().unwrap_or_default();
+    tracing::debug!(id, statement_name, "submitted");
+    wait_for(client, id, wait).await
+}
+
+/// Polls statement `id`, submitted just now, until it is FINISHED (Ok),
+/// FAILED or ABORTED, or `wait` runs out.
+pub async fn wait_for(
+    client: &aws_sdk_redshiftdata::Client,
+    id: &str,
+    wait: &Wait,
+) -> Result<(), StatementError> {
+    let id = id.to_owned();
     let started = Instant::now();
     let give_up = wait.give_up(started);
     loop {
@@ -136,7 +148,7 @@ pub async fn run_batch(
                     error,
                 });
             }
-            _ => tracing::debug!(id, statement_name, status = ?status, "still running"),
+            _ => tracing::debug!(id, status = ?status, "still running"),
         }
         if give_up.is_some_and(|give_up| Instant::now() + wait.poll_interval >= give_up) {
             return Err(StatementError::TimedOut {

@@ -12,8 +12,9 @@
 
 use std::time::Duration;
 
-use aws_sdk_redshiftdata::types::{Field, SqlParameter, StatusString};
+use aws_sdk_redshiftdata::types::{Field, SqlParameter};
 use chrono::NaiveDate;
+use redshift_statements::StatementError;
 
 use super::{DayRange, Sighting, day_of};
 use crate::deploy::error::AwsError;
@@ -51,6 +52,9 @@ pub enum RedshiftError {
         status: String,
         waited: Duration,
     },
+    /// The Data API could not be asked about the statement.
+    #[error(transparent)]
+    Statement(StatementError),
     #[error("Data API statement {id} row {row}: {reason}")]
     Row {
         id: String,
@@ -87,6 +91,18 @@ pub fn query(table: &str, range: DayRange) -> (String, Vec<SqlParameter>) {
     (sql, parameters)
 }
 
+impl From<StatementError> for RedshiftError {
+    fn from(error: StatementError) -> Self {
+        match error {
+            StatementError::Failed { id, status, error } => Self::Failed { id, status, error },
+            StatementError::TimedOut { id, status, waited } => {
+                Self::TimedOut { id, status, waited }
+            }
+            other => Self::Statement(other),
+        }
+    }
+}
+
 /// Every row of `table` in `range` as `(day, line id)`.
 pub async fn read(
     client: &aws_sdk_redshiftdata::Client,
@@ -114,7 +130,12 @@ pub async fn read(
             )
         })?;
     let id = submitted.id().unwrap_or_default().to_string();
-    finished(client, &id, wait).await?;
+    let wait = redshift_statements::Wait {
+        poll_interval: wait.poll_interval,
+        max_wait: Some(wait.max_wait),
+        deadline: None,
+    };
+    redshift_statements::wait_for(client, &id, &wait).await?;
     let mut lines = Vec::new();
     let mut token = None;
     loop {
@@ -145,47 +166,6 @@ pub async fn read(
         if token.is_none() {
             return Ok(lines);
         }
-    }
-}
-
-/// Polls statement `id` until it is FINISHED (Ok), FAILED or ABORTED, or
-/// `wait` runs out.
-async fn finished(
-    client: &aws_sdk_redshiftdata::Client,
-    id: &str,
-    wait: Wait,
-) -> Result<(), RedshiftError> {
-    let started = tokio::time::Instant::now();
-    loop {
-        let described = client
-            .describe_statement()
-            .id(id)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("asking about Data API statement {id}"), e))?;
-        let status = described.status();
-        match status {
-            Some(StatusString::Finished) => return Ok(()),
-            Some(status @ (StatusString::Failed | StatusString::Aborted)) => {
-                return Err(RedshiftError::Failed {
-                    id: id.to_string(),
-                    status: status.as_str().to_string(),
-                    error: described
-                        .error()
-                        .unwrap_or("no error message given")
-                        .to_string(),
-                });
-            }
-            _ => {}
-        }
-        if started.elapsed() + wait.poll_interval >= wait.max_wait {
-            return Err(RedshiftError::TimedOut {
-                id: id.to_string(),
-                status: status.map_or("UNKNOWN", StatusString::as_str).to_string(),
-                waited: started.elapsed(),
-            });
-        }
-        tokio::time::sleep(wait.poll_interval).await;
     }
 }
 
