@@ -5,12 +5,8 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
-
-use stacks::stage::Stage;
 
 use crate::aws::AwsOptions;
-use crate::deploy::cfn::Cfn;
 use crate::failure::{CommandResult, ExitCode, Failure};
 use crate::preflight;
 
@@ -30,7 +26,7 @@ pub fn run(args: DoctorArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandRe
     let stage = crate::stage::named(&args.stage)?;
     let stacks = preflight::stage_stacks(&args.synth_dir, stage.name);
     let checks = crate::commands::session::block_on(async {
-        Ok(checks(stage, stacks.as_deref(), aws).await)
+        Ok(preflight::checks(stage, stacks.as_deref(), aws).await)
     })?;
     preflight::write(stage.name, &checks, out)
         .map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing the report")))?;
@@ -40,21 +36,4 @@ pub fn run(args: DoctorArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandRe
         failure.code = ExitCode::Failed;
         failure
     })
-}
-
-/// The preflight of `stage` with clients for `aws` (the stage's region
-/// unless `--region`).
-pub async fn checks(
-    stage: &Stage,
-    stacks: Option<&[preflight::StageStack]>,
-    aws: &AwsOptions,
-) -> Vec<crate::verify::Check> {
-    let region = aws.region.as_deref().unwrap_or(stage.region);
-    let shared = crate::aws::sdk_config(aws, region).await;
-    let cfn = Cfn::new(
-        aws_sdk_cloudformation::Client::new(&shared),
-        Duration::from_secs(1),
-    );
-    let clients = preflight::Clients::new(&shared, cfn, region, aws.profile.as_deref());
-    preflight::run(stage, stacks, &clients).await
 }

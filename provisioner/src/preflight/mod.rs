@@ -229,6 +229,23 @@ async fn held_by_stage(stacks: &[StageStack], clients: &Clients) -> Result<u32, 
     Ok(held)
 }
 
+/// The preflight of `stage` with clients for `aws` (the stage's region
+/// unless `--region`).
+pub async fn checks(
+    stage: &Stage,
+    stacks: Option<&[StageStack]>,
+    aws: &crate::aws::AwsOptions,
+) -> Vec<Check> {
+    let region = aws.region.as_deref().unwrap_or(stage.region);
+    let shared = crate::aws::sdk_config(aws, region).await;
+    let cfn = Cfn::new(
+        aws_sdk_cloudformation::Client::new(&shared),
+        std::time::Duration::from_secs(1),
+    );
+    let clients = Clients::new(&shared, cfn, region, aws.profile.as_deref());
+    run(stage, stacks, &clients).await
+}
+
 /// `provisioner deploy`'s first step: every check, printed only when one
 /// fails (then the deploy stops, exit 2); otherwise one progress line.
 pub async fn before_deploy(
@@ -241,7 +258,7 @@ pub async fn before_deploy(
     // deploy itself refuses a missing or unreadable synth output, with its
     // hint: here it only leaves the concurrency unchecked.
     let stacks = stage_stacks(synth_dir, stage.name);
-    let checks = crate::commands::doctor::checks(stage, stacks.as_deref(), aws).await;
+    let checks = checks(stage, stacks.as_deref(), aws).await;
     if verdict(stage.name, &checks).is_ok() {
         let count = |status| checks.iter().filter(|c| c.status == status).count();
         progress.note(&format!(
