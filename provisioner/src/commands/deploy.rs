@@ -57,6 +57,9 @@ pub struct DeployArgs {
 pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) -> CommandResult {
     use crate::commands::session;
     let stage = crate::stage::named(&args.stage)?;
+    if args.hotswap {
+        crate::deploy::hotswap::check_stage(stage, args.force)?;
+    }
     if let Some(path) = &args.outputs_file {
         check_outputs_path(path)?;
     }
@@ -75,8 +78,9 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
     let progress = session::progress();
     let mut prompt = crate::deploy::approval::TerminalPrompt;
     session::block_on(async {
-        // Usage errors first (no synth output, another region), then what
-        // the account would refuse half-way: both before anything changes.
+        // Usage errors first (hotswap on prod, no synth output, another
+        // region), then what the account would refuse half-way: both before
+        // anything changes.
         let clients = session::clients(aws, stage.region).await;
         let manifest = crate::synth_output::read_manifest(&args.synth_dir, stage.name)?;
         crate::synth_output::check_region(&manifest, &clients.region)?;
