@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod concurrency;
+pub mod network;
 pub mod toolkit;
 
 use std::io::Write;
@@ -56,6 +57,8 @@ pub fn stage_stacks(dir: &std::path::Path, stage: &str) -> Option<Vec<StageStack
 pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub service_quotas: aws_sdk_servicequotas::Client,
     pub iam: aws_sdk_iam::Client,
     pub cloudformation: aws_sdk_cloudformation::Client,
     pub cfn: Cfn,
@@ -68,6 +71,8 @@ impl Clients {
         Self {
             sts: aws_sdk_sts::Client::new(shared),
             lambda: aws_sdk_lambda::Client::new(shared),
+            ec2: aws_sdk_ec2::Client::new(shared),
+            service_quotas: aws_sdk_servicequotas::Client::new(shared),
             iam: aws_sdk_iam::Client::new(shared),
             cloudformation: aws_sdk_cloudformation::Client::new(shared),
             cfn,
@@ -89,6 +94,7 @@ pub async fn run(stage: &Stage, stacks: Option<&[StageStack]>, clients: &Clients
         // Every other question would fail the same way.
         for (component, name) in [
             ("Lambda", "reserved concurrency fits the account's quota"),
+            ("Network", "VPCs fit the region's quota"),
             ("Toolkit", "toolkit version"),
             (
                 "Toolkit",
@@ -104,6 +110,7 @@ pub async fn run(stage: &Stage, stacks: Option<&[StageStack]>, clients: &Clients
         return checks;
     }
     checks.push(concurrency_check(stage, stacks, clients).await);
+    checks.push(network_check(stage, stacks, clients).await);
     match clients.cfn.describe(TOOLKIT_STACK_NAME).await {
         Ok(deployed) => {
             let deployed = deployed.as_ref();
@@ -154,6 +161,105 @@ async fn concurrency_check(
         &concurrency::reservations(stacks),
         held,
     )
+}
+
+async fn network_check(stage: &Stage, stacks: Option<&[StageStack]>, clients: &Clients) -> Check {
+    let Some(stacks) = stacks else {
+        return Check::not_checked(
+            "Network",
+            "VPCs fit the region's quota",
+            format!(
+                "no synth output: run `provisioner synth --stage {}`",
+                stage.name
+            ),
+        );
+    };
+    let mut adds = 0;
+    for stack in stacks {
+        let vpcs = network::vpcs_in(&stack.template);
+        if vpcs == 0 {
+            continue;
+        }
+        match clients.cfn.describe(&stack.stack_name).await {
+            Ok(Some(_)) => {}
+            Ok(None) => adds += vpcs,
+            Err(error) => {
+                return Check::not_checked(
+                    "Network",
+                    "VPCs fit the region's quota",
+                    format!("looking up stack {}: {error}", stack.stack_name),
+                );
+            }
+        }
+    }
+    if adds == 0 {
+        return network::none_added(stage.name);
+    }
+    network::check(stage.name, &clients.region, adds, vpc_quota(clients).await)
+}
+
+/// The region's VPCs (EC2 DescribeVpcs) and its quota (Service Quotas: the
+/// account's applied value, else AWS's default).
+async fn vpc_quota(clients: &Clients) -> Result<network::VpcQuota, String> {
+    use network::{QuotaSource, VPC_SERVICE_CODE, VPCS_PER_REGION_QUOTA_CODE};
+    let mut in_use = 0u32;
+    let mut pages = clients.ec2.describe_vpcs().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            format!(
+                "EC2 DescribeVpcs failed: {}",
+                aws_sdk_ec2::error::DisplayErrorContext(&e)
+            )
+        })?;
+        in_use += u32::try_from(page.vpcs().len()).unwrap_or(u32::MAX);
+    }
+    let value = |quota: Option<&aws_sdk_servicequotas::types::ServiceQuota>| {
+        quota
+            .and_then(|q| q.value())
+            .map(|v| v as u32)
+            .ok_or_else(|| "Service Quotas answered without a value".to_string())
+    };
+    let applied = clients
+        .service_quotas
+        .get_service_quota()
+        .service_code(VPC_SERVICE_CODE)
+        .quota_code(VPCS_PER_REGION_QUOTA_CODE)
+        .send()
+        .await;
+    let (quota, source) = match applied {
+        Ok(answer) => (value(answer.quota())?, QuotaSource::Applied),
+        // An account that never changed the quota may have no applied value.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_no_such_resource_exception()) =>
+        {
+            let default = clients
+                .service_quotas
+                .get_aws_default_service_quota()
+                .service_code(VPC_SERVICE_CODE)
+                .quota_code(VPCS_PER_REGION_QUOTA_CODE)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "Service Quotas GetAWSDefaultServiceQuota failed: {}",
+                        aws_sdk_servicequotas::error::DisplayErrorContext(&e)
+                    )
+                })?;
+            (value(default.quota())?, QuotaSource::Default)
+        }
+        Err(e) => {
+            return Err(format!(
+                "Service Quotas GetServiceQuota failed: {}",
+                aws_sdk_servicequotas::error::DisplayErrorContext(&e)
+            ));
+        }
+    };
+    Ok(network::VpcQuota {
+        in_use,
+        quota,
+        source,
+    })
 }
 
 async fn account_concurrency(
