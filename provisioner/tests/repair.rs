@@ -479,11 +479,11 @@ async fn batches_given_up_on_are_read_back_from_the_stream_and_replayed_through_
     let lake_queue = queue(
         &sqs,
         "LakeWriterFailures",
-        &[stored.clone(), expired.clone(), not_a_batch.clone()],
+        &[stored, expired.clone(), not_a_batch.clone()],
     )
     .await;
     let whole = on_failure_message(shard, &sequence_numbers[0], &sequence_numbers[3], 4);
-    let table_queue = queue(&sqs, "DynamodbWriterFailures", &[whole.clone()]).await;
+    let table_queue = queue(&sqs, "DynamodbWriterFailures", std::slice::from_ref(&whole)).await;
 
     // The lake writer stores the batch it is given, if it is the second and
     // third records, at their stream positions, with their data, as Lambda

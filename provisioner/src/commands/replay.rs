@@ -234,24 +234,13 @@ fn write_text(stage: &str, replayed: &[Replayed], out: &mut dyn Write) -> std::i
             c.lost
         )?;
     }
-    let headings: [(&str, fn(&Outcome) -> Option<&String>); 3] = [
-        ("still failing", |o| match o {
-            Outcome::StillFailing { reason } => Some(reason),
-            _ => None,
-        }),
-        ("not replayable", |o| match o {
-            Outcome::NotReplayable { reason } => Some(reason),
-            _ => None,
-        }),
-        ("lost", |o| match o {
-            Outcome::Lost { reason } => Some(reason),
-            _ => None,
-        }),
-    ];
-    for (heading, reason_of) in headings {
+    for heading in ["still failing", "not replayable", "lost"] {
         let mut shown = replayed
             .iter()
-            .filter_map(|r| reason_of(&r.outcome).map(|reason| (r, reason)));
+            .filter_map(|r| match r.outcome.not_replayed() {
+                Some((kind, reason)) if kind == heading => Some((r, reason)),
+                _ => None,
+            });
         if let Some(first) = shown.next() {
             writeln!(out, "{heading}:")?;
             for (r, reason) in std::iter::once(first).chain(shown) {

@@ -83,6 +83,17 @@ impl Outcome {
     pub fn is_replayed(&self) -> bool {
         matches!(self, Outcome::Replayed { .. } | Outcome::Deleted { .. })
     }
+
+    /// What became of something not replayed (`still failing`, `not
+    /// replayable`, `lost`), and why; `None` when it was replayed.
+    pub fn not_replayed(&self) -> Option<(&'static str, &str)> {
+        match self {
+            Outcome::Replayed { .. } | Outcome::Deleted { .. } => None,
+            Outcome::StillFailing { reason } => Some(("still failing", reason)),
+            Outcome::NotReplayable { reason } => Some(("not replayable", reason)),
+            Outcome::Lost { reason } => Some(("lost", reason)),
+        }
+    }
 }
 
 /// Every object under `failed/` of the lake bucket, re-driven through its
