@@ -20,7 +20,7 @@ use provisioner::reconcile::Store;
 use provisioner::repair::on_failure::{self, FailureQueue};
 use provisioner::repair::replay::{self, Outcome, Writers};
 use provisioner::repair::warehouse::{self, Source};
-use support::{Moto, provisioner_without_credentials};
+use support::{Moto, deploy_args, provisioner_without_credentials, strs, synth_dev_stage};
 
 const LAKE: &str = "retail-dev-lake";
 const STAGING: &str = "retail-dev-staging";
@@ -608,4 +608,65 @@ async fn batches_given_up_on_are_read_back_from_the_stream_and_replayed_through_
     assert!(error.is_none(), "{error:?}");
     assert_eq!(second_run.len(), 3);
     assert_eq!((lake_writer.num_calls(), table_writer.num_calls()), (1, 2));
+}
+
+/// The output `key` of the deployed stack `name`.
+async fn stack_output(cfn: &aws_sdk_cloudformation::Client, name: &str, key: &str) -> String {
+    let stacks = cfn.describe_stacks().stack_name(name).send().await.unwrap();
+    let stack = &stacks.stacks()[0];
+    let output = stack.outputs().iter().find(|o| o.output_key() == Some(key));
+    output
+        .and_then(|o| o.output_value())
+        .unwrap_or_else(|| panic!("{name} has no output {key}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_of_a_deployed_stage_reads_the_failure_queues_and_stream_its_outputs_name() {
+    let moto = Moto::start();
+    let synth = tempfile::tempdir().unwrap();
+    let dir = synth.path().join("synth");
+    synth_dev_stage(&dir);
+    moto.run(&["bootstrap", "--stage", "dev", "--method", "direct"])
+        .ok();
+    moto.run(&strs(&deploy_args(&dir))).ok();
+    let cfn = moto.cloudformation();
+    let queue_url = stack_output(&cfn, "retail-dev-streaming", "LakeWriterFailuresQueueUrl").await;
+    let stream = stack_output(&cfn, "retail-dev-streaming", "StreamName").await;
+    // A batch of the stage's stream that the stream does not hold (any
+    // more): replay reads the queue and the stream the outputs name, keeps
+    // the message and says the records are lost.
+    let message = on_failure_message("shardId-000000000000", "7", "8", 2)
+        .replace(&format!("stream/{STREAM}"), &format!("stream/{stream}"));
+    moto.sqs()
+        .send_message()
+        .queue_url(&queue_url)
+        .message_body(&message)
+        .send()
+        .await
+        .unwrap();
+
+    let run = moto.run(&["replay", "--stage", "dev", "--output", "json"]);
+    assert_eq!(run.code(), 1, "{}\n{}", run.stdout(), run.stderr());
+    let report: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(report["replayed"], 0);
+    assert_eq!(report["lost"], 1);
+    let batch = &report["objects"][0];
+    assert_eq!(batch["source"], "on-failure/lake-writer");
+    assert_eq!(batch["store"], "lake");
+    assert_eq!(batch["key"], "shardId-000000000000/7-8");
+    assert_eq!(batch["outcome"], "lost");
+    assert!(
+        batch["reason"].as_str().unwrap().starts_with(&format!(
+            "stream {stream} holds no record 7 in shardId-000000000000"
+        )),
+        "{batch}"
+    );
+    assert!(
+        run.stderr()
+            .contains("(1 lost: the stream no longer holds them)"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(bodies(&moto.sqs(), &queue_url).await, [message]);
 }
