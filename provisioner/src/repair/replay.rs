@@ -315,6 +315,38 @@ mod tests {
     }
 
     #[test]
+    fn a_replayed_message_reads_as_replayed_with_its_queue_and_a_lost_batch_as_lost() {
+        let message = |outcome| Replayed {
+            source: "on-failure/lake-writer".into(),
+            store: Store::Lake,
+            key: "shardId-000000000001/12-14".into(),
+            items: 3,
+            outcome,
+        };
+        let deleted = message(Outcome::Deleted {
+            queue: "https://sqs.eu-west-1.amazonaws.com/123456789012/q".into(),
+        });
+        assert!(deleted.outcome.is_replayed());
+        let json = serde_json::to_value(&deleted).unwrap();
+        assert_eq!(json["outcome"], "replayed");
+        assert_eq!(
+            json["queue"],
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/q"
+        );
+        let lost = message(Outcome::Lost {
+            reason: "past retention".into(),
+        });
+        assert!(!lost.outcome.is_replayed());
+        assert_eq!(
+            lost.outcome.not_replayed(),
+            Some(("lost", "past retention"))
+        );
+        let json = serde_json::to_value(&lost).unwrap();
+        assert_eq!(json["outcome"], "lost");
+        assert_eq!(json["reason"], "past retention");
+    }
+
+    #[test]
     fn an_outcome_reads_as_json_with_its_reason() {
         let replayed = Replayed {
             source: "failed/dynamodb-writer".into(),
