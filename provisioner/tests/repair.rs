@@ -1,5 +1,6 @@
-//! `provisioner replay` and `reimport`: what is saved as failed in S3 (a
-//! local emulator, moto) re-driven through the writers (Lambda mocked:
+//! `provisioner replay` and `reimport`: what is saved as failed in S3, and
+//! the batches in the writers' on-failure queues read back from the stream
+//! (a local emulator, moto) re-driven through the writers (Lambda mocked:
 //! moto cannot run a function's code) and the warehouse (the Data API
 //! mocked, on the real statements); and both commands through the binary
 //! when they must refuse.
@@ -16,9 +17,10 @@ use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput
 use aws_sdk_redshiftdata::types::StatusString;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use provisioner::reconcile::Store;
+use provisioner::repair::on_failure::{self, FailureQueue};
 use provisioner::repair::replay::{self, Outcome, Writers};
 use provisioner::repair::warehouse::{self, Source};
-use support::{Moto, provisioner_without_credentials};
+use support::{Moto, deploy_args, provisioner_without_credentials, strs, synth_dev_stage};
 
 const LAKE: &str = "retail-dev-lake";
 const STAGING: &str = "retail-dev-staging";
@@ -368,4 +370,303 @@ fn on_a_stage_that_is_not_deployed_both_commands_say_deploy_first_and_exit_2() {
             run.stderr()
         );
     }
+}
+
+const STREAM: &str = "retail-dev-stream";
+
+/// An on-failure message as Lambda sends it for a batch of `shard` from
+/// `start` to `end` (the shape of Lambda's documentation).
+fn on_failure_message(shard: &str, start: &str, end: &str, batch_size: u64) -> String {
+    serde_json::json!({
+        "requestContext": {
+            "requestId": "c9b8fa9f-5a7f-xmpl-af9c-0c604cde93a5",
+            "functionArn": "arn:aws:lambda:eu-west-1:123456789012:function:retail-dev-LakeWriter",
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": 6
+        },
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0",
+        "timestamp": "2026-12-06T10:00:00.000Z",
+        "KinesisBatchInfo": {
+            "shardId": shard,
+            "startSequenceNumber": start,
+            "endSequenceNumber": end,
+            "approximateArrivalOfFirstRecord": "2026-12-06T09:59:58.000Z",
+            "approximateArrivalOfLastRecord": "2026-12-06T09:59:59.000Z",
+            "batchSize": batch_size,
+            "streamArn": format!("arn:aws:kinesis:eu-west-1:123456789012:stream/{STREAM}")
+        }
+    })
+    .to_string()
+}
+
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str, messages: &[String]) -> String {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    for body in messages {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    url
+}
+
+/// The bodies of the messages `url` holds, in any order (received, then
+/// made visible again).
+async fn bodies(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
+    let received = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    let mut bodies: Vec<String> = received
+        .messages()
+        .iter()
+        .filter_map(|m| m.body().map(str::to_owned))
+        .collect();
+    bodies.sort();
+    bodies
+}
+
+fn transaction(invoice: u32) -> String {
+    format!(
+        r#"{{"InvoiceNo":"{invoice}","StockCode":"85123A","Description":"WHITE HANGING HEART T-LIGHT HOLDER","Quantity":"6","InvoiceDate":"12/1/2010 8:26","UnitPrice":"2.55","CustomerID":"17850","Country":"United Kingdom"}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_given_up_on_are_read_back_from_the_stream_and_replayed_through_their_writer() {
+    let moto = Moto::start();
+    let (kinesis, sqs) = (moto.kinesis(), moto.sqs());
+    kinesis
+        .create_stream()
+        .stream_name(STREAM)
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap();
+    let shard = "shardId-000000000000";
+    let mut sequence_numbers = Vec::new();
+    for invoice in 536365..536369 {
+        let put = kinesis
+            .put_record()
+            .stream_name(STREAM)
+            .partition_key(invoice.to_string())
+            .data(aws_sdk_kinesis::primitives::Blob::new(transaction(invoice)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.shard_id(), shard);
+        sequence_numbers.push(put.sequence_number().to_owned());
+    }
+    let (second, third) = (&sequence_numbers[1], &sequence_numbers[2]);
+    let stored = on_failure_message(shard, second, third, 2);
+    // A batch before the oldest record the stream holds: past retention.
+    let expired = on_failure_message(shard, "0", "0", 1);
+    let not_a_batch = "written by hand".to_owned();
+    let lake_queue = queue(
+        &sqs,
+        "LakeWriterFailures",
+        &[stored, expired.clone(), not_a_batch.clone()],
+    )
+    .await;
+    let whole = on_failure_message(shard, &sequence_numbers[0], &sequence_numbers[3], 4);
+    let table_queue = queue(&sqs, "DynamodbWriterFailures", std::slice::from_ref(&whole)).await;
+
+    // The lake writer stores the batch it is given, if it is the second and
+    // third records, at their stream positions, with their data, as Lambda
+    // delivers them from this stream.
+    let (expected_second, expected_third) = (second.clone(), third.clone());
+    let lake_writer = mock!(aws_sdk_lambda::Client::invoke)
+        .match_requests(move |r| {
+            let event: serde_json::Value =
+                serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap();
+            let records = event["Records"].as_array().unwrap();
+            let data = records[0]["kinesis"]["data"].as_str().unwrap();
+            r.function_name() == Some("retail-dev-LakeWriter")
+                && records.len() == 2
+                && records[0]["eventID"] == format!("{shard}:{expected_second}").as_str()
+                && records[1]["kinesis"]["sequenceNumber"] == expected_third.as_str()
+                && records[0]["eventSourceARN"]
+                    == format!("arn:aws:kinesis:eu-west-1:123456789012:stream/{STREAM}").as_str()
+                && aws_smithy_types::base64::decode(data).unwrap() == transaction(536366).as_bytes()
+        })
+        .then_output(|| {
+            InvokeOutput::builder()
+                .status_code(200)
+                .payload(Blob::new(r#"{"batchItemFailures":[]}"#))
+                .build()
+        });
+    // The table writer fails one of the four records again.
+    let (first, fourth) = (sequence_numbers[0].clone(), sequence_numbers[3].clone());
+    let table_writer = mock!(aws_sdk_lambda::Client::invoke)
+        .match_requests(move |r| {
+            let event: serde_json::Value =
+                serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap();
+            r.function_name() == Some("retail-dev-DynamodbWriter")
+                && event["Records"].as_array().unwrap().len() == 4
+                && event["Records"][0]["kinesis"]["sequenceNumber"] == first.as_str()
+                && event["Records"][3]["kinesis"]["sequenceNumber"] == fourth.as_str()
+        })
+        .then_output(move || {
+            InvokeOutput::builder()
+                .status_code(200)
+                .payload(Blob::new(
+                    r#"{"batchItemFailures":[{"itemIdentifier":"3"}]}"#,
+                ))
+                .build()
+        });
+    let lambda = mock_client!(
+        aws_sdk_lambda,
+        RuleMode::MatchAny,
+        [&lake_writer, &table_writer]
+    );
+    let queues = [
+        FailureQueue {
+            writer: "lake-writer",
+            url: lake_queue.clone(),
+            function: "retail-dev-LakeWriter".into(),
+            store: Store::Lake,
+        },
+        FailureQueue {
+            writer: "dynamodb-writer",
+            url: table_queue.clone(),
+            function: "retail-dev-DynamodbWriter".into(),
+            store: Store::Dynamodb,
+        },
+    ];
+
+    let (replayed, error) =
+        on_failure::replay_on_failure_messages(&sqs, &kinesis, &lambda, STREAM, &queues).await;
+    assert!(error.is_none(), "{error:?}");
+    let outcome = |key: &str| {
+        let found = replayed.iter().find(|r| r.key == key);
+        found
+            .unwrap_or_else(|| panic!("{key} in {replayed:#?}"))
+            .clone()
+    };
+    let done = outcome(&format!("{shard}/{second}-{third}"));
+    assert_eq!(
+        (done.source.as_str(), done.store, done.items),
+        ("on-failure/lake-writer", Store::Lake, 2)
+    );
+    assert_eq!(
+        done.outcome,
+        Outcome::Deleted {
+            queue: lake_queue.clone()
+        }
+    );
+    let lost = outcome(&format!("{shard}/0-0"));
+    assert!(
+        matches!(&lost.outcome, Outcome::Lost { reason }
+            if reason.starts_with(&format!("stream {STREAM} no longer holds record 0 of {shard}"))
+                && reason.contains("unless lake-writer saved them under failed/lake-writer/")),
+        "{lost:?}"
+    );
+    let hand_written = outcome("(not a Kinesis batch)");
+    assert!(
+        matches!(&hand_written.outcome, Outcome::NotReplayable { reason }
+            if reason.starts_with("not a Lambda invocation record")),
+        "{hand_written:?}"
+    );
+    let again = outcome(&format!(
+        "{shard}/{first}-{fourth}",
+        first = sequence_numbers[0],
+        fourth = sequence_numbers[3]
+    ));
+    assert_eq!((again.store, again.items), (Store::Dynamodb, 4));
+    assert!(
+        matches!(&again.outcome, Outcome::StillFailing { reason }
+            if reason.contains("failed 1 of 4 records again (first: 3)")),
+        "{again:?}"
+    );
+    assert_eq!(replayed.len(), 4);
+    assert_eq!((lake_writer.num_calls(), table_writer.num_calls()), (1, 1));
+
+    // Only the stored batch's message is gone; the others are visible again
+    // at once, for the alarm and the next replay.
+    let mut kept = vec![expired, not_a_batch];
+    kept.sort();
+    assert_eq!(bodies(&sqs, &lake_queue).await, kept);
+    assert_eq!(bodies(&sqs, &table_queue).await, [whole]);
+
+    // Replaying again does not store the stored batch again.
+    let (second_run, error) =
+        on_failure::replay_on_failure_messages(&sqs, &kinesis, &lambda, STREAM, &queues).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(second_run.len(), 3);
+    assert_eq!((lake_writer.num_calls(), table_writer.num_calls()), (1, 2));
+}
+
+/// The output `key` of the deployed stack `name`.
+async fn stack_output(cfn: &aws_sdk_cloudformation::Client, name: &str, key: &str) -> String {
+    let stacks = cfn.describe_stacks().stack_name(name).send().await.unwrap();
+    let stack = &stacks.stacks()[0];
+    let output = stack.outputs().iter().find(|o| o.output_key() == Some(key));
+    output
+        .and_then(|o| o.output_value())
+        .unwrap_or_else(|| panic!("{name} has no output {key}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_of_a_deployed_stage_reads_the_failure_queues_and_stream_its_outputs_name() {
+    let moto = Moto::start();
+    let synth = tempfile::tempdir().unwrap();
+    let dir = synth.path().join("synth");
+    synth_dev_stage(&dir);
+    moto.run(&["bootstrap", "--stage", "dev", "--method", "direct"])
+        .ok();
+    moto.run(&strs(&deploy_args(&dir))).ok();
+    let cfn = moto.cloudformation();
+    let queue_url = stack_output(&cfn, "retail-dev-streaming", "LakeWriterFailuresQueueUrl").await;
+    let stream = stack_output(&cfn, "retail-dev-streaming", "StreamName").await;
+    // A batch of the stage's stream that the stream does not hold (any
+    // more): replay reads the queue and the stream the outputs name, keeps
+    // the message and says the records are lost.
+    let message = on_failure_message("shardId-000000000000", "7", "8", 2)
+        .replace(&format!("stream/{STREAM}"), &format!("stream/{stream}"));
+    moto.sqs()
+        .send_message()
+        .queue_url(&queue_url)
+        .message_body(&message)
+        .send()
+        .await
+        .unwrap();
+
+    let run = moto.run(&["replay", "--stage", "dev", "--output", "json"]);
+    assert_eq!(run.code(), 1, "{}\n{}", run.stdout(), run.stderr());
+    let report: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(report["replayed"], 0);
+    assert_eq!(report["lost"], 1);
+    let batch = &report["objects"][0];
+    assert_eq!(batch["source"], "on-failure/lake-writer");
+    assert_eq!(batch["store"], "lake");
+    assert_eq!(batch["key"], "shardId-000000000000/7-8");
+    assert_eq!(batch["outcome"], "lost");
+    assert!(
+        batch["reason"].as_str().unwrap().starts_with(&format!(
+            "stream {stream} holds no record 7 in shardId-000000000000"
+        )),
+        "{batch}"
+    );
+    assert!(
+        run.stderr()
+            .contains("(1 lost: the stream no longer holds them)"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(bodies(&moto.sqs(), &queue_url).await, [message]);
 }

@@ -539,6 +539,8 @@ async fn move_to_processed(
         .bucket(bucket)
         .key(&processed_key)
         .copy_source(copy_source(bucket, source_key))
+        .customize()
+        .config_override(crate::timeouts::s3_copy_override())
         .send()
         .await
         .map_err(|e| error("moving to processed/: copying to", &processed_key, &e))?;

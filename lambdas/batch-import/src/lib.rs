@@ -58,6 +58,7 @@ pub mod merge;
 pub mod plan;
 pub mod quarantine;
 pub mod source;
+pub mod timeouts;
 pub mod upload;
 pub mod warehouse;
 

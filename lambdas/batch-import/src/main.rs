@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use batch_import::{Clients, Config, Options};
+use batch_import::{Clients, Config, Options, timeouts};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 
 /// Kept free at the end of an invocation to return the summary.
@@ -15,10 +15,24 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let aws = sdk_config::loader().load().await;
+    // Each client gives up on a stalled call with its reason, well inside
+    // the function's timeout (`batch_import::timeouts`).
     let clients = Clients {
-        s3: aws_sdk_s3::Client::new(&aws),
-        dynamodb: aws_sdk_dynamodb::Client::new(&aws),
-        redshift_data: aws_sdk_redshiftdata::Client::new(&aws),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&aws)
+                .timeout_config(timeouts::s3())
+                .build(),
+        ),
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&aws)
+                .timeout_config(timeouts::dynamodb())
+                .build(),
+        ),
+        redshift_data: aws_sdk_redshiftdata::Client::from_conf(
+            aws_sdk_redshiftdata::config::Builder::from(&aws)
+                .timeout_config(timeouts::data_api())
+                .build(),
+        ),
     };
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (clients, config) = (&clients, &config);

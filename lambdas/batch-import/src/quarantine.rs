@@ -54,6 +54,8 @@ pub async fn quarantine(
         .bucket(bucket)
         .key(&target)
         .copy_source(copy_source(bucket, &source))
+        .customize()
+        .config_override(crate::timeouts::s3_copy_override())
         .send()
         .await
         .map_err(|e| error("quarantining: copying to", &target)(&e))?;

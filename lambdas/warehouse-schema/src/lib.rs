@@ -44,6 +44,31 @@ use request::{Properties, Request, RequestType};
 pub use response::{Response, ResponseClient, SendError, Status};
 use statements::StatementError;
 
+/// The Lambda timeout the Warehouse stack gives this function
+/// (`stacks/src/platform/warehouse.rs`).
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Longest a Data API call may take, the SDK's retries included. A call
+/// only submits the statements or asks about them (the DDL runs on the
+/// cluster), so it answers in well under a second; without a bound a
+/// stalled call ran past [`Timing::deadline`] into the function's timeout,
+/// and CloudFormation waited an hour for an answer that never came. With
+/// it, a call started just before the work deadline still ends inside the
+/// reserve kept to answer ([`Timing::response_reserve`]).
+pub const DATA_API_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest one attempt may take, so the SDK can retry a stalled attempt
+/// within [`DATA_API_CALL_TIMEOUT`].
+pub const DATA_API_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The Data API client's timeouts.
+pub fn timeout_config() -> aws_sdk_redshiftdata::config::timeout::TimeoutConfig {
+    aws_sdk_redshiftdata::config::timeout::TimeoutConfig::builder()
+        .operation_timeout(DATA_API_CALL_TIMEOUT)
+        .operation_attempt_timeout(DATA_API_ATTEMPT_TIMEOUT)
+        .build()
+}
+
 /// When to stop waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
@@ -229,4 +254,26 @@ async fn act(
 
 fn chain(error: &StatementError) -> String {
     response::chain(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stalled_data_api_call_ends_in_time_to_answer_cloudformation() {
+        let config = timeout_config();
+        assert_eq!(config.operation_timeout(), Some(DATA_API_CALL_TIMEOUT));
+        assert_eq!(
+            config.operation_attempt_timeout(),
+            Some(DATA_API_ATTEMPT_TIMEOUT)
+        );
+        // A stalled attempt is retried within the call.
+        assert!(DATA_API_ATTEMPT_TIMEOUT * 2 <= DATA_API_CALL_TIMEOUT);
+        // A call started at the work deadline leaves most of the reserve
+        // for the answer to CloudFormation.
+        let timing = Timing::for_invocation(FUNCTION_TIMEOUT);
+        assert_eq!(timing.response_reserve, Duration::from_secs(25));
+        assert!(DATA_API_CALL_TIMEOUT * 2 <= timing.response_reserve);
+    }
 }

@@ -10,7 +10,11 @@ use warehouse_schema::{ResponseClient, Timing};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let redshift_data = aws_sdk_redshiftdata::Client::new(&sdk_config::loader().load().await);
+    let aws = sdk_config::loader()
+        .timeout_config(warehouse_schema::timeout_config())
+        .load()
+        .await;
+    let redshift_data = aws_sdk_redshiftdata::Client::new(&aws);
     let http = ResponseClient::new()?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (redshift_data, http) = (&redshift_data, &http);

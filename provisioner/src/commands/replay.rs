@@ -1,8 +1,10 @@
-//! `provisioner replay`: everything the stage saved as failed, back into
-//! its store (`repair::replay`), then a table per source and store, or
-//! `--output json`. Exit 0 when everything was replayed (or nothing was
-//! saved), 1 when something still fails, 2 when the stage cannot be read
-//! (not deployed, credentials): then nothing was replayed.
+//! `provisioner replay`: everything the stage saved as failed, and every
+//! batch its stream mappings gave up on, back into its store
+//! (`repair::replay`, `repair::on_failure`), then a table per source and
+//! store, or `--output json`. Exit 0 when everything was replayed (or
+//! nothing was saved), 1 when something still fails or is lost, 2 when the
+//! stage cannot be read (not deployed, credentials): then nothing was
+//! replayed.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -17,6 +19,7 @@ use crate::commands::session;
 use crate::failure::{CommandResult, Failure};
 use crate::output::Format as Output;
 use crate::reconcile::Store;
+use crate::repair::on_failure::{self, FailureQueue};
 use crate::repair::replay::{self, Outcome, Replayed, Writers};
 use crate::repair::stage::{output, warehouse_config};
 
@@ -48,6 +51,32 @@ pub fn run(args: ReplayArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandRe
                 .map_err(usage)?
                 .to_owned(),
         };
+        let stream = output(&streaming, "StreamName").map_err(usage)?;
+        let queues = [
+            (
+                "lake-writer",
+                "LakeWriterFailuresQueueUrl",
+                &writers.lake_writer,
+                Store::Lake,
+            ),
+            (
+                "dynamodb-writer",
+                "DynamodbWriterFailuresQueueUrl",
+                &writers.dynamodb_writer,
+                Store::Dynamodb,
+            ),
+        ]
+        .into_iter()
+        .map(|(writer, key, function, store)| {
+            Ok(FailureQueue {
+                writer,
+                url: output(&streaming, key)?.to_owned(),
+                function: function.clone(),
+                store,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(usage)?;
         let warehouse_stack = format!("{prefix}-warehouse");
         let warehouse = match cfn.describe(&warehouse_stack).await {
             Ok(Some(state)) => warehouse_config(&storage, &state),
@@ -59,6 +88,8 @@ pub fn run(args: ReplayArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandRe
         let s3 = crate::aws::s3_client(&shared, aws);
         let lambda = aws_sdk_lambda::Client::new(&shared);
         let data_api = aws_sdk_redshiftdata::Client::new(&shared);
+        let sqs = aws_sdk_sqs::Client::new(&shared);
+        let kinesis = aws_sdk_kinesis::Client::new(&shared);
         let wait = redshift_statements::Wait {
             poll_interval: session::poll_interval(aws),
             max_wait: Some(Duration::from_secs(1800)),
@@ -78,17 +109,26 @@ pub fn run(args: ReplayArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandRe
             &wait,
         )
         .await;
-        match errors {
-            Ok(more) => replayed.extend(more),
-            // Exit 2 promises nothing changed: true only if nothing was replayed.
-            Err(e) if replayed.iter().any(|r| r.outcome.is_replayed()) => {
-                report(&args.stage, &replayed, args.output, out)?;
-                return Err(Failure::failed(anyhow!(e))
-                    .hint("the failed/ records above were replayed; run replay again"));
+        let errors = match errors {
+            Ok(more) => {
+                replayed.extend(more);
+                None
             }
-            Err(e) => return Err(Failure::usage(anyhow!(e))),
+            Err(e) => Some(e),
+        };
+        let (messages, queue_error) =
+            on_failure::replay_on_failure_messages(&sqs, &kinesis, &lambda, stream, &queues).await;
+        replayed.extend(messages);
+        match errors.or(queue_error) {
+            None => report(&args.stage, &replayed, args.output, out),
+            // Exit 2 promises nothing changed: true only if nothing was replayed.
+            Some(e) if replayed.iter().any(|r| r.outcome.is_replayed()) => {
+                report(&args.stage, &replayed, args.output, out)?;
+                Err(Failure::failed(anyhow!(e))
+                    .hint("what the report lists as replayed was replayed; run replay again"))
+            }
+            Some(e) => Err(Failure::usage(anyhow!(e))),
         }
-        report(&args.stage, &replayed, args.output, out)
     })
 }
 
@@ -98,6 +138,8 @@ struct Report<'a> {
     stage: &'a str,
     replayed: usize,
     not_replayed: usize,
+    /// Of those not replayed: batches whose records the stream dropped.
+    lost: usize,
     objects: &'a [Replayed],
 }
 
@@ -110,12 +152,17 @@ pub fn report(
 ) -> CommandResult {
     let done = replayed.iter().filter(|r| r.outcome.is_replayed()).count();
     let not_done = replayed.len() - done;
+    let lost = replayed
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Lost { .. }))
+        .count();
     let written = match output {
         Output::Json => {
             let report = Report {
                 stage,
                 replayed: done,
                 not_replayed: not_done,
+                lost,
                 objects: replayed,
             };
             serde_json::to_writer_pretty(&mut *out, &report)
@@ -128,8 +175,12 @@ pub fn report(
     if not_done == 0 {
         return Ok(());
     }
+    let lost = match lost {
+        0 => String::new(),
+        n => format!(" ({n} lost: the stream no longer holds them)"),
+    };
     Err(Failure::failed(anyhow!(
-        "stage {stage}: {not_done} of {} saved failures not replayed",
+        "stage {stage}: {not_done} of {} saved failures not replayed{lost}",
         replayed.len()
     ))
     .hint(
@@ -145,6 +196,7 @@ struct Counts {
     replayed: usize,
     failing: usize,
     not_replayable: usize,
+    lost: usize,
 }
 
 fn write_text(stage: &str, replayed: &[Replayed], out: &mut dyn Write) -> std::io::Result<()> {
@@ -157,35 +209,38 @@ fn write_text(stage: &str, replayed: &[Replayed], out: &mut dyn Write) -> std::i
         counts.objects += 1;
         counts.items += r.items;
         match r.outcome {
-            Outcome::Replayed { .. } => counts.replayed += 1,
+            Outcome::Replayed { .. } | Outcome::Deleted { .. } => counts.replayed += 1,
             Outcome::StillFailing { .. } => counts.failing += 1,
             Outcome::NotReplayable { .. } => counts.not_replayable += 1,
+            Outcome::Lost { .. } => counts.lost += 1,
         }
     }
     writeln!(
         out,
-        "{:<24} {:<9} {:>7} {:>7} {:>8} {:>7} {:>14}",
-        "source", "store", "objects", "items", "replayed", "failing", "not replayable"
+        "{:<24} {:<9} {:>7} {:>7} {:>8} {:>7} {:>14} {:>4}",
+        "source", "store", "objects", "items", "replayed", "failing", "not replayable", "lost"
     )?;
     for ((source, store), c) in &groups {
         writeln!(
             out,
-            "{:<24} {:<9} {:>7} {:>7} {:>8} {:>7} {:>14}",
+            "{:<24} {:<9} {:>7} {:>7} {:>8} {:>7} {:>14} {:>4}",
             source,
             store.name(),
             c.objects,
             c.items,
             c.replayed,
             c.failing,
-            c.not_replayable
+            c.not_replayable,
+            c.lost
         )?;
     }
-    for (heading, failing) in [("still failing", true), ("not replayable", false)] {
-        let mut shown = replayed.iter().filter_map(|r| match &r.outcome {
-            Outcome::StillFailing { reason } if failing => Some((r, reason)),
-            Outcome::NotReplayable { reason } if !failing => Some((r, reason)),
-            _ => None,
-        });
+    for heading in ["still failing", "not replayable", "lost"] {
+        let mut shown = replayed
+            .iter()
+            .filter_map(|r| match r.outcome.not_replayed() {
+                Some((kind, reason)) if kind == heading => Some((r, reason)),
+                _ => None,
+            });
         if let Some(first) = shown.next() {
             writeln!(out, "{heading}:")?;
             for (r, reason) in std::iter::once(first).chain(shown) {
@@ -196,7 +251,7 @@ fn write_text(stage: &str, replayed: &[Replayed], out: &mut dyn Write) -> std::i
     let done = replayed.iter().filter(|r| r.outcome.is_replayed()).count();
     writeln!(
         out,
-        "replay {stage}: {done} of {} objects replayed (moved under replayed/)",
+        "replay {stage}: {done} of {} replayed (objects moved under replayed/, messages deleted)",
         replayed.len()
     )
 }
@@ -252,18 +307,45 @@ mod tests {
                     reason: "not a COPY manifest".into(),
                 },
             ),
+            object(
+                "on-failure/lake-writer",
+                Store::Lake,
+                "shardId-0/12-14",
+                3,
+                Outcome::Deleted {
+                    queue: "https://sqs/LakeWriterFailures".into(),
+                },
+            ),
+            object(
+                "on-failure/lake-writer",
+                Store::Lake,
+                "shardId-0/2-5",
+                4,
+                Outcome::Lost {
+                    reason: "stream s no longer holds record 2".into(),
+                },
+            ),
         ];
         let (text, result) = text(&replayed);
-        assert_eq!(result.unwrap_err().code, ExitCode::Failed);
+        let failure = result.unwrap_err();
+        assert_eq!(failure.code, ExitCode::Failed);
+        assert_eq!(
+            failure.error.to_string(),
+            "stage dev: 3 of 5 saved failures not replayed (1 lost: the stream no longer holds \
+             them)"
+        );
         let expected = "\
-source                   store     objects   items replayed failing not replayable
-errors/                  redshift        1       0        0       0              1
-failed/dynamodb-writer   dynamodb        2      13        1       1              0
+source                   store     objects   items replayed failing not replayable lost
+errors/                  redshift        1       0        0       0              1    0
+failed/dynamodb-writer   dynamodb        2      13        1       1              0    0
+on-failure/lake-writer   lake            2       7        1       0              0    1
 still failing:
   failed/dynamodb-writer/shardId-0-7.jsonl: throttled
 not replayable:
   errors/copy/processing-failed/x: not a COPY manifest
-replay dev: 1 of 3 objects replayed (moved under replayed/)
+lost:
+  shardId-0/2-5: stream s no longer holds record 2
+replay dev: 2 of 5 replayed (objects moved under replayed/, messages deleted)
 ";
         assert_eq!(text, expected);
     }
@@ -291,6 +373,7 @@ replay dev: 1 of 3 objects replayed (moved under replayed/)
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json["replayed"], 1);
         assert_eq!(json["notReplayed"], 0);
+        assert_eq!(json["lost"], 0);
         assert_eq!(json["objects"][0]["outcome"], "replayed");
         assert_eq!(
             json["objects"][0]["movedTo"],

@@ -37,10 +37,21 @@ pub enum RebuildError {
     },
 }
 
-/// The Kinesis event (as Lambda delivers it from a stream) holding `records`.
-pub fn event_of(records: &[SavedRecord]) -> Result<KinesisEvent, RebuildError> {
-    let mut event = KinesisEvent::default();
-    for saved in records {
+/// A stream record as a writer receives it: where the stream stored it,
+/// and its data. Rebuilt from a saved record (`failed/`) or read back
+/// from the stream (an on-failure message, [`super::on_failure`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRecord {
+    pub shard_id: String,
+    pub sequence_number: String,
+    pub partition_key: String,
+    pub approximate_arrival: chrono::DateTime<chrono::Utc>,
+    pub data: Vec<u8>,
+}
+
+impl StreamRecord {
+    /// A record as a writer saved it under `failed/`.
+    pub fn from_saved(saved: &SavedRecord) -> Result<Self, RebuildError> {
         let arrival = chrono::DateTime::parse_from_rfc3339(&saved.approximate_arrival_timestamp)
             .map_err(|e| RebuildError::ArrivalTime {
                 sequence_number: saved.sequence_number.clone(),
@@ -56,22 +67,54 @@ pub fn event_of(records: &[SavedRecord]) -> Result<KinesisEvent, RebuildError> {
                 })?
             }
         };
+        Ok(StreamRecord {
+            shard_id: saved.shard_id.clone(),
+            sequence_number: saved.sequence_number.clone(),
+            partition_key: saved.partition_key.clone(),
+            approximate_arrival: arrival.to_utc(),
+            data,
+        })
+    }
+}
+
+/// The Kinesis event (as Lambda delivers it from a stream) holding the
+/// saved `records`.
+pub fn event_of(records: &[SavedRecord]) -> Result<KinesisEvent, RebuildError> {
+    let records = records
+        .iter()
+        .map(StreamRecord::from_saved)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(event_of_stream(&records, None))
+}
+
+/// The Kinesis event (as Lambda delivers it from a stream) holding
+/// `records`, with the stream's ARN and region where they are known (an
+/// on-failure message names the stream; a saved record does not).
+pub fn event_of_stream(records: &[StreamRecord], stream_arn: Option<&str>) -> KinesisEvent {
+    // arn:aws:kinesis:{region}:{account}:stream/{name}
+    let region = stream_arn
+        .and_then(|arn| arn.split(':').nth(3))
+        .map(str::to_owned);
+    let mut event = KinesisEvent::default();
+    for stored in records {
         let mut kinesis = KinesisRecord::default();
-        kinesis.approximate_arrival_timestamp = SecondTimestamp(arrival.to_utc());
-        kinesis.data.0 = data;
-        kinesis.partition_key = saved.partition_key.clone();
-        kinesis.sequence_number = saved.sequence_number.clone();
+        kinesis.approximate_arrival_timestamp = SecondTimestamp(stored.approximate_arrival);
+        kinesis.data.0 = stored.data.clone();
+        kinesis.partition_key = stored.partition_key.clone();
+        kinesis.sequence_number = stored.sequence_number.clone();
         kinesis.kinesis_schema_version = Some("1.0".to_owned());
         let mut record = KinesisEventRecord::default();
         // `{shardId}:{sequenceNumber}`: where the writers read the shard.
-        record.event_id = Some(format!("{}:{}", saved.shard_id, saved.sequence_number));
+        record.event_id = Some(format!("{}:{}", stored.shard_id, stored.sequence_number));
         record.event_name = Some("aws:kinesis:record".to_owned());
         record.event_source = Some("aws:kinesis".to_owned());
         record.event_version = Some("1.0".to_owned());
+        record.event_source_arn = stream_arn.map(str::to_owned);
+        record.aws_region = region.clone();
         record.kinesis = kinesis;
         event.records.push(record);
     }
-    Ok(event)
+    event
 }
 
 /// What the writer did with the records.

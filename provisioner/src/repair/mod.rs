@@ -1,5 +1,5 @@
 //! The operator's repair commands: `replay` (everything saved as failed,
-//! back into its store) and `reimport` (days of the lake into the
+//! and every batch the stream mappings gave up on, back into its store) and `reimport` (days of the lake into the
 //! warehouse again). Both are idempotent by construction: they re-drive
 //! the path that failed (a writer function, the warehouse merge), and
 //! every store replaces by line id (architecture.md, delivery semantics).
@@ -11,6 +11,7 @@
 
 pub mod failed;
 pub mod objects;
+pub mod on_failure;
 pub mod reimport;
 pub mod replay;
 pub mod stage;

@@ -1,15 +1,19 @@
 //! `provisioner replay`: everything saved as failed, back into its store.
 //!
-//! Two sources, each re-driven by the path that failed, so the lines keep
+//! Three sources, each re-driven by the path that failed, so the lines keep
 //! their keys and ids and a replay is idempotent:
 //! - the stream writers' `failed/{writer}/` objects in the lake bucket,
 //!   through the writer ([`super::failed`]);
+//! - the messages of the writers' on-failure queues (batches Lambda gave
+//!   up on, named by their stream position), read back from the stream
+//!   and through the writer ([`super::on_failure`]);
 //! - the COPY manifests Firehose leaves under `errors/` of its staging
 //!   bucket after an hour of failed COPYs, loaded into staging and merged
 //!   by `line_id` in one transaction ([`super::warehouse`]).
 //!
-//! What is stored is moved under `replayed/` ([`super::objects`]); what
-//! still fails stays where it is, with the reason, for the next replay.
+//! What is stored is moved under `replayed/` ([`super::objects`]), or its
+//! message deleted; what still fails stays where it is, with the reason,
+//! for the next replay.
 
 use serde::{Deserialize, Serialize};
 
@@ -63,15 +67,32 @@ pub enum Outcome {
     /// Stored, and moved to `moved_to`.
     #[serde(rename_all = "camelCase")]
     Replayed { moved_to: String },
-    /// Tried and failed; the object stays for the next replay.
+    /// Stored, and its on-failure message deleted from `queue`.
+    #[serde(rename = "replayed", rename_all = "camelCase")]
+    Deleted { queue: String },
+    /// Tried and failed; the object or message stays for the next replay.
     StillFailing { reason: String },
     /// Not tried: this command cannot replay it (the reason says what can).
     NotReplayable { reason: String },
+    /// The records are gone from the stream (its retention passed); the
+    /// message stays as the record of what was lost.
+    Lost { reason: String },
 }
 
 impl Outcome {
     pub fn is_replayed(&self) -> bool {
-        matches!(self, Outcome::Replayed { .. })
+        matches!(self, Outcome::Replayed { .. } | Outcome::Deleted { .. })
+    }
+
+    /// What became of something not replayed (`still failing`, `not
+    /// replayable`, `lost`), and why; `None` when it was replayed.
+    pub fn not_replayed(&self) -> Option<(&'static str, &str)> {
+        match self {
+            Outcome::Replayed { .. } | Outcome::Deleted { .. } => None,
+            Outcome::StillFailing { reason } => Some(("still failing", reason)),
+            Outcome::NotReplayable { reason } => Some(("not replayable", reason)),
+            Outcome::Lost { reason } => Some(("lost", reason)),
+        }
     }
 }
 
@@ -144,21 +165,33 @@ async fn redrive(
             return (records.len(), Outcome::NotReplayable { reason });
         }
     };
-    let outcome = match failed::invoke(lambda, function, &event).await {
-        Err(e) => still_failing(e.to_string()),
-        Ok(Answer::FunctionError(error)) => {
-            still_failing(format!("{function} failed: {error}; see its logs"))
-        }
-        Ok(Answer::SomeFailed(sequence_numbers)) => still_failing(format!(
-            "{function} failed {} of {} records again (first: {}); it saved them under failed/ \
-             with its reason",
-            sequence_numbers.len(),
-            records.len(),
-            sequence_numbers[0]
-        )),
-        Ok(Answer::Stored) => moved(s3, bucket, key).await,
+    let answer = failed::invoke(lambda, function, &event).await;
+    let outcome = match writer_failure(function, records.len(), answer) {
+        Some(failure) => failure,
+        None => moved(s3, bucket, key).await,
     };
     (records.len(), outcome)
+}
+
+/// Why a writer did not store the `records` it was invoked with; `None`
+/// when it stored them all.
+pub fn writer_failure(
+    function: &str,
+    records: usize,
+    answer: Result<Answer, AwsError>,
+) -> Option<Outcome> {
+    let reason = match answer {
+        Err(e) => e.to_string(),
+        Ok(Answer::FunctionError(error)) => format!("{function} failed: {error}; see its logs"),
+        Ok(Answer::SomeFailed(sequence_numbers)) => format!(
+            "{function} failed {} of {records} records again (first: {}); it saved them under \
+             failed/ with its reason",
+            sequence_numbers.len(),
+            sequence_numbers.first().map_or("?", String::as_str)
+        ),
+        Ok(Answer::Stored) => return None,
+    };
+    Some(Outcome::StillFailing { reason })
 }
 
 /// Marks a stored object replayed.
@@ -279,6 +312,38 @@ mod tests {
             Some(("retail-dev-streaming-DynamodbWriter", Store::Dynamodb))
         );
         assert_eq!(writers.of("ingest"), None);
+    }
+
+    #[test]
+    fn a_replayed_message_reads_as_replayed_with_its_queue_and_a_lost_batch_as_lost() {
+        let message = |outcome| Replayed {
+            source: "on-failure/lake-writer".into(),
+            store: Store::Lake,
+            key: "shardId-000000000001/12-14".into(),
+            items: 3,
+            outcome,
+        };
+        let deleted = message(Outcome::Deleted {
+            queue: "https://sqs.eu-west-1.amazonaws.com/123456789012/q".into(),
+        });
+        assert!(deleted.outcome.is_replayed());
+        let json = serde_json::to_value(&deleted).unwrap();
+        assert_eq!(json["outcome"], "replayed");
+        assert_eq!(
+            json["queue"],
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/q"
+        );
+        let lost = message(Outcome::Lost {
+            reason: "past retention".into(),
+        });
+        assert!(!lost.outcome.is_replayed());
+        assert_eq!(
+            lost.outcome.not_replayed(),
+            Some(("lost", "past retention"))
+        );
+        let json = serde_json::to_value(&lost).unwrap();
+        assert_eq!(json["outcome"], "lost");
+        assert_eq!(json["reason"], "past retention");
     }
 
     #[test]

@@ -86,6 +86,26 @@ impl Moto {
         aws_sdk_s3::Client::from_conf(config)
     }
 
+    pub fn kinesis(&self) -> aws_sdk_kinesis::Client {
+        let config = aws_sdk_kinesis::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_kinesis::config::Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
+            .build();
+        aws_sdk_kinesis::Client::from_conf(config)
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_sqs::config::Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
     /// `provisioner ARGS` against this emulator, without a terminal.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_provisioner"));

@@ -18,6 +18,7 @@ pub struct Bucket {
     pub versioning_configuration: Option<VersioningConfiguration>,
     pub lifecycle_configuration: Option<LifecycleConfiguration>,
     pub logging_configuration: Option<LoggingConfiguration>,
+    pub metrics_configurations: Option<Vec<MetricsConfiguration>>,
     pub tags: Option<Vec<Tag>>,
 }
 resource!(Bucket = "AWS::S3::Bucket", ref name, {
@@ -157,6 +158,17 @@ pub struct Transition {
 pub struct LoggingConfiguration {
     pub destination_bucket_name: Option<Value<String>>,
     pub log_file_prefix: Option<Value<String>>,
+}
+
+/// A filter of the bucket's CloudWatch request metrics (`AWS/S3`, dimension
+/// `FilterId` = `id`): the requests for the objects under `prefix`.
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-metricsconfiguration.html>
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricsConfiguration {
+    pub id: Value<String>,
+    pub prefix: Option<Value<String>>,
 }
 
 /// <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucketpolicy.html>

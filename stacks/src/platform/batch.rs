@@ -29,6 +29,21 @@ use super::warehouse::{DATABASE, TRANSACTIONS_TABLE, Warehouse};
 /// rest is room for a slow COPY.
 pub const BATCH_IMPORT_TIMEOUT_SECONDS: i64 = 900;
 
+/// batch-import's `MemorySize`. Memory does not size it: the import is
+/// streamed in chunks, and `cargo bench -p batch-import --bench
+/// peak_memory` measured 73 MB, then 62 MB, peak for one file of the whole
+/// data set (541,909 rows; an upper bound, the bench's mocks included),
+/// and fails above 256 MB: 1024 MB is 14 times the measured peak, 4 times
+/// the bound the bench holds. What the size buys is CPU: Lambda gives a
+/// function CPU in proportion to its memory, one vCPU at 1,769 MB
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html>),
+/// so 1024 MB is about 0.58 vCPU. The same bench imported that file in
+/// 19.1 s with every AWS call answered in process (parsing it twice,
+/// building about a million DynamoDB items, serialising and signing some
+/// 43,000 `BatchWriteItem` calls): about 35 s at 0.58 vCPU, 70 s at half
+/// the memory, before any time spent waiting on AWS.
+pub const BATCH_IMPORT_MEMORY_MB: i64 = 1024;
+
 /// When the crawlers refresh the catalog (daily, after the night's imports).
 pub const CRAWLER_SCHEDULE: &str = "cron(30 2 * * ? *)";
 
@@ -73,7 +88,7 @@ pub fn batch(
                 ("COPY_ROLE_ARN", warehouse.copy_role.arn()),
                 ("WAREHOUSE_TABLE", Expr::literal(TRANSACTIONS_TABLE)),
             ]),
-            memory_mb: 1024,
+            memory_mb: BATCH_IMPORT_MEMORY_MB,
             timeout_seconds: BATCH_IMPORT_TIMEOUT_SECONDS,
             // One run at a time: a slow run and the next schedule must not
             // import the same file twice at once.

@@ -8,14 +8,15 @@
 
 use serde_json::json;
 
+use crate::model::cloudwatch::{Alarm, Dimension};
 use crate::model::dynamodb::{
     AttributeDefinition, AttributeType, KeySchema, KeyType, PointInTimeRecoverySpecification,
     SseSpecification, Table,
 };
 use crate::model::s3::{
     AbortIncompleteMultipartUpload, Bucket, BucketEncryption, BucketPolicy, LifecycleConfiguration,
-    LifecycleRule, NoncurrentVersionExpiration, OwnershipControls, PublicAccessBlockConfiguration,
-    VersioningConfiguration,
+    LifecycleRule, MetricsConfiguration, NoncurrentVersionExpiration, OwnershipControls,
+    PublicAccessBlockConfiguration, VersioningConfiguration,
 };
 use crate::model::tags::tags;
 use crate::model::{Expr, Handle, Options, Stack, opt};
@@ -59,7 +60,15 @@ pub mod staging_prefixes {
     pub const SOURCE_BACKUP: &str = "source-backup/";
     /// What is loaded expires, by prefix: Firehose never deletes either.
     pub const LOADED: [&str; 2] = [COPY, SOURCE_BACKUP];
+    /// Where Firehose writes what it gave up on: the COPY manifests of
+    /// batches Redshift refused for the whole retry duration, and records
+    /// the transform failed (the delivery stream's `ErrorOutputPrefix`).
+    pub const ERRORS: &str = "errors/";
 }
+
+/// The request-metrics filter of the staging bucket's `errors/` prefix
+/// (the `FilterId` dimension of its `AWS/S3` metrics).
+pub const ERRORS_METRICS_FILTER: &str = "FirehoseErrors";
 
 pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
     let mut stack = Stack::new(
@@ -73,7 +82,7 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
         .then(|| access_log_bucket(&mut stack, stage))
         .transpose()?;
     let logs = access_logs.as_ref();
-    let lake_bucket = bucket(&mut stack, stage, logs, "LakeBucket", "raw-lake", &[])?;
+    let lake_bucket = bucket(&mut stack, stage, logs, "LakeBucket", "raw-lake", &[], None)?;
     let staging_bucket = bucket(
         &mut stack,
         stage,
@@ -81,7 +90,12 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
         "StagingBucket",
         "firehose-staging",
         &staging_prefixes::LOADED,
+        Some(MetricsConfiguration {
+            id: ERRORS_METRICS_FILTER.into(),
+            prefix: opt(staging_prefixes::ERRORS),
+        }),
     )?;
+    firehose_errors_alarm(&mut stack, &staging_bucket)?;
     // Its staging/ files are deleted by batch-import once loaded, and the
     // rest (incoming/, processed/, rejected/) is the users' own.
     let bulk_import_bucket = bucket(
@@ -91,6 +105,7 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
         "BulkImportBucket",
         "bulk-import",
         &[],
+        None,
     )?;
     if let Some(log_bucket) = &access_logs {
         add_log_delivery_policy(
@@ -149,11 +164,53 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
     ))
 }
 
+/// In alarm as soon as Firehose writes under `errors/` of the staging
+/// bucket: a batch Redshift refused for the whole retry duration (its COPY
+/// manifest, which `provisioner replay` loads and merges) or records the
+/// transform failed. `WarehouseDeliveryAlarm` goes off at the first failed
+/// COPY; this one when Firehose has given up. S3 counts the PUTs under the
+/// prefix in the request-metrics filter [`ERRORS_METRICS_FILTER`], one
+/// datapoint a minute while there are requests; no requests (the normal
+/// case) is no data, which is not an alarm.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/metrics-dimensions.html>
+fn firehose_errors_alarm(stack: &mut Stack, staging: &Handle<Bucket>) -> Result<(), PlatformError> {
+    stack.add(
+        "FirehoseErrorsAlarm",
+        Alarm {
+            alarm_description: opt(
+                "Firehose wrote under errors/ of the staging bucket: a batch it could not COPY \
+                 into Redshift (run provisioner replay) or records the transform failed"
+                    .to_owned(),
+            ),
+            namespace: "AWS/S3".into(),
+            metric_name: "PutRequests".into(),
+            dimensions: vec![
+                Dimension {
+                    name: "BucketName".into(),
+                    value: staging.name().into(),
+                },
+                Dimension {
+                    name: "FilterId".into(),
+                    value: ERRORS_METRICS_FILTER.into(),
+                },
+            ],
+            statistic: "Sum".into(),
+            period: 300.into(),
+            evaluation_periods: 1.into(),
+            threshold: 0.0.into(),
+            comparison_operator: "GreaterThanThreshold".into(),
+            treat_missing_data: opt("notBreaching"),
+        },
+    )?;
+    Ok(())
+}
+
 /// A private, encrypted, versioned bucket that refuses plain HTTP, with its
 /// access logs under `<purpose>/` of `access_logs` where the stage keeps
 /// them. Prod retains it (and its data) when the stack goes; dev deletes it
 /// (deploy's destroy empties it first). Objects under the `expiring`
-/// prefixes expire after the stage's `loaded_data_retention_days`.
+/// prefixes expire after the stage's `loaded_data_retention_days`; `metrics`
+/// is a request-metrics filter (CloudWatch counts its requests).
 fn bucket(
     stack: &mut Stack,
     stage: &Stage,
@@ -161,6 +218,7 @@ fn bucket(
     id: &str,
     purpose: &str,
     expiring: &[&str],
+    metrics: Option<MetricsConfiguration>,
 ) -> Result<Handle<Bucket>, PlatformError> {
     let options = Options::new().data_policy(stage.data_policy());
     let options = match access_logs {
@@ -198,6 +256,7 @@ fn bucket(
             }),
             lifecycle_configuration: Some(LifecycleConfiguration { rules }),
             logging_configuration: access_logs.map(|logs| logging_to(logs, &format!("{purpose}/"))),
+            metrics_configurations: metrics.map(|filter| vec![filter]),
             tags: tags([("Stage", stage.name), ("Purpose", purpose)]),
             ..Default::default()
         },

@@ -237,6 +237,18 @@ pub fn streaming(
         dynamodb_writer.function.reference(),
         "The dynamodb-writer function (provisioner replay re-drives its failed/ records)",
     )?;
+    // `provisioner replay` reads the batches Lambda gave up on back from
+    // the stream and deletes each message once its writer stored them.
+    stack.output(
+        "LakeWriterFailuresQueueUrl",
+        lake_failures.url(),
+        "Batches lake-writer's mapping gave up on (provisioner replay re-drives them)",
+    )?;
+    stack.output(
+        "DynamodbWriterFailuresQueueUrl",
+        table_failures.url(),
+        "Batches dynamodb-writer's mapping gave up on (provisioner replay re-drives them)",
+    )?;
 
     Ok((stack, Streaming { stream }))
 }
@@ -435,8 +447,10 @@ fn delivery_stream(
         bucket_arn: storage.staging_bucket.arn().into(),
         role_arn: role.arn().into(),
         prefix: opt(prefix),
+        // Under errors/, which the Storage stack's FirehoseErrorsAlarm watches.
         error_output_prefix: opt(format!(
-            "errors/{prefix}!{{firehose:error-output-type}}/!{{timestamp:yyyy/MM/dd}}/"
+            "{}{prefix}!{{firehose:error-output-type}}/!{{timestamp:yyyy/MM/dd}}/",
+            staging_prefixes::ERRORS
         )),
         buffering_hints: Some(BufferingHints {
             interval_in_seconds: opt(60),
