@@ -642,3 +642,144 @@ async fn prod_is_created_again_after_a_destroy_that_retained_its_data() {
         again.stdout()
     );
 }
+
+/// The toolkit as an emulator's change sets leave it (moto: a stack
+/// without outputs), made with the SDK as an earlier provisioner did.
+async fn toolkit_without_outputs(moto: &Moto) {
+    use aws_sdk_cloudformation::types::{Capability, ChangeSetType};
+    let cfn = moto.cloudformation();
+    let created = cfn
+        .create_change_set()
+        .stack_name(stacks::assets::TOOLKIT_STACK_NAME)
+        .change_set_name("earlier")
+        .change_set_type(ChangeSetType::Create)
+        .template_body(stacks::toolkit::template_body())
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .unwrap();
+    cfn.execute_change_set()
+        .change_set_name(created.id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(toolkit_outputs(moto).await.unwrap().is_empty());
+}
+
+/// The toolkit stack's outputs, `None` when there is no toolkit stack.
+async fn toolkit_outputs(moto: &Moto) -> Option<Vec<String>> {
+    let described = moto
+        .cloudformation()
+        .describe_stacks()
+        .stack_name(stacks::assets::TOOLKIT_STACK_NAME)
+        .send()
+        .await
+        .ok()?;
+    let stack = described.stacks()[0].clone();
+    Some(
+        stack
+            .outputs()
+            .iter()
+            .filter_map(|o| o.output_key().map(str::to_string))
+            .collect(),
+    )
+}
+
+/// Issue 16, item 2: the emulator route with only `AWS_ENDPOINT_URL` (as
+/// the README shows) and the default method.
+#[tokio::test(flavor = "multi_thread")]
+async fn bootstrap_repairs_a_toolkit_without_outputs_and_names_a_leftover_bucket() {
+    let moto = Moto::start();
+    let bucket = format!("provisioner-assets-{ACCOUNT}-{REGION}");
+
+    // A first bootstrap through change sets ends with its outputs set.
+    let first = moto.run(&["bootstrap", "--stage", "dev"]).ok();
+    assert!(first.stdout().contains(&bucket), "{}", first.stdout());
+    let outputs = toolkit_outputs(&moto).await.unwrap();
+    assert!(outputs.contains(&"AssetBucket".to_string()), "{outputs:?}");
+
+    // One left without outputs is repaired, not pointed back at itself.
+    moto.cloudformation()
+        .delete_stack()
+        .stack_name(stacks::assets::TOOLKIT_STACK_NAME)
+        .send()
+        .await
+        .unwrap();
+    toolkit_without_outputs(&moto).await;
+    let repaired = moto.run(&["bootstrap", "--stage", "dev"]).ok();
+    assert!(
+        repaired
+            .stdout()
+            .starts_with("provisioner-toolkit updated in eu-west-1"),
+        "{}",
+        repaired.stdout()
+    );
+    assert!(
+        repaired.stderr().contains("updating it directly"),
+        "{}",
+        repaired.stderr()
+    );
+    let outputs = toolkit_outputs(&moto).await.unwrap();
+    assert!(outputs.contains(&"AssetBucket".to_string()), "{outputs:?}");
+    let again = moto.run(&["bootstrap", "--stage", "dev"]).ok();
+    assert!(again.stdout().contains("up to date"), "{}", again.stdout());
+
+    // A deploy then finds its toolkit (moto deploys stacks with
+    // --method direct, as the README says).
+    let synth = tempfile::tempdir().unwrap();
+    write_fixture(synth.path(), "ingest v1", "v1");
+    moto.run(&strs(&deploy_args(synth.path()))).ok();
+
+    // The toolkit deleted, its bucket (holding assets) stays: bootstrap
+    // names it and the way out, under either method, and leaves no stack.
+    moto.cloudformation()
+        .delete_stack()
+        .stack_name(stacks::assets::TOOLKIT_STACK_NAME)
+        .send()
+        .await
+        .unwrap();
+    for method in ["change-set", "direct"] {
+        let refused = moto.run(&["bootstrap", "--stage", "dev", "--method", method]);
+        assert_eq!(refused.code(), 2, "{method}: {}", refused.stderr());
+        assert!(
+            refused.stderr().contains(&format!(
+                "error: the toolkit stack provisioner-toolkit cannot be created: its bucket \
+                 {bucket} already exists"
+            )),
+            "{method}: {}",
+            refused.stderr()
+        );
+        assert!(
+            refused
+                .stderr()
+                .contains(&format!("`aws s3 rb s3://{bucket} --force`")),
+            "{method}: {}",
+            refused.stderr()
+        );
+        assert_eq!(
+            toolkit_outputs(&moto).await,
+            None,
+            "{method}: no stack left"
+        );
+    }
+
+    // Following the hint: the bucket emptied and deleted, bootstrap works.
+    let s3 = moto.s3();
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert!(
+        !listed.contents().is_empty(),
+        "the deploy's assets are kept"
+    );
+    for object in listed.contents() {
+        s3.delete_object()
+            .bucket(&bucket)
+            .key(object.key().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    let rebuilt = moto.run(&["bootstrap", "--stage", "dev"]).ok();
+    assert!(rebuilt.stdout().contains("created"), "{}", rebuilt.stdout());
+}

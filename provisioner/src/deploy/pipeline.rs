@@ -82,7 +82,7 @@ pub async fn deploy(
         replacement_gate: None,
         disable_rollback: options.disable_rollback,
     };
-    let toolkit = ensure_toolkit(&engine, stage, progress).await?;
+    let toolkit = ensure_toolkit(&engine, clients, stage, progress).await?;
     let bucket = Bucket {
         s3: clients.s3.clone(),
         name: toolkit.bucket,
@@ -269,6 +269,7 @@ fn hotswap_notes(stacks: &[Planned], hotswapped: &[String], out: &mut dyn Write)
 /// refused when its version is not this build's.
 async fn ensure_toolkit(
     engine: &Engine<'_>,
+    clients: &Clients,
     stage: &str,
     progress: &dyn Progress,
 ) -> Result<toolkit::Toolkit, Failure> {
@@ -281,7 +282,15 @@ async fn ensure_toolkit(
                 "bootstrapping: {} does not exist yet in this account and region",
                 stacks::assets::TOOLKIT_STACK_NAME
             ));
-            toolkit::bootstrap(engine).await.map_err(hint)?.1
+            let account = toolkit::Account {
+                sts: &clients.sts,
+                s3: &clients.s3,
+                region: &clients.region,
+            };
+            toolkit::bootstrap(engine, Some(&account))
+                .await
+                .map_err(hint)?
+                .1
         }
     };
     toolkit::check(&toolkit).map_err(hint)?;
