@@ -45,6 +45,10 @@ pub struct DeployOptions {
     pub hotswap: Option<Hotswap>,
     /// `--no-rollback`.
     pub disable_rollback: bool,
+    /// `--output json`: standard output holds only the JSON report; what
+    /// is printed along the way (approval, hotswap notes) goes to
+    /// standard error.
+    pub output: crate::output::Format,
 }
 
 /// Deploys the stacks of the manifest in `dir` with `clients`; prints the
@@ -114,7 +118,16 @@ pub async fn deploy(
     let after = export_order(&cfn, &stacks, progress)
         .await
         .map_err(DeployError::into_failure)?;
-    approve(&stacks, options.require_approval, out, progress, prompt)?;
+    let json = options.output == crate::output::Format::Json;
+    let mut to_stderr = std::io::stderr();
+    approve(
+        &stacks,
+        options.require_approval,
+        crate::output::verbosity() == crate::output::Verbosity::Verbose,
+        if json { &mut to_stderr } else { &mut *out },
+        progress,
+        prompt,
+    )?;
     upload(assets, &stacks, &bucket, progress).await?;
     // The change sets say what a template diff cannot: which data stores
     // would be replaced. Asked per stack, just before executing.
@@ -189,9 +202,13 @@ pub async fn deploy(
         .filter(|(_, run)| matches!(run, Run::Done((StackResult::Hotswapped(_), _))))
         .map(|(id, _)| id.clone())
         .collect();
-    let result = report(results, started, options, out);
+    let result = report(results, started, stage, options, &mut *out);
     let notes = match options.hotswap {
-        Some(_) => hotswap_notes(&stacks, &hotswapped, out),
+        Some(_) => hotswap_notes(
+            &stacks,
+            &hotswapped,
+            if json { &mut to_stderr } else { out },
+        ),
         None => Ok(()),
     };
     result.and(notes)
