@@ -388,12 +388,53 @@ async fn a_broadening_change_without_a_terminal_is_refused_and_changes_nothing()
     ];
     let refused = moto.run(&args);
     assert_eq!(refused.code(), 2, "{}", refused.stderr());
+    // A table as `cdk deploy` shows it; the JSON only under --verbose.
+    let shown = refused.stdout();
+    let table: Vec<&str> = shown
+        .lines()
+        .skip_while(|l| !l.starts_with("Functions"))
+        .collect();
     assert!(
-        refused.stdout().contains("IngestRole trust statement"),
-        "{}",
-        refused.stdout()
+        table[1]
+            .split_whitespace()
+            .eq(["Resource", "Effect", "Action", "Principal", "Condition"]),
+        "{shown}"
     );
+    assert!(
+        table[2..].iter().any(|l| l.split_whitespace().eq([
+            "+",
+            "${IngestRole}",
+            "Allow",
+            "sts:AssumeRole",
+            "Service:lambda.amazonaws.com"
+        ])),
+        "{shown}"
+    );
+    assert!(
+        shown.lines().any(|l| l.split_whitespace().eq([
+            "+",
+            "${Sg}",
+            "Allow",
+            "ingress",
+            "tcp",
+            "443",
+            "10.0.0.0/8"
+        ])),
+        "{shown}"
+    );
+    assert!(!shown.contains("{\""), "no JSON without --verbose: {shown}");
     assert!(refused.stderr().contains("--require-approval never"));
+    let mut verbose = args.to_vec();
+    verbose.push("--verbose");
+    let detailed = moto.run(&verbose);
+    assert_eq!(detailed.code(), 2, "{}", detailed.stderr());
+    assert!(
+        detailed
+            .stdout()
+            .contains("+ IngestRole trust statement: {\"Action\":\"sts:AssumeRole\""),
+        "{}",
+        detailed.stdout()
+    );
     let stacks: Vec<_> = stack_statuses(&moto)
         .await
         .into_iter()
@@ -782,4 +823,149 @@ async fn bootstrap_repairs_a_toolkit_without_outputs_and_names_a_leftover_bucket
     s3.delete_bucket().bucket(&bucket).send().await.unwrap();
     let rebuilt = moto.run(&["bootstrap", "--stage", "dev"]).ok();
     assert!(rebuilt.stdout().contains("created"), "{}", rebuilt.stdout());
+}
+
+fn json(ran: &support::Ran) -> serde_json::Value {
+    serde_json::from_str(&ran.stdout())
+        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}):\n{}", ran.stdout()))
+}
+
+/// Issue 16, item 10: one name for the synth folder (`-o/--output-dir`,
+/// with `--out` and `--synth-dir`), `--output json` on deploy, diff and
+/// destroy, `--quiet`, and diff's `--all` and `--concurrency`.
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_diff_and_destroy_answer_in_json_and_quiet_prints_only_the_result() {
+    let moto = Moto::start();
+    let synth = tempfile::tempdir().unwrap();
+    let dir = synth.path();
+    let dir_arg = dir.to_str().unwrap();
+    write_fixture(dir, "ingest v1", "v1");
+
+    let deploy = moto
+        .run(&[
+            "deploy",
+            "--stage",
+            "dev",
+            "-o",
+            dir_arg,
+            "--method",
+            "direct",
+            "--require-approval",
+            "never",
+            "--output",
+            "json",
+            "--quiet",
+        ])
+        .ok();
+    assert_eq!(deploy.stderr(), "", "--quiet: no progress");
+    let report = json(&deploy);
+    assert_eq!(report["stage"], "dev");
+    assert_eq!(report["result"], "done");
+    let results: Vec<(&str, &str)> = report["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap(), s["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("Network", "created"),
+            ("Storage", "created"),
+            ("Functions", "created"),
+            ("App", "created")
+        ]
+    );
+    assert!(
+        report["stacks"][0]["outputs"]["VpcId"].is_string(),
+        "{report}"
+    );
+
+    let unchanged = moto
+        .run(&[
+            "diff",
+            "--stage",
+            "dev",
+            "--output-dir",
+            dir_arg,
+            "--all",
+            "--concurrency",
+            "2",
+            "--output",
+            "json",
+        ])
+        .ok();
+    let report = json(&unchanged);
+    assert_eq!(report["differing"], serde_json::json!([]), "{report}");
+    assert_eq!(report["stacks"].as_array().unwrap().len(), 4);
+
+    write_fixture(dir, "ingest v2", "v1");
+    let changed = moto.run(&[
+        "diff", "--stage", "dev", "--out", dir_arg, "--output", "json", "--fail",
+    ]);
+    assert_eq!(changed.code(), 1, "{}", changed.stderr());
+    let report = json(&changed);
+    assert_eq!(
+        report["differing"],
+        serde_json::json!(["Functions"]),
+        "{report}"
+    );
+    let functions = &report["stacks"][2];
+    assert_eq!(functions["id"], "Functions");
+    assert_eq!(functions["resources"][0]["logicalId"], "Ingest");
+    assert_eq!(functions["resources"][0]["change"], "modified");
+    assert!(
+        functions["resources"][0]["paths"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("Properties.Code.S3Key")),
+        "{report}"
+    );
+    let text = moto
+        .run(&[
+            "diff",
+            "--stage",
+            "dev",
+            "--synth-dir",
+            dir_arg,
+            "--concurrency",
+            "3",
+        ])
+        .ok();
+    let stdout = text.stdout();
+    let headers: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("Stack "))
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        headers,
+        ["Network", "Storage", "Functions", "App"],
+        "manifest order"
+    );
+
+    let conflicting = moto.run(&["diff", "--stage", "dev", "-o", dir_arg, "--all", "Network"]);
+    assert_eq!(conflicting.code(), 2, "{}", conflicting.stderr());
+    assert!(
+        conflicting.stderr().contains("'--all' cannot be used with"),
+        "{}",
+        conflicting.stderr()
+    );
+
+    let destroy = moto
+        .run(&[
+            "destroy", "--stage", "dev", "-o", dir_arg, "--force", "--output", "json", "-q",
+        ])
+        .ok();
+    assert_eq!(destroy.stderr(), "");
+    let report = json(&destroy);
+    assert_eq!(report["result"], "done", "{report}");
+    assert!(
+        report["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["result"] == "deleted"),
+        "{report}"
+    );
 }
