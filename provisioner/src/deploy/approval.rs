@@ -430,7 +430,7 @@ mod tests {
         assert_eq!(
             lines[1..3],
             [
-                "    Resource Effect Action                Principal                 Condition",
+                "    Resource Effect Action                Principal                Condition",
                 "  + ingest   Allow  lambda:InvokeFunction apigateway.amazonaws.com",
             ],
             "{shown}"
