@@ -32,8 +32,21 @@ fn watch(name: &str) {
     }
 }
 
+/// Whether git's work tree is this workspace: a tarball unpacked inside
+/// another repository must not take that repository's commit.
+fn own_checkout() -> bool {
+    let Ok(manifest_dir) = std::env::var("CARGO_MANIFEST_DIR") else {
+        return false;
+    };
+    let workspace = Path::new(&manifest_dir).parent().map(Path::canonicalize);
+    let toplevel = git(&["rev-parse", "--show-toplevel"]).map(|t| Path::new(&t).canonicalize());
+    matches!((workspace, toplevel), (Some(Ok(a)), Some(Ok(b))) if a == b)
+}
+
 fn main() {
-    let commit = git(&["rev-parse", "--short=12", "HEAD"]);
+    let commit = own_checkout()
+        .then(|| git(&["rev-parse", "--short=12", "HEAD"]))
+        .flatten();
     // HEAD (a branch switch) and the ref it points at (a new commit).
     watch("HEAD");
     if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"]) {
