@@ -300,6 +300,15 @@ async fn change_sets_create_update_and_skip_stacks() {
     ];
     let created = moto.run(&args).ok();
     assert!(all(&created.results(), "created"), "{}", created.stdout());
+    assert!(
+        created.stderr().contains(
+            "retail-dev-network: its change set left it without outputs or exports (an \
+             emulator such as moto): stacks importing from it will fail; on such an endpoint \
+             deploy with --method direct"
+        ),
+        "the emulator's gap is named where it starts: {}",
+        created.stderr()
+    );
     let unchanged = moto.run(&args).ok();
     assert!(
         all(&unchanged.results(), "unchanged"),
