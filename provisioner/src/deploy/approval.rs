@@ -113,28 +113,16 @@ pub fn approve(
             stack.local.entry.id, stack.local.entry.stack_name
         )
         .map_err(unwritable)?;
-        match policy {
-            RequireApproval::AnyChange => write!(out, "{}", stack.diff).map_err(unwritable)?,
-            _ => {
-                let changes: Vec<&SecurityChange> = stack.diff.security.iter().collect();
-                write_table(&changes, out).map_err(unwritable)?;
-                if verbose {
-                    for change in &changes {
-                        writeln!(
-                            out,
-                            "  {} {} {}: {}",
-                            sign(change),
-                            change.logical_id,
-                            change.kind,
-                            change.grant
-                        )
-                        .map_err(unwritable)?;
-                    }
-                } else {
-                    writeln!(out, "  (--verbose shows each statement as JSON)")
-                        .map_err(unwritable)?;
-                }
-            }
+        if policy == RequireApproval::AnyChange {
+            // The resources and outputs as diff prints them; the security
+            // changes as the table below.
+            let mut others = stack.diff.clone();
+            others.security.clear();
+            write!(out, "{others}").map_err(unwritable)?;
+        }
+        let changes: Vec<&SecurityChange> = stack.diff.security.iter().collect();
+        if !changes.is_empty() {
+            write_security(&changes, verbose, out).map_err(unwritable)?;
         }
     }
     out.flush().map_err(unwritable)?;
@@ -159,6 +147,29 @@ pub fn approve(
             anyhow::Error::new(e).context("reading the answer"),
         )),
     }
+}
+
+/// The security changes as a table, and each grant's JSON when `verbose`.
+fn write_security(
+    changes: &[&SecurityChange],
+    verbose: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    write_table(changes, out)?;
+    if !verbose {
+        return writeln!(out, "  (--verbose shows each statement as JSON)");
+    }
+    for change in changes {
+        writeln!(
+            out,
+            "  {} {} {}: {}",
+            sign(change),
+            change.logical_id,
+            change.kind,
+            change.grant
+        )?;
+    }
+    Ok(())
 }
 
 fn sign(change: &SecurityChange) -> char {
@@ -551,6 +562,30 @@ mod tests {
         assert!(result.is_ok());
         assert!(shown.contains("~ AWS::SQS::Queue Q"), "{shown}");
         assert_eq!(prompt.asked.len(), 1);
+    }
+
+    #[test]
+    fn any_change_shows_resources_as_diff_does_and_security_as_the_table() {
+        let mut prompt = ScriptedPrompt {
+            answers: vec![true],
+            ..Default::default()
+        };
+        let (result, shown) = ask(
+            &[planned(Some(queue("a")), permission())],
+            RequireApproval::AnyChange,
+            &mut prompt,
+        );
+        assert!(result.is_ok());
+        assert!(shown.contains("- AWS::SQS::Queue Q"), "{shown}");
+        assert!(
+            shown.contains("+ AWS::Lambda::Permission Invoke"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("  + ingest   Allow  lambda:InvokeFunction apigateway.amazonaws.com"),
+            "{shown}"
+        );
+        assert!(!shown.contains('{'), "no JSON without --verbose: {shown}");
     }
 
     #[test]
