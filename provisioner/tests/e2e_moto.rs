@@ -757,6 +757,21 @@ async fn bootstrap_repairs_a_toolkit_without_outputs_and_names_a_leftover_bucket
         .await
         .unwrap();
     toolkit_without_outputs(&moto).await;
+    let synth = tempfile::tempdir().unwrap();
+    write_fixture(synth.path(), "ingest v1", "v1");
+    let stopped = moto.run(&strs(&deploy_args(synth.path())));
+    assert_eq!(stopped.code(), 2, "{}", stopped.stderr());
+    // The preflight finds it before anything changes, with the fix.
+    assert!(
+        stopped.stdout().contains(
+            "the toolkit stack provisioner-toolkit has no usable AssetBucket output -- fix: run \
+             `provisioner bootstrap --stage dev`: it updates provisioner-toolkit so its outputs \
+             are set"
+        ),
+        "{}",
+        stopped.stdout()
+    );
+    assert_eq!(stack_statuses(&moto).await.len(), 1, "only the toolkit");
     let repaired = moto.run(&["bootstrap", "--stage", "dev"]).ok();
     assert!(
         repaired
@@ -777,8 +792,6 @@ async fn bootstrap_repairs_a_toolkit_without_outputs_and_names_a_leftover_bucket
 
     // A deploy then finds its toolkit (moto deploys stacks with
     // --method direct, as the README says).
-    let synth = tempfile::tempdir().unwrap();
-    write_fixture(synth.path(), "ingest v1", "v1");
     moto.run(&strs(&deploy_args(synth.path()))).ok();
 
     // The toolkit deleted, its bucket (holding assets) stays: bootstrap

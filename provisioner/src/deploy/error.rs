@@ -544,7 +544,8 @@ impl DeployError {
             | DeployError::ReadFile { .. }
             | DeployError::AssetChanged { .. }
             | DeployError::ExportInUse { .. }
-            | DeployError::ToolkitBucketExists { .. } => Failure::usage(self),
+            | DeployError::ToolkitBucketExists { .. }
+            | DeployError::ToolkitBroken { .. } => Failure::usage(self),
             _ => Failure::failed(self),
         };
         match hint {
