@@ -34,6 +34,9 @@ pub struct AwsOptions {
 pub struct Clients {
     pub cloudformation: aws_sdk_cloudformation::Client,
     pub s3: aws_sdk_s3::Client,
+    /// Who the credentials are (the account in names such as the asset
+    /// bucket's).
+    pub sts: aws_sdk_sts::Client,
     pub region: String,
 }
 
@@ -137,6 +140,7 @@ pub async fn clients(options: &AwsOptions, region: &str) -> Clients {
     Clients {
         cloudformation: aws_sdk_cloudformation::Client::new(&shared),
         s3: s3_client(&shared, options),
+        sts: aws_sdk_sts::Client::new(&shared),
         region: region.to_string(),
     }
 }

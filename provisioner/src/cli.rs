@@ -11,13 +11,41 @@ use crate::failure::{CommandResult, Failure};
 use crate::stage;
 use crate::synth_output::DEFAULT_SYNTH_DIR;
 
+/// `provisioner --version`: the release and the git commit it was built
+/// from (`unknown` when built outside a git checkout, e.g. from a tarball;
+/// see `build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PROVISIONER_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
-#[command(name = "provisioner", version, about, long_about = None)]
+#[command(name = "provisioner", version = VERSION, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     #[command(flatten)]
     pub aws: AwsOptions,
+    /// No progress or notes on standard error: only errors and the result.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// The raw details as well, e.g. the IAM statements a deploy asks
+    /// approval for as JSON.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+impl Cli {
+    pub fn verbosity(&self) -> crate::output::Verbosity {
+        use crate::output::Verbosity;
+        match (self.quiet, self.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (_, true) => Verbosity::Verbose,
+            _ => Verbosity::Normal,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -27,8 +55,15 @@ pub enum Command {
     Synth {
         #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
         stage: String,
-        /// Output folder (replaced as a whole, atomically).
-        #[arg(long, default_value = DEFAULT_SYNTH_DIR)]
+        /// Output folder (replaced as a whole, atomically); `--out` and
+        /// `--synth-dir` are the same option.
+        #[arg(
+            short = 'o',
+            long = "output-dir",
+            visible_aliases = ["out", "synth-dir"],
+            value_name = "DIR",
+            default_value = DEFAULT_SYNTH_DIR
+        )]
         out: PathBuf,
         /// Print only this stack's template to standard output.
         stack: Option<String>,
@@ -48,7 +83,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "mermaid")]
         format: graph::Format,
         /// Folder written by `provisioner synth` (default: target/synth).
-        #[arg(long)]
+        #[arg(
+            short = 'o',
+            long = "output-dir",
+            visible_aliases = ["synth-dir", "out"],
+            value_name = "DIR"
+        )]
         synth_dir: Option<PathBuf>,
     },
     /// Create or upgrade the toolkit stack (the asset bucket) in the
@@ -85,13 +125,33 @@ pub enum Command {
     /// Run the dev stage on this machine with its real functions (fakecloud):
     /// deploy, send the files through the API, and show what arrived where.
     Local(crate::local::LocalArgs),
+    /// Print a shell completion script: `provisioner completions bash >
+    /// ~/.local/share/bash-completion/completions/provisioner`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `provisioner man | man -l -`.
+    Man,
 }
 
 pub fn run(cli: Cli) -> CommandResult {
+    crate::output::set_verbosity(cli.verbosity());
     // Every command prints through this one standard output (see `output`).
     let stdout = &mut crate::output::stdout();
-    let stderr = &mut std::io::stderr();
+    let stderr = &mut crate::output::stderr();
     match cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "provisioner", stdout);
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(stdout)
+                .map_err(crate::output::unwritable)
+        }
         Command::Synth { stage, out, stack } => synth::run(
             stage::named(&stage)?,
             &out,

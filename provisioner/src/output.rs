@@ -19,6 +19,38 @@ pub enum Format {
     Json,
 }
 
+/// How much a command says besides its result (`--quiet`, `--verbose`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verbosity {
+    /// No progress or notes: errors and the result only.
+    Quiet,
+    #[default]
+    Normal,
+    /// Raw details too (the IAM statements of an approval as JSON).
+    Verbose,
+}
+
+static VERBOSITY: std::sync::OnceLock<Verbosity> = std::sync::OnceLock::new();
+
+/// Set once, from the command line, before the command runs.
+pub fn set_verbosity(verbosity: Verbosity) {
+    let _ = VERBOSITY.set(verbosity);
+}
+
+/// The run's verbosity (normal unless set).
+pub fn verbosity() -> Verbosity {
+    VERBOSITY.get().copied().unwrap_or_default()
+}
+
+/// Where progress and notes go: standard error, or nowhere under
+/// `--quiet` (errors are printed by `main`, not through this).
+pub fn stderr() -> Box<dyn Write + Send> {
+    match verbosity() {
+        Verbosity::Quiet => Box::new(io::sink()),
+        _ => Box::new(io::stderr()),
+    }
+}
+
 /// Standard output, locked, where a closed pipe ends the output rather
 /// than the command (`provisioner diff | head -1`, see `pipe`).
 pub fn stdout() -> ClosedPipeIsTheEnd<io::StdoutLock<'static>> {

@@ -545,3 +545,139 @@ fn ctrl_c_or_sigterm_during_synth_removes_its_staging_folder_and_exits_130() {
         std::fs::remove_dir_all(out.parent().unwrap()).unwrap();
     }
 }
+
+/// `provisioner --version`: the release and the commit built from (the
+/// build script asks git; outside a checkout it says `unknown`).
+#[test]
+fn version_names_the_release_and_the_commit() {
+    let run = provisioner(&["--version"]);
+    assert!(run.status.success());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or("unknown".to_string(), |o| {
+            text(&o.stdout).trim().to_string()
+        });
+    assert_eq!(
+        text(&run.stdout),
+        format!(
+            "provisioner {} (commit {commit})\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish_and_a_man_page() {
+    for (shell, marker) in [
+        ("bash", "complete -F _provisioner"),
+        ("zsh", "#compdef provisioner"),
+        ("fish", "complete -c provisioner"),
+    ] {
+        let run = provisioner(&["completions", shell]);
+        assert!(run.status.success(), "{shell}: {}", text(&run.stderr));
+        let script = text(&run.stdout);
+        assert!(script.contains(marker), "{shell}");
+        assert!(script.contains("hotswap-prod"), "{shell}: deploy's flags");
+    }
+    let unknown = provisioner(&["completions", "tcsh"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        text(&unknown.stderr).contains("[possible values: bash, elvish, fish, powershell, zsh]")
+    );
+    let man = provisioner(&["man"]);
+    assert!(man.status.success());
+    assert!(text(&man.stdout).starts_with(".ie"), "roff");
+    assert!(text(&man.stdout).contains(".SH SUBCOMMANDS"));
+}
+
+#[test]
+fn quiet_and_verbose_together_are_a_usage_error() {
+    let run = provisioner(&["--quiet", "--verbose", "list"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(text(&run.stderr).contains("'--quiet' cannot be used with '--verbose'"));
+    assert!(run.stdout.is_empty());
+}
+
+/// `--force` meant "hotswap on prod", where CDK's means "deploy even if
+/// unchanged": refused with the new name before anything is read.
+#[test]
+fn deploy_force_is_refused_with_the_flag_that_replaced_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run =
+        provisioner_without_credentials(dir.path(), &["deploy", "--stage", "prod", "--force"]);
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run.stderr));
+    assert_eq!(
+        text(&run.stderr),
+        "error: deploy has no --force: a hotswap on a protected stage is --hotswap-prod\n  \
+         hint: nothing was changed; use `--hotswap --hotswap-prod` to hotswap prod, or drop \
+         --force: an unchanged stack is skipped because deploying it would change nothing \
+         (`provisioner diff` shows what differs)\n"
+    );
+    let alone = provisioner_without_credentials(dir.path(), &["deploy", "--hotswap-prod"]);
+    assert_eq!(alone.status.code(), Some(2));
+    assert!(
+        text(&alone.stderr).contains("--hotswap"),
+        "{}",
+        text(&alone.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+#[test]
+fn send_dry_run_answers_in_json_and_synth_folder_aliases_are_one_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("december.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "{}\n536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom\n536365,71053,WHITE METAL LANTERN,x,12/1/2010 8:26,3.39,17850,United Kingdom\n",
+            record::CSV_HEADER
+        ),
+    )
+    .unwrap();
+    let rejected = dir.path().join("rejected.csv");
+    let run = provisioner_without_credentials(
+        dir.path(),
+        &[
+            "send",
+            "--dry-run",
+            "--output",
+            "json",
+            "--rejected-file",
+            rejected.to_str().unwrap(),
+            csv.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "a rejected row fails a dry run: {}",
+        text(&run.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&run.stdout).expect("one JSON document");
+    assert_eq!(summary["dryRun"], true);
+    assert_eq!(summary["rowsRead"], 2);
+    assert_eq!(summary["valid"], 1);
+    assert_eq!(summary["rejectedLocally"], 1);
+    assert_eq!(summary["rejectedFile"], rejected.to_str().unwrap());
+
+    // One option, three spellings: given twice, clap says so.
+    let twice =
+        provisioner_without_credentials(dir.path(), &["graph", "--synth-dir", "a", "--out", "b"]);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(
+        text(&twice.stderr).contains("'--output-dir <DIR>' cannot be used multiple times"),
+        "{}",
+        text(&twice.stderr)
+    );
+}

@@ -1684,7 +1684,7 @@ async fn bootstrap_adopts_a_bucket_left_by_an_earlier_toolkit_instead_of_failing
         disable_rollback: false,
     };
 
-    let (outcome, toolkit) = provisioner::deploy::toolkit::bootstrap(&engine)
+    let (outcome, toolkit) = provisioner::deploy::toolkit::bootstrap(&engine, None)
         .await
         .unwrap();
     assert_eq!(outcome, Outcome::Created);

@@ -300,6 +300,15 @@ async fn change_sets_create_update_and_skip_stacks() {
     ];
     let created = moto.run(&args).ok();
     assert!(all(&created.results(), "created"), "{}", created.stdout());
+    assert!(
+        created.stderr().contains(
+            "retail-dev-network: its change set left it without outputs or exports (an \
+             emulator such as moto): stacks importing from it will fail; on such an endpoint \
+             deploy with --method direct"
+        ),
+        "the emulator's gap is named where it starts: {}",
+        created.stderr()
+    );
     let unchanged = moto.run(&args).ok();
     assert!(
         all(&unchanged.results(), "unchanged"),
@@ -388,12 +397,53 @@ async fn a_broadening_change_without_a_terminal_is_refused_and_changes_nothing()
     ];
     let refused = moto.run(&args);
     assert_eq!(refused.code(), 2, "{}", refused.stderr());
+    // A table as `cdk deploy` shows it; the JSON only under --verbose.
+    let shown = refused.stdout();
+    let table: Vec<&str> = shown
+        .lines()
+        .skip_while(|l| !l.starts_with("Functions"))
+        .collect();
     assert!(
-        refused.stdout().contains("IngestRole trust statement"),
-        "{}",
-        refused.stdout()
+        table[1]
+            .split_whitespace()
+            .eq(["Resource", "Effect", "Action", "Principal", "Condition"]),
+        "{shown}"
     );
+    assert!(
+        table[2..].iter().any(|l| l.split_whitespace().eq([
+            "+",
+            "${IngestRole}",
+            "Allow",
+            "sts:AssumeRole",
+            "Service:lambda.amazonaws.com"
+        ])),
+        "{shown}"
+    );
+    assert!(
+        shown.lines().any(|l| l.split_whitespace().eq([
+            "+",
+            "${Sg}",
+            "Allow",
+            "ingress",
+            "tcp",
+            "443",
+            "10.0.0.0/8"
+        ])),
+        "{shown}"
+    );
+    assert!(!shown.contains("{\""), "no JSON without --verbose: {shown}");
     assert!(refused.stderr().contains("--require-approval never"));
+    let mut verbose = args.to_vec();
+    verbose.push("--verbose");
+    let detailed = moto.run(&verbose);
+    assert_eq!(detailed.code(), 2, "{}", detailed.stderr());
+    assert!(
+        detailed
+            .stdout()
+            .contains("+ IngestRole trust statement: {\"Action\":\"sts:AssumeRole\""),
+        "{}",
+        detailed.stdout()
+    );
     let stacks: Vec<_> = stack_statuses(&moto)
         .await
         .into_iter()
@@ -640,5 +690,304 @@ async fn prod_is_created_again_after_a_destroy_that_retained_its_data() {
         [("Storage".to_string(), "created".to_string())],
         "{}",
         again.stdout()
+    );
+}
+
+/// The toolkit as an emulator's change sets leave it (moto: a stack
+/// without outputs), made with the SDK as an earlier provisioner did.
+async fn toolkit_without_outputs(moto: &Moto) {
+    use aws_sdk_cloudformation::types::{Capability, ChangeSetType};
+    let cfn = moto.cloudformation();
+    let created = cfn
+        .create_change_set()
+        .stack_name(stacks::assets::TOOLKIT_STACK_NAME)
+        .change_set_name("earlier")
+        .change_set_type(ChangeSetType::Create)
+        .template_body(stacks::toolkit::template_body())
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .unwrap();
+    cfn.execute_change_set()
+        .change_set_name(created.id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(toolkit_outputs(moto).await.unwrap().is_empty());
+}
+
+/// The toolkit stack's outputs, `None` when there is no toolkit stack.
+async fn toolkit_outputs(moto: &Moto) -> Option<Vec<String>> {
+    let described = moto
+        .cloudformation()
+        .describe_stacks()
+        .stack_name(stacks::assets::TOOLKIT_STACK_NAME)
+        .send()
+        .await
+        .ok()?;
+    let stack = described.stacks()[0].clone();
+    Some(
+        stack
+            .outputs()
+            .iter()
+            .filter_map(|o| o.output_key().map(str::to_string))
+            .collect(),
+    )
+}
+
+/// Issue 16, item 2: the emulator route with only `AWS_ENDPOINT_URL` (as
+/// the README shows) and the default method.
+#[tokio::test(flavor = "multi_thread")]
+async fn bootstrap_repairs_a_toolkit_without_outputs_and_names_a_leftover_bucket() {
+    let moto = Moto::start();
+    let bucket = format!("provisioner-assets-{ACCOUNT}-{REGION}");
+
+    // A first bootstrap through change sets ends with its outputs set.
+    let first = moto.run(&["bootstrap", "--stage", "dev"]).ok();
+    assert!(first.stdout().contains(&bucket), "{}", first.stdout());
+    let outputs = toolkit_outputs(&moto).await.unwrap();
+    assert!(outputs.contains(&"AssetBucket".to_string()), "{outputs:?}");
+
+    // One left without outputs is repaired, not pointed back at itself.
+    moto.cloudformation()
+        .delete_stack()
+        .stack_name(stacks::assets::TOOLKIT_STACK_NAME)
+        .send()
+        .await
+        .unwrap();
+    toolkit_without_outputs(&moto).await;
+    let synth = tempfile::tempdir().unwrap();
+    write_fixture(synth.path(), "ingest v1", "v1");
+    let stopped = moto.run(&strs(&deploy_args(synth.path())));
+    assert_eq!(stopped.code(), 2, "{}", stopped.stderr());
+    // The preflight finds it before anything changes, with the fix.
+    assert!(
+        stopped.stdout().contains(
+            "the toolkit stack provisioner-toolkit has no usable AssetBucket output -- fix: run \
+             `provisioner bootstrap --stage dev`: it updates provisioner-toolkit so its outputs \
+             are set"
+        ),
+        "{}",
+        stopped.stdout()
+    );
+    assert_eq!(stack_statuses(&moto).await.len(), 1, "only the toolkit");
+    let repaired = moto.run(&["bootstrap", "--stage", "dev"]).ok();
+    assert!(
+        repaired
+            .stdout()
+            .starts_with("provisioner-toolkit updated in eu-west-1"),
+        "{}",
+        repaired.stdout()
+    );
+    assert!(
+        repaired.stderr().contains("updating it directly"),
+        "{}",
+        repaired.stderr()
+    );
+    let outputs = toolkit_outputs(&moto).await.unwrap();
+    assert!(outputs.contains(&"AssetBucket".to_string()), "{outputs:?}");
+    let again = moto.run(&["bootstrap", "--stage", "dev"]).ok();
+    assert!(again.stdout().contains("up to date"), "{}", again.stdout());
+
+    // A deploy then finds its toolkit (moto deploys stacks with
+    // --method direct, as the README says).
+    moto.run(&strs(&deploy_args(synth.path()))).ok();
+
+    // The toolkit deleted, its bucket (holding assets) stays: bootstrap
+    // names it and the way out, under either method, and leaves no stack.
+    moto.cloudformation()
+        .delete_stack()
+        .stack_name(stacks::assets::TOOLKIT_STACK_NAME)
+        .send()
+        .await
+        .unwrap();
+    for method in ["change-set", "direct"] {
+        let refused = moto.run(&["bootstrap", "--stage", "dev", "--method", method]);
+        assert_eq!(refused.code(), 2, "{method}: {}", refused.stderr());
+        assert!(
+            refused.stderr().contains(&format!(
+                "error: the toolkit stack provisioner-toolkit cannot be created: its bucket \
+                 {bucket} already exists"
+            )),
+            "{method}: {}",
+            refused.stderr()
+        );
+        assert!(
+            refused
+                .stderr()
+                .contains(&format!("`aws s3 rb s3://{bucket} --force`")),
+            "{method}: {}",
+            refused.stderr()
+        );
+        assert_eq!(
+            toolkit_outputs(&moto).await,
+            None,
+            "{method}: no stack left"
+        );
+    }
+
+    // Following the hint: the bucket emptied and deleted, bootstrap works.
+    let s3 = moto.s3();
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert!(
+        !listed.contents().is_empty(),
+        "the deploy's assets are kept"
+    );
+    for object in listed.contents() {
+        s3.delete_object()
+            .bucket(&bucket)
+            .key(object.key().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    let rebuilt = moto.run(&["bootstrap", "--stage", "dev"]).ok();
+    assert!(rebuilt.stdout().contains("created"), "{}", rebuilt.stdout());
+}
+
+fn json(ran: &support::Ran) -> serde_json::Value {
+    serde_json::from_str(&ran.stdout())
+        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}):\n{}", ran.stdout()))
+}
+
+/// Issue 16, item 10: one name for the synth folder (`-o/--output-dir`,
+/// with `--out` and `--synth-dir`), `--output json` on deploy, diff and
+/// destroy, `--quiet`, and diff's `--all` and `--concurrency`.
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_diff_and_destroy_answer_in_json_and_quiet_prints_only_the_result() {
+    let moto = Moto::start();
+    let synth = tempfile::tempdir().unwrap();
+    let dir = synth.path();
+    let dir_arg = dir.to_str().unwrap();
+    write_fixture(dir, "ingest v1", "v1");
+
+    let deploy = moto
+        .run(&[
+            "deploy",
+            "--stage",
+            "dev",
+            "-o",
+            dir_arg,
+            "--method",
+            "direct",
+            "--require-approval",
+            "never",
+            "--output",
+            "json",
+            "--quiet",
+        ])
+        .ok();
+    assert_eq!(deploy.stderr(), "", "--quiet: no progress");
+    let report = json(&deploy);
+    assert_eq!(report["stage"], "dev");
+    assert_eq!(report["result"], "done");
+    let results: Vec<(&str, &str)> = report["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap(), s["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("Network", "created"),
+            ("Storage", "created"),
+            ("Functions", "created"),
+            ("App", "created")
+        ]
+    );
+    assert!(
+        report["stacks"][0]["outputs"]["VpcId"].is_string(),
+        "{report}"
+    );
+
+    let unchanged = moto
+        .run(&[
+            "diff",
+            "--stage",
+            "dev",
+            "--output-dir",
+            dir_arg,
+            "--all",
+            "--concurrency",
+            "2",
+            "--output",
+            "json",
+        ])
+        .ok();
+    let report = json(&unchanged);
+    assert_eq!(report["differing"], serde_json::json!([]), "{report}");
+    assert_eq!(report["stacks"].as_array().unwrap().len(), 4);
+
+    write_fixture(dir, "ingest v2", "v1");
+    let changed = moto.run(&[
+        "diff", "--stage", "dev", "--out", dir_arg, "--output", "json", "--fail",
+    ]);
+    assert_eq!(changed.code(), 1, "{}", changed.stderr());
+    let report = json(&changed);
+    assert_eq!(
+        report["differing"],
+        serde_json::json!(["Functions"]),
+        "{report}"
+    );
+    let functions = &report["stacks"][2];
+    assert_eq!(functions["id"], "Functions");
+    assert_eq!(functions["resources"][0]["logicalId"], "Ingest");
+    assert_eq!(functions["resources"][0]["change"], "modified");
+    assert!(
+        functions["resources"][0]["paths"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("Properties.Code.S3Key")),
+        "{report}"
+    );
+    let text = moto
+        .run(&[
+            "diff",
+            "--stage",
+            "dev",
+            "--synth-dir",
+            dir_arg,
+            "--concurrency",
+            "3",
+        ])
+        .ok();
+    let stdout = text.stdout();
+    let headers: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("Stack "))
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        headers,
+        ["Network", "Storage", "Functions", "App"],
+        "manifest order"
+    );
+
+    let conflicting = moto.run(&["diff", "--stage", "dev", "-o", dir_arg, "--all", "Network"]);
+    assert_eq!(conflicting.code(), 2, "{}", conflicting.stderr());
+    assert!(
+        conflicting.stderr().contains("'--all' cannot be used with"),
+        "{}",
+        conflicting.stderr()
+    );
+
+    let destroy = moto
+        .run(&[
+            "destroy", "--stage", "dev", "-o", dir_arg, "--force", "--output", "json", "-q",
+        ])
+        .ok();
+    assert_eq!(destroy.stderr(), "");
+    let report = json(&destroy);
+    assert_eq!(report["result"], "done", "{report}");
+    assert!(
+        report["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["result"] == "deleted"),
+        "{report}"
     );
 }

@@ -1,7 +1,7 @@
 //! `provisioner deploy --hotswap` end to end against moto, on the real dev
 //! stage: a code-only change reaches Lambda through `UpdateFunctionCode`
 //! without a stack update; any other change falls back to CloudFormation
-//! and says why; prod is refused without `--force`.
+//! and says why; prod is refused without `--hotswap-prod`.
 //!
 //! Deploys use `--method direct` (moto's change sets give stacks no
 //! exports, see e2e_moto.rs). Wall times are printed (`--nocapture`).
@@ -289,7 +289,7 @@ async fn a_stack_with_a_non_code_change_falls_back_and_says_why_while_others_hot
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn prod_refuses_hotswap_without_force_and_changes_nothing() {
+async fn prod_refuses_hotswap_without_hotswap_prod_and_changes_nothing() {
     let moto = Moto::start();
     let synth = tempfile::tempdir().unwrap();
     let dir = synth.path().to_str().unwrap();
@@ -302,14 +302,18 @@ async fn prod_refuses_hotswap_without_force_and_changes_nothing() {
         "{}",
         refused.stderr()
     );
-    assert!(refused.stderr().contains("--force"), "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("--hotswap-prod"),
+        "{}",
+        refused.stderr()
+    );
     let listed = moto.cloudformation().list_stacks().send().await;
     assert!(
         listed.unwrap().stack_summaries().is_empty(),
         "not even the toolkit was created"
     );
 
-    // With --force the refusal is lifted: what stops it now is the
+    // With --hotswap-prod the refusal is lifted: what stops it now is the
     // missing synth output of prod.
     let forced = moto.run(&[
         "deploy",
@@ -318,13 +322,43 @@ async fn prod_refuses_hotswap_without_force_and_changes_nothing() {
         "--synth-dir",
         dir,
         "--hotswap",
-        "--force",
+        "--hotswap-prod",
     ]);
     assert!(!forced.stderr().contains("refused"), "{}", forced.stderr());
-    let force_alone = moto.run(&["deploy", "--stage", "prod", "--synth-dir", dir, "--force"]);
+    let alone = moto.run(&[
+        "deploy",
+        "--stage",
+        "prod",
+        "--synth-dir",
+        dir,
+        "--hotswap-prod",
+    ]);
     assert_eq!(
-        force_alone.code(),
+        alone.code(),
         2,
-        "--force means nothing without --hotswap"
+        "--hotswap-prod means nothing without --hotswap"
+    );
+    // The flag's old name is refused with its new one, not taken as CDK's
+    // "deploy even if unchanged".
+    let old = moto.run(&[
+        "deploy",
+        "--stage",
+        "prod",
+        "--synth-dir",
+        dir,
+        "--hotswap",
+        "--force",
+    ]);
+    assert_eq!(old.code(), 2, "{}", old.stderr());
+    assert!(
+        old.stderr()
+            .contains("deploy has no --force: a hotswap on a protected stage is --hotswap-prod"),
+        "{}",
+        old.stderr()
+    );
+    let listed = moto.cloudformation().list_stacks().send().await;
+    assert!(
+        listed.unwrap().stack_summaries().is_empty(),
+        "nothing was created"
     );
 }

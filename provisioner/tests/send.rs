@@ -291,6 +291,7 @@ fn options(dir: &Path, batch_size: usize, max_attempts: u32) -> SendOptions {
         concurrency: 3,
         retry: fast_retries(max_attempts),
         rejected_file: dir.join("rejected.csv"),
+        output: provisioner::output::Format::Text,
     }
 }
 

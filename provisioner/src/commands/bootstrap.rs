@@ -66,7 +66,12 @@ pub async fn bootstrap(
         replacement_gate: None,
         disable_rollback: false,
     };
-    let (outcome, toolkit) = toolkit::bootstrap(&engine)
+    let account = toolkit::Account {
+        sts: &clients.sts,
+        s3: &clients.s3,
+        region: &clients.region,
+    };
+    let (outcome, toolkit) = toolkit::bootstrap(&engine, Some(&account))
         .await
         .map_err(|e| e.into_failure_in(stage))?;
     let done = match outcome {

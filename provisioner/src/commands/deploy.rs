@@ -24,7 +24,13 @@ pub struct DeployArgs {
     #[arg(long)]
     pub exclusively: bool,
     /// Folder written by `provisioner synth`.
-    #[arg(long, default_value = crate::synth_output::DEFAULT_SYNTH_DIR)]
+    #[arg(
+        short = 'o',
+        long = "output-dir",
+        visible_aliases = ["synth-dir", "out"],
+        value_name = "DIR",
+        default_value = crate::synth_output::DEFAULT_SYNTH_DIR
+    )]
     pub synth_dir: PathBuf,
     /// Stacks deployed at the same time (when independent).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
@@ -43,9 +49,18 @@ pub struct DeployArgs {
     /// deploy as usual.
     #[arg(long)]
     pub hotswap: bool,
-    /// Hotswap even on a protected stage (prod).
+    /// Hotswap even on a protected stage (prod), accepting that its
+    /// functions run code their stacks do not name until the next deploy.
     #[arg(long, requires = "hotswap")]
+    pub hotswap_prod: bool,
+    /// Refused, saying what to use: this flag once meant `--hotswap-prod`,
+    /// and CDK's meaning (redeploy unchanged stacks) has no use here.
+    #[arg(long, hide = true)]
     pub force: bool,
+    /// The result as one JSON document on standard output
+    /// (`{stage, result, seconds, stacks: [{id, stackName, result, error}]}`).
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: crate::output::Format,
     /// Keep what a failed update created or changed instead of rolling it
     /// back (CloudFormation's DisableRollback): fix the cause and deploy
     /// again. A first create that fails is still deleted on the next run.
@@ -56,9 +71,19 @@ pub struct DeployArgs {
 /// Runs `provisioner deploy` with the process's terminal.
 pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) -> CommandResult {
     use crate::commands::session;
+    if args.force {
+        return Err(crate::failure::Failure::usage(anyhow::anyhow!(
+            "deploy has no --force: a hotswap on a protected stage is --hotswap-prod"
+        ))
+        .hint(
+            "nothing was changed; use `--hotswap --hotswap-prod` to hotswap prod, or drop \
+             --force: an unchanged stack is skipped because deploying it would change nothing \
+             (`provisioner diff` shows what differs)",
+        ));
+    }
     let stage = crate::stage::named(&args.stage)?;
     if args.hotswap {
-        crate::deploy::hotswap::check_stage(stage, args.force)?;
+        crate::deploy::hotswap::check_stage(stage, args.hotswap_prod)?;
     }
     if let Some(path) = &args.outputs_file {
         check_outputs_path(path)?;
@@ -74,6 +99,7 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
         poll: session::poll_interval(aws),
         hotswap: None,
         disable_rollback: args.no_rollback,
+        output: args.output,
     };
     let progress = session::progress();
     let mut prompt = crate::deploy::approval::TerminalPrompt;
@@ -84,12 +110,18 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
         let clients = session::clients(aws, stage.region).await;
         let manifest = crate::synth_output::read_manifest(&args.synth_dir, stage.name)?;
         crate::synth_output::check_region(&manifest, &clients.region)?;
-        crate::preflight::before_deploy(stage, &args.synth_dir, aws, out, progress.as_ref())
+        // Standard output holds only the JSON report under --output json.
+        let mut to_stderr = std::io::stderr();
+        let checks_out: &mut dyn Write = match args.output {
+            crate::output::Format::Json => &mut to_stderr,
+            crate::output::Format::Text => &mut *out,
+        };
+        crate::preflight::before_deploy(stage, &args.synth_dir, aws, checks_out, progress.as_ref())
             .await?;
         if args.hotswap {
             options.hotswap = Some(Hotswap {
                 lambda: Lambda::connect(aws, &clients.region, options.poll).await,
-                force: args.force,
+                force: args.hotswap_prod,
             });
         }
         deploy(

@@ -35,11 +35,21 @@ pub struct DestroyArgs {
     #[arg(long)]
     pub force: bool,
     /// Folder written by `provisioner synth`.
-    #[arg(long, default_value = crate::synth_output::DEFAULT_SYNTH_DIR)]
+    #[arg(
+        short = 'o',
+        long = "output-dir",
+        visible_aliases = ["synth-dir", "out"],
+        value_name = "DIR",
+        default_value = crate::synth_output::DEFAULT_SYNTH_DIR
+    )]
     pub synth_dir: PathBuf,
     /// Stacks deleted at the same time (when independent).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+    /// `json`: one document, `{stage, result, seconds, stacks: [{id,
+    /// result, reason}], retained: [...]}`.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: crate::output::Format,
 }
 
 /// Runs `provisioner destroy` with the process's terminal.
@@ -51,6 +61,7 @@ pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write)
         force: args.force,
         concurrency: usize::from(args.concurrency),
         poll: session::poll_interval(aws),
+        output: args.output,
     };
     let progress = session::progress();
     let mut prompt = crate::deploy::approval::TerminalPrompt;
@@ -76,6 +87,38 @@ pub struct DestroyOptions {
     pub force: bool,
     pub concurrency: usize,
     pub poll: Duration,
+    pub output: crate::output::Format,
+}
+
+/// One stack's line of the destroy report.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StackLine {
+    id: String,
+    /// "deleted", "already gone", "failed" or "not deleted".
+    result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RetainedLine<'a> {
+    stack: &'a str,
+    logical_id: &'a str,
+    #[serde(rename = "type")]
+    resource_type: &'a str,
+    physical_id: &'a str,
+    as_snapshot: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+struct DestroyReport<'a> {
+    stage: &'a str,
+    result: &'static str,
+    seconds: f64,
+    stacks: Vec<StackLine>,
+    retained: Vec<RetainedLine<'a>>,
 }
 
 /// A resource that outlives its stack (`DeletionPolicy: Retain`).
@@ -181,45 +224,102 @@ pub async fn destroy(
     let mut first_failure = None;
     let mut retained_all = Vec::new();
     let mut deleted_any = false;
+    let mut lines = Vec::new();
     for (id, run) in results {
-        let line = match run {
+        let (result, reason) = match run {
             Run::Done((DestroyOutcome::Deleted, retained)) => {
                 deleted_any = true;
                 retained_all.extend(retained.into_iter().map(|r| (id.clone(), r)));
-                "deleted".to_string()
+                ("deleted", None)
             }
-            Run::Done((DestroyOutcome::AlreadyGone, _)) => "already gone".to_string(),
+            Run::Done((DestroyOutcome::AlreadyGone, _)) => ("already gone", None),
             Run::Failed(error) => {
                 let text = cause(&error);
                 // The same cause for several stacks (no credentials, no
                 // network) is said once, with the first stack it stopped.
-                let line = match &first_failure {
+                let reason = match &first_failure {
                     Some((first_id, first_text, _)) if *first_text == text => {
-                        format!("FAILED: the same error as {first_id}")
+                        format!("the same error as {first_id}")
                     }
-                    _ => format!("FAILED: {error}"),
+                    _ => error.to_string(),
                 };
                 if first_failure.is_none() {
                     first_failure = Some((id.clone(), text, error));
                 }
-                line
+                ("failed", Some(reason))
             }
             Run::NotStarted {
                 blocked_by: Some(b),
-            } => format!("not deleted: {b} could not be deleted"),
+            } => ("not deleted", Some(format!("{b} could not be deleted"))),
             Run::NotStarted { blocked_by: None } => {
-                "not deleted: stopped after a failure".to_string()
+                ("not deleted", Some("stopped after a failure".to_string()))
             }
         };
-        writeln!(out, "{id:<20} {line}").map_err(unwritable)?;
+        lines.push(StackLine { id, result, reason });
     }
-    if !retained_all.is_empty() {
+    let result = if first_failure.is_none() {
+        "done"
+    } else {
+        "failed"
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    match options.output {
+        crate::output::Format::Json => {
+            let retained = retained_all
+                .iter()
+                .map(|(stack, r)| RetainedLine {
+                    stack,
+                    logical_id: &r.logical_id,
+                    resource_type: &r.resource_type,
+                    physical_id: &r.physical_id,
+                    as_snapshot: r.as_snapshot,
+                })
+                .collect();
+            crate::output::json(
+                out,
+                &DestroyReport {
+                    stage,
+                    result,
+                    seconds,
+                    stacks: lines,
+                    retained,
+                },
+            )
+            .map_err(unwritable)?;
+        }
+        crate::output::Format::Text => {
+            write_text(&lines, &retained_all, out).map_err(unwritable)?;
+            writeln!(out, "destroy {result} in {seconds:.1}s").map_err(unwritable)?;
+        }
+    }
+    match first_failure {
+        None => Ok(()),
+        Some((_, _, error)) => Err(crate::deploy::report::changed_anyway(
+            error.into_failure(),
+            deleted_any,
+        )),
+    }
+}
+
+fn write_text(
+    lines: &[StackLine],
+    retained: &[(String, Retained)],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    for line in lines {
+        let text = match (line.result, &line.reason) {
+            ("failed", Some(reason)) => format!("FAILED: {reason}"),
+            (result, Some(reason)) => format!("{result}: {reason}"),
+            (result, None) => result.to_string(),
+        };
+        writeln!(out, "{:<20} {text}", line.id)?;
+    }
+    if !retained.is_empty() {
         writeln!(
             out,
             "retained (they outlive the stacks; delete them by hand when no longer needed):"
-        )
-        .map_err(unwritable)?;
-        for (stack, r) in &retained_all {
+        )?;
+        for (stack, r) in retained {
             let how = if r.as_snapshot {
                 " (its final snapshot)"
             } else {
@@ -229,28 +329,10 @@ pub async fn destroy(
                 out,
                 "  {stack}/{} {} {}{how}",
                 r.logical_id, r.resource_type, r.physical_id
-            )
-            .map_err(unwritable)?;
+            )?;
         }
     }
-    writeln!(
-        out,
-        "destroy {} in {:.1}s",
-        if first_failure.is_none() {
-            "done"
-        } else {
-            "failed"
-        },
-        started.elapsed().as_secs_f64()
-    )
-    .map_err(unwritable)?;
-    match first_failure {
-        None => Ok(()),
-        Some((_, _, error)) => Err(crate::deploy::report::changed_anyway(
-            error.into_failure(),
-            deleted_any,
-        )),
-    }
+    Ok(())
 }
 
 /// What went wrong, without the stack it happened to: an AWS call's

@@ -11,7 +11,10 @@ use crate::synth_output::read_manifest;
 use stacks::model::limits::MAX_INLINE_TEMPLATE_BYTES;
 
 use crate::deploy::cfn::{Cfn, ChangeSetResult, TemplateSource};
-use crate::deploy::diff::diff as diff_templates;
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::deploy::diff::{Change, Replacement, diff as diff_templates};
 use crate::deploy::error::DeployError;
 use crate::deploy::plan::{self, Closure, LocalStack};
 use crate::deploy::replacement;
@@ -26,11 +29,28 @@ pub struct DiffArgs {
     pub stage: String,
     /// Stacks to compare; none: every stack.
     pub stacks: Vec<String>,
+    /// Every stack of the stage (the same as naming none; CDK's flag).
+    #[arg(long, conflicts_with = "stacks")]
+    pub all: bool,
+    /// Stacks compared at the same time (each may create, read and delete
+    /// a change set).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// `json`: one document, `{stage, differing, stacks: [...]}`, each
+    /// stack with its resources, outputs and security changes.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: crate::output::Format,
     /// Exit with code 1 when a stack differs.
     #[arg(long)]
     pub fail: bool,
     /// Folder written by `provisioner synth`.
-    #[arg(long, default_value = crate::synth_output::DEFAULT_SYNTH_DIR)]
+    #[arg(
+        short = 'o',
+        long = "output-dir",
+        visible_aliases = ["synth-dir", "out"],
+        value_name = "DIR",
+        default_value = crate::synth_output::DEFAULT_SYNTH_DIR
+    )]
     pub synth_dir: PathBuf,
     /// Compare templates only; by default a change set (created, read and
     /// deleted, never executed) tells which modified resources are replaced.
@@ -44,12 +64,17 @@ pub fn run(args: DiffArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) ->
     session::block_on(async {
         let clients = session::clients(aws, stage.region).await;
         let change_set = (!args.no_change_set).then(session::change_set_name);
+        let options = DiffOptions {
+            fail: args.fail,
+            change_set,
+            concurrency: usize::from(args.concurrency),
+            output: args.output,
+        };
         diff(
             &args.synth_dir,
             stage.name,
             &args.stacks,
-            args.fail,
-            change_set.as_deref(),
+            &options,
             &clients,
             out,
         )
@@ -57,15 +82,96 @@ pub fn run(args: DiffArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) ->
     })
 }
 
-/// Prints the differences; with `fail`, a difference is exit code 1. With
-/// `change_set` (a change set name), replacements of modified resources are
-/// asked of CloudFormation.
+/// How `diff` compares and prints.
+#[derive(Debug, Clone, Default)]
+pub struct DiffOptions {
+    /// A difference is exit code 1.
+    pub fail: bool,
+    /// A change set name: replacements of modified resources are asked of
+    /// CloudFormation.
+    pub change_set: Option<String>,
+    /// Stacks compared at once (at least 1).
+    pub concurrency: usize,
+    pub output: crate::output::Format,
+}
+
+/// One stack compared: what the text and the JSON are printed from.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackComparison {
+    pub id: String,
+    pub stack_name: String,
+    /// "new stack", "<STATUS>, nothing deployed", or `None` (deployed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    pub differs: bool,
+    pub resources: Vec<ResourceChange>,
+    pub outputs: Vec<OutputChange>,
+    pub security: Vec<SecurityChangeJson>,
+    /// Exports a replacement would change while imported (deploy refuses).
+    pub blocked_exports: Vec<String>,
+    /// Termination protection a deploy turns on (`true`) or off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub termination_protection: Option<bool>,
+    /// Why replacements are unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replacements_unknown: Option<String>,
+    #[serde(skip)]
+    text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceChange {
+    pub logical_id: String,
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    /// "added", "removed" or "modified".
+    pub change: &'static str,
+    /// "yes", "conditional", "no" or "unknown".
+    pub replacement: &'static str,
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputChange {
+    pub id: String,
+    pub change: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityChangeJson {
+    pub change: &'static str,
+    pub logical_id: String,
+    pub kind: &'static str,
+    pub grant: serde_json::Value,
+    pub broadening: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct DiffReport<'a> {
+    stage: &'a str,
+    differing: Vec<&'a str>,
+    stacks: &'a [StackComparison],
+}
+
+fn change_word(change: Change) -> &'static str {
+    match change {
+        Change::Added => "added",
+        Change::Removed => "removed",
+        Change::Modified => "modified",
+    }
+}
+
+/// Prints the differences (text or JSON); with `fail`, a difference is
+/// exit code 1.
 pub async fn diff(
     dir: &Path,
     stage: &str,
     stacks: &[String],
-    fail: bool,
-    change_set: Option<&str>,
+    options: &DiffOptions,
     clients: &Clients,
     out: &mut dyn Write,
 ) -> CommandResult {
@@ -77,62 +183,36 @@ pub async fn diff(
     let remotes = plan::remotes(&cfn, &local)
         .await
         .map_err(DeployError::into_failure)?;
-    let mut differing = Vec::new();
-    for (stack, remote) in local.iter().zip(&remotes) {
-        let mut differences = diff_templates(remote.template.as_ref(), &stack.template);
-        let mut note = None;
-        if let Some(name) = change_set
-            && remote.template.is_some()
-            && differences.replacements_unknown()
-        {
-            match replacements(&cfn, stack, name).await {
-                Ok(found) => differences.mark_replacements(&found),
-                Err(reason) => note = Some(reason),
-            }
-        }
-        let status = match &remote.state {
-            None => " (new stack)".to_string(),
-            Some(state) if remote.template.is_none() => {
-                format!(" ({}, nothing deployed)", state.status)
-            }
-            Some(_) => String::new(),
-        };
-        writeln!(
+    let cfn = &cfn;
+    let change_set = options.change_set.as_deref();
+    // In manifest order, at most `concurrency` stacks at a time.
+    let compared: Vec<StackComparison> = stream::iter(local.iter().zip(&remotes))
+        .map(|(stack, remote)| compare(cfn, stack, remote, change_set))
+        .buffered(options.concurrency.max(1))
+        .collect()
+        .await;
+    let differing: Vec<&str> = compared
+        .iter()
+        .filter(|c| c.differs)
+        .map(|c| c.id.as_str())
+        .collect();
+    match options.output {
+        crate::output::Format::Json => crate::output::json(
             out,
-            "Stack {} ({}){status}",
-            stack.entry.id, stack.entry.stack_name
+            &DiffReport {
+                stage,
+                differing: differing.clone(),
+                stacks: &compared,
+            },
         )
-        .map_err(unwritable)?;
-        let protection_changes = remote
-            .state
-            .as_ref()
-            .is_some_and(|s| s.termination_protection != stack.entry.termination_protection);
-        if differences.is_empty() && !protection_changes {
-            writeln!(out, "  no differences").map_err(unwritable)?;
-            continue;
-        }
-        differing.push(stack.entry.id.clone());
-        write!(out, "{differences}").map_err(unwritable)?;
-        if let Some(note) = note {
-            writeln!(out, "  (replacements unknown: {note})").map_err(unwritable)?;
-        }
-        for blocked in replacement::exports_replaced(&differences, &stack.template) {
-            writeln!(out, "  ! {blocked}").map_err(unwritable)?;
-        }
-        if protection_changes {
-            writeln!(
-                out,
-                "  ~ termination protection {}",
-                if stack.entry.termination_protection {
-                    "on"
-                } else {
-                    "off"
-                }
-            )
-            .map_err(unwritable)?;
+        .map_err(unwritable)?,
+        crate::output::Format::Text => {
+            for stack in &compared {
+                out.write_all(stack.text.as_bytes()).map_err(unwritable)?;
+            }
         }
     }
-    if fail && !differing.is_empty() {
+    if options.fail && !differing.is_empty() {
         return Err(Failure::failed(anyhow::anyhow!(
             "{} of {} stacks differ from what is deployed: {}",
             differing.len(),
@@ -141,6 +221,117 @@ pub async fn diff(
         )));
     }
     Ok(())
+}
+
+/// One stack against its deployed template (and, for replacements, a
+/// change set that is never executed).
+async fn compare(
+    cfn: &Cfn,
+    stack: &LocalStack,
+    remote: &plan::Remote,
+    change_set: Option<&str>,
+) -> StackComparison {
+    let mut differences = diff_templates(remote.template.as_ref(), &stack.template);
+    let mut note = None;
+    if let Some(name) = change_set
+        && remote.template.is_some()
+        && differences.replacements_unknown()
+    {
+        match replacements(cfn, stack, name).await {
+            Ok(found) => differences.mark_replacements(&found),
+            Err(reason) => note = Some(reason),
+        }
+    }
+    let status = match &remote.state {
+        None => Some("new stack".to_string()),
+        Some(state) if remote.template.is_none() => {
+            Some(format!("{}, nothing deployed", state.status))
+        }
+        Some(_) => None,
+    };
+    let protection = remote
+        .state
+        .as_ref()
+        .filter(|s| s.termination_protection != stack.entry.termination_protection)
+        .map(|_| stack.entry.termination_protection);
+    let blocked: Vec<String> = replacement::exports_replaced(&differences, &stack.template)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let differs = !differences.is_empty() || protection.is_some();
+
+    let mut text = format!(
+        "Stack {} ({}){}\n",
+        stack.entry.id,
+        stack.entry.stack_name,
+        status
+            .as_ref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default()
+    );
+    if !differs {
+        text.push_str("  no differences\n");
+    } else {
+        text.push_str(&differences.to_string());
+        if let Some(note) = &note {
+            text.push_str(&format!("  (replacements unknown: {note})\n"));
+        }
+        for blocked in &blocked {
+            text.push_str(&format!("  ! {blocked}\n"));
+        }
+        if let Some(on) = protection {
+            text.push_str(&format!(
+                "  ~ termination protection {}\n",
+                if on { "on" } else { "off" }
+            ));
+        }
+    }
+    StackComparison {
+        id: stack.entry.id.clone(),
+        stack_name: stack.entry.stack_name.clone(),
+        status,
+        differs,
+        resources: differences
+            .resources
+            .iter()
+            .map(|r| ResourceChange {
+                logical_id: r.logical_id.clone(),
+                resource_type: r.resource_type.clone(),
+                change: change_word(r.change),
+                replacement: match r.replacement {
+                    Replacement::Yes => "yes",
+                    Replacement::Conditional => "conditional",
+                    Replacement::No => "no",
+                    Replacement::Unknown => "unknown",
+                },
+                paths: r.paths.clone(),
+            })
+            .collect(),
+        outputs: differences
+            .outputs
+            .iter()
+            .map(|(id, change)| OutputChange {
+                id: id.clone(),
+                change: change_word(*change),
+            })
+            .collect(),
+        security: differences
+            .security
+            .iter()
+            .map(|s| SecurityChangeJson {
+                change: change_word(s.change),
+                logical_id: s.logical_id.clone(),
+                kind: s.kind,
+                grant: serde_json::from_str(&s.grant)
+                    .unwrap_or_else(|_| serde_json::Value::String(s.grant.clone())),
+                broadening: s.broadening,
+            })
+            .collect(),
+        blocked_exports: blocked,
+        termination_protection: protection,
+        replacements_unknown: note,
+        text,
+    }
 }
 
 /// Which modified resources a deploy would replace, from a change set that

@@ -18,7 +18,13 @@ pub struct DoctorArgs {
     pub stage: String,
     /// Folder written by `provisioner synth` (the reservations to check);
     /// without it that check is skipped with the reason.
-    #[arg(long, default_value = crate::synth_output::DEFAULT_SYNTH_DIR)]
+    #[arg(
+        short = 'o',
+        long = "output-dir",
+        visible_aliases = ["synth-dir", "out"],
+        value_name = "DIR",
+        default_value = crate::synth_output::DEFAULT_SYNTH_DIR
+    )]
     pub synth_dir: PathBuf,
 }
 

@@ -36,7 +36,13 @@ pub struct SendArgs {
     #[arg(long)]
     pub api_url: Option<String>,
     /// Folder written by `provisioner synth` (names the Api stack).
-    #[arg(long, default_value = crate::synth_output::DEFAULT_SYNTH_DIR)]
+    #[arg(
+        short = 'o',
+        long = "output-dir",
+        visible_aliases = ["synth-dir", "out"],
+        value_name = "DIR",
+        default_value = crate::synth_output::DEFAULT_SYNTH_DIR
+    )]
     pub synth_dir: PathBuf,
     /// Rows per request (the API takes at most 500).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..=500))]
@@ -55,6 +61,10 @@ pub struct SendArgs {
     /// Validate the files and write the rejected file, sending nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// `json`: the summary as one document (the counts, `seconds`,
+    /// `rejectedFile`).
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: crate::output::Format,
 }
 
 impl SendArgs {
@@ -67,6 +77,7 @@ impl SendArgs {
                 ..RetryPolicy::default()
             },
             rejected_file: self.rejected_file.clone(),
+            output: self.output,
         }
     }
 }
@@ -87,7 +98,10 @@ pub fn run(args: SendArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandResu
         };
         Failure::usage(e).hint(format!("{hint}; nothing was sent"))
     })?;
-    let progress: Box<dyn RowProgress> = if std::io::stderr().is_terminal() {
+    let quiet = crate::output::verbosity() == crate::output::Verbosity::Quiet;
+    let progress: Box<dyn RowProgress> = if quiet {
+        Box::new(PlainRows::new(std::io::sink(), Duration::from_secs(5)))
+    } else if std::io::stderr().is_terminal() {
         Box::new(LiveRows::new())
     } else {
         Box::new(PlainRows::new(std::io::stderr(), Duration::from_secs(5)))

@@ -27,8 +27,11 @@ pub async fn clients(aws: &AwsOptions, stage_region: &str) -> Clients {
 }
 
 /// A live view when standard error is a terminal, plain lines otherwise.
+/// Nothing under `--quiet`.
 pub fn progress() -> Box<dyn Progress> {
-    if std::io::stderr().is_terminal() {
+    if crate::output::verbosity() == crate::output::Verbosity::Quiet {
+        Box::new(PlainProgress::new(std::io::sink()))
+    } else if std::io::stderr().is_terminal() {
         Box::new(LiveProgress::new())
     } else {
         Box::new(PlainProgress::new(std::io::stderr()))

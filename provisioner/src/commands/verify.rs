@@ -23,7 +23,13 @@ pub struct VerifyArgs {
     #[arg(long, default_value = "dev", env = "PROVISIONER_STAGE")]
     pub stage: String,
     /// Folder written by `provisioner synth`.
-    #[arg(long, default_value = crate::synth_output::DEFAULT_SYNTH_DIR)]
+    #[arg(
+        short = 'o',
+        long = "output-dir",
+        visible_aliases = ["synth-dir", "out"],
+        value_name = "DIR",
+        default_value = crate::synth_output::DEFAULT_SYNTH_DIR
+    )]
     pub synth_dir: PathBuf,
     #[arg(long, value_enum, default_value = "text")]
     pub output: Format,

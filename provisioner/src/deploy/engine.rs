@@ -180,6 +180,20 @@ impl Engine<'_> {
                 Outcome::NoChanges => "no changes".to_string(),
             },
         );
+        if self.method == Method::ChangeSet
+            && outcome != Outcome::NoChanges
+            && !request.exported.is_empty()
+            && state.outputs.is_empty()
+        {
+            // CloudFormation always sets them: an emulator's change sets
+            // (moto's) do not, and the stacks importing from this one
+            // would fail far from the cause.
+            self.progress.note(&format!(
+                "{name}: its change set left it without outputs or exports (an emulator \
+                 such as moto): stacks importing from it will fail; on such an endpoint \
+                 deploy with --method direct"
+            ));
+        }
         Ok((outcome, state))
     }
 

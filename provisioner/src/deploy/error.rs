@@ -327,7 +327,13 @@ pub enum DeployError {
     #[error("the toolkit stack {stack} cannot be created: its bucket {bucket} already exists")]
     ToolkitBucketExists { stack: String, bucket: String },
     #[error("the toolkit stack {stack} has no usable {output} output")]
-    ToolkitBroken { stack: String, output: &'static str },
+    ToolkitBroken {
+        stack: String,
+        output: &'static str,
+        /// `bootstrap` already tried to set the outputs by updating the
+        /// stack directly, and CloudFormation found nothing to update.
+        repair_tried: bool,
+    },
     #[error(
         "{path} is not the asset synth built: its SHA-256 is {found}, the manifest's {expected}"
     )]
@@ -473,20 +479,32 @@ impl DeployError {
             DeployError::ToolkitNewer { .. } => Some(
                 "a newer provisioner bootstrapped this account; upgrade provisioner".to_string(),
             ),
-            DeployError::ToolkitBroken { stack, .. } => Some(format!(
-                "on an emulator whose change sets give stacks no outputs (moto), bootstrap with \
-                 --method direct; otherwise run `aws cloudformation delete-stack --stack-name \
-                 {stack}`, then empty and delete its bucket (it is retained; it holds only \
-                 content-addressed assets, which deploy uploads again), then run `provisioner \
-                 bootstrap --stage <stage>`"
+            DeployError::ToolkitBroken {
+                stack,
+                repair_tried: false,
+                ..
+            } => Some(format!(
+                "run `provisioner bootstrap --stage <stage>`: it updates {stack} so its outputs \
+                 are set (an emulator's change sets, moto's, create stacks without outputs)"
+            )),
+            DeployError::ToolkitBroken {
+                stack,
+                repair_tried: true,
+                ..
+            } => Some(format!(
+                "updating {stack} again did not bring its outputs back: delete it (`aws \
+                 cloudformation delete-stack --stack-name {stack}`; its bucket is retained and \
+                 adopted by the next bootstrap), then run `provisioner bootstrap --stage <stage>`"
             )),
             DeployError::ToolkitBucketExists { stack, bucket } => Some(format!(
-                "the bucket is left from an earlier {stack} (a deleted toolkit keeps it): run \
-                 `aws cloudformation delete-stack --stack-name {stack}` (it holds nothing yet), \
-                 empty s3://{bucket} of every object version (S3 console: Empty) and delete it \
-                 (`aws s3api delete-bucket --bucket {bucket}`): it holds only \
-                 content-addressed assets, which deploy uploads again; then run `provisioner \
-                 bootstrap --stage <stage>`"
+                "s3://{bucket} is left from an earlier {stack} (a deleted toolkit keeps its \
+                 bucket). `provisioner bootstrap --stage <stage>` adopts it through a \
+                 CloudFormation import (the default --method change-set); where that is not \
+                 possible (--method direct, or an emulator without imports, such as moto) empty \
+                 and delete it (`aws s3 rb s3://{bucket} --force`, with --endpoint-url on an \
+                 emulator; for a versioned bucket, S3 console: Empty, then Delete): it holds \
+                 only content-addressed assets, which deploy uploads again. Then run \
+                 `provisioner bootstrap --stage <stage>` again"
             )),
             DeployError::AssetChanged { .. } => Some(
                 "the zip was edited or damaged since synth: run `provisioner synth --stage <stage>` \
@@ -525,7 +543,9 @@ impl DeployError {
             | DeployError::ToolkitNewer { .. }
             | DeployError::ReadFile { .. }
             | DeployError::AssetChanged { .. }
-            | DeployError::ExportInUse { .. } => Failure::usage(self),
+            | DeployError::ExportInUse { .. }
+            | DeployError::ToolkitBucketExists { .. }
+            | DeployError::ToolkitBroken { .. } => Failure::usage(self),
             _ => Failure::failed(self),
         };
         match hint {

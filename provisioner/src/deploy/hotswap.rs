@@ -47,7 +47,7 @@ pub fn check_stage(stage: &Stage, force: bool) -> CommandResult {
     ))
     .hint(format!(
         "nothing was changed; deploy without --hotswap (through CloudFormation), or add \
-         --force if drift on {} is intended",
+         --hotswap-prod if drift on {} is intended",
         stage.name
     )))
 }
@@ -609,7 +609,7 @@ mod tests {
         let refused = check_stage(prod, false).unwrap_err();
         assert_eq!(refused.code, crate::failure::ExitCode::Usage);
         assert!(refused.to_string().contains("stage prod"), "{refused}");
-        assert!(refused.hint.unwrap().contains("--force"));
+        assert!(refused.hint.unwrap().contains("--hotswap-prod"));
         assert!(check_stage(prod, true).is_ok());
         assert!(check_stage(Stage::named("dev").unwrap(), false).is_ok());
     }

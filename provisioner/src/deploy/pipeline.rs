@@ -45,6 +45,10 @@ pub struct DeployOptions {
     pub hotswap: Option<Hotswap>,
     /// `--no-rollback`.
     pub disable_rollback: bool,
+    /// `--output json`: standard output holds only the JSON report; what
+    /// is printed along the way (approval, hotswap notes) goes to
+    /// standard error.
+    pub output: crate::output::Format,
 }
 
 /// Deploys the stacks of the manifest in `dir` with `clients`; prints the
@@ -82,7 +86,7 @@ pub async fn deploy(
         replacement_gate: None,
         disable_rollback: options.disable_rollback,
     };
-    let toolkit = ensure_toolkit(&engine, stage, progress).await?;
+    let toolkit = ensure_toolkit(&engine, clients, stage, progress).await?;
     let bucket = Bucket {
         s3: clients.s3.clone(),
         name: toolkit.bucket,
@@ -114,7 +118,16 @@ pub async fn deploy(
     let after = export_order(&cfn, &stacks, progress)
         .await
         .map_err(DeployError::into_failure)?;
-    approve(&stacks, options.require_approval, out, progress, prompt)?;
+    let json = options.output == crate::output::Format::Json;
+    let mut to_stderr = std::io::stderr();
+    approve(
+        &stacks,
+        options.require_approval,
+        crate::output::verbosity() == crate::output::Verbosity::Verbose,
+        if json { &mut to_stderr } else { &mut *out },
+        progress,
+        prompt,
+    )?;
     upload(assets, &stacks, &bucket, progress).await?;
     // The change sets say what a template diff cannot: which data stores
     // would be replaced. Asked per stack, just before executing.
@@ -189,9 +202,13 @@ pub async fn deploy(
         .filter(|(_, run)| matches!(run, Run::Done((StackResult::Hotswapped(_), _))))
         .map(|(id, _)| id.clone())
         .collect();
-    let result = report(results, started, options, out);
+    let result = report(results, started, stage, options, &mut *out);
     let notes = match options.hotswap {
-        Some(_) => hotswap_notes(&stacks, &hotswapped, out),
+        Some(_) => hotswap_notes(
+            &stacks,
+            &hotswapped,
+            if json { &mut to_stderr } else { out },
+        ),
         None => Ok(()),
     };
     result.and(notes)
@@ -269,6 +286,7 @@ fn hotswap_notes(stacks: &[Planned], hotswapped: &[String], out: &mut dyn Write)
 /// refused when its version is not this build's.
 async fn ensure_toolkit(
     engine: &Engine<'_>,
+    clients: &Clients,
     stage: &str,
     progress: &dyn Progress,
 ) -> Result<toolkit::Toolkit, Failure> {
@@ -281,7 +299,15 @@ async fn ensure_toolkit(
                 "bootstrapping: {} does not exist yet in this account and region",
                 stacks::assets::TOOLKIT_STACK_NAME
             ));
-            toolkit::bootstrap(engine).await.map_err(hint)?.1
+            let account = toolkit::Account {
+                sts: &clients.sts,
+                s3: &clients.s3,
+                region: &clients.region,
+            };
+            toolkit::bootstrap(engine, Some(&account))
+                .await
+                .map_err(hint)?
+                .1
         }
     };
     toolkit::check(&toolkit).map_err(hint)?;

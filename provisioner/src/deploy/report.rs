@@ -44,11 +44,39 @@ impl std::fmt::Display for StackResult {
 
 pub type StackRun = Run<(StackResult, BTreeMap<String, String>), DeployError>;
 
-/// Prints one line per stack, writes the outputs file, and turns the first
-/// failure into the command's.
+/// One stack's line of the report, as text or JSON (`--output json`).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackLine {
+    pub id: String,
+    /// "created", "updated", "no changes", "unchanged", "hotswapped ...",
+    /// "failed" or "not deployed".
+    pub result: String,
+    /// Why it failed or was not deployed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The stack's outputs after a deploy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<BTreeMap<String, String>>,
+}
+
+/// The whole run, for `--output json`.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployReport<'a> {
+    pub stage: &'a str,
+    /// "done" or "failed".
+    pub result: &'static str,
+    pub seconds: f64,
+    pub stacks: Vec<StackLine>,
+}
+
+/// Prints one line per stack (or the JSON report), writes the outputs
+/// file, and turns the first failure into the command's.
 pub fn report(
     results: Vec<(String, StackRun)>,
     started: Instant,
+    stage: &str,
     options: &DeployOptions,
     out: &mut dyn Write,
 ) -> CommandResult {
@@ -56,38 +84,68 @@ pub fn report(
     let mut first_failure = None;
     let mut failed = 0;
     let mut changed = false;
+    let mut lines = Vec::new();
     for (id, run) in results {
-        let line = match run {
+        let (result, reason, stack_outputs) = match run {
             Run::Done((result, stack_outputs)) => {
-                outputs.insert(id.clone(), stack_outputs);
+                outputs.insert(id.clone(), stack_outputs.clone());
                 changed |= !matches!(
                     result,
                     StackResult::Unchanged | StackResult::Deployed(Outcome::NoChanges)
                 );
-                result.to_string()
+                (result.to_string(), None, Some(stack_outputs))
             }
             Run::Failed(error) => {
                 failed += 1;
-                let line = format!("FAILED: {error}");
+                let reason = error.to_string();
                 first_failure.get_or_insert(error);
-                line
+                ("failed".to_string(), Some(reason), None)
             }
             Run::NotStarted {
                 blocked_by: Some(dependency),
-            } => format!("not deployed: {dependency} failed"),
-            Run::NotStarted { blocked_by: None } => {
-                "not deployed: stopped after a failure".to_string()
-            }
+            } => (
+                "not deployed".to_string(),
+                Some(format!("{dependency} failed")),
+                None,
+            ),
+            Run::NotStarted { blocked_by: None } => (
+                "not deployed".to_string(),
+                Some("stopped after a failure".to_string()),
+                None,
+            ),
         };
-        writeln!(out, "{id:<20} {line}").map_err(unwritable)?;
+        lines.push(StackLine {
+            id,
+            result,
+            reason,
+            outputs: stack_outputs,
+        });
     }
-    writeln!(
-        out,
-        "deploy {} in {:.1}s",
-        if failed == 0 { "done" } else { "failed" },
-        started.elapsed().as_secs_f64()
-    )
-    .map_err(unwritable)?;
+    let result = if failed == 0 { "done" } else { "failed" };
+    let seconds = started.elapsed().as_secs_f64();
+    match options.output {
+        crate::output::Format::Json => crate::output::json(
+            out,
+            &DeployReport {
+                stage,
+                result,
+                seconds,
+                stacks: lines,
+            },
+        )
+        .map_err(unwritable)?,
+        crate::output::Format::Text => {
+            for line in &lines {
+                let text = match (line.result.as_str(), &line.reason) {
+                    ("failed", Some(reason)) => format!("FAILED: {reason}"),
+                    (result, Some(reason)) => format!("{result}: {reason}"),
+                    (result, None) => result.to_string(),
+                };
+                writeln!(out, "{:<20} {text}", line.id).map_err(unwritable)?;
+            }
+            writeln!(out, "deploy {result} in {seconds:.1}s").map_err(unwritable)?;
+        }
+    }
     if let Some(path) = &options.outputs_file {
         write_outputs(path, &outputs).map_err(Failure::usage)?;
     }

@@ -83,6 +83,7 @@ pub fn read(state: &StackState) -> Result<Toolkit> {
     let broken = |output| DeployError::ToolkitBroken {
         stack: TOOLKIT_STACK_NAME.to_string(),
         output,
+        repair_tried: false,
     };
     let bucket = state
         .outputs
@@ -131,14 +132,55 @@ fn newer_compatible(toolkit: &Toolkit) -> bool {
 }
 
 /// Creates or upgrades the toolkit stack; an up-to-date one is left alone
-/// (`UpdateStack` would refuse a template without changes).
-pub async fn bootstrap(engine: &Engine<'_>) -> Result<(Outcome, Toolkit)> {
+/// (`UpdateStack` would refuse a template without changes). A toolkit
+/// stack without its outputs is repaired (see [`with_outputs`]).
+///
+/// `account` names the asset bucket in errors, and lets a direct create
+/// (`--method direct`, which has no early validation) be refused before it
+/// starts when the bucket is already there.
+pub async fn bootstrap(
+    engine: &Engine<'_>,
+    account: Option<&Account<'_>>,
+) -> Result<(Outcome, Toolkit)> {
+    let result = bootstrap_stack(engine, account).await;
+    match (result, account) {
+        (Err(e), Some(account)) => Err(account.name_the_bucket(e).await),
+        (result, _) => result,
+    }
+}
+
+async fn bootstrap_stack(
+    engine: &Engine<'_>,
+    account: Option<&Account<'_>>,
+) -> Result<(Outcome, Toolkit)> {
     let deployed = super::plan::remote(engine.cfn, TOOLKIT_STACK_NAME).await?;
+    let request = request();
+    let usable = deployed
+        .state
+        .as_ref()
+        .is_some_and(|s| super::status::succeeded(&s.status));
+    if !usable
+        && engine.method == super::engine::Method::Direct
+        && let Some(account) = account
+        && let Some(bucket) = account.existing_bucket().await
+    {
+        return Err(DeployError::ToolkitBucketExists {
+            stack: TOOLKIT_STACK_NAME.to_string(),
+            bucket,
+        });
+    }
     if let Some(state) = &deployed.state
         && super::status::succeeded(&state.status)
     {
         if deployed.template.as_ref() == Some(&stacks::toolkit::template()) {
-            return Ok((Outcome::NoChanges, read(state)?));
+            let repaired = read(state).is_err();
+            let toolkit = with_outputs(engine, &request, state).await?;
+            let outcome = if repaired {
+                Outcome::Updated
+            } else {
+                Outcome::NoChanges
+            };
+            return Ok((outcome, toolkit));
         }
         if let Ok(toolkit) = read(state)
             && newer_compatible(&toolkit)
@@ -146,7 +188,61 @@ pub async fn bootstrap(engine: &Engine<'_>) -> Result<(Outcome, Toolkit)> {
             return Ok((Outcome::NoChanges, toolkit));
         }
     }
-    let request = StackRequest {
+    let (outcome, state) = match engine
+        .deploy(&request)
+        .await
+        .map_err(bucket_exists)
+        .map_err(bucket_taken)
+    {
+        // A bucket left by an earlier toolkit (deleted, or whose first
+        // create failed before RetainExceptOnCreate): adopt it rather than
+        // ask the user to empty it.
+        Err(DeployError::ToolkitBucketExists { bucket, .. })
+            if engine.method == super::engine::Method::ChangeSet
+                && bucket != stacks::assets::ASSET_BUCKET_PATTERN =>
+        {
+            adopt(engine, &bucket).await?;
+            let (_, state) = engine.deploy(&request).await?;
+            (Outcome::Created, state)
+        }
+        Err(taken @ DeployError::ToolkitBucketExists { .. }) if !usable => {
+            discard_failed_create(engine).await?;
+            return Err(taken);
+        }
+        other => other?,
+    };
+    Ok((outcome, with_outputs(engine, &request, &state).await?))
+}
+
+/// An endpoint that does not roll back a failed create (moto) leaves the
+/// toolkit stack `REVIEW_IN_PROGRESS` or `CREATE_IN_PROGRESS`, which would
+/// block the next bootstrap as busy: it is deleted, as CloudFormation's
+/// rollback would, so the account is as it was.
+async fn discard_failed_create(engine: &Engine<'_>) -> Result<()> {
+    let name = TOOLKIT_STACK_NAME;
+    let Some(state) = engine.cfn.describe(name).await? else {
+        return Ok(());
+    };
+    let baseline = engine.cfn.newest_event(&state.id).await?;
+    let token = engine.token("discard", name);
+    engine.cfn.delete_stack(&state.id, &token).await?;
+    engine
+        .cfn
+        .wait_stack(
+            name,
+            &state.id,
+            "delete",
+            baseline,
+            Some(&token),
+            engine.progress,
+        )
+        .await?;
+    Ok(())
+}
+
+/// The toolkit stack as this build deploys it.
+fn request() -> StackRequest {
+    StackRequest {
         name: TOOLKIT_STACK_NAME.to_string(),
         template: TemplateSource::Body(stacks::toolkit::template_body()),
         // Its bucket is retained anyway; protection would only get in the
@@ -156,21 +252,122 @@ pub async fn bootstrap(engine: &Engine<'_>) -> Result<(Outcome, Toolkit)> {
             .as_object()
             .map(|r| r.len()),
         exported: Default::default(),
+    }
+}
+
+/// The toolkit read from `state`; when its outputs are missing, the stack
+/// is first updated directly (`UpdateStack`) with the same template. An
+/// emulator whose change sets create stacks without outputs (moto) sets
+/// them on a direct update; real CloudFormation always sets them, and
+/// answers such an update with "No updates are to be performed", which
+/// leaves the stack reported broken, with the way out.
+async fn with_outputs(
+    engine: &Engine<'_>,
+    request: &StackRequest,
+    state: &StackState,
+) -> Result<Toolkit> {
+    let Err(DeployError::ToolkitBroken { stack, output, .. }) = read(state) else {
+        return read(state);
     };
-    let (outcome, state) = match engine.deploy(&request).await.map_err(bucket_exists) {
-        // A bucket left by an earlier toolkit (deleted, or whose first
-        // create failed before RetainExceptOnCreate): adopt it rather than
-        // ask the user to empty it.
-        Err(DeployError::ToolkitBucketExists { bucket, .. })
-            if engine.method == super::engine::Method::ChangeSet =>
-        {
-            adopt(engine, &bucket).await?;
-            let (_, state) = engine.deploy(&request).await?;
-            (Outcome::Created, state)
+    engine.progress.note(&format!(
+        "{stack} has no {output} output (an endpoint whose change sets set no outputs, such as \
+         moto): updating it directly so that they are set"
+    ));
+    let direct = Engine {
+        cfn: engine.cfn,
+        progress: engine.progress,
+        method: super::engine::Method::Direct,
+        change_set_name: format!("{}-outputs", engine.change_set_name),
+        replacement_gate: None,
+        disable_rollback: false,
+    };
+    let still_broken = || DeployError::ToolkitBroken {
+        stack: stack.clone(),
+        output,
+        repair_tried: true,
+    };
+    match direct.deploy(request).await {
+        Ok((_, state)) => read(&state).map_err(|_| still_broken()),
+        Err(DeployError::Aws(e)) if e.kind == super::error::AwsErrorKind::Validation => {
+            Err(still_broken())
         }
-        other => other?,
-    };
-    Ok((outcome, read(&state)?))
+        Err(e) => Err(e),
+    }
+}
+
+/// Who the credentials belong to and what S3 holds there: what bootstrap
+/// asks besides CloudFormation.
+#[derive(Debug)]
+pub struct Account<'a> {
+    pub sts: &'a aws_sdk_sts::Client,
+    pub s3: &'a aws_sdk_s3::Client,
+    pub region: &'a str,
+}
+
+impl Account<'_> {
+    /// The asset bucket's name, from STS's account.
+    async fn bucket(&self) -> Option<(String, String)> {
+        let caller = crate::preflight::account::caller(self.sts).await.ok()?;
+        let name = bucket_name(&caller.account, self.region);
+        Some((name, caller.account))
+    }
+
+    /// The asset bucket when it exists in this account (left by a deleted
+    /// toolkit); `None` when it does not, or S3 cannot tell (the create
+    /// then reports it).
+    async fn existing_bucket(&self) -> Option<String> {
+        let (bucket, account) = self.bucket().await?;
+        self.s3
+            .head_bucket()
+            .bucket(&bucket)
+            .expected_bucket_owner(account)
+            .send()
+            .await
+            .ok()
+            .map(|_| bucket)
+    }
+
+    /// The bucket named when `error` could not name it (an endpoint that
+    /// answers the create with `BucketAlreadyExists`).
+    async fn name_the_bucket(&self, error: DeployError) -> DeployError {
+        match error {
+            DeployError::ToolkitBucketExists { stack, bucket }
+                if bucket == stacks::assets::ASSET_BUCKET_PATTERN =>
+            {
+                let bucket = self.bucket().await.map_or(bucket, |(name, _)| name);
+                DeployError::ToolkitBucketExists { stack, bucket }
+            }
+            other => other,
+        }
+    }
+}
+
+/// The asset bucket's name in `account` and `region`, as the toolkit
+/// template's `BucketName` makes it.
+pub fn bucket_name(account: &str, region: &str) -> String {
+    stacks::assets::ASSET_BUCKET_PATTERN
+        .replace("${AWS::AccountId}", account)
+        .replace("${AWS::Region}", region)
+}
+
+/// An endpoint without early validation (moto) fails the create itself
+/// with S3's `BucketAlreadyExists` (or `BucketAlreadyOwnedByYou`): the
+/// bucket of an earlier toolkit, which the caller names.
+fn bucket_taken(error: DeployError) -> DeployError {
+    match &error {
+        DeployError::Aws(e)
+            if matches!(
+                e.code.as_deref(),
+                Some("BucketAlreadyExists" | "BucketAlreadyOwnedByYou")
+            ) =>
+        {
+            DeployError::ToolkitBucketExists {
+                stack: TOOLKIT_STACK_NAME.to_string(),
+                bucket: stacks::assets::ASSET_BUCKET_PATTERN.to_string(),
+            }
+        }
+        _ => error,
+    }
 }
 
 /// Imports the existing asset bucket into the toolkit stack (an `IMPORT`
@@ -327,6 +524,7 @@ mod tests {
             err,
             DeployError::ToolkitBroken {
                 output: "AssetBucket",
+                repair_tried: false,
                 ..
             }
         ));

@@ -31,7 +31,10 @@ pub fn version(stage: &str, deployed: Option<&StackState>) -> Check {
             COMPONENT,
             VERSION,
             error.to_string(),
-            error.hint().unwrap_or_else(|| bootstrap(stage)),
+            error
+                .hint()
+                .map(|hint| hint.replace("<stage>", stage))
+                .unwrap_or_else(|| bootstrap(stage)),
         ),
     }
 }

@@ -59,6 +59,8 @@ pub struct SendOptions {
     pub concurrency: usize,
     pub retry: RetryPolicy,
     pub rejected_file: PathBuf,
+    /// The summary as text or JSON (`--output json`).
+    pub output: crate::output::Format,
 }
 
 /// Sends `input` to `target` (`None`: a dry run, which only validates),
@@ -126,9 +128,18 @@ pub async fn send(
     let written = rejected
         .finish()
         .map_err(|e| rejected_file_failure(&options.rejected_file, e))?;
-    summary
-        .print(written.as_deref(), out)
-        .map_err(crate::output::unwritable)?;
+    match options.output {
+        crate::output::Format::Text => summary.print(written.as_deref(), out),
+        crate::output::Format::Json => crate::output::json(
+            out,
+            &report::SummaryJson {
+                summary: &summary,
+                seconds: summary.elapsed.as_secs_f64(),
+                rejected_file: written.as_deref(),
+            },
+        ),
+    }
+    .map_err(crate::output::unwritable)?;
     let file = options.rejected_file.display();
     if summary.dry_run && summary.rejected_locally > 0 {
         // A dry run gates a pipeline: it passes only when every row would

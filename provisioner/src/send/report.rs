@@ -106,7 +106,8 @@ impl RejectedFile {
 /// The counts of a run. Every row read ends in exactly one of `accepted`,
 /// `rejected_locally`, `rejected_by_api` or `failed` (or is only
 /// `valid` in a dry run).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub dry_run: bool,
     pub files: usize,
@@ -126,7 +127,19 @@ pub struct Summary {
     pub failed: u64,
     /// Of `failed`, the rows never sent.
     pub unsent: u64,
+    #[serde(skip)]
     pub elapsed: Duration,
+}
+
+/// `send --output json`: the counts, the time and the rejected file.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryJson<'a> {
+    #[serde(flatten)]
+    pub summary: &'a Summary,
+    pub seconds: f64,
+    /// Where rows not accepted were written; `null`: none was.
+    pub rejected_file: Option<&'a Path>,
 }
 
 impl Summary {
