@@ -104,6 +104,7 @@ pub fn read_stacks(dir: &Path, manifest: &Manifest) -> Result<Vec<SynthesizedSta
                 dependencies: entry.dependencies.clone(),
                 exports: entry.exports.clone(),
                 assets: entry.assets.clone(),
+                account: entry.account.as_ref().map(|account| account.id.clone()),
             })
         })
         .collect()

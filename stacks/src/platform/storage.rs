@@ -73,14 +73,23 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
         .then(|| access_log_bucket(&mut stack, stage))
         .transpose()?;
     let logs = access_logs.as_ref();
-    let lake_bucket = bucket(&mut stack, stage, logs, "LakeBucket", "raw-lake", &[])?;
+    // Named where the warehouse account reads it (it computes the name).
+    let shared = super::cross_account::CrossAccountNames::of(stage)?;
+    let lake_bucket = bucket(
+        &mut stack,
+        stage,
+        logs,
+        ("LakeBucket", "raw-lake"),
+        &[],
+        shared.as_ref(),
+    )?;
     let staging_bucket = bucket(
         &mut stack,
         stage,
         logs,
-        "StagingBucket",
-        "firehose-staging",
+        ("StagingBucket", "firehose-staging"),
         &staging_prefixes::LOADED,
+        None,
     )?;
     // Its staging/ files are deleted by batch-import once loaded, and the
     // rest (incoming/, processed/, rejected/) is the users' own.
@@ -88,9 +97,9 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
         &mut stack,
         stage,
         logs,
-        "BulkImportBucket",
-        "bulk-import",
+        ("BulkImportBucket", "bulk-import"),
         &[],
+        None,
     )?;
     if let Some(log_bucket) = &access_logs {
         add_log_delivery_policy(
@@ -153,14 +162,16 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
 /// access logs under `<purpose>/` of `access_logs` where the stage keeps
 /// them. Prod retains it (and its data) when the stack goes; dev deletes it
 /// (deploy's destroy empties it first). Objects under the `expiring`
-/// prefixes expire after the stage's `loaded_data_retention_days`.
+/// prefixes expire after the stage's `loaded_data_retention_days`. A bucket
+/// `shared` with a warehouse account has the name that account computes,
+/// and its policy grants that account what `shared.lake_grants` lists.
 fn bucket(
     stack: &mut Stack,
     stage: &Stage,
     access_logs: Option<&Handle<Bucket>>,
-    id: &str,
-    purpose: &str,
+    (id, purpose): (&str, &str),
     expiring: &[&str],
+    shared: Option<&super::cross_account::CrossAccountNames>,
 ) -> Result<Handle<Bucket>, PlatformError> {
     let options = Options::new().data_policy(stage.data_policy());
     let options = match access_logs {
@@ -190,6 +201,7 @@ fn bucket(
     let bucket = stack.add_with(
         id,
         Bucket {
+            bucket_name: shared.map(|names| names.lake_bucket.as_str().into()),
             bucket_encryption: Some(BucketEncryption::s3_managed()),
             public_access_block_configuration: Some(PublicAccessBlockConfiguration::all_blocked()),
             ownership_controls: Some(OwnershipControls::bucket_owner_enforced()),
@@ -203,11 +215,18 @@ fn bucket(
         },
         options,
     )?;
+    let mut policy_document = deny_insecure_transport(&bucket);
+    if let Some(names) = shared {
+        let statements = policy_document["Statement"]
+            .as_array_mut()
+            .expect("the policy has statements");
+        statements.extend(names.lake_grants(&bucket.arn()));
+    }
     stack.add(
         &format!("{id}Policy"),
         BucketPolicy {
             bucket: bucket.name().into(),
-            policy_document: deny_insecure_transport(&bucket),
+            policy_document,
         },
     )?;
     Ok(bucket)
