@@ -62,6 +62,11 @@ const ACTIONS: &[(&str, &str, &[&str])] = &[
         "describe_statement",
         &["redshift-data:DescribeStatement"],
     ),
+    (
+        "aws-sdk-redshiftdata",
+        "get_statement_result",
+        &["redshift-data:GetStatementResult"],
+    ),
 ];
 
 /// Request parameters that need an action of their own: the Data API reads
