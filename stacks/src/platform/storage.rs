@@ -211,7 +211,6 @@ fn bucket(
             lifecycle_configuration: Some(LifecycleConfiguration { rules }),
             logging_configuration: access_logs.map(|logs| logging_to(logs, &format!("{purpose}/"))),
             tags: tags([("Stage", stage.name), ("Purpose", purpose)]),
-            ..Default::default()
         },
         options,
     )?;
