@@ -79,7 +79,8 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
         &mut stack,
         stage,
         logs,
-        ("LakeBucket", "raw-lake"),
+        "LakeBucket",
+        "raw-lake",
         &[],
         shared.as_ref(),
     )?;
@@ -87,7 +88,8 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
         &mut stack,
         stage,
         logs,
-        ("StagingBucket", "firehose-staging"),
+        "StagingBucket",
+        "firehose-staging",
         &staging_prefixes::LOADED,
         None,
     )?;
@@ -97,7 +99,8 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
         &mut stack,
         stage,
         logs,
-        ("BulkImportBucket", "bulk-import"),
+        "BulkImportBucket",
+        "bulk-import",
         &[],
         None,
     )?;
@@ -169,7 +172,8 @@ fn bucket(
     stack: &mut Stack,
     stage: &Stage,
     access_logs: Option<&Handle<Bucket>>,
-    (id, purpose): (&str, &str),
+    id: &str,
+    purpose: &str,
     expiring: &[&str],
     shared: Option<&super::cross_account::CrossAccountNames>,
 ) -> Result<Handle<Bucket>, PlatformError> {

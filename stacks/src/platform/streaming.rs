@@ -200,34 +200,6 @@ pub fn streaming(
         TABLES_READING,
     )?;
 
-    // Firehose into Redshift in the public topology only: a private
-    // warehouse is loaded from the lake by its loader.
-    if let Some(warehouse) = warehouse {
-        let transform = add_function(
-            &mut stack,
-            stage,
-            assets,
-            FunctionSpec {
-                asset: "firehose-transform",
-                id: "Transform",
-                description: "Firehose processor: one transaction in, one warehouse JSON line out"
-                    .into(),
-                policy: Policy::LambdaFirehoseTransform,
-                policy_context: BTreeMap::new(),
-                environment: BTreeMap::new(),
-                memory_mb: 512,
-                // Well inside Firehose's 5-minute wait: a 1 MB buffer takes
-                // milliseconds.
-                timeout_seconds: 60,
-                reserved_concurrency: None,
-                checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP, NO_RESERVED_CONCURRENCY_SKIP],
-            },
-        )?;
-
-        let delivery = delivery_stream(&mut stack, stage, storage, warehouse, &stream, &transform)?;
-        delivery_alarm(&mut stack, &delivery)?;
-    }
-
     stack.output(
         "StreamName",
         stream.name(),
@@ -245,6 +217,36 @@ pub fn streaming(
         dynamodb_writer.function.reference(),
         "The dynamodb-writer function (provisioner replay re-drives its failed/ records)",
     )?;
+
+    // Firehose into Redshift in the public topology only: a private
+    // warehouse is loaded from the lake by its loader.
+    let Some(warehouse) = warehouse else {
+        return Ok((stack, Streaming { stream }));
+    };
+
+    let transform = add_function(
+        &mut stack,
+        stage,
+        assets,
+        FunctionSpec {
+            asset: "firehose-transform",
+            id: "Transform",
+            description: "Firehose processor: one transaction in, one warehouse JSON line out"
+                .into(),
+            policy: Policy::LambdaFirehoseTransform,
+            policy_context: BTreeMap::new(),
+            environment: BTreeMap::new(),
+            memory_mb: 512,
+            // Well inside Firehose's 5-minute wait: a 1 MB buffer takes
+            // milliseconds.
+            timeout_seconds: 60,
+            reserved_concurrency: None,
+            checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP, NO_RESERVED_CONCURRENCY_SKIP],
+        },
+    )?;
+
+    let delivery = delivery_stream(&mut stack, stage, storage, warehouse, &stream, &transform)?;
+    delivery_alarm(&mut stack, &delivery)?;
 
     Ok((stack, Streaming { stream }))
 }
