@@ -104,14 +104,18 @@ pub fn read_stacks(dir: &Path, manifest: &Manifest) -> Result<Vec<SynthesizedSta
                 dependencies: entry.dependencies.clone(),
                 exports: entry.exports.clone(),
                 assets: entry.assets.clone(),
+                account: entry.account.as_ref().map(|account| account.id.clone()),
             })
         })
         .collect()
 }
 
 /// A stage synthesised for one region cannot go to another: its templates
-/// name the region (Firehose CIDRs, ARNs).
+/// name the region (Firehose CIDRs, ARNs). Every command that talks to the
+/// stage's stacks (deploy, diff, destroy, verify) asks this first, so it
+/// also refuses a stage whose stacks name their accounts ([`check_one_account`]).
 pub fn check_region(manifest: &Manifest, region: &str) -> CommandResult {
+    check_one_account(manifest)?;
     if manifest.region == region {
         return Ok(());
     }
@@ -124,4 +128,71 @@ pub fn check_region(manifest: &Manifest, region: &str) -> CommandResult {
         "drop --region and unset AWS_REGION (templates name their region, e.g. in Firehose \
          CIDRs), or change the stage's region in stacks/src/stage.rs",
     ))
+}
+
+/// The commands hold one AWS session: a stage whose stacks go to two
+/// accounts (a private warehouse in an account of its own) would have all
+/// of them deployed into the one account the credentials reach, so it is
+/// refused before any AWS call.
+pub fn check_one_account(manifest: &Manifest) -> CommandResult {
+    let mut accounts: Vec<String> = manifest
+        .stacks
+        .iter()
+        .filter_map(|stack| stack.account.as_ref())
+        .map(|account| format!("{} ({})", account.id, account.profile))
+        .collect();
+    accounts.sort();
+    accounts.dedup();
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::usage(anyhow::anyhow!(
+        "stage {} deploys into the accounts {}; deploy, diff, destroy and verify use one AWS \
+         session and cannot deploy a stage across accounts yet",
+        manifest.stage,
+        accounts.join(" and ")
+    ))
+    .hint(
+        "synthesise and lint it (provisioner synth), or deploy a private warehouse in one account \
+         (WarehouseTopology::Private { account: None } in stacks/src/stage.rs); deploying across \
+         accounts is the missing part of issue 14",
+    ))
+}
+
+#[cfg(test)]
+mod account_tests {
+    use stacks::assets::AssetTable;
+    use stacks::stage::Stage;
+
+    use super::*;
+
+    fn manifest(stage: &str) -> Manifest {
+        let stage = Stage::named(stage).unwrap();
+        let assets = AssetTable::fixture(&[
+            "batch-import",
+            "dynamodb-writer",
+            "firehose-transform",
+            "ingest",
+            "lake-writer",
+            "query",
+            "warehouse-loader",
+            "warehouse-schema",
+        ]);
+        let stacks = stacks::platform::synth(stage, &assets).unwrap();
+        Manifest::new(stage, &stacks, Vec::new())
+    }
+
+    #[test]
+    fn a_stage_across_two_accounts_is_refused_before_any_aws_call_naming_both() {
+        let failure = check_region(&manifest("prod-private"), "eu-west-1").unwrap_err();
+        let text = format!("{failure:#}");
+        assert!(
+            text.contains(
+                "stage prod-private deploys into the accounts 111122223333 (retail-data) and \
+                 444455556666 (retail-warehouse)"
+            ),
+            "{text}"
+        );
+        assert!(check_region(&manifest("prod"), "eu-west-1").is_ok());
+    }
 }

@@ -16,6 +16,7 @@ fn fixture_assets() -> AssetTable {
         "lake-writer",
         "query",
         "warehouse-schema",
+        "warehouse-loader",
     ])
 }
 

@@ -15,6 +15,7 @@ fn synth_platform(c: &mut Criterion) {
         "lake-writer",
         "query",
         "warehouse-schema",
+        "warehouse-loader",
     ]);
     let prod = Stage::named("prod").expect("prod is a stage");
     c.bench_function("synth prod platform", |b| {

@@ -43,6 +43,21 @@ pub struct StackEntry {
     pub exports: Vec<String>,
     /// Names of the assets its templates reference.
     pub assets: Vec<String>,
+    /// The account and region it deploys into, where the stage spans
+    /// accounts; absent: the account of the deploying credentials, in the
+    /// manifest's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<StackAccount>,
+}
+
+/// One account of a stage that spans several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackAccount {
+    pub id: String,
+    pub region: String,
+    /// The profile `deploy` uses for it unless a flag names another.
+    pub profile: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +116,15 @@ impl Manifest {
                     dependencies: s.dependencies.clone(),
                     exports: s.exports.clone(),
                     assets: s.assets.clone(),
+                    account: s
+                        .account
+                        .as_deref()
+                        .and_then(|id| stage.account(id))
+                        .map(|account| StackAccount {
+                            id: account.id.to_string(),
+                            region: account.region.to_string(),
+                            profile: account.profile.to_string(),
+                        }),
                 })
                 .collect(),
             assets,

@@ -26,6 +26,8 @@ pub struct Stage {
     pub server_access_logs: bool,
     pub stream: StreamConfig,
     pub warehouse: WarehouseConfig,
+    /// How events reach the warehouse, and in which account it lives.
+    pub topology: WarehouseTopology,
     pub api: ApiConfig,
     pub lambda: LambdaConfig,
     /// EventBridge schedule of the bulk CSV import.
@@ -61,6 +63,42 @@ pub struct WarehouseConfig {
     /// for patches and version upgrades, chosen outside the shop's hours
     /// and away from the other stage's, so they are never patched together.
     pub maintenance_window: &'static str,
+}
+
+/// Where the warehouse sits and how events reach it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WarehouseTopology {
+    /// Firehose COPYs the stream into a publicly accessible cluster whose
+    /// security group admits the Firehose CIDR of the region (Firehose
+    /// cannot load into a private cluster).
+    Public,
+    /// The cluster sits in private subnets with no ingress from outside
+    /// its VPC and no Firehose: the warehouse-loader function COPYs the
+    /// lake's `raw/` partitions on a schedule. With `account`, the
+    /// cluster, its network and the loader live in a second account that
+    /// reads the lake across accounts.
+    Private { account: Option<CrossAccount> },
+}
+
+/// The two accounts of a stage whose warehouse is in an account of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrossAccount {
+    /// Account A: the stream, the lake, the serving tables, the API. Its
+    /// region is the stage's.
+    pub data: Account,
+    /// Account B: the network, the cluster and the loader.
+    pub warehouse: Account,
+}
+
+/// An AWS account a stage deploys into.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    /// The 12-digit account id: names that cross accounts (the lake
+    /// bucket, the warehouse's roles) are computed from it at synth.
+    pub id: &'static str,
+    pub region: &'static str,
+    /// The AWS profile `deploy` uses for this account (a flag overrides it).
+    pub profile: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +146,7 @@ pub const STAGES: &[Stage] = &[
             manual_snapshot_retention_days: 7,
             maintenance_window: "tue:03:00-tue:03:30",
         },
+        topology: WarehouseTopology::Public,
         api: ApiConfig {
             throttle_rate: 50.0,
             throttle_burst: 100,
@@ -143,11 +182,64 @@ pub const STAGES: &[Stage] = &[
             manual_snapshot_retention_days: -1,
             maintenance_window: "sun:03:00-sun:03:30",
         },
+        topology: WarehouseTopology::Public,
         api: ApiConfig {
             throttle_rate: 500.0,
             throttle_burst: 1000,
         },
         // Bursts of 1,000 requests at well under a second each.
+        lambda: LambdaConfig {
+            api_reserved_concurrency: Some(200),
+        },
+        batch_import_schedule: "rate(15 minutes)",
+    },
+    // Prod's sizes with a private warehouse in a second account. The
+    // account ids are AWS's documentation examples
+    // (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html>):
+    // set them, and the profiles, to your two accounts before deploying;
+    // everything that crosses accounts is computed from them at synth.
+    Stage {
+        name: "prod-private",
+        region: "eu-west-1",
+        network: NetworkConfig {
+            vpc_cidr: "10.30.0.0/16",
+            public_subnet_cidrs: ["10.30.0.0/24", "10.30.1.0/24"],
+        },
+        retain_data: true,
+        backups: true,
+        log_retention_days: 365,
+        loaded_data_retention_days: 30,
+        termination_protection: true,
+        server_access_logs: true,
+        stream: StreamConfig {
+            shards: 2,
+            retention_hours: 168,
+        },
+        warehouse: WarehouseConfig {
+            node_type: "ra3.xlplus",
+            nodes: 2,
+            snapshot_retention_days: 7,
+            manual_snapshot_retention_days: -1,
+            maintenance_window: "sat:03:00-sat:03:30",
+        },
+        topology: WarehouseTopology::Private {
+            account: Some(CrossAccount {
+                data: Account {
+                    id: "111122223333",
+                    region: "eu-west-1",
+                    profile: "retail-data",
+                },
+                warehouse: Account {
+                    id: "444455556666",
+                    region: "eu-west-1",
+                    profile: "retail-warehouse",
+                },
+            }),
+        },
+        api: ApiConfig {
+            throttle_rate: 500.0,
+            throttle_burst: 1000,
+        },
         lambda: LambdaConfig {
             api_reserved_concurrency: Some(200),
         },
@@ -182,6 +274,27 @@ impl Stage {
         }
     }
 
+    /// The stage's two accounts, when its warehouse has an account of its own.
+    pub fn cross_account(&self) -> Option<&CrossAccount> {
+        match &self.topology {
+            WarehouseTopology::Private { account } => account.as_ref(),
+            WarehouseTopology::Public => None,
+        }
+    }
+
+    /// Whether the cluster is private (no Firehose; the loader COPYs the lake).
+    pub fn private_warehouse(&self) -> bool {
+        matches!(self.topology, WarehouseTopology::Private { .. })
+    }
+
+    /// The stage's account with this id, if it names one.
+    pub fn account(&self, id: &str) -> Option<&Account> {
+        self.cross_account()
+            .into_iter()
+            .flat_map(|accounts| [&accounts.data, &accounts.warehouse])
+            .find(|account| account.id == id)
+    }
+
     /// Prefix of stack names and of physical names, e.g. `retail-prod`.
     pub fn prefix(&self) -> String {
         format!("retail-{}", self.name)
@@ -195,7 +308,10 @@ mod tests {
     #[test]
     fn an_unknown_stage_lists_the_known_ones() {
         let err = Stage::named("staging").unwrap_err().to_string();
-        assert_eq!(err, "unknown stage \"staging\"; known stages: dev, prod");
+        assert_eq!(
+            err,
+            "unknown stage \"staging\"; known stages: dev, prod, prod-private"
+        );
     }
 
     #[test]

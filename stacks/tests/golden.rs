@@ -20,6 +20,7 @@ pub fn fixture_assets() -> AssetTable {
         "lake-writer",
         "query",
         "warehouse-schema",
+        "warehouse-loader",
     ])
 }
 

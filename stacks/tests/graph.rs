@@ -10,7 +10,7 @@ use stacks::graph::{Edge, Graph};
 use stacks::model::SynthesizedStack;
 use stacks::stage::{STAGES, Stage};
 
-const FUNCTIONS: [&str; 7] = [
+const FUNCTIONS: [&str; 8] = [
     "batch-import",
     "dynamodb-writer",
     "firehose-transform",
@@ -18,6 +18,7 @@ const FUNCTIONS: [&str; 7] = [
     "lake-writer",
     "query",
     "warehouse-schema",
+    "warehouse-loader",
 ];
 
 fn platform(stage: &Stage) -> Vec<SynthesizedStack> {

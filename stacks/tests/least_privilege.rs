@@ -62,6 +62,11 @@ const ACTIONS: &[(&str, &str, &[&str])] = &[
         "describe_statement",
         &["redshift-data:DescribeStatement"],
     ),
+    (
+        "aws-sdk-redshiftdata",
+        "get_statement_result",
+        &["redshift-data:GetStatementResult"],
+    ),
 ];
 
 /// Request parameters that need an action of their own: the Data API reads
@@ -91,7 +96,7 @@ const SQS_DESTINATION_ACTION: &str = "sqs:SendMessage";
 /// The Lambda runtime writes the function's logs with its role.
 const LOG_ACTIONS: [&str; 2] = ["logs:CreateLogStream", "logs:PutLogEvents"];
 
-const FUNCTIONS: [&str; 7] = [
+const FUNCTIONS: [&str; 8] = [
     "batch-import",
     "dynamodb-writer",
     "firehose-transform",
@@ -99,6 +104,7 @@ const FUNCTIONS: [&str; 7] = [
     "lake-writer",
     "query",
     "warehouse-schema",
+    "warehouse-loader",
 ];
 
 fn lambdas_dir() -> PathBuf {

@@ -126,6 +126,7 @@ mod every_template {
                 "glue-jdbc-crawler/RequiresStarDescribeNetwork",
                 "lambda-batch-import/RequiresStarOwnStatementStatus",
                 "lambda-warehouse-schema/RequiresStarOwnStatementStatus",
+                "lambda-warehouse-loader/RequiresStarOwnStatements",
             ])
         );
     }

@@ -20,6 +20,7 @@ fn fixture_assets() -> AssetTable {
         "lake-writer",
         "query",
         "warehouse-schema",
+        "warehouse-loader",
     ])
 }
 

@@ -20,36 +20,15 @@ use crate::config::Config;
 use crate::warehouse::{PollPolicy, WarehouseError, run_batch};
 
 /// The temporary table of one merge: the staged rows, one per `line_id`.
-pub const MERGE_TABLE: &str = "firehose_merge";
+pub use redshift_statements::merge::MERGE_TABLE;
 
-/// The statements of one merge, in order (see the module documentation).
+/// The statements of one merge, in order (see the module documentation):
+/// `redshift_statements::merge`'s, on the configured table.
 pub fn merge_statements(config: &Config) -> Vec<String> {
-    let table = &config.warehouse_table;
-    let staging = table.staging();
-    let columns = WAREHOUSE_COLUMNS
-        .iter()
-        .map(|c| c.name)
-        .collect::<Vec<_>>()
-        .join(", ");
-    vec![
-        format!("LOCK {table}, {staging}"),
-        // Copies of a line delivered twice are identical (the same record
-        // transformed the same way): any one of them is the line. A
-        // subquery in FROM needs an alias in Redshift, as in PostgreSQL.
-        format!(
-            "CREATE TEMP TABLE {MERGE_TABLE} AS SELECT {columns} FROM (SELECT {columns}, \
-             ROW_NUMBER() OVER (PARTITION BY line_id ORDER BY line_id) AS copy_number \
-             FROM {staging}) AS staged WHERE copy_number = 1"
-        ),
-        format!(
-            "DELETE FROM {table} USING {MERGE_TABLE} WHERE {table}.line_id = {MERGE_TABLE}.line_id \
-             AND {table}.invoice_date BETWEEN (SELECT MIN(invoice_date) FROM {MERGE_TABLE}) \
-             AND (SELECT MAX(invoice_date) FROM {MERGE_TABLE})"
-        ),
-        format!("INSERT INTO {table} ({columns}) SELECT {columns} FROM {MERGE_TABLE}"),
-        format!("DELETE FROM {staging}"),
-        format!("DROP TABLE {MERGE_TABLE}"),
-    ]
+    let table = config.warehouse_table.to_string();
+    let staging = config.warehouse_table.staging().to_string();
+    let columns: Vec<&str> = WAREHOUSE_COLUMNS.iter().map(|c| c.name).collect();
+    redshift_statements::merge::merge_statements(&table, &staging, &columns)
 }
 
 /// Runs one merge and waits for it, at most `poll.max_wait` and never past

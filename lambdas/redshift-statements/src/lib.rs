@@ -8,10 +8,17 @@
 //! the failure means for that function (a file left in `incoming/`, a
 //! deployment to retry).
 //!
+//! It also holds the merge of the staging table into the table the views
+//! read ([`merge`]), the one statement list every path into the warehouse
+//! (batch-import, `provisioner reimport`, the private warehouse's loader)
+//! runs, so they cannot disagree on what "once" means.
+//!
 //! `BatchExecuteStatement` runs its statements in one transaction
 //! (<https://docs.aws.amazon.com/redshift-data/latest/APIReference/API_BatchExecuteStatement.html>);
 //! `DescribeStatement` is polled until FINISHED, FAILED or ABORTED, within
 //! the limits of a [`Wait`].
+
+pub mod merge;
 
 use std::time::Duration;
 
@@ -90,6 +97,19 @@ pub async fn run_batch(
     sqls: Vec<String>,
     wait: &Wait,
 ) -> Result<(), StatementError> {
+    let id = submit_batch(client, target, statement_name, sqls).await?;
+    wait_for(client, &id, wait).await
+}
+
+/// Submits `sqls` as one transaction and returns the batch's id, without
+/// waiting: for a caller that reads a sub-statement's result afterwards
+/// (sub-statement `n`, from 1, is `{id}:{n}`).
+pub async fn submit_batch(
+    client: &aws_sdk_redshiftdata::Client,
+    target: &Target<'_>,
+    statement_name: &str,
+    sqls: Vec<String>,
+) -> Result<String, StatementError> {
     let submitted = client
         .batch_execute_statement()
         .cluster_identifier(target.cluster_identifier)
@@ -104,9 +124,9 @@ pub async fn run_batch(
             database: target.database.to_owned(),
             detail: DisplayErrorContext(&error).to_string(),
         })?;
-    let id = submitted.id().unwrap_or_default();
+    let id = submitted.id().unwrap_or_default().to_owned();
     tracing::debug!(id, statement_name, "submitted");
-    wait_for(client, id, wait).await
+    Ok(id)
 }
 
 /// Polls statement `id`, submitted just now, until it is FINISHED (Ok),

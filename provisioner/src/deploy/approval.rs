@@ -389,6 +389,7 @@ mod tests {
             dependencies: vec![],
             exports: vec![],
             assets: vec![],
+            account: None,
         };
         let diff = diff(old.as_ref(), &new);
         Planned {

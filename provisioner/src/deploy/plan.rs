@@ -228,6 +228,7 @@ mod tests {
                 .collect(),
             exports: vec![],
             assets: vec![],
+            account: None,
         };
         Manifest {
             version: MANIFEST_VERSION,

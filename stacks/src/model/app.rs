@@ -34,6 +34,8 @@ pub struct SynthesizedStack {
     pub dependencies: Vec<Dependency>,
     pub exports: Vec<String>,
     pub assets: Vec<String>,
+    /// The account it deploys into, when the stage names one.
+    pub account: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,17 @@ pub enum SynthError {
     },
     #[error("stacks depend on each other in a cycle:\n{chain}")]
     Cycle { chain: String },
+    #[error(
+        "{location} (account {consumer_account}) references {target} (account \
+         {producer_account}): CloudFormation exports do not cross accounts; pass the value by a \
+         name both accounts compute at synth (see stacks::platform::cross_account)"
+    )]
+    CrossAccountReference {
+        location: String,
+        target: String,
+        consumer_account: String,
+        producer_account: String,
+    },
 }
 
 /// The stacks of one stage. Stack names are `<prefix>-<kebab-case id>`.
@@ -191,6 +204,7 @@ impl App {
                 dependencies,
                 exports: export_names,
                 assets: stack.assets.iter().cloned().collect(),
+                account: stack.account.clone(),
             };
             check_limits(&synthesized)?;
             result.push(synthesized);
@@ -437,6 +451,28 @@ impl Resolver<'_> {
                 location: location.to_string(),
                 target: reference.describe(),
             });
+        }
+        if reference.producer != self.consumer {
+            let account_of = |id: &str| {
+                self.app
+                    .stacks
+                    .iter()
+                    .find(|s| s.id == id)
+                    .and_then(|s| s.account.clone())
+            };
+            let (consumer_account, producer_account) =
+                (account_of(self.consumer), account_of(&reference.producer));
+            if consumer_account != producer_account {
+                let name = |account: Option<String>| {
+                    account.unwrap_or_else(|| "of the deploying credentials".to_string())
+                };
+                return Err(SynthError::CrossAccountReference {
+                    location: location.to_string(),
+                    target: reference.describe(),
+                    consumer_account: name(consumer_account),
+                    producer_account: name(producer_account),
+                });
+            }
         }
         if reference.producer == self.consumer {
             return Ok(match &reference.attribute {

@@ -12,6 +12,9 @@ use super::{Value, resource};
 #[serde(rename_all = "PascalCase")]
 pub struct Role {
     pub assume_role_policy_document: serde_json::Value,
+    /// Set only where another account names the role (its ARN is computed
+    /// there at synth); CloudFormation names every other role.
+    pub role_name: Option<Value<String>>,
     pub description: Option<Value<String>>,
     pub policies: Option<Vec<InlinePolicy>>,
     pub managed_policy_arns: Option<Vec<Value<String>>>,

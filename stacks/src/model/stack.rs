@@ -35,6 +35,9 @@ pub struct Stack {
     pub(crate) parameters: BTreeMap<LogicalId, ParameterDef>,
     pub(crate) conditions: BTreeMap<LogicalId, serde_json::Value>,
     pub(crate) assets: BTreeSet<String>,
+    /// The account it deploys into, where a stage spans accounts; `None`:
+    /// the account of the credentials `deploy` runs with.
+    pub(crate) account: Option<String>,
 }
 
 impl Stack {
@@ -50,11 +53,24 @@ impl Stack {
             parameters: BTreeMap::new(),
             conditions: BTreeMap::new(),
             assets: BTreeSet::new(),
+            account: None,
         })
     }
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Deploys the stack into `account` (a 12-digit id): a reference to or
+    /// from a stack of another account is a synth error, since
+    /// CloudFormation exports do not cross accounts.
+    pub fn in_account(mut self, account: impl Into<String>) -> Self {
+        self.account = Some(account.into());
+        self
+    }
+
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 
     pub fn add<R: Resource>(&mut self, id: &str, resource: R) -> Result<Handle<R>, ModelError> {
@@ -101,6 +117,39 @@ impl Stack {
             },
         );
         Ok(Handle::new(&self.id, id))
+    }
+
+    /// Sets one top-level property of a resource already added, e.g. the
+    /// `RoleName` of a role another account names: for a property the
+    /// helper that added the resource does not take.
+    pub fn set_property<R: Resource>(
+        &mut self,
+        handle: &Handle<R>,
+        property: &str,
+        value: serde_json::Value,
+    ) -> Result<(), ModelError> {
+        let (stack, resource) = (handle.stack(), handle.logical_id());
+        let problem = |message: String| ModelError::Properties {
+            stack: stack.to_string(),
+            id: resource.to_string(),
+            message,
+        };
+        let entry = LogicalId::new(resource)
+            .ok()
+            .filter(|_| stack == self.id)
+            .and_then(|id| self.resources.get_mut(&id))
+            .ok_or_else(|| {
+                problem(format!(
+                    "not a resource of {}; cannot set {property}",
+                    self.id
+                ))
+            })?;
+        entry
+            .properties
+            .as_object_mut()
+            .ok_or_else(|| problem("its properties are not an object".to_string()))?
+            .insert(property.to_string(), value);
+        Ok(())
     }
 
     /// The type and properties of every resource of the given types so far,

@@ -194,7 +194,7 @@ fn catalog(
         Options::new().metadata(checkov_skip(&[CRAWLER_SECURITY_CONFIGURATION_SKIP])),
     )?;
 
-    let subnet = &network.public_subnets[0];
+    let subnet = &network.subnets[0];
     let connection = stack.add(
         "WarehouseConnection",
         Connection {

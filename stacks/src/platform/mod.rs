@@ -6,8 +6,10 @@
 mod access_logs;
 pub mod api;
 pub mod batch;
+pub mod cross_account;
 mod firehose_cidr;
 pub mod function;
+pub mod loader;
 pub mod network;
 mod role;
 pub mod storage;
@@ -35,26 +37,75 @@ pub enum PlatformError {
         "no built asset for Lambda function {function:?}; build it (provisioner synth builds every function under lambdas/)"
     )]
     MissingAsset { function: String },
+    #[error("stage {stage}: {problem}")]
+    Accounts { stage: String, problem: String },
+    #[error(
+        "stage {stage}: the loader does not know how many slices a {node_type} node has; add \
+         the node type to stacks::platform::warehouse::SLICES_PER_NODE"
+    )]
+    UnknownNodeType { stage: String, node_type: String },
 }
 
 /// The platform's app for a stage, with Lambda code from `assets`.
+///
+/// Public topology: Firehose loads the warehouse. Private: the loader
+/// does, from the lake; where the warehouse has an account of its own,
+/// its stacks (Network, Warehouse, Loader) deploy there, the others in the
+/// data account, and nothing references across the two (see
+/// [`cross_account`]). The Batch stack is left out of a two-account stage:
+/// batch-import loads Redshift through the Data API of its own account.
 pub fn platform(stage: &Stage, assets: &AssetTable) -> Result<App, PlatformError> {
     let mut app = App::new(stage.prefix());
+    let names = cross_account::CrossAccountNames::of(stage)?;
     let (network_stack, network) = network::network(stage)?;
     let (storage_stack, storage) = storage::storage(stage)?;
-    let (warehouse_stack, warehouse) = warehouse::warehouse(stage, assets, &network, &storage)?;
-    let (streaming_stack, streaming) = streaming::streaming(stage, assets, &storage, &warehouse)?;
+    let lake = stage.private_warehouse().then(|| match &names {
+        Some(names) => warehouse::Lake {
+            bucket_name: crate::model::Expr::literal(names.lake_bucket.clone()),
+            bucket_arn: names.lake_bucket_arn(),
+        },
+        None => warehouse::Lake {
+            bucket_name: storage.lake_bucket.name(),
+            bucket_arn: storage.lake_bucket.arn(),
+        },
+    });
+    let same_account = names.is_none().then_some(&storage);
+    let (warehouse_stack, warehouse) =
+        warehouse::warehouse(stage, assets, &network, same_account, lake)?;
+    let firehose = (!stage.private_warehouse()).then_some(&warehouse);
+    let (streaming_stack, streaming) = streaming::streaming(stage, assets, &storage, firehose)?;
     let api_stack = api::api(stage, assets, &storage, &streaming)?;
-    let batch_stack = batch::batch(stage, assets, &network, &storage, &warehouse)?;
-    for stack in [
-        network_stack,
-        storage_stack,
-        warehouse_stack,
-        streaming_stack,
-        api_stack,
-        batch_stack,
+    let batch_stack = names
+        .is_none()
+        .then(|| batch::batch(stage, assets, &network, &storage, &warehouse))
+        .transpose()?;
+    let loader_stack = stage
+        .private_warehouse()
+        .then(|| loader::loader(stage, assets, &warehouse))
+        .transpose()?;
+    let (data, warehouse_account) = match &names {
+        Some(names) => (
+            Some(names.data_account.as_str()),
+            Some(names.warehouse_account.as_str()),
+        ),
+        None => (None, None),
+    };
+    let in_account = |stack: crate::model::Stack, account: Option<&str>| match account {
+        Some(account) => stack.in_account(account),
+        None => stack,
+    };
+    for (stack, account) in [
+        (Some(network_stack), warehouse_account),
+        (Some(storage_stack), data),
+        (Some(warehouse_stack), warehouse_account),
+        (Some(streaming_stack), data),
+        (Some(api_stack), data),
+        (batch_stack, data),
+        (loader_stack, warehouse_account),
     ] {
-        app.add(stack)?;
+        if let Some(stack) = stack {
+            app.add(in_account(stack, account))?;
+        }
     }
     Ok(app)
 }

@@ -1,9 +1,15 @@
 //! Network: the VPC the warehouse and the Glue crawler live in.
 //!
-//! Firehose reaches Redshift over the internet (it cannot load into a
-//! private cluster), so the cluster sits in public subnets behind an
-//! internet gateway, and its security group admits TCP 5439 from the
-//! Firehose CIDR of the region and from the Glue group, nothing else.
+//! Public topology: Firehose reaches Redshift over the internet (it cannot
+//! load into a private cluster), so the cluster sits in public subnets
+//! behind an internet gateway, and its security group admits TCP 5439 from
+//! the Firehose CIDR of the region and from the Glue group, nothing else.
+//!
+//! Private topology: no internet gateway and no route out of the VPC; the
+//! cluster sits in private subnets and its security group admits the Glue
+//! group only. COPY reads the lake through the S3 gateway endpoint
+//! (enhanced VPC routing); the loader reaches the cluster through the
+//! Redshift Data API, which needs no network path into the VPC.
 
 use crate::model::ec2::{
     InternetGateway, Route, RouteTable, SecurityGroup, SecurityGroupEgress, SecurityGroupIngress,
@@ -24,17 +30,26 @@ pub const REDSHIFT_PORT: i64 = 5439;
 #[derive(Debug, Clone)]
 pub struct Network {
     pub vpc: Handle<Vpc>,
-    pub public_subnets: Vec<Handle<Subnet>>,
+    /// One per availability zone: public in the public topology, private
+    /// in the private one.
+    pub subnets: Vec<Handle<Subnet>>,
     pub redshift_subnet_group: Handle<ClusterSubnetGroup>,
     pub redshift_security_group: Handle<SecurityGroup>,
     pub glue_security_group: Handle<SecurityGroup>,
 }
 
 pub fn network(stage: &Stage) -> Result<(Stack, Network), PlatformError> {
+    let private = stage.private_warehouse();
     let mut stack = Stack::new(
         "Network",
-        "VPC with public subnets and internet gateway for the Redshift warehouse; security \
-         groups for Firehose and Glue access",
+        if private {
+            "VPC with private subnets and no internet gateway for the Redshift warehouse; S3 \
+             gateway and Secrets Manager endpoints; security groups admitting nothing from \
+             outside the VPC"
+        } else {
+            "VPC with public subnets and internet gateway for the Redshift warehouse; security \
+             groups for Firehose and Glue access"
+        },
     )?;
     let name = |suffix: &str| {
         Some(vec![Tag::new(
@@ -52,37 +67,40 @@ pub fn network(stage: &Stage) -> Result<(Stack, Network), PlatformError> {
             tags: name("vpc"),
         },
     )?;
-    let gateway = stack.add("InternetGateway", InternetGateway { tags: name("igw") })?;
-    let attachment = stack.add(
-        "GatewayAttachment",
-        VpcGatewayAttachment {
-            vpc_id: vpc.id().into(),
-            internet_gateway_id: opt(gateway.id()),
-        },
-    )?;
+    let kind = if private { "Private" } else { "Public" };
     let route_table = stack.add(
-        "PublicRouteTable",
+        &format!("{kind}RouteTable"),
         RouteTable {
             vpc_id: vpc.id().into(),
-            tags: name("public"),
+            tags: name(&kind.to_ascii_lowercase()),
         },
     )?;
-    // The default route needs the gateway attached first, or the create fails.
-    stack.add_with(
-        "PublicDefaultRoute",
-        Route {
-            route_table_id: route_table.id().into(),
-            destination_cidr_block: opt("0.0.0.0/0"),
-            gateway_id: opt(gateway.id()),
-        },
-        Options::new().depends_on(&attachment),
-    )?;
+    if !private {
+        let gateway = stack.add("InternetGateway", InternetGateway { tags: name("igw") })?;
+        let attachment = stack.add(
+            "GatewayAttachment",
+            VpcGatewayAttachment {
+                vpc_id: vpc.id().into(),
+                internet_gateway_id: opt(gateway.id()),
+            },
+        )?;
+        // The default route needs the gateway attached first, or the create fails.
+        stack.add_with(
+            "PublicDefaultRoute",
+            Route {
+                route_table_id: route_table.id().into(),
+                destination_cidr_block: opt("0.0.0.0/0"),
+                gateway_id: opt(gateway.id()),
+            },
+            Options::new().depends_on(&attachment),
+        )?;
+    }
 
-    let mut public_subnets = Vec::new();
+    let mut subnets = Vec::new();
     for (index, cidr) in stage.network.public_subnet_cidrs.iter().enumerate() {
         let n = index + 1;
         let subnet = stack.add(
-            &format!("PublicSubnet{n}"),
+            &format!("{kind}Subnet{n}"),
             Subnet {
                 vpc_id: vpc.id().into(),
                 cidr_block: opt(*cidr),
@@ -90,21 +108,24 @@ pub fn network(stage: &Stage) -> Result<(Stack, Network), PlatformError> {
                 // Nothing here needs an address by default: the cluster gets
                 // its public IP from `PubliclyAccessible`.
                 map_public_ip_on_launch: opt(false),
-                tags: name(&format!("public-{n}")),
+                tags: name(&format!("{}-{n}", kind.to_ascii_lowercase())),
             },
         )?;
         stack.add(
-            &format!("PublicSubnet{n}RouteTableAssociation"),
+            &format!("{kind}Subnet{n}RouteTableAssociation"),
             SubnetRouteTableAssociation {
                 route_table_id: route_table.id().into(),
                 subnet_id: subnet.id().into(),
             },
         )?;
-        public_subnets.push(subnet);
+        subnets.push(subnet);
     }
 
-    // Glue in a VPC reads S3 through a gateway endpoint.
+    // Glue in a VPC reads S3 through a gateway endpoint, and so does the
+    // cluster's COPY with enhanced VPC routing (the only way out of a
+    // private VPC to the lake).
     // <https://docs.aws.amazon.com/glue/latest/dg/vpc-endpoints-s3.html>
+    // <https://docs.aws.amazon.com/redshift/latest/mgmt/enhanced-vpc-routing.html>
     stack.add(
         "S3GatewayEndpoint",
         VpcEndpoint {
@@ -119,27 +140,42 @@ pub fn network(stage: &Stage) -> Result<(Stack, Network), PlatformError> {
     let redshift_subnet_group = stack.add(
         "RedshiftSubnetGroup",
         ClusterSubnetGroup {
-            description:
-                "Public subnets of the Redshift warehouse (Firehose needs a public cluster)".into(),
-            subnet_ids: public_subnets.iter().map(|s| s.id().into()).collect(),
+            description: if private {
+                "Private subnets of the Redshift warehouse (no route out of the VPC)"
+            } else {
+                "Public subnets of the Redshift warehouse (Firehose needs a public cluster)"
+            }
+            .into(),
+            subnet_ids: subnets.iter().map(|s| s.id().into()).collect(),
             tags: tags([("Stage", stage.name)]),
         },
     )?;
 
-    let firehose = firehose_cidr(stage.region)?;
+    // Private: no rule admits anything from outside the VPC (the Glue group
+    // is added below, by id).
+    let firehose_ingress = if private {
+        None
+    } else {
+        Some(vec![crate::model::ec2::Ingress {
+            ip_protocol: "tcp".into(),
+            from_port: opt(REDSHIFT_PORT),
+            to_port: opt(REDSHIFT_PORT),
+            cidr_ip: opt(firehose_cidr(stage.region)?),
+            description: opt(format!("Kinesis Data Firehose in {}", stage.region)),
+            ..Default::default()
+        }])
+    };
     let redshift_security_group = stack.add(
         "RedshiftSecurityGroup",
         SecurityGroup {
-            group_description: "Redshift: TCP 5439 from the Kinesis Data Firehose CIDR of the region and from Glue only".into(),
+            group_description: if private {
+                "Redshift: TCP 5439 from the Glue group only; nothing from outside the VPC"
+            } else {
+                "Redshift: TCP 5439 from the Kinesis Data Firehose CIDR of the region and from Glue only"
+            }
+            .into(),
             vpc_id: opt(vpc.id()),
-            security_group_ingress: Some(vec![crate::model::ec2::Ingress {
-                ip_protocol: "tcp".into(),
-                from_port: opt(REDSHIFT_PORT),
-                to_port: opt(REDSHIFT_PORT),
-                cidr_ip: opt(firehose),
-                description: opt(format!("Kinesis Data Firehose in {}", stage.region)),
-                ..Default::default()
-            }]),
+            security_group_ingress: firehose_ingress,
             // The cluster's only outbound traffic is COPY reading S3: with
             // enhanced VPC routing it goes through the VPC, over HTTPS, to
             // the S3 gateway endpoint below.
@@ -224,13 +260,7 @@ pub fn network(stage: &Stage) -> Result<(Stack, Network), PlatformError> {
         },
     )?;
 
-    secrets_manager_endpoint(
-        &mut stack,
-        stage,
-        &vpc,
-        &public_subnets,
-        &glue_security_group,
-    )?;
+    secrets_manager_endpoint(&mut stack, stage, &vpc, &subnets, &glue_security_group)?;
 
     stack.output("VpcId", vpc.id(), "VPC of the platform")?;
     stack.output(
@@ -243,7 +273,7 @@ pub fn network(stage: &Stage) -> Result<(Stack, Network), PlatformError> {
         stack,
         Network {
             vpc,
-            public_subnets,
+            subnets,
             redshift_subnet_group,
             redshift_security_group,
             glue_security_group,

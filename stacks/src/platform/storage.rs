@@ -82,18 +82,33 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
         .then(|| access_log_bucket(&mut stack, stage))
         .transpose()?;
     let logs = access_logs.as_ref();
-    let lake_bucket = bucket(&mut stack, stage, logs, "LakeBucket", "raw-lake", &[], None)?;
+    // Named where the warehouse account reads it (it computes the name).
+    let shared = super::cross_account::CrossAccountNames::of(stage)?;
+    let lake_bucket = bucket(
+        &mut stack,
+        stage,
+        logs,
+        BucketSpec {
+            id: "LakeBucket",
+            purpose: "raw-lake",
+            shared: shared.as_ref(),
+            ..BucketSpec::default()
+        },
+    )?;
     let staging_bucket = bucket(
         &mut stack,
         stage,
         logs,
-        "StagingBucket",
-        "firehose-staging",
-        &staging_prefixes::LOADED,
-        Some(MetricsConfiguration {
-            id: ERRORS_METRICS_FILTER.into(),
-            prefix: opt(staging_prefixes::ERRORS),
-        }),
+        BucketSpec {
+            id: "StagingBucket",
+            purpose: "firehose-staging",
+            expiring: &staging_prefixes::LOADED,
+            metrics: Some(MetricsConfiguration {
+                id: ERRORS_METRICS_FILTER.into(),
+                prefix: opt(staging_prefixes::ERRORS),
+            }),
+            ..BucketSpec::default()
+        },
     )?;
     firehose_errors_alarm(&mut stack, &staging_bucket)?;
     // Its staging/ files are deleted by batch-import once loaded, and the
@@ -102,10 +117,11 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
         &mut stack,
         stage,
         logs,
-        "BulkImportBucket",
-        "bulk-import",
-        &[],
-        None,
+        BucketSpec {
+            id: "BulkImportBucket",
+            purpose: "bulk-import",
+            ..BucketSpec::default()
+        },
     )?;
     if let Some(log_bucket) = &access_logs {
         add_log_delivery_policy(
@@ -205,21 +221,40 @@ fn firehose_errors_alarm(stack: &mut Stack, staging: &Handle<Bucket>) -> Result<
     Ok(())
 }
 
+/// What differs between the stage's buckets.
+#[derive(Default)]
+struct BucketSpec<'a> {
+    id: &'a str,
+    /// Its `Purpose` tag and access-log prefix.
+    purpose: &'a str,
+    /// Prefixes whose objects expire once loaded.
+    expiring: &'a [&'a str],
+    /// A request-metrics filter (CloudWatch counts its requests).
+    metrics: Option<MetricsConfiguration>,
+    /// A bucket shared with a warehouse account has the name that account
+    /// computes, and its policy grants that account what
+    /// `shared.lake_grants` lists.
+    shared: Option<&'a super::cross_account::CrossAccountNames>,
+}
+
 /// A private, encrypted, versioned bucket that refuses plain HTTP, with its
 /// access logs under `<purpose>/` of `access_logs` where the stage keeps
 /// them. Prod retains it (and its data) when the stack goes; dev deletes it
 /// (deploy's destroy empties it first). Objects under the `expiring`
-/// prefixes expire after the stage's `loaded_data_retention_days`; `metrics`
-/// is a request-metrics filter (CloudWatch counts its requests).
+/// prefixes expire after the stage's `loaded_data_retention_days`.
 fn bucket(
     stack: &mut Stack,
     stage: &Stage,
     access_logs: Option<&Handle<Bucket>>,
-    id: &str,
-    purpose: &str,
-    expiring: &[&str],
-    metrics: Option<MetricsConfiguration>,
+    spec: BucketSpec<'_>,
 ) -> Result<Handle<Bucket>, PlatformError> {
+    let BucketSpec {
+        id,
+        purpose,
+        expiring,
+        metrics,
+        shared,
+    } = spec;
     let options = Options::new().data_policy(stage.data_policy());
     let options = match access_logs {
         Some(_) => options,
@@ -248,6 +283,7 @@ fn bucket(
     let bucket = stack.add_with(
         id,
         Bucket {
+            bucket_name: shared.map(|names| names.lake_bucket.as_str().into()),
             bucket_encryption: Some(BucketEncryption::s3_managed()),
             public_access_block_configuration: Some(PublicAccessBlockConfiguration::all_blocked()),
             ownership_controls: Some(OwnershipControls::bucket_owner_enforced()),
@@ -258,15 +294,21 @@ fn bucket(
             logging_configuration: access_logs.map(|logs| logging_to(logs, &format!("{purpose}/"))),
             metrics_configurations: metrics.map(|filter| vec![filter]),
             tags: tags([("Stage", stage.name), ("Purpose", purpose)]),
-            ..Default::default()
         },
         options,
     )?;
+    let mut policy_document = deny_insecure_transport(&bucket);
+    if let Some(names) = shared {
+        let statements = policy_document["Statement"]
+            .as_array_mut()
+            .expect("the policy has statements");
+        statements.extend(names.lake_grants(&bucket.arn()));
+    }
     stack.add(
         &format!("{id}Policy"),
         BucketPolicy {
             bucket: bucket.name().into(),
-            policy_document: deny_insecure_transport(&bucket),
+            policy_document,
         },
     )?;
     Ok(bucket)

@@ -96,12 +96,16 @@ pub fn streaming(
     stage: &Stage,
     assets: &AssetTable,
     storage: &Storage,
-    warehouse: &Warehouse,
+    warehouse: Option<&Warehouse>,
 ) -> Result<(Stack, Streaming), PlatformError> {
     let mut stack = Stack::new(
         "Streaming",
-        "Kinesis stream of transactions; writers to the raw lake and DynamoDB; Firehose into \
-         Redshift",
+        if warehouse.is_some() {
+            "Kinesis stream of transactions; writers to the raw lake and DynamoDB; Firehose into \
+             Redshift"
+        } else {
+            "Kinesis stream of transactions; writers to the raw lake and DynamoDB"
+        },
     )?;
 
     let stream = stack.add_with(
@@ -196,30 +200,6 @@ pub fn streaming(
         TABLES_READING,
     )?;
 
-    let transform = add_function(
-        &mut stack,
-        stage,
-        assets,
-        FunctionSpec {
-            asset: "firehose-transform",
-            id: "Transform",
-            description: "Firehose processor: one transaction in, one warehouse JSON line out"
-                .into(),
-            policy: Policy::LambdaFirehoseTransform,
-            policy_context: BTreeMap::new(),
-            environment: BTreeMap::new(),
-            memory_mb: 512,
-            // Well inside Firehose's 5-minute wait: a 1 MB buffer takes
-            // milliseconds.
-            timeout_seconds: 60,
-            reserved_concurrency: None,
-            checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP, NO_RESERVED_CONCURRENCY_SKIP],
-        },
-    )?;
-
-    let delivery = delivery_stream(&mut stack, stage, storage, warehouse, &stream, &transform)?;
-    delivery_alarm(&mut stack, &delivery)?;
-
     stack.output(
         "StreamName",
         stream.name(),
@@ -249,6 +229,36 @@ pub fn streaming(
         table_failures.url(),
         "Batches dynamodb-writer's mapping gave up on (provisioner replay re-drives them)",
     )?;
+
+    // Firehose into Redshift in the public topology only: a private
+    // warehouse is loaded from the lake by its loader.
+    let Some(warehouse) = warehouse else {
+        return Ok((stack, Streaming { stream }));
+    };
+
+    let transform = add_function(
+        &mut stack,
+        stage,
+        assets,
+        FunctionSpec {
+            asset: "firehose-transform",
+            id: "Transform",
+            description: "Firehose processor: one transaction in, one warehouse JSON line out"
+                .into(),
+            policy: Policy::LambdaFirehoseTransform,
+            policy_context: BTreeMap::new(),
+            environment: BTreeMap::new(),
+            memory_mb: 512,
+            // Well inside Firehose's 5-minute wait: a 1 MB buffer takes
+            // milliseconds.
+            timeout_seconds: 60,
+            reserved_concurrency: None,
+            checkov_skips: vec![SYNCHRONOUS_DLQ_SKIP, NO_RESERVED_CONCURRENCY_SKIP],
+        },
+    )?;
+
+    let delivery = delivery_stream(&mut stack, stage, storage, warehouse, &stream, &transform)?;
+    delivery_alarm(&mut stack, &delivery)?;
 
     Ok((stack, Streaming { stream }))
 }

@@ -21,6 +21,8 @@ pub enum Policy {
     FirehoseDelivery,
     /// The role the Redshift cluster assumes for COPY.
     RedshiftCopy,
+    /// The private cluster's role for the loader's COPY of the lake.
+    RedshiftLakeCopy,
     LambdaIngest,
     LambdaQuery,
     LambdaLakeWriter,
@@ -28,6 +30,7 @@ pub enum Policy {
     LambdaFirehoseTransform,
     LambdaBatchImport,
     LambdaWarehouseSchema,
+    LambdaWarehouseLoader,
     /// The crawler over the bulk-import CSV files.
     GlueS3Crawler,
     /// The crawler over the Redshift table, through the JDBC connection.
@@ -41,9 +44,10 @@ const PARTIALS: [(&str, &str); 1] = [(
 )];
 
 impl Policy {
-    pub const ALL: [Policy; 11] = [
+    pub const ALL: [Policy; 13] = [
         Policy::FirehoseDelivery,
         Policy::RedshiftCopy,
+        Policy::RedshiftLakeCopy,
         Policy::LambdaIngest,
         Policy::LambdaQuery,
         Policy::LambdaLakeWriter,
@@ -51,6 +55,7 @@ impl Policy {
         Policy::LambdaFirehoseTransform,
         Policy::LambdaBatchImport,
         Policy::LambdaWarehouseSchema,
+        Policy::LambdaWarehouseLoader,
         Policy::GlueS3Crawler,
         Policy::GlueJdbcCrawler,
     ];
@@ -60,6 +65,7 @@ impl Policy {
         match self {
             Policy::FirehoseDelivery => "firehose-delivery",
             Policy::RedshiftCopy => "redshift-copy",
+            Policy::RedshiftLakeCopy => "redshift-lake-copy",
             Policy::LambdaIngest => "lambda-ingest",
             Policy::LambdaQuery => "lambda-query",
             Policy::LambdaLakeWriter => "lambda-lake-writer",
@@ -67,6 +73,7 @@ impl Policy {
             Policy::LambdaFirehoseTransform => "lambda-firehose-transform",
             Policy::LambdaBatchImport => "lambda-batch-import",
             Policy::LambdaWarehouseSchema => "lambda-warehouse-schema",
+            Policy::LambdaWarehouseLoader => "lambda-warehouse-loader",
             Policy::GlueS3Crawler => "glue-s3-crawler",
             Policy::GlueJdbcCrawler => "glue-jdbc-crawler",
         }
@@ -83,6 +90,9 @@ impl Policy {
                 include_str!("../../../policies/firehose-delivery.json.hbs")
             }
             Policy::RedshiftCopy => include_str!("../../../policies/redshift-copy.json.hbs"),
+            Policy::RedshiftLakeCopy => {
+                include_str!("../../../policies/redshift-lake-copy.json.hbs")
+            }
             Policy::LambdaIngest => include_str!("../../../policies/lambda-ingest.json.hbs"),
             Policy::LambdaQuery => include_str!("../../../policies/lambda-query.json.hbs"),
             Policy::LambdaLakeWriter => {
@@ -99,6 +109,9 @@ impl Policy {
             }
             Policy::LambdaWarehouseSchema => {
                 include_str!("../../../policies/lambda-warehouse-schema.json.hbs")
+            }
+            Policy::LambdaWarehouseLoader => {
+                include_str!("../../../policies/lambda-warehouse-loader.json.hbs")
             }
             Policy::GlueS3Crawler => include_str!("../../../policies/glue-s3-crawler.json.hbs"),
             Policy::GlueJdbcCrawler => {
