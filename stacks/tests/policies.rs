@@ -837,6 +837,7 @@ mod glue {
                 "vpc_id": { "Fn::ImportValue": "prod-network-VpcId" },
                 "subnet_id": { "Fn::ImportValue": "prod-network-PublicSubnetA" },
                 "security_group_id": { "Fn::ImportValue": "prod-network-GlueSecurityGroupId" },
+                "warehouse_secret_arn": { "Fn::ImportValue": "prod-warehouse-SecretArn" },
             }),
         )
     }

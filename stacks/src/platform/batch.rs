@@ -49,6 +49,7 @@ pub fn batch(
         &mut stack,
         stage,
         assets,
+        &storage.key,
         FunctionSpec {
             asset: "batch-import",
             id: "BatchImport",
@@ -62,6 +63,7 @@ pub fn batch(
                 ("customers_table_arn", storage.customers_table.arn()),
                 ("cluster_identifier", warehouse.cluster.id()),
                 ("warehouse_secret_arn", warehouse.secret.arn()),
+                ("data_key_arn", storage.key.arn()),
             ]),
             environment: BTreeMap::from([
                 ("BULK_IMPORT_BUCKET", storage.bulk_import_bucket.name()),
@@ -148,6 +150,7 @@ fn catalog(
         Policy::GlueS3Crawler,
         json!({
             "bulk_import_bucket_arn": to_json(&storage.bulk_import_bucket.arn()),
+            "data_key_arn": to_json(&storage.key.arn()),
             "crawl_prefix": bulk_import_prefixes::PROCESSED,
             "database_name": to_json(&database.name()),
         }),
@@ -217,6 +220,7 @@ fn catalog(
             "subnet_id": to_json(&subnet.id()),
             "security_group_id": to_json(&network.glue_security_group.group_id()),
             "warehouse_secret_arn": to_json(&warehouse.secret.arn()),
+            "data_key_arn": to_json(&storage.key.arn()),
         }),
     )?;
     stack.add_with(

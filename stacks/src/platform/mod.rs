@@ -4,8 +4,10 @@
 //! stack plus the handles it produces, so dependencies show in signatures.
 
 mod access_logs;
+pub mod alarms;
 pub mod api;
 pub mod batch;
+pub mod encryption;
 mod firehose_cidr;
 pub mod function;
 pub mod network;

@@ -91,24 +91,18 @@ pub fn warehouse(
                 require_each_included_type: opt(true),
                 ..Default::default()
             }),
+            kms_key_id: opt(storage.key.arn()),
             tags: tags([("Stage", stage.name)]),
             ..Default::default()
         },
         Options::new()
             .data_policy(stage.data_policy())
-            .metadata(checkov_skip(&[
-                (
-                    "CKV_AWS_149",
-                    "Encrypted with the AWS managed key for Secrets Manager; every reader is in \
-                     this account and authorised by its role",
-                ),
-                (
-                    "CKV2_AWS_57",
-                    "Not rotated yet: rotation needs a rotation function for Redshift (missing, \
+            .metadata(checkov_skip(&[(
+                "CKV2_AWS_57",
+                "Not rotated yet: rotation needs a rotation function for Redshift (missing, \
                      see README); every reader fetches the secret at use, so rotation can be \
                      added without redeploying them",
-                ),
-            ])),
+            )])),
     )?;
 
     let parameter_group = stack.add(
@@ -142,6 +136,7 @@ pub fn warehouse(
             "staging_bucket_arn": to_json(&storage.staging_bucket.arn()),
             "bulk_import_bucket_arn": to_json(&storage.bulk_import_bucket.arn()),
             "lake_bucket_arn": to_json(&storage.lake_bucket.arn()),
+            "data_key_arn": to_json(&storage.key.arn()),
         }),
     )?;
 
@@ -171,6 +166,7 @@ pub fn warehouse(
             // <https://docs.aws.amazon.com/firehose/latest/dev/controlling-access.html#using-iam-rs-vpc>
             publicly_accessible: opt(true),
             encrypted: opt(true),
+            kms_key_id: opt(storage.key.arn()),
             port: opt(REDSHIFT_PORT),
             automated_snapshot_retention_period: opt(i64::from(
                 stage.warehouse.snapshot_retention_days,
@@ -195,7 +191,6 @@ pub fn warehouse(
                 ..Default::default()
             }),
             tags: tags([("Stage", stage.name)]),
-            ..Default::default()
         },
         Options::new()
             .data_policy(if stage.retain_data {
@@ -211,10 +206,6 @@ pub fn warehouse(
                      the Glue group only",
                 ),
                 (
-                    "CKV_AWS_142",
-                    "Encrypted at rest with the AWS managed Redshift key",
-                ),
-                (
                     "CKV_AWS_71",
                     "Audit logs go to CloudWatch Logs (LogDestinationType cloudwatch); the check \
                      only recognises delivery to an S3 bucket",
@@ -226,6 +217,7 @@ pub fn warehouse(
         &mut stack,
         stage,
         assets,
+        &storage.key,
         FunctionSpec {
             asset: "warehouse-schema",
             id: "Schema",
@@ -235,6 +227,7 @@ pub fn warehouse(
             policy_context: BTreeMap::from([
                 ("cluster_identifier", cluster.id()),
                 ("warehouse_secret_arn", secret.arn()),
+                ("data_key_arn", storage.key.arn()),
             ]),
             environment: BTreeMap::new(),
             memory_mb: 256,
