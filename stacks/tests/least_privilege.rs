@@ -67,6 +67,11 @@ const ACTIONS: &[(&str, &str, &[&str])] = &[
         "describe_statement",
         &["redshift-data:DescribeStatement"],
     ),
+    (
+        "aws-sdk-secretsmanager",
+        "get_secret_value",
+        &["secretsmanager:GetSecretValue"],
+    ),
 ];
 
 /// Request parameters that need an action of their own: the Data API reads
@@ -91,6 +96,11 @@ const KMS_ACTIONS: &[(&str, &str, &[&str])] = &[
         "aws-sdk-kinesis",
         "put_records",
         &["kms:GenerateDataKey via kinesis"],
+    ),
+    (
+        "aws-sdk-secretsmanager",
+        "get_secret_value",
+        &["kms:Decrypt via secretsmanager"],
     ),
     ("aws-sdk-dynamodb", "query", &["kms:Decrypt via dynamodb"]),
     (

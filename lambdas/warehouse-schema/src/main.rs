@@ -1,4 +1,4 @@
-//! Entry point: builds the Data API and HTTP clients once and wires
+//! Entry point: builds the Data API, Secrets Manager and HTTP clients once and wires
 //! [`warehouse_schema::handle`] to the Lambda runtime, with the time left
 //! before the invocation's deadline.
 
@@ -10,10 +10,12 @@ use warehouse_schema::{ResponseClient, Timing};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let redshift_data = aws_sdk_redshiftdata::Client::new(&sdk_config::loader().load().await);
+    let config = sdk_config::loader().load().await;
+    let redshift_data = aws_sdk_redshiftdata::Client::new(&config);
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
     let http = ResponseClient::new()?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let (redshift_data, http) = (&redshift_data, &http);
+        let (redshift_data, secrets, http) = (&redshift_data, &secrets, &http);
         async move {
             let left = event
                 .context
@@ -21,7 +23,7 @@ async fn main() -> Result<(), Error> {
                 .duration_since(SystemTime::now())
                 .unwrap_or_default();
             let timing = Timing::for_invocation(left);
-            warehouse_schema::handle(redshift_data, http, &timing, event.payload)
+            warehouse_schema::handle(redshift_data, secrets, http, &timing, event.payload)
                 .await
                 .map_err(Error::from)
         }

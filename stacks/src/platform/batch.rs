@@ -62,7 +62,7 @@ pub fn batch(
                 ("invoices_table_arn", storage.invoices_table.arn()),
                 ("customers_table_arn", storage.customers_table.arn()),
                 ("cluster_identifier", warehouse.cluster.id()),
-                ("warehouse_secret_arn", warehouse.secret.arn()),
+                ("warehouse_secret_arn", warehouse.owner_secret.arn()),
                 ("data_key_arn", storage.key.arn()),
             ]),
             environment: BTreeMap::from([
@@ -71,7 +71,8 @@ pub fn batch(
                 ("CUSTOMERS_TABLE", storage.customers_table.name()),
                 ("CLUSTER_IDENTIFIER", warehouse.cluster.id()),
                 ("DATABASE", Expr::literal(DATABASE)),
-                ("WAREHOUSE_SECRET_ARN", warehouse.secret.arn()),
+                // The schema owner: the merge locks, deletes and inserts.
+                ("WAREHOUSE_SECRET_ARN", warehouse.owner_secret.arn()),
                 ("COPY_ROLE_ARN", warehouse.copy_role.arn()),
                 ("WAREHOUSE_TABLE", Expr::literal(TRANSACTIONS_TABLE)),
             ]),
@@ -197,7 +198,11 @@ fn catalog(
                         warehouse.jdbc_url().into(),
                     ),
                     ("JDBC_ENFORCE_SSL".to_string(), "true".into()),
-                    ("SECRET_ID".to_string(), warehouse.secret.arn().into()),
+                    // The read-only user: the crawler only reads the schema.
+                    (
+                        "SECRET_ID".to_string(),
+                        warehouse.reader_secret.arn().into(),
+                    ),
                 ]),
                 physical_connection_requirements: Some(PhysicalConnectionRequirements {
                     availability_zone: opt(subnet.availability_zone()),
@@ -219,7 +224,7 @@ fn catalog(
             "vpc_id": to_json(&network.vpc.id()),
             "subnet_id": to_json(&subnet.id()),
             "security_group_id": to_json(&network.glue_security_group.group_id()),
-            "warehouse_secret_arn": to_json(&warehouse.secret.arn()),
+            "warehouse_secret_arn": to_json(&warehouse.reader_secret.arn()),
             "data_key_arn": to_json(&storage.key.arn()),
         }),
     )?;

@@ -444,7 +444,7 @@ fn delivery_stream(
             "staging_bucket_arn": to_json(&storage.staging_bucket.arn()),
             "transform_function_arn": to_json(&transform.function.arn()),
             "log_group_name": to_json(&log_group.name()),
-            "warehouse_secret_arn": to_json(&warehouse.secret.arn()),
+            "warehouse_secret_arn": to_json(&warehouse.loader_secret.arn()),
             "stream_kms_key_arn": to_json(&storage.key.arn()),
             "data_key_arn": to_json(&storage.key.arn()),
         }),
@@ -522,7 +522,8 @@ fn delivery_stream(
                 }),
                 secrets_manager_configuration: Some(SecretsManagerConfiguration {
                     enabled: true.into(),
-                    secret_arn: opt(warehouse.secret.arn()),
+                    // The loader: INSERT into the staging table only.
+                    secret_arn: opt(warehouse.loader_secret.arn()),
                     role_arn: opt(role.arn()),
                 }),
                 username: None,

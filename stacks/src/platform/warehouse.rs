@@ -37,15 +37,28 @@ pub const TRANSACTIONS_TABLE: &str = "public.transactions";
 /// and merged into it by `line_id` on batch-import's schedule: Firehose
 /// delivers at least once, so its COPYs never reach the views directly.
 pub const FIREHOSE_STAGING_TABLE: &str = "public.transactions_staging";
-/// The master user; its password is generated into the secret.
+/// The master user; its password is generated into the secret. Only the
+/// schema custom resource logs in as it (to create the users below).
 pub const MASTER_USERNAME: &str = "retail_admin";
+/// Owns the tables and views: batch-import's loads and merge, and the
+/// operator's `reimport`, `replay` and `reconcile`.
+pub const OWNER_USERNAME: &str = "retail_owner";
+/// May only INSERT into [`FIREHOSE_STAGING_TABLE`]: Firehose's COPY.
+pub const LOADER_USERNAME: &str = "retail_loader";
+/// May only SELECT the table and the views: Glue and analysts.
+pub const READER_USERNAME: &str = "retail_reader";
 
 /// What other stacks consume from the warehouse.
 #[derive(Debug, Clone)]
 pub struct Warehouse {
     pub cluster: Handle<Cluster>,
-    /// `{"username", "password"}`, read by Firehose, Glue and the Data API.
-    pub secret: Handle<Secret>,
+    /// `{"username", "password"}` of the schema owner, for the Data API
+    /// callers (batch-import, the operator's commands).
+    pub owner_secret: Handle<Secret>,
+    /// Of the loader, for Firehose.
+    pub loader_secret: Handle<Secret>,
+    /// Of the reader, for the Glue connection (and analysts).
+    pub reader_secret: Handle<Secret>,
     /// Attached to the cluster; named in `COPY ... IAM_ROLE`.
     pub copy_role: Handle<Role>,
 }
@@ -86,8 +99,7 @@ pub fn warehouse(
                 secret_string_template: opt(json!({ "username": MASTER_USERNAME }).to_string()),
                 generate_string_key: opt("password"),
                 password_length: opt(32),
-                // Redshift refuses ' " \ / @ and space in passwords.
-                exclude_characters: opt("'\"\\/@ "),
+                exclude_characters: opt(REDSHIFT_EXCLUDED_CHARACTERS),
                 require_each_included_type: opt(true),
                 ..Default::default()
             }),
@@ -97,12 +109,29 @@ pub fn warehouse(
         },
         Options::new()
             .data_policy(stage.data_policy())
-            .metadata(checkov_skip(&[(
-                "CKV2_AWS_57",
-                "Not rotated yet: rotation needs a rotation function for Redshift (missing, \
-                     see README); every reader fetches the secret at use, so rotation can be \
-                     added without redeploying them",
-            )])),
+            .metadata(checkov_skip(&[NOT_ROTATED_SKIP])),
+    )?;
+
+    let user_secret = |stack: &mut Stack, id: &str, username: &str, purpose: &str| {
+        add_user_secret(stack, stage, storage, id, username, purpose)
+    };
+    let owner_secret = user_secret(
+        &mut stack,
+        "OwnerSecret",
+        OWNER_USERNAME,
+        "schema owner (batch-import, reimport, replay, reconcile)",
+    )?;
+    let loader_secret = user_secret(
+        &mut stack,
+        "LoaderSecret",
+        LOADER_USERNAME,
+        "loader (Firehose: INSERT into the staging table only)",
+    )?;
+    let reader_secret = user_secret(
+        &mut stack,
+        "ReaderSecret",
+        READER_USERNAME,
+        "reader (Glue and analysts: SELECT only)",
     )?;
 
     let parameter_group = stack.add(
@@ -227,6 +256,9 @@ pub fn warehouse(
             policy_context: BTreeMap::from([
                 ("cluster_identifier", cluster.id()),
                 ("warehouse_secret_arn", secret.arn()),
+                ("owner_secret_arn", owner_secret.arn()),
+                ("loader_secret_arn", loader_secret.arn()),
+                ("reader_secret_arn", reader_secret.arn()),
                 ("data_key_arn", storage.key.arn()),
             ]),
             environment: BTreeMap::new(),
@@ -253,6 +285,10 @@ pub fn warehouse(
                 ("ClusterIdentifier".to_string(), cluster.id().into()),
                 ("Database".to_string(), DATABASE.into()),
                 ("SecretArn".to_string(), secret.arn().into()),
+                // The users the schema creates, with their passwords.
+                ("OwnerSecretArn".to_string(), owner_secret.arn().into()),
+                ("LoaderSecretArn".to_string(), loader_secret.arn().into()),
+                ("ReaderSecretArn".to_string(), reader_secret.arn().into()),
                 // The function's code hash: new SQL (it is compiled in)
                 // re-runs the statements on the next deploy.
                 ("SchemaVersion".to_string(), schema_version.into()),
@@ -275,18 +311,73 @@ pub fn warehouse(
         copy_role.arn(),
         "Role the cluster assumes for COPY (provisioner reimport, replay)",
     )?;
+    // The operator's commands log in as the owner, never as the master.
     stack.output(
         "SecretArn",
-        secret.arn(),
-        "Secret with the master credentials (fetch it; it is never in a template)",
+        owner_secret.arn(),
+        "Secret of the schema owner user (reimport, replay, reconcile use it; never in a \
+         template)",
+    )?;
+    stack.output(
+        "ReaderSecretArn",
+        reader_secret.arn(),
+        "Secret of the read-only user, for analysts' SQL clients",
     )?;
 
     Ok((
         stack,
         Warehouse {
             cluster,
-            secret,
+            owner_secret,
+            loader_secret,
+            reader_secret,
             copy_role,
         },
     ))
 }
+
+/// The secret of a database user the schema creates: its password generated
+/// by Secrets Manager (as the master's), encrypted with the stage's key.
+fn add_user_secret(
+    stack: &mut Stack,
+    stage: &Stage,
+    storage: &Storage,
+    id: &str,
+    username: &str,
+    purpose: &str,
+) -> Result<Handle<Secret>, PlatformError> {
+    Ok(stack.add_with(
+        id,
+        Secret {
+            description: opt(format!(
+                "Redshift user {username} of {}: {purpose}",
+                stage.prefix()
+            )),
+            generate_secret_string: Some(GenerateSecretString {
+                secret_string_template: opt(json!({ "username": username }).to_string()),
+                generate_string_key: opt("password"),
+                password_length: opt(32),
+                exclude_characters: opt(REDSHIFT_EXCLUDED_CHARACTERS),
+                require_each_included_type: opt(true),
+                ..Default::default()
+            }),
+            kms_key_id: opt(storage.key.arn()),
+            tags: tags([("Stage", stage.name)]),
+            ..Default::default()
+        },
+        Options::new()
+            .data_policy(stage.data_policy())
+            .metadata(checkov_skip(&[NOT_ROTATED_SKIP])),
+    )?)
+}
+
+/// Redshift refuses ' " \ / @ and space in passwords.
+const REDSHIFT_EXCLUDED_CHARACTERS: &str = "'\"\\/@ ";
+
+const NOT_ROTATED_SKIP: (&str, &str) = (
+    "CKV2_AWS_57",
+    "Not rotated yet: Redshift rotation (hosted RedshiftRotationSingleUser) needs the \
+     AWS::SecretsManager-2020-07-23 transform and a rotation function inside the VPC that the \
+     cluster admits (missing, see README); every reader fetches its secret at use, so rotation \
+     can be added without redeploying them",
+);
