@@ -32,6 +32,10 @@ pub struct Stage {
     pub lambda: LambdaConfig,
     /// EventBridge schedule of the bulk CSV import.
     pub batch_import_schedule: &'static str,
+    /// An address the stack subscribes to the stage's alarm topic (AWS
+    /// mails it a confirmation link); `None` subscribes nobody: subscribe
+    /// to the topic of the `AlarmTopicArn` output yourself (README).
+    pub alarm_email: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -157,6 +161,7 @@ pub const STAGES: &[Stage] = &[
             api_reserved_concurrency: None,
         },
         batch_import_schedule: "rate(1 hour)",
+        alarm_email: None,
     },
     Stage {
         name: "prod",
@@ -192,6 +197,7 @@ pub const STAGES: &[Stage] = &[
             api_reserved_concurrency: Some(200),
         },
         batch_import_schedule: "rate(15 minutes)",
+        alarm_email: None,
     },
     // Prod's sizes with a private warehouse in a second account. The
     // account ids are AWS's documentation examples
@@ -244,6 +250,7 @@ pub const STAGES: &[Stage] = &[
             api_reserved_concurrency: Some(200),
         },
         batch_import_schedule: "rate(15 minutes)",
+        alarm_email: None,
     },
 ];
 

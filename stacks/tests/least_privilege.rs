@@ -6,6 +6,11 @@
 //! - its template: an event source mapping reads its stream with the
 //!   function's role and sends to its on-failure queue; every function
 //!   writes to its own log group.
+//! - the stage's KMS key, which encrypts every bucket, table, stream and
+//!   secret: each SDK operation on them also needs a KMS action through
+//!   that service (`KMS_ACTIONS`), granted as "kms:Decrypt via s3" (a KMS
+//!   grant without a `kms:ViaService` condition counts as "via any", which
+//!   nothing needs).
 //!
 //! A role that grants an action no code calls fails (remove the grant), and
 //! so does code calling an operation its role lacks (grant it, in
@@ -67,6 +72,11 @@ const ACTIONS: &[(&str, &str, &[&str])] = &[
         "get_statement_result",
         &["redshift-data:GetStatementResult"],
     ),
+    (
+        "aws-sdk-secretsmanager",
+        "get_secret_value",
+        &["secretsmanager:GetSecretValue"],
+    ),
 ];
 
 /// Request parameters that need an action of their own: the Data API reads
@@ -77,6 +87,56 @@ const PARAMETER_ACTIONS: &[(&str, &str, &[&str])] = &[(
     "secret_arn",
     &["secretsmanager:GetSecretValue"],
 )];
+
+/// The KMS action (and the service it goes through) each SDK operation
+/// needs on data encrypted with the stage's key: reading decrypts a data
+/// key, writing generates one, a multipart upload or a copy does both.
+/// DynamoDB decrypts the table's key with the caller's permission for
+/// reads and writes alike.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html>
+/// <https://docs.aws.amazon.com/streams/latest/dev/permissions-user-key-KMS.html>
+/// <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.howitworks.html>
+const KMS_ACTIONS: &[(&str, &str, &[&str])] = &[
+    (
+        "aws-sdk-kinesis",
+        "put_records",
+        &["kms:GenerateDataKey via kinesis"],
+    ),
+    (
+        "aws-sdk-secretsmanager",
+        "get_secret_value",
+        &["kms:Decrypt via secretsmanager"],
+    ),
+    ("aws-sdk-dynamodb", "query", &["kms:Decrypt via dynamodb"]),
+    (
+        "aws-sdk-dynamodb",
+        "batch_write_item",
+        &["kms:Decrypt via dynamodb"],
+    ),
+    ("aws-sdk-s3", "put_object", &["kms:GenerateDataKey via s3"]),
+    ("aws-sdk-s3", "get_object", &["kms:Decrypt via s3"]),
+    (
+        "aws-sdk-s3",
+        "copy_object",
+        &["kms:Decrypt via s3", "kms:GenerateDataKey via s3"],
+    ),
+    (
+        "aws-sdk-s3",
+        "create_multipart_upload",
+        &["kms:Decrypt via s3", "kms:GenerateDataKey via s3"],
+    ),
+    (
+        "aws-sdk-s3",
+        "upload_part",
+        &["kms:Decrypt via s3", "kms:GenerateDataKey via s3"],
+    ),
+];
+
+/// The Data API decrypts the secret it reads for the caller.
+const SECRET_KMS_ACTION: &str = "kms:Decrypt via secretsmanager";
+
+/// A Kinesis mapping decrypts the records it reads with the function's role.
+const KINESIS_MAPPING_KMS_ACTION: &str = "kms:Decrypt via kinesis";
 
 /// What Lambda does with the function's role for a Kinesis event source
 /// mapping (standard iterator: no SubscribeToShard).
@@ -291,9 +351,15 @@ fn call_actions(call: &source::Call, sdks: &[&String], file: &Path) -> Vec<Strin
         );
     };
     let mut needed: Vec<String> = actions.iter().map(|a| a.to_string()).collect();
+    for (kms_sdk, operation, actions) in KMS_ACTIONS {
+        if kms_sdk == sdk && *operation == call.operation {
+            needed.extend(actions.iter().map(|a| a.to_string()));
+        }
+    }
     for (parameter_sdk, parameter, actions) in PARAMETER_ACTIONS {
         if parameter_sdk == sdk && call.parameters.iter().any(|p| p == parameter) {
             needed.extend(actions.iter().map(|a| a.to_string()));
+            needed.push(SECRET_KMS_ACTION.to_string());
         }
     }
     needed
@@ -319,6 +385,7 @@ fn trigger_actions(template: &Template, id: &str) -> BTreeSet<String> {
             "{id}: a mapping from {source}; say which actions it needs"
         );
         actions.extend(KINESIS_MAPPING_ACTIONS.iter().map(|a| a.to_string()));
+        actions.insert(KINESIS_MAPPING_KMS_ACTION.to_string());
         if props["DestinationConfig"]["OnFailure"]["Destination"].is_object() {
             actions.insert(SQS_DESTINATION_ACTION.to_string());
         }
@@ -355,15 +422,38 @@ fn granted_actions(template: &Template, role_id: &str) -> BTreeSet<String> {
         .into_iter()
         .flat_map(|d| d["Statement"].as_array().unwrap().iter())
         .inspect(|s| assert_eq!(s["Effect"], "Allow", "{role_id}: {s}"))
-        .flat_map(|s| match &s["Action"] {
-            Value::String(action) => vec![action.clone()],
-            Value::Array(actions) => actions
-                .iter()
-                .map(|a| a.as_str().unwrap().to_string())
-                .collect(),
-            other => panic!("{role_id}: Action {other}"),
+        .flat_map(|s| {
+            let actions: Vec<String> = match &s["Action"] {
+                Value::String(action) => vec![action.clone()],
+                Value::Array(actions) => actions
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+                    .collect(),
+                other => panic!("{role_id}: Action {other}"),
+            };
+            let via = via_service(s);
+            actions
+                .into_iter()
+                .map(|a| {
+                    if a.starts_with("kms:") {
+                        format!("{a} via {via}")
+                    } else {
+                        a
+                    }
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// The service a KMS statement's `kms:ViaService` condition names
+/// (`{"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}` is `s3`), or "any".
+fn via_service(statement: &Value) -> String {
+    statement["Condition"]["StringEquals"]["kms:ViaService"]["Fn::Sub"]
+        .as_str()
+        .and_then(|s| s.strip_suffix(".${AWS::Region}.amazonaws.com"))
+        .unwrap_or("any")
+        .to_string()
 }
 
 /// Function logical id → (crate name, role logical id), by the asset the

@@ -768,14 +768,26 @@ mod lambdas {
     }
 
     #[test]
-    fn warehouse_schema_uses_the_data_api_and_nothing_else() {
+    fn warehouse_schema_uses_the_data_api_and_reads_the_four_secrets_only() {
         let document = render(
             Policy::LambdaWarehouseSchema,
             json!({
                 "cluster_identifier": reference("Cluster"),
                 "warehouse_secret_arn": reference("WarehouseSecret"),
+                "owner_secret_arn": reference("OwnerSecret"),
+                "loader_secret_arn": reference("LoaderSecret"),
+                "reader_secret_arn": reference("ReaderSecret"),
                 "log_group_name": reference("SchemaLogs"),
             }),
+        );
+        assert_eq!(
+            statement(&document, "ReadWarehouseSecret")["Resource"],
+            json!([
+                reference("WarehouseSecret"),
+                reference("OwnerSecret"),
+                reference("LoaderSecret"),
+                reference("ReaderSecret"),
+            ])
         );
         assert_eq!(
             all_actions(&document),
@@ -838,6 +850,7 @@ mod glue {
                 "vpc_id": { "Fn::ImportValue": "prod-network-VpcId" },
                 "subnet_id": { "Fn::ImportValue": "prod-network-PublicSubnetA" },
                 "security_group_id": { "Fn::ImportValue": "prod-network-GlueSecurityGroupId" },
+                "warehouse_secret_arn": { "Fn::ImportValue": "prod-warehouse-SecretArn" },
             }),
         )
     }

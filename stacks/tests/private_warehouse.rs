@@ -436,6 +436,19 @@ fn the_warehouse_accounts_copy_role_reads_the_lakes_raw_and_its_own_manifests_on
              "Condition": {"StringLike": {"s3:prefix": ["raw/*"]}}},
             {"Sid": "ReadLakeRaw", "Effect": "Allow", "Action": "s3:GetObject",
              "Resource": {"Fn::Sub": ["${Bucket}/raw/*", {"Bucket": lake}]}},
+            // The lake's objects under the data account's key (whose key
+            // policy names this role), the manifests under this account's.
+            {"Sid": "DecryptLake", "Effect": "Allow", "Action": "kms:Decrypt",
+             "Resource": {"Fn::Sub": "arn:${AWS::Partition}:kms:eu-west-1:111122223333:key/*"},
+             "Condition": {
+                 "StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}},
+                 "StringLike": {"kms:EncryptionContext:aws:s3:arn": [lake]}}},
+            {"Sid": "DecryptLoadManifests", "Effect": "Allow", "Action": "kms:Decrypt",
+             "Resource": {"Fn::GetAtt": ["DataKey", "Arn"]},
+             "Condition": {
+                 "StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}},
+                 "StringLike": {"kms:EncryptionContext:aws:s3:arn":
+                                [{"Fn::GetAtt": ["LoadBucket", "Arn"]}]}}},
             {"Sid": "ReadLoadManifests", "Effect": "Allow", "Action": "s3:GetObject",
              "Resource": {"Fn::Sub": ["${Bucket}/manifests/*",
                                       {"Bucket": {"Fn::GetAtt": ["LoadBucket", "Arn"]}}]}},
@@ -444,21 +457,39 @@ fn the_warehouse_accounts_copy_role_reads_the_lakes_raw_and_its_own_manifests_on
 }
 
 #[test]
-fn a_lake_key_would_let_the_warehouse_copy_decrypt_raw_through_s3_only() {
+fn the_data_accounts_key_lets_the_warehouse_copy_decrypt_the_lake_through_s3_only() {
     let names = CrossAccountNames::of(prod_private()).unwrap().unwrap();
-    let statement = names.lake_key_grant("eu-west-1");
-    assert_eq!(statement["Action"], "kms:Decrypt");
+    let stacks = synth(prod_private());
+    let policy = &props(&stacks["Storage"].1, "DataKey")["KeyPolicy"];
+    let granted: Vec<&Value> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|statement| {
+            statement["Principal"]["AWS"]
+                .to_string()
+                .contains("444455556666")
+        })
+        .collect();
     assert_eq!(
-        statement["Condition"]["StringEquals"]["kms:ViaService"],
-        "s3.eu-west-1.amazonaws.com"
-    );
-    assert_eq!(
-        statement["Condition"]["ArnEquals"]["aws:PrincipalArn"],
-        json!([names.copy_role_arn()])
-    );
-    assert_eq!(
-        statement["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"],
-        json!([{"Fn::Sub": "arn:${AWS::Partition}:s3:::retail-prod-private-lake-111122223333/raw/*"}])
+        granted,
+        [&json!({
+            "Sid": "WarehouseCopyDecryptsTheLake",
+            "Effect": "Allow",
+            "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::444455556666:root"}},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {
+                "ArnEquals": {"aws:PrincipalArn": [names.copy_role_arn()]},
+                "StringEquals": {
+                    "kms:ViaService": "s3.eu-west-1.amazonaws.com",
+                    // The lake's S3 Bucket Key: the context is the bucket.
+                    "kms:EncryptionContext:aws:s3:arn":
+                        {"Fn::Sub": "arn:${AWS::Partition}:s3:::retail-prod-private-lake-111122223333"}
+                }
+            }
+        })],
+        "the warehouse account may decrypt with the data key, and only this"
     );
 }
 

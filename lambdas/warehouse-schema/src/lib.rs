@@ -10,7 +10,9 @@
 //! Firehose COPYs; batch-import merges it into the table by `line_id`) and,
 //! for each of the analysts' views, `DROP VIEW IF
 //! EXISTS` then `CREATE VIEW` ([`schema::VIEWS`]; the SQL is in `sql/*.sql`;
-//! [`schema::create_statements`] says why not `CREATE OR REPLACE`). On Delete it drops the
+//! [`schema::create_statements`] says why not `CREATE OR REPLACE`), then
+//! the database users of least privilege (owner, loader, reader) with the
+//! passwords of their secrets and exactly their grants ([`users`]). On Delete it drops the
 //! views and keeps the table and its data ([`schema::delete_statements`]
 //! says why), and answers SUCCESS even when the drop fails, so a stack
 //! deletion or rollback never sticks on a view.
@@ -22,17 +24,21 @@
 //!
 //! Configuration is the resource's properties ([`request::Properties`]),
 //! not environment variables, so that changing any of them re-runs the
-//! DDL: `ClusterIdentifier`, `Database`, `SecretArn`, and an optional
+//! DDL: `ClusterIdentifier`, `Database`, `SecretArn` (the master user's),
+//! `OwnerSecretArn`, `LoaderSecretArn`, `ReaderSecretArn`, and an optional
 //! `SchemaVersion` to force a re-run when only the SQL changed. The
 //! physical resource id, `{ClusterIdentifier}/{Database}/public.transactions`,
 //! is set on Create and kept on every Update (never a replacement). The
 //! calls are those `policies/lambda-warehouse-schema.json.hbs` allows:
-//! BatchExecuteStatement and DescribeStatement.
+//! BatchExecuteStatement and DescribeStatement, and GetSecretValue of the
+//! three users' secrets.
 
+pub mod logins;
 pub mod request;
 pub mod response;
 pub mod schema;
 pub mod statements;
+pub mod users;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -119,6 +125,7 @@ pub enum HandlerError {
 /// the event, and the statements are idempotent).
 pub async fn handle(
     redshift_data: &aws_sdk_redshiftdata::Client,
+    secrets: &aws_sdk_secretsmanager::Client,
     http: &ResponseClient,
     timing: &Timing,
     event: serde_json::Value,
@@ -137,17 +144,24 @@ pub async fn handle(
         .checked_sub(timing.response_reserve)
         .unwrap_or(timing.deadline)
         .max(Instant::now());
-    let (status, reason, physical_id) =
-        match act(redshift_data, &request, timing.poll_interval, work_deadline).await {
-            Ok(Done {
-                physical_id,
-                warning,
-            }) => (Status::Success, warning, physical_id),
-            Err(Failure {
-                physical_id,
-                reason,
-            }) => (Status::Failed, Some(reason), physical_id),
-        };
+    let (status, reason, physical_id) = match act(
+        redshift_data,
+        secrets,
+        &request,
+        timing.poll_interval,
+        work_deadline,
+    )
+    .await
+    {
+        Ok(Done {
+            physical_id,
+            warning,
+        }) => (Status::Success, warning, physical_id),
+        Err(Failure {
+            physical_id,
+            reason,
+        }) => (Status::Failed, Some(reason), physical_id),
+    };
     if let Some(reason) = &reason {
         tracing::warn!(?status, reason, "answering with a reason");
     }
@@ -181,6 +195,7 @@ struct Failure {
 /// Does what the request asks; never panics on a malformed event.
 async fn act(
     client: &aws_sdk_redshiftdata::Client,
+    secrets: &aws_sdk_secretsmanager::Client,
     request: &Request,
     poll_interval: Duration,
     deadline: Instant,
@@ -220,14 +235,19 @@ async fn act(
         }
         Err(error) => {
             return Err(fail(format!(
-                "malformed ResourceProperties: {error}; expected ClusterIdentifier, Database and \
-                 SecretArn (strings)"
+                "malformed ResourceProperties: {error}; expected ClusterIdentifier, Database, \
+                 SecretArn, OwnerSecretArn, LoaderSecretArn and ReaderSecretArn (strings)"
             )));
         }
     };
     let (sqls, name) = match request_type {
         RequestType::Create | RequestType::Update => {
-            (schema::create_statements(), "warehouse-schema create")
+            let users = logins::read(secrets, &properties, deadline)
+                .await
+                .map_err(|e| fail(response::chain(&e)))?;
+            let mut sqls = schema::create_statements();
+            sqls.extend(users::statements(&users));
+            (sqls, "warehouse-schema create")
         }
         RequestType::Delete => (schema::delete_statements(), "warehouse-schema delete"),
     };

@@ -1,4 +1,4 @@
-//! Entry point: builds the Data API and HTTP clients once and wires
+//! Entry point: builds the Data API, Secrets Manager and HTTP clients once and wires
 //! [`warehouse_schema::handle`] to the Lambda runtime, with the time left
 //! before the invocation's deadline.
 
@@ -15,9 +15,10 @@ async fn main() -> Result<(), Error> {
         .load()
         .await;
     let redshift_data = aws_sdk_redshiftdata::Client::new(&aws);
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let http = ResponseClient::new()?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let (redshift_data, http) = (&redshift_data, &http);
+        let (redshift_data, secrets, http) = (&redshift_data, &secrets, &http);
         async move {
             let left = event
                 .context
@@ -25,7 +26,7 @@ async fn main() -> Result<(), Error> {
                 .duration_since(SystemTime::now())
                 .unwrap_or_default();
             let timing = Timing::for_invocation(left);
-            warehouse_schema::handle(redshift_data, http, &timing, event.payload)
+            warehouse_schema::handle(redshift_data, secrets, http, &timing, event.payload)
                 .await
                 .map_err(Error::from)
         }

@@ -68,8 +68,13 @@ pub struct Properties {
     pub cluster_identifier: String,
     /// The database holding `public.transactions`.
     pub database: String,
-    /// The Secrets Manager secret the Data API authenticates with.
+    /// The Secrets Manager secret the Data API authenticates with: the
+    /// master user's, the only one that may create users.
     pub secret_arn: String,
+    /// The secrets of the users the schema creates ([`crate::users`]).
+    pub owner_secret_arn: String,
+    pub loader_secret_arn: String,
+    pub reader_secret_arn: String,
     /// Optional and otherwise unused: the stack can set it to a hash of
     /// this function's code so that changed SQL is re-run on deploy
     /// (CloudFormation sends Update only when a property changes).
@@ -84,6 +89,9 @@ impl Properties {
             ("ClusterIdentifier", &properties.cluster_identifier),
             ("Database", &properties.database),
             ("SecretArn", &properties.secret_arn),
+            ("OwnerSecretArn", &properties.owner_secret_arn),
+            ("LoaderSecretArn", &properties.loader_secret_arn),
+            ("ReaderSecretArn", &properties.reader_secret_arn),
         ] {
             if text.is_empty() {
                 return Err(serde::de::Error::custom(format!("{name} is empty")));

@@ -8,11 +8,13 @@ use std::time::Duration;
 use aws_sdk_redshiftdata::operation::batch_execute_statement::BatchExecuteStatementOutput;
 use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput;
 use aws_sdk_redshiftdata::types::StatusString;
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
+use warehouse_schema::users::{self, Login, Users};
 use warehouse_schema::{HandlerError, ResponseClient, Status, Timing, handle, schema};
 
 /// What the listener received.
@@ -124,6 +126,49 @@ fn data_api(
 }
 
 const SECRET: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:warehouse-AbCdEf";
+const OWNER_SECRET: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:owner-AbCdEf";
+const LOADER_SECRET: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:loader-AbCdEf";
+const READER_SECRET: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:reader-AbCdEf";
+
+/// The users' secrets as the stack generates them.
+fn test_users() -> Users {
+    let login = |username: &str, password: &str| Login {
+        username: username.to_owned(),
+        password: password.to_owned(),
+    };
+    Users {
+        owner: login("retail_owner", "Owner-Pass-1234567890"),
+        loader: login("retail_loader", "Loader-Pass-1234567890"),
+        reader: login("retail_reader", "Reader-Pass-1234567890"),
+    }
+}
+
+/// Secrets Manager answering each user's secret with its login.
+fn secrets() -> aws_sdk_secretsmanager::Client {
+    let users = test_users();
+    let get =
+        mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_compute_output(move |input| {
+            let login = match input.secret_id().unwrap() {
+                OWNER_SECRET => &users.owner,
+                LOADER_SECRET => &users.loader,
+                READER_SECRET => &users.reader,
+                other => panic!("unexpected secret {other}"),
+            };
+            GetSecretValueOutput::builder()
+                .secret_string(
+                    json!({ "username": login.username, "password": login.password }).to_string(),
+                )
+                .build()
+        });
+    mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&get])
+}
+
+/// Everything Create and Update run: the schema, then the users.
+fn create_and_users() -> Vec<String> {
+    let mut sqls = schema::create_statements();
+    sqls.extend(users::statements(&test_users()));
+    sqls
+}
 
 fn event(request_type: &str, url: &str) -> Value {
     let mut event = json!({
@@ -138,7 +183,10 @@ fn event(request_type: &str, url: &str) -> Value {
             "ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:prod-warehouse-Schema",
             "ClusterIdentifier": "retail-warehouse",
             "Database": "retail",
-            "SecretArn": SECRET
+            "SecretArn": SECRET,
+            "OwnerSecretArn": OWNER_SECRET,
+            "LoaderSecretArn": LOADER_SECRET,
+            "ReaderSecretArn": READER_SECRET
         }
     });
     if request_type != "Create" {
@@ -164,9 +212,15 @@ async fn create_runs_the_ddl_and_answers_success() {
     let (url, server) = response_listener().await;
     let (client, submitted, _) = data_api(StatusString::Finished, None);
 
-    let response = handle(&client, &http(), &timing(), event("Create", &url))
-        .await
-        .unwrap();
+    let response = handle(
+        &client,
+        &secrets(),
+        &http(),
+        &timing(),
+        event("Create", &url),
+    )
+    .await
+    .unwrap();
 
     let put = server.await.unwrap();
     assert!(
@@ -200,7 +254,7 @@ async fn create_runs_the_ddl_and_answers_success() {
         (cluster.as_str(), database.as_str(), secret.as_str()),
         ("retail-warehouse", "retail", SECRET)
     );
-    assert_eq!(sqls, &schema::create_statements());
+    assert_eq!(sqls, &create_and_users());
     assert!(sqls[0].contains("CREATE TABLE IF NOT EXISTS public.transactions ("));
     assert!(sqls.iter().all(|sql| !sql.ends_with(';')));
 }
@@ -231,18 +285,22 @@ async fn a_view_whose_columns_change_is_dropped_and_created_in_one_transaction()
     event["PhysicalResourceId"] = json!("id-from-the-first-create");
     event["OldResourceProperties"] = event["ResourceProperties"].clone();
 
-    handle(&client, &http(), &timing(), event).await.unwrap();
+    handle(&client, &secrets(), &http(), &timing(), event)
+        .await
+        .unwrap();
 
     assert_eq!(server.await.unwrap().body["Status"], "SUCCESS");
     let submitted = submitted.lock().unwrap();
     assert_eq!(submitted.len(), 1, "one batch: one transaction");
     let sqls = &submitted[0].3;
     assert!(
-        sqls.iter().all(|sql| !sql.contains("OR REPLACE")),
+        sqls.iter()
+            .filter(|sql| sql.contains(" VIEW "))
+            .all(|sql| !sql.contains("OR REPLACE")),
         "{sqls:#?}"
     );
-    assert_eq!(sqls.len(), 2 + 2 * schema::VIEWS.len());
-    for (pair, (name, _)) in sqls[2..].chunks(2).zip(schema::VIEWS) {
+    let views = &sqls[2..2 + 2 * schema::VIEWS.len()];
+    for (pair, (name, _)) in views.chunks(2).zip(schema::VIEWS) {
         assert_eq!(pair[0], format!("DROP VIEW IF EXISTS {name}"));
         assert!(
             pair[1].contains(&format!("CREATE VIEW {name} AS")),
@@ -261,12 +319,14 @@ async fn update_reruns_the_ddl_and_keeps_the_physical_id() {
     event["OldResourceProperties"] = event["ResourceProperties"].clone();
     event["ResourceProperties"]["SchemaVersion"] = json!("sha256:0f3c");
 
-    handle(&client, &http(), &timing(), event).await.unwrap();
+    handle(&client, &secrets(), &http(), &timing(), event)
+        .await
+        .unwrap();
 
     let put = server.await.unwrap();
     assert_eq!(put.body["Status"], "SUCCESS");
     assert_eq!(put.body["PhysicalResourceId"], "id-from-the-first-create");
-    assert_eq!(submitted.lock().unwrap()[0].3, schema::create_statements());
+    assert_eq!(submitted.lock().unwrap()[0].3, create_and_users());
 }
 
 #[tokio::test]
@@ -277,9 +337,15 @@ async fn a_failed_statement_answers_failed_with_the_data_api_error() {
         Some("ERROR: permission denied for schema public"),
     );
 
-    let response = handle(&client, &http(), &timing(), event("Create", &url))
-        .await
-        .unwrap();
+    let response = handle(
+        &client,
+        &secrets(),
+        &http(),
+        &timing(),
+        event("Create", &url),
+    )
+    .await
+    .unwrap();
 
     let put = server.await.unwrap();
     assert_eq!(put.body["Status"], "FAILED");
@@ -308,7 +374,9 @@ async fn a_malformed_event_is_answered_failed_without_touching_the_warehouse() {
         "ResourceProperties": {"ClusterIdentifier": "retail-warehouse", "Database": 7}
     });
 
-    handle(&client, &http(), &timing(), event).await.unwrap();
+    handle(&client, &secrets(), &http(), &timing(), event)
+        .await
+        .unwrap();
 
     let put = server.await.unwrap();
     assert_eq!(put.body["Status"], "FAILED");
@@ -324,7 +392,9 @@ async fn an_unknown_request_type_is_answered_failed() {
     let (client, _, submit) = data_api(StatusString::Finished, None);
     let mut event = event("Create", &url);
     event["RequestType"] = json!("Upgrade");
-    handle(&client, &http(), &timing(), event).await.unwrap();
+    handle(&client, &secrets(), &http(), &timing(), event)
+        .await
+        .unwrap();
     let put = server.await.unwrap();
     assert_eq!(put.body["Status"], "FAILED");
     assert!(put.body["Reason"].as_str().unwrap().contains("\"Upgrade\""));
@@ -342,7 +412,7 @@ async fn a_statement_still_running_at_the_deadline_is_answered_failed_in_time() 
         poll_interval: Duration::from_millis(20),
     };
 
-    handle(&client, &http(), &timing, event("Create", &url))
+    handle(&client, &secrets(), &http(), &timing, event("Create", &url))
         .await
         .unwrap();
 
@@ -358,9 +428,15 @@ async fn delete_drops_the_views_and_keeps_the_table() {
     let (url, server) = response_listener().await;
     let (client, submitted, _) = data_api(StatusString::Finished, None);
 
-    handle(&client, &http(), &timing(), event("Delete", &url))
-        .await
-        .unwrap();
+    handle(
+        &client,
+        &secrets(),
+        &http(),
+        &timing(),
+        event("Delete", &url),
+    )
+    .await
+    .unwrap();
 
     let put = server.await.unwrap();
     assert_eq!(put.body["Status"], "SUCCESS");
@@ -387,9 +463,15 @@ async fn a_delete_that_cannot_drop_the_views_still_succeeds() {
         StatusString::Failed,
         Some("ERROR: cannot drop view sales_per_day because other objects depend on it"),
     );
-    handle(&client, &http(), &timing(), event("Delete", &url))
-        .await
-        .unwrap();
+    handle(
+        &client,
+        &secrets(),
+        &http(),
+        &timing(),
+        event("Delete", &url),
+    )
+    .await
+    .unwrap();
     let put = server.await.unwrap();
     assert_eq!(put.body["Status"], "SUCCESS");
     assert!(
@@ -405,6 +487,7 @@ async fn an_event_without_a_response_url_is_an_error() {
     let (client, _, submit) = data_api(StatusString::Finished, None);
     let result = handle(
         &client,
+        &secrets(),
         &http(),
         &timing(),
         json!({"RequestType": "Create"}),
@@ -423,7 +506,7 @@ async fn an_unreachable_response_url_is_reported() {
     let (client, _, _) = data_api(StatusString::Finished, None);
     let mut http = http();
     http.attempts = 2;
-    let result = handle(&client, &http, &timing(), event("Create", &url)).await;
+    let result = handle(&client, &secrets(), &http, &timing(), event("Create", &url)).await;
     let Err(error @ HandlerError::Send { .. }) = result else {
         panic!("expected a send error, got {result:?}");
     };
@@ -501,4 +584,29 @@ fn a_long_reason_is_cut_to_fit_the_response_limit() {
     let reason = warehouse_schema::response::truncate_reason("é".repeat(5000));
     assert!(reason.len() <= warehouse_schema::response::MAX_REASON_BYTES);
     assert!(reason.ends_with("(cut; full text in the log)"));
+}
+
+#[tokio::test]
+async fn a_user_secret_without_a_password_is_answered_failed_before_any_sql() {
+    let (url, server) = response_listener().await;
+    let (client, _, submit) = data_api(StatusString::Finished, None);
+    let get = mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_compute_output(|_| {
+        GetSecretValueOutput::builder()
+            .secret_string(json!({ "username": "retail_owner" }).to_string())
+            .build()
+    });
+    let secrets = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&get]);
+
+    handle(&client, &secrets, &http(), &timing(), event("Create", &url))
+        .await
+        .unwrap();
+
+    let put = server.await.unwrap();
+    assert_eq!(put.body["Status"], "FAILED");
+    let reason = put.body["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the owner secret") && reason.contains("`password`"),
+        "{reason}"
+    );
+    assert_eq!(submit.num_calls(), 0);
 }

@@ -65,9 +65,10 @@ async fn stream_check(
     if let Some(want) = props["StreamEncryption"]["EncryptionType"].as_str()
         && want != encryption
     {
+        // A key of another stack is an import: name it by its alias.
         let key = props["StreamEncryption"]["KeyId"]
             .as_str()
-            .unwrap_or("alias/aws/kinesis");
+            .map_or_else(|| stage_key_alias(platform), str::to_string);
         problems.push(Problem::new(
             format!("{id} encryption is {encryption}, synthesised {want}"),
             format!(
@@ -149,6 +150,7 @@ pub fn table_problems(
     props: &Value,
     table: &TableDescription,
     region: &str,
+    key: &str,
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
     let status = table.table_status().map_or("unknown", |s| s.as_str());
@@ -182,6 +184,12 @@ pub fn table_problems(
         let description = table.sse_description();
         let status = description.and_then(|d| d.status()).map(|s| s.as_str());
         let kind = description.and_then(|d| d.sse_type()).map(|s| s.as_str());
+        // A table on the stage's key is fixed with that key.
+        let key_option = if sse["KMSMasterKeyId"].is_null() {
+            String::new()
+        } else {
+            format!(",KMSMasterKeyId={key}")
+        };
         if !matches!(status, Some("ENABLED" | "ENABLING" | "UPDATING")) || kind != Some(want_type) {
             problems.push(Problem::new(
                 format!(
@@ -191,7 +199,7 @@ pub fn table_problems(
                 ),
                 format!(
                     "aws dynamodb update-table --table-name {id} --sse-specification \
-                     Enabled=true,SSEType={want_type} --region {region}"
+                     Enabled=true,SSEType={want_type}{key_option} --region {region}"
                 ),
             ));
         }
@@ -230,32 +238,56 @@ async fn table_check(
         component,
         name,
         format!("{id}: {keys}, encrypted"),
-        table_problems(id, table.props(), &description, &platform.region),
+        table_problems(
+            id,
+            table.props(),
+            &description,
+            &platform.region,
+            &stage_key_alias(platform),
+        ),
     )
 }
 
-/// The default encryption synthesised for a bucket, against S3's.
+/// The alias of the stage's KMS key (`alias/retail-dev-data`), which its
+/// templates reference by an import rather than a literal.
+fn stage_key_alias(platform: &Platform) -> String {
+    stacks::platform::encryption::key_alias(&format!("retail-{}", platform.stage))
+}
+
+/// The default encryption synthesised for a bucket, against S3's; an
+/// `aws:kms` bucket is fixed with the stage's key (`key`) and a bucket key.
 pub fn encryption_problems(
     id: &str,
     props: &Value,
     actual: Option<&str>,
     region: &str,
+    key: &str,
 ) -> Vec<Problem> {
     let wanted = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
         ["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
         .as_str();
     match wanted {
-        Some(want) if actual != Some(want) => vec![Problem::new(
-            format!(
-                "{id} default encryption is {}, synthesised {want}",
-                actual.unwrap_or("none")
-            ),
-            format!(
-                "aws s3api put-bucket-encryption --bucket {id} --server-side-encryption-configuration \
-                 '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"{want}\"}}}}]}}' \
-                 --region {region}"
-            ),
-        )],
+        Some(want) if actual != Some(want) => {
+            let rule = if want == "aws:kms" {
+                format!(
+                    "{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"aws:kms\",\"KMSMasterKeyID\":\"{key}\"}},\"BucketKeyEnabled\":true}}"
+                )
+            } else {
+                format!(
+                    "{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"{want}\"}}}}"
+                )
+            };
+            vec![Problem::new(
+                format!(
+                    "{id} default encryption is {}, synthesised {want}",
+                    actual.unwrap_or("none")
+                ),
+                format!(
+                    "aws s3api put-bucket-encryption --bucket {id} --server-side-encryption-configuration \
+                     '{{\"Rules\":[{rule}]}}' --region {region}"
+                ),
+            )]
+        }
         _ => Vec::new(),
     }
 }
@@ -393,7 +425,13 @@ async fn bucket_checks(
             component,
             encrypted,
             format!("{id}: {}", actual.as_deref().unwrap_or("unencrypted")),
-            encryption_problems(id, props, actual.as_deref(), region),
+            encryption_problems(
+                id,
+                props,
+                actual.as_deref(),
+                region,
+                &stage_key_alias(platform),
+            ),
         ),
         Err(e) => Check::aws_error(component, encrypted, &e),
     };
@@ -479,14 +517,27 @@ mod tests {
     fn string_keys_encrypted_with_kms_pass() {
         let deployed = table(ScalarAttributeType::S, kms());
         assert!(
-            table_problems("Invoices", &invoices_template(), &deployed, "eu-west-1").is_empty()
+            table_problems(
+                "Invoices",
+                &invoices_template(),
+                &deployed,
+                "eu-west-1",
+                "alias/retail-dev-data"
+            )
+            .is_empty()
         );
     }
 
     #[test]
     fn invoice_numbers_typed_n_fail_like_the_original_platform() {
         let deployed = table(ScalarAttributeType::N, kms());
-        let problems = table_problems("Invoices", &invoices_template(), &deployed, "eu-west-1");
+        let problems = table_problems(
+            "Invoices",
+            &invoices_template(),
+            &deployed,
+            "eu-west-1",
+            "alias/retail-dev-data",
+        );
         assert_eq!(problems.len(), 1);
         assert_eq!(
             problems[0].found,
@@ -497,7 +548,13 @@ mod tests {
     #[test]
     fn a_table_on_the_aws_owned_key_fails_with_the_update_command() {
         let deployed = table(ScalarAttributeType::S, None);
-        let problems = table_problems("Invoices", &invoices_template(), &deployed, "eu-west-1");
+        let problems = table_problems(
+            "Invoices",
+            &invoices_template(),
+            &deployed,
+            "eu-west-1",
+            "alias/retail-dev-data",
+        );
         assert_eq!(
             problems[0].fix,
             "aws dynamodb update-table --table-name Invoices --sse-specification Enabled=true,SSEType=KMS --region eu-west-1"
@@ -515,9 +572,45 @@ mod tests {
     }
 
     #[test]
+    fn a_bucket_off_the_stage_key_is_fixed_with_it_and_a_bucket_key() {
+        let t = serde_json::json!({
+            "BucketEncryption": { "ServerSideEncryptionConfiguration": [
+                { "ServerSideEncryptionByDefault": { "SSEAlgorithm": "aws:kms",
+                    "KMSMasterKeyID": { "Fn::ImportValue": "retail-dev-storage:DataKey:Arn" } },
+                  "BucketKeyEnabled": true }] }
+        });
+        let problems = encryption_problems(
+            "lake",
+            &t,
+            Some("AES256"),
+            "eu-west-1",
+            "alias/retail-dev-data",
+        );
+        assert_eq!(
+            problems[0].found,
+            "lake default encryption is AES256, synthesised aws:kms"
+        );
+        assert_eq!(
+            problems[0].fix,
+            "aws s3api put-bucket-encryption --bucket lake --server-side-encryption-configuration \
+             '{\"Rules\":[{\"ApplyServerSideEncryptionByDefault\":{\"SSEAlgorithm\":\"aws:kms\",\"KMSMasterKeyID\":\"alias/retail-dev-data\"},\"BucketKeyEnabled\":true}]}' \
+             --region eu-west-1"
+        );
+    }
+
+    #[test]
     fn an_encrypted_versioned_private_bucket_passes() {
         let t = bucket_template();
-        assert!(encryption_problems("lake", &t, Some("AES256"), "eu-west-1").is_empty());
+        assert!(
+            encryption_problems(
+                "lake",
+                &t,
+                Some("AES256"),
+                "eu-west-1",
+                "alias/retail-dev-data"
+            )
+            .is_empty()
+        );
         assert!(versioning_problems("lake", &t, Some("Enabled"), "eu-west-1").is_empty());
         assert!(public_access_problems("lake", &t, Some([true; 4]), "eu-west-1").is_empty());
     }
@@ -545,7 +638,8 @@ mod tests {
             public_access_problems("lake", &t, None, "eu-west-1").len(),
             1
         );
-        let unencrypted = encryption_problems("lake", &t, None, "eu-west-1");
+        let unencrypted =
+            encryption_problems("lake", &t, None, "eu-west-1", "alias/retail-dev-data");
         assert_eq!(
             unencrypted[0].found,
             "lake default encryption is none, synthesised AES256"

@@ -20,6 +20,11 @@ pub struct Alarm {
     pub threshold: Value<f64>,
     pub comparison_operator: Value<String>,
     pub treat_missing_data: Option<Value<String>>,
+    /// Notified when the alarm goes into ALARM (the stage's alarm topic).
+    pub alarm_actions: Option<Vec<Value<String>>>,
+    /// Notified when it returns to OK, so a recovery is seen too.
+    #[serde(rename = "OKActions")]
+    pub ok_actions: Option<Vec<Value<String>>>,
 }
 resource!(Alarm = "AWS::CloudWatch::Alarm", ref name, {
     arn => "Arn",

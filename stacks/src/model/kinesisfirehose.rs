@@ -72,6 +72,21 @@ pub struct S3DestinationConfiguration {
     pub buffering_hints: Option<BufferingHints>,
     pub compression_format: Option<Value<String>>,
     pub cloud_watch_logging_options: Option<CloudWatchLoggingOptions>,
+    pub encryption_configuration: Option<EncryptionConfiguration>,
+}
+
+/// How Firehose encrypts the objects it writes to S3.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptionConfiguration {
+    #[serde(rename = "KMSEncryptionConfig")]
+    pub kms_encryption_config: KmsEncryptionConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KmsEncryptionConfig {
+    #[serde(rename = "AWSKMSKeyARN")]
+    pub aws_kms_key_arn: Value<String>,
 }
 
 #[skip_serializing_none]

@@ -22,11 +22,13 @@ pub mod glue;
 pub mod iam;
 pub mod kinesis;
 pub mod kinesisfirehose;
+pub mod kms;
 pub mod lambda;
 pub mod logs;
 pub mod redshift;
 pub mod s3;
 pub mod secretsmanager;
+pub mod sns;
 pub mod sqs;
 pub mod tags;
 

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_with::skip_serializing_none;
 
 use super::tags::Tag;
-use super::{Value, resource};
+use super::{Expr, Value, opt, resource};
 
 /// <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html>
 #[skip_serializing_none]
@@ -43,6 +43,22 @@ impl BucketEncryption {
                     kms_master_key_id: None,
                 },
                 bucket_key_enabled: None,
+            }],
+        }
+    }
+
+    /// SSE-KMS with `key_arn`, through a bucket key: far fewer KMS requests
+    /// (and their cost) on buckets written all day; the encryption context
+    /// is then the bucket's ARN, not the object's.
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html>
+    pub fn with_key(key_arn: Expr) -> Self {
+        Self {
+            server_side_encryption_configuration: vec![ServerSideEncryptionRule {
+                server_side_encryption_by_default: ServerSideEncryptionByDefault {
+                    sse_algorithm: "aws:kms".into(),
+                    kms_master_key_id: opt(key_arn),
+                },
+                bucket_key_enabled: opt(true),
             }],
         }
     }

@@ -64,12 +64,16 @@ pub fn api(
         &mut stack,
         stage,
         assets,
+        &storage.key,
         FunctionSpec {
             asset: "ingest",
             id: "Ingest",
             description: "POST /transactions: validates and puts transactions on the stream".into(),
             policy: Policy::LambdaIngest,
-            policy_context: BTreeMap::from([("stream_arn", streaming.stream.arn())]),
+            policy_context: BTreeMap::from([
+                ("stream_arn", streaming.stream.arn()),
+                ("stream_kms_key_arn", storage.key.arn()),
+            ]),
             environment: BTreeMap::from([("STREAM_NAME", streaming.stream.name())]),
             memory_mb: 256,
             // Retries of throttled records included, under the 29 s limit.
@@ -84,6 +88,7 @@ pub fn api(
         &mut stack,
         stage,
         assets,
+        &storage.key,
         FunctionSpec {
             asset: "query",
             id: "Query",
@@ -92,6 +97,7 @@ pub fn api(
             policy_context: BTreeMap::from([
                 ("invoices_table_arn", storage.invoices_table.arn()),
                 ("customers_table_arn", storage.customers_table.arn()),
+                ("data_key_arn", storage.key.arn()),
             ]),
             environment: BTreeMap::from([
                 ("INVOICES_TABLE", storage.invoices_table.name()),
@@ -230,7 +236,7 @@ pub fn api(
         deployment_options,
     )?;
 
-    let access_logs = add_log_group(&mut stack, stage, "AccessLogGroup")?;
+    let access_logs = add_log_group(&mut stack, stage, &storage.key, "AccessLogGroup")?;
     // API Gateway writes execution logs to this group, named after the API
     // and stage; created here (before the stage) so it has the stage's
     // retention instead of a group API Gateway would create to keep forever.
@@ -240,6 +246,7 @@ pub fn api(
     let execution_logs = add_named_log_group(
         &mut stack,
         stage,
+        &storage.key,
         "ExecutionLogGroup",
         Expr::sub_with(
             format!("API-Gateway-Execution-Logs_${{Api}}/{API_STAGE_NAME}"),

@@ -64,6 +64,7 @@ pub fn batch(
         &mut stack,
         stage,
         assets,
+        &storage.key,
         FunctionSpec {
             asset: "batch-import",
             id: "BatchImport",
@@ -76,7 +77,8 @@ pub fn batch(
                 ("invoices_table_arn", storage.invoices_table.arn()),
                 ("customers_table_arn", storage.customers_table.arn()),
                 ("cluster_identifier", warehouse.cluster.id()),
-                ("warehouse_secret_arn", warehouse.secret.arn()),
+                ("warehouse_secret_arn", warehouse.owner_secret.arn()),
+                ("data_key_arn", storage.key.arn()),
             ]),
             environment: BTreeMap::from([
                 ("BULK_IMPORT_BUCKET", storage.bulk_import_bucket.name()),
@@ -84,7 +86,8 @@ pub fn batch(
                 ("CUSTOMERS_TABLE", storage.customers_table.name()),
                 ("CLUSTER_IDENTIFIER", warehouse.cluster.id()),
                 ("DATABASE", Expr::literal(DATABASE)),
-                ("WAREHOUSE_SECRET_ARN", warehouse.secret.arn()),
+                // The schema owner: the merge locks, deletes and inserts.
+                ("WAREHOUSE_SECRET_ARN", warehouse.owner_secret.arn()),
                 ("COPY_ROLE_ARN", warehouse.copy_role.arn()),
                 ("WAREHOUSE_TABLE", Expr::literal(TRANSACTIONS_TABLE)),
             ]),
@@ -163,6 +166,7 @@ fn catalog(
         Policy::GlueS3Crawler,
         json!({
             "bulk_import_bucket_arn": to_json(&storage.bulk_import_bucket.arn()),
+            "data_key_arn": to_json(&storage.key.arn()),
             "crawl_prefix": bulk_import_prefixes::PROCESSED,
             "database_name": to_json(&database.name()),
         }),
@@ -209,7 +213,11 @@ fn catalog(
                         warehouse.jdbc_url().into(),
                     ),
                     ("JDBC_ENFORCE_SSL".to_string(), "true".into()),
-                    ("SECRET_ID".to_string(), warehouse.secret.arn().into()),
+                    // The read-only user: the crawler only reads the schema.
+                    (
+                        "SECRET_ID".to_string(),
+                        warehouse.reader_secret.arn().into(),
+                    ),
                 ]),
                 physical_connection_requirements: Some(PhysicalConnectionRequirements {
                     availability_zone: opt(subnet.availability_zone()),
@@ -231,7 +239,8 @@ fn catalog(
             "vpc_id": to_json(&network.vpc.id()),
             "subnet_id": to_json(&subnet.id()),
             "security_group_id": to_json(&network.glue_security_group.group_id()),
-            "warehouse_secret_arn": to_json(&warehouse.secret.arn()),
+            "warehouse_secret_arn": to_json(&warehouse.reader_secret.arn()),
+            "data_key_arn": to_json(&storage.key.arn()),
         }),
     )?;
     stack.add_with(

@@ -64,6 +64,15 @@ impl CrossAccountNames {
         Expr::sub(format!("arn:${{AWS::Partition}}:s3:::{}", self.lake_bucket))
     }
 
+    /// Every key of the data account in `region`: the stage key's id is
+    /// random, so the warehouse account names its account instead.
+    pub fn data_account_keys_arn(&self, region: &str) -> Expr {
+        Expr::sub(format!(
+            "arn:${{AWS::Partition}}:kms:{region}:{}:key/*",
+            self.data_account
+        ))
+    }
+
     pub fn copy_role_arn(&self) -> Expr {
         self.role_arn(&self.copy_role)
     }
@@ -126,15 +135,16 @@ impl CrossAccountNames {
         ]
     }
 
-    /// The statement a customer managed key of the lake adds to its key
+    /// The statement the stage's key (in the data account) adds to its key
     /// policy, so B's COPY can decrypt what it reads: decrypt only, only
-    /// through S3, only for the lake's `raw/` objects. The lake is
-    /// encrypted with S3's own key today, which needs no grant; a stage
-    /// that gives the lake a KMS key appends this statement.
+    /// by the COPY role, only through S3, only for the lake bucket. The
+    /// lake uses an S3 Bucket Key, whose encryption context is the bucket's
+    /// ARN (not the object's), so `raw/` is narrowed by the bucket policy.
+    /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html#bucket-key-encryption-context>
     pub fn lake_key_grant(&self, region: &str) -> Value {
         let json = |expr: &Expr| serde_json::to_value(expr).expect("expressions are plain JSON");
         json!({
-            "Sid": "WarehouseCopyDecryptsRaw",
+            "Sid": "WarehouseCopyDecryptsTheLake",
             "Effect": "Allow",
             "Principal": { "AWS": json(&Expr::sub(format!(
                 "arn:${{AWS::Partition}}:iam::{}:root",
@@ -144,14 +154,9 @@ impl CrossAccountNames {
             "Resource": "*",
             "Condition": {
                 "ArnEquals": { "aws:PrincipalArn": [json(&self.copy_role_arn())] },
-                "StringEquals": { "kms:ViaService": format!("s3.{region}.amazonaws.com") },
-                "StringLike": {
-                    "kms:EncryptionContext:aws:s3:arn": [
-                        json(&Expr::sub(format!(
-                            "arn:${{AWS::Partition}}:s3:::{}/{RAW_PREFIX}*",
-                            self.lake_bucket
-                        )))
-                    ]
+                "StringEquals": {
+                    "kms:ViaService": format!("s3.{region}.amazonaws.com"),
+                    "kms:EncryptionContext:aws:s3:arn": json(&self.lake_bucket_arn()),
                 },
             },
         })

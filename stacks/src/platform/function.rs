@@ -1,5 +1,5 @@
-//! A platform Lambda function: its log group (retention set, deleted with a
-//! dev stage), its role (one inline policy rendered from `policies/`, scoped
+//! A platform Lambda function: its log group (retention set, encrypted with
+//! the stage's key, deleted with a dev stage), its role (one inline policy rendered from `policies/`, scoped
 //! to that log group and what the function touches) and the function,
 //! running the content-hashed asset of its crate under `lambdas/`.
 
@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::assets::{ASSET_BUCKET_PATTERN, AssetTable, asset_key};
 use crate::model::iam::Role;
+use crate::model::kms::Key;
 use crate::model::lambda::{Code, Environment, Function, LoggingConfig};
 use crate::model::logs::LogGroup;
 use crate::model::{Expr, Handle, Options, Stack, opt};
@@ -67,11 +68,12 @@ pub const FUNCTION_CHECKOV_SKIPS: [(&str, &str); 2] = [
     ),
 ];
 
-/// Adds the log group, role and function to `stack`.
+/// Adds the log group (encrypted with `key`), role and function to `stack`.
 pub fn add_function(
     stack: &mut Stack,
     stage: &Stage,
     assets: &AssetTable,
+    key: &Handle<Key>,
     spec: FunctionSpec,
 ) -> Result<PlatformFunction, PlatformError> {
     let asset = assets
@@ -81,7 +83,7 @@ pub fn add_function(
         })?;
     stack.use_asset(spec.asset);
 
-    let log_group = add_log_group(stack, stage, &format!("{}LogGroup", spec.id))?;
+    let log_group = add_log_group(stack, stage, key, &format!("{}LogGroup", spec.id))?;
 
     let mut context: serde_json::Map<String, Value> = spec
         .policy_context
@@ -139,8 +141,9 @@ pub fn add_function(
     })
 }
 
-/// A log group owned by its stack: the stage's retention, kept with prod's
-/// data and deleted with a dev stage.
+/// A log group owned by its stack: the stage's retention, encrypted with the
+/// stage's key (whose policy admits CloudWatch Logs for the stage's groups),
+/// kept with prod's data and deleted with a dev stage.
 ///
 /// Unnamed (CloudFormation names it after the stack and logical id): a
 /// retained group outlives `destroy`, and a fixed name would make the next
@@ -150,9 +153,10 @@ pub fn add_function(
 pub fn add_log_group(
     stack: &mut Stack,
     stage: &Stage,
+    key: &Handle<Key>,
     id: &str,
 ) -> Result<Handle<LogGroup>, PlatformError> {
-    log_group(stack, stage, id, None)
+    log_group(stack, stage, key, id, None)
 }
 
 /// A log group under the name a service writes to (API Gateway's execution
@@ -162,15 +166,17 @@ pub fn add_log_group(
 pub fn add_named_log_group(
     stack: &mut Stack,
     stage: &Stage,
+    key: &Handle<Key>,
     id: &str,
     name: impl Into<crate::model::Value<String>>,
 ) -> Result<Handle<LogGroup>, PlatformError> {
-    log_group(stack, stage, id, Some(name.into()))
+    log_group(stack, stage, key, id, Some(name.into()))
 }
 
 fn log_group(
     stack: &mut Stack,
     stage: &Stage,
+    key: &Handle<Key>,
     id: &str,
     log_group_name: Option<crate::model::Value<String>>,
 ) -> Result<Handle<LogGroup>, PlatformError> {
@@ -179,21 +185,12 @@ fn log_group(
         LogGroup {
             log_group_name,
             retention_in_days: opt(i64::from(stage.log_retention_days)),
+            kms_key_id: opt(key.arn()),
             ..Default::default()
         },
-        Options::new()
-            .data_policy(stage.data_policy())
-            .metadata(checkov_skip(&[LOG_GROUP_KMS_SKIP])),
+        Options::new().data_policy(stage.data_policy()),
     )?)
 }
-
-/// CloudWatch Logs encrypts every log group with a service key; a customer
-/// managed key would need a key policy for the logs service per region.
-pub const LOG_GROUP_KMS_SKIP: (&str, &str) = (
-    "CKV_AWS_158",
-    "Log groups are encrypted at rest by CloudWatch Logs with its service key; the logs hold no \
-     secrets (functions log record positions and reasons, never credentials)",
-);
 
 /// Resource metadata that tells checkov which checks to skip and why.
 pub fn checkov_skip(skips: &[(&str, &str)]) -> Value {

@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::assets::AssetTable;
 use crate::model::events::{RetryPolicy, Rule, Target};
 use crate::model::iam::Role;
+use crate::model::kms::Key;
 use crate::model::lambda::Permission;
 use crate::model::s3::{
     AbortIncompleteMultipartUpload, Bucket, BucketEncryption, BucketPolicy, LifecycleConfiguration,
@@ -20,7 +21,7 @@ use crate::model::s3::{
     VersioningConfiguration,
 };
 use crate::model::tags::tags;
-use crate::model::{Expr, Options, Stack, opt};
+use crate::model::{Expr, Handle, Options, Stack, opt};
 use crate::policies::Policy;
 use crate::stage::Stage;
 
@@ -46,12 +47,17 @@ pub const MANIFESTS_PREFIX: &str = "manifests/";
 /// The load bucket and the lake COPY role, added to the warehouse stack
 /// (the cluster carries the role). Across accounts the role has the name
 /// the data account's bucket policy grants.
-pub fn lake_load(stack: &mut Stack, stage: &Stage, lake: Lake) -> Result<LakeLoad, PlatformError> {
+pub fn lake_load(
+    stack: &mut Stack,
+    stage: &Stage,
+    key: &Handle<Key>,
+    lake: Lake,
+) -> Result<LakeLoad, PlatformError> {
     let names = CrossAccountNames::of(stage)?;
     let load_bucket = stack.add_with(
         "LoadBucket",
         Bucket {
-            bucket_encryption: Some(BucketEncryption::s3_managed()),
+            bucket_encryption: Some(BucketEncryption::with_key(key.arn())),
             public_access_block_configuration: Some(PublicAccessBlockConfiguration::all_blocked()),
             ownership_controls: Some(OwnershipControls::bucket_owner_enforced()),
             versioning_configuration: Some(VersioningConfiguration {
@@ -114,7 +120,9 @@ pub fn lake_load(stack: &mut Stack, stage: &Stage, lake: Lake) -> Result<LakeLoa
         Policy::RedshiftLakeCopy,
         &json!({
             "lake_bucket_arn": to_json(&lake.bucket_arn),
+            "lake_key_arn": to_json(&lake.key_arn),
             "load_bucket_arn": to_json(&load_bucket.arn()),
+            "load_key_arn": to_json(&key.arn()),
         }),
     )?;
     stack.output(
@@ -152,6 +160,7 @@ pub fn loader(
         &mut stack,
         stage,
         assets,
+        &warehouse.key,
         FunctionSpec {
             asset: "warehouse-loader",
             id: "Loader",
@@ -163,14 +172,16 @@ pub fn loader(
                 ("lake_bucket_arn", load.lake.bucket_arn.clone()),
                 ("load_bucket_arn", load.load_bucket.arn()),
                 ("cluster_identifier", warehouse.cluster.id()),
-                ("warehouse_secret_arn", warehouse.secret.arn()),
+                ("warehouse_secret_arn", warehouse.owner_secret.arn()),
+                ("data_key_arn", warehouse.key.arn()),
             ]),
             environment: BTreeMap::from([
                 ("LAKE_BUCKET", load.lake.bucket_name.clone()),
                 ("LOAD_BUCKET", load.load_bucket.name()),
                 ("CLUSTER_IDENTIFIER", warehouse.cluster.id()),
                 ("DATABASE", Expr::literal(DATABASE)),
-                ("WAREHOUSE_SECRET_ARN", warehouse.secret.arn()),
+                // The schema owner: the merge locks, deletes and inserts.
+                ("WAREHOUSE_SECRET_ARN", warehouse.owner_secret.arn()),
                 ("COPY_ROLE_ARN", load.copy_role.arn()),
                 ("WAREHOUSE_TABLE", Expr::literal(TRANSACTIONS_TABLE)),
                 ("SLICES", Expr::literal(slices.to_string())),

@@ -4,9 +4,11 @@
 //! stack plus the handles it produces, so dependencies show in signatures.
 
 mod access_logs;
+pub mod alarms;
 pub mod api;
 pub mod batch;
 pub mod cross_account;
+pub mod encryption;
 mod firehose_cidr;
 pub mod function;
 pub mod loader;
@@ -63,10 +65,12 @@ pub fn platform(stage: &Stage, assets: &AssetTable) -> Result<App, PlatformError
         Some(names) => warehouse::Lake {
             bucket_name: crate::model::Expr::literal(names.lake_bucket.clone()),
             bucket_arn: names.lake_bucket_arn(),
+            key_arn: names.data_account_keys_arn(stage.region),
         },
         None => warehouse::Lake {
             bucket_name: storage.lake_bucket.name(),
             bucket_arn: storage.lake_bucket.arn(),
+            key_arn: storage.key.arn(),
         },
     });
     let same_account = names.is_none().then_some(&storage);

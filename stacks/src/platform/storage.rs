@@ -1,8 +1,12 @@
 //! Storage: the buckets (raw lake, Firehose staging, bulk import) and the
 //! serving tables (Invoices, Customers).
 //!
-//! Every bucket is private, encrypted, owner-enforced and refuses requests
-//! without TLS. The tables' keys are strings: invoice numbers such as
+//! The stage's KMS key ([`super::encryption`]) and alarm topic
+//! ([`super::alarms`]) live here too: every other stack depends on this one.
+//!
+//! Every bucket is private, encrypted with the stage's key (S3 Bucket Keys
+//! on, so KMS is asked once per bucket key rather than per object),
+//! owner-enforced and refuses requests without TLS. The tables' keys are strings: invoice numbers such as
 //! `C536379` (a cancellation) are not numbers, and every line is stored in
 //! Invoices whether or not it has a customer (`record::dynamodb`).
 
@@ -13,17 +17,21 @@ use crate::model::dynamodb::{
     AttributeDefinition, AttributeType, KeySchema, KeyType, PointInTimeRecoverySpecification,
     SseSpecification, Table,
 };
+use crate::model::kms::Key;
 use crate::model::s3::{
     AbortIncompleteMultipartUpload, Bucket, BucketEncryption, BucketPolicy, LifecycleConfiguration,
     LifecycleRule, MetricsConfiguration, NoncurrentVersionExpiration, OwnershipControls,
     PublicAccessBlockConfiguration, VersioningConfiguration,
 };
+use crate::model::sns::Topic;
 use crate::model::tags::tags;
 use crate::model::{Expr, Handle, Options, Stack, opt};
 use crate::stage::Stage;
 
 use super::PlatformError;
 use super::access_logs::{access_log_bucket, add_log_delivery_policy, logging_to};
+use super::alarms::add_alarm_topic;
+use super::encryption::add_stage_key;
 use super::function::checkov_skip;
 
 /// A stage without access logs (dev) says why on each bucket.
@@ -37,6 +45,11 @@ const NO_ACCESS_LOGS_SKIP: (&str, &str) = (
 /// What other stacks consume from storage.
 #[derive(Debug, Clone)]
 pub struct Storage {
+    /// The stage's customer managed key: everything at rest is encrypted
+    /// with it.
+    pub key: Handle<Key>,
+    /// The SNS topic every alarm of the stage notifies.
+    pub alarm_topic: Handle<Topic>,
     pub lake_bucket: Handle<Bucket>,
     pub staging_bucket: Handle<Bucket>,
     pub bulk_import_bucket: Handle<Bucket>,
@@ -77,16 +90,25 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
          invoices and customers",
     )?;
 
+    // Named where the warehouse account reads it (it computes the name);
+    // that account's COPY role decrypts the lake's raw/ through S3.
+    let shared = super::cross_account::CrossAccountNames::of(stage)?;
+    let key_grants: Vec<_> = shared
+        .iter()
+        .map(|names| names.lake_key_grant(stage.region))
+        .collect();
+    let key = add_stage_key(&mut stack, stage, &key_grants)?;
+    let alarm_topic = add_alarm_topic(&mut stack, stage, &key)?;
+
     let access_logs = stage
         .server_access_logs
         .then(|| access_log_bucket(&mut stack, stage))
         .transpose()?;
     let logs = access_logs.as_ref();
-    // Named where the warehouse account reads it (it computes the name).
-    let shared = super::cross_account::CrossAccountNames::of(stage)?;
     let lake_bucket = bucket(
         &mut stack,
         stage,
+        &key,
         logs,
         BucketSpec {
             id: "LakeBucket",
@@ -98,6 +120,7 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
     let staging_bucket = bucket(
         &mut stack,
         stage,
+        &key,
         logs,
         BucketSpec {
             id: "StagingBucket",
@@ -110,12 +133,13 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
             ..BucketSpec::default()
         },
     )?;
-    firehose_errors_alarm(&mut stack, &staging_bucket)?;
+    firehose_errors_alarm(&mut stack, &staging_bucket, &alarm_topic)?;
     // Its staging/ files are deleted by batch-import once loaded, and the
     // rest (incoming/, processed/, rejected/) is the users' own.
     let bulk_import_bucket = bucket(
         &mut stack,
         stage,
+        &key,
         logs,
         BucketSpec {
             id: "BulkImportBucket",
@@ -138,6 +162,7 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
     let invoices_table = table(
         &mut stack,
         stage,
+        &key,
         "InvoicesTable",
         record::dynamodb::invoices_table::HASH_KEY,
         record::dynamodb::invoices_table::RANGE_KEY,
@@ -145,6 +170,7 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
     let customers_table = table(
         &mut stack,
         stage,
+        &key,
         "CustomersTable",
         record::dynamodb::customers_table::HASH_KEY,
         record::dynamodb::customers_table::RANGE_KEY,
@@ -171,6 +197,8 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
     Ok((
         stack,
         Storage {
+            key,
+            alarm_topic,
             lake_bucket,
             staging_bucket,
             bulk_import_bucket,
@@ -189,7 +217,11 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
 /// datapoint a minute while there are requests; no requests (the normal
 /// case) is no data, which is not an alarm.
 /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/metrics-dimensions.html>
-fn firehose_errors_alarm(stack: &mut Stack, staging: &Handle<Bucket>) -> Result<(), PlatformError> {
+fn firehose_errors_alarm(
+    stack: &mut Stack,
+    staging: &Handle<Bucket>,
+    topic: &Handle<Topic>,
+) -> Result<(), PlatformError> {
     stack.add(
         "FirehoseErrorsAlarm",
         Alarm {
@@ -216,6 +248,8 @@ fn firehose_errors_alarm(stack: &mut Stack, staging: &Handle<Bucket>) -> Result<
             threshold: 0.0.into(),
             comparison_operator: "GreaterThanThreshold".into(),
             treat_missing_data: opt("notBreaching"),
+            alarm_actions: super::alarms::notify(topic),
+            ok_actions: super::alarms::notify(topic),
         },
     )?;
     Ok(())
@@ -245,6 +279,7 @@ struct BucketSpec<'a> {
 fn bucket(
     stack: &mut Stack,
     stage: &Stage,
+    key: &Handle<Key>,
     access_logs: Option<&Handle<Bucket>>,
     spec: BucketSpec<'_>,
 ) -> Result<Handle<Bucket>, PlatformError> {
@@ -284,7 +319,7 @@ fn bucket(
         id,
         Bucket {
             bucket_name: shared.map(|names| names.lake_bucket.as_str().into()),
-            bucket_encryption: Some(BucketEncryption::s3_managed()),
+            bucket_encryption: Some(BucketEncryption::with_key(key.arn())),
             public_access_block_configuration: Some(PublicAccessBlockConfiguration::all_blocked()),
             ownership_controls: Some(OwnershipControls::bucket_owner_enforced()),
             versioning_configuration: Some(VersioningConfiguration {
@@ -333,11 +368,12 @@ pub fn deny_insecure_transport(bucket: &Handle<Bucket>) -> serde_json::Value {
     })
 }
 
-/// An on-demand table keyed by two strings, encrypted, with point-in-time
-/// recovery where the stage keeps backups.
+/// An on-demand table keyed by two strings, encrypted with the stage's key,
+/// with point-in-time recovery where the stage keeps backups.
 fn table(
     stack: &mut Stack,
     stage: &Stage,
+    key: &Handle<Key>,
     id: &str,
     hash_key: &str,
     range_key: &str,
@@ -374,30 +410,24 @@ fn table(
             sse_specification: Some(SseSpecification {
                 sse_enabled: true.into(),
                 sse_type: opt("KMS"),
-                kms_master_key_id: None,
+                kms_master_key_id: opt(key.arn()),
             }),
             deletion_protection_enabled: opt(stage.retain_data),
             tags: tags([("Stage", stage.name)]),
             ..Default::default()
         },
-        Options::new()
-            .data_policy(stage.data_policy())
-            .metadata(checkov_skip(&table_skips(stage))),
+        table_options(stage),
     )?)
 }
 
-fn table_skips(stage: &Stage) -> Vec<(&'static str, &'static str)> {
-    let mut skips = vec![(
-        "CKV_AWS_119",
-        "Encrypted with the AWS managed key for DynamoDB (SSEType KMS); a customer managed key \
-         would need a key policy granting every writer and reader",
-    )];
-    if !stage.backups {
-        skips.push((
-            "CKV_AWS_28",
-            "A stage without backups (dev): its data is disposable and the stage is destroyed \
-             cleanly; stages with backups enable point-in-time recovery",
-        ));
+fn table_options(stage: &Stage) -> Options {
+    let options = Options::new().data_policy(stage.data_policy());
+    if stage.backups {
+        return options;
     }
-    skips
+    options.metadata(checkov_skip(&[(
+        "CKV_AWS_28",
+        "A stage without backups (dev): its data is disposable and the stage is destroyed \
+         cleanly; stages with backups enable point-in-time recovery",
+    )]))
 }

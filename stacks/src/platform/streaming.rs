@@ -13,10 +13,10 @@ use crate::model::cloudwatch::{Alarm, Dimension};
 use crate::model::iam::Role;
 use crate::model::kinesis::{Stream, StreamEncryption};
 use crate::model::kinesisfirehose::{
-    BufferingHints, CloudWatchLoggingOptions, CopyCommand, DeliveryStream,
-    KinesisStreamSourceConfiguration, ProcessingConfiguration, Processor, ProcessorParameter,
-    RedshiftDestinationConfiguration, RedshiftRetryOptions, S3DestinationConfiguration,
-    SecretsManagerConfiguration,
+    BufferingHints, CloudWatchLoggingOptions, CopyCommand, DeliveryStream, EncryptionConfiguration,
+    KinesisStreamSourceConfiguration, KmsEncryptionConfig, ProcessingConfiguration, Processor,
+    ProcessorParameter, RedshiftDestinationConfiguration, RedshiftRetryOptions,
+    S3DestinationConfiguration, SecretsManagerConfiguration,
 };
 use crate::model::lambda::{DestinationConfig, EventSourceMapping, OnFailure};
 use crate::model::logs::LogStream;
@@ -27,6 +27,7 @@ use crate::policies::Policy;
 use crate::stage::Stage;
 
 use super::PlatformError;
+use super::alarms::notify;
 use super::function::{
     FunctionSpec, PlatformFunction, SYNCHRONOUS_DLQ_SKIP, add_function, add_log_group,
     checkov_skip, to_json,
@@ -113,18 +114,16 @@ pub fn streaming(
         Stream {
             shard_count: opt(i64::from(stage.stream.shards)),
             retention_period_hours: opt(i64::from(stage.stream.retention_hours)),
+            // The stage's key: producers and consumers need its grant
+            // (policies/), Firehose included.
             stream_encryption: Some(StreamEncryption {
                 encryption_type: "KMS".into(),
-                key_id: "alias/aws/kinesis".into(),
+                key_id: storage.key.arn().into(),
             }),
             tags: tags([("Stage", stage.name)]),
             ..Default::default()
         },
-        Options::new().metadata(checkov_skip(&[(
-            "CKV_AWS_185",
-            "Encrypted with the AWS managed key alias/aws/kinesis; producers and consumers are \
-             all in this account",
-        )])),
+        Options::new(),
     )?;
 
     let lake_failures = failure_queue(&mut stack, stage, "LakeWriterFailures")?;
@@ -132,6 +131,7 @@ pub fn streaming(
         &mut stack,
         stage,
         assets,
+        &storage.key,
         FunctionSpec {
             asset: "lake-writer",
             id: "LakeWriter",
@@ -141,6 +141,8 @@ pub fn streaming(
                 ("stream_arn", stream.arn()),
                 ("lake_bucket_arn", storage.lake_bucket.arn()),
                 ("failure_queue_arn", lake_failures.arn()),
+                ("stream_kms_key_arn", storage.key.arn()),
+                ("data_key_arn", storage.key.arn()),
             ]),
             environment: BTreeMap::from([("LAKE_BUCKET", storage.lake_bucket.name())]),
             memory_mb: 512,
@@ -159,13 +161,19 @@ pub fn streaming(
         LAKE_READING,
     )?;
 
-    failure_alarm(&mut stack, "LakeWriterFailures", &lake_failures)?;
+    failure_alarm(&mut stack, storage, "LakeWriterFailures", &lake_failures)?;
     let table_failures = failure_queue(&mut stack, stage, "DynamodbWriterFailures")?;
-    failure_alarm(&mut stack, "DynamodbWriterFailures", &table_failures)?;
+    failure_alarm(
+        &mut stack,
+        storage,
+        "DynamodbWriterFailures",
+        &table_failures,
+    )?;
     let dynamodb_writer = add_function(
         &mut stack,
         stage,
         assets,
+        &storage.key,
         FunctionSpec {
             asset: "dynamodb-writer",
             id: "DynamodbWriter",
@@ -177,6 +185,8 @@ pub fn streaming(
                 ("customers_table_arn", storage.customers_table.arn()),
                 ("failure_queue_arn", table_failures.arn()),
                 ("lake_bucket_arn", storage.lake_bucket.arn()),
+                ("stream_kms_key_arn", storage.key.arn()),
+                ("data_key_arn", storage.key.arn()),
             ]),
             environment: BTreeMap::from([
                 ("INVOICES_TABLE", storage.invoices_table.name()),
@@ -240,6 +250,7 @@ pub fn streaming(
         &mut stack,
         stage,
         assets,
+        &storage.key,
         FunctionSpec {
             asset: "firehose-transform",
             id: "Transform",
@@ -258,7 +269,7 @@ pub fn streaming(
     )?;
 
     let delivery = delivery_stream(&mut stack, stage, storage, warehouse, &stream, &transform)?;
-    delivery_alarm(&mut stack, &delivery)?;
+    delivery_alarm(&mut stack, storage, &delivery)?;
 
     Ok((stack, Streaming { stream }))
 }
@@ -302,6 +313,7 @@ fn failure_queue(
 /// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html>
 fn failure_alarm(
     stack: &mut Stack,
+    storage: &Storage,
     queue_id: &str,
     queue: &Handle<Queue>,
 ) -> Result<(), PlatformError> {
@@ -324,6 +336,8 @@ fn failure_alarm(
             threshold: 0.0.into(),
             comparison_operator: "GreaterThanThreshold".into(),
             treat_missing_data: opt("notBreaching"),
+            alarm_actions: notify(&storage.alarm_topic),
+            ok_actions: notify(&storage.alarm_topic),
         },
     )?;
     Ok(())
@@ -336,6 +350,7 @@ fn failure_alarm(
 /// <https://docs.aws.amazon.com/firehose/latest/dev/monitoring-with-cloudwatch-metrics.html>
 fn delivery_alarm(
     stack: &mut Stack,
+    storage: &Storage,
     delivery: &Handle<DeliveryStream>,
 ) -> Result<(), PlatformError> {
     stack.add(
@@ -358,6 +373,8 @@ fn delivery_alarm(
             threshold: 1.0.into(),
             comparison_operator: "LessThanThreshold".into(),
             treat_missing_data: opt("notBreaching"),
+            alarm_actions: notify(&storage.alarm_topic),
+            ok_actions: notify(&storage.alarm_topic),
         },
     )?;
     Ok(())
@@ -407,7 +424,7 @@ fn delivery_stream(
     stream: &Handle<Stream>,
     transform: &PlatformFunction,
 ) -> Result<Handle<DeliveryStream>, PlatformError> {
-    let log_group = add_log_group(stack, stage, "DeliveryLogGroup")?;
+    let log_group = add_log_group(stack, stage, &storage.key, "DeliveryLogGroup")?;
     let log_stream = |stack: &mut Stack, id: &str, name: &str| {
         stack.add(
             id,
@@ -449,7 +466,9 @@ fn delivery_stream(
             "staging_bucket_arn": to_json(&storage.staging_bucket.arn()),
             "transform_function_arn": to_json(&transform.function.arn()),
             "log_group_name": to_json(&log_group.name()),
-            "warehouse_secret_arn": to_json(&warehouse.secret.arn()),
+            "warehouse_secret_arn": to_json(&warehouse.loader_secret.arn()),
+            "stream_kms_key_arn": to_json(&storage.key.arn()),
+            "data_key_arn": to_json(&storage.key.arn()),
         }),
     )?;
 
@@ -469,6 +488,12 @@ fn delivery_stream(
         // COPY reads the intermediate files as they are.
         compression_format: opt("UNCOMPRESSED"),
         cloud_watch_logging_options: Some(logging(log)),
+        // Staged objects under the stage's key, as the bucket's default.
+        encryption_configuration: Some(EncryptionConfiguration {
+            kms_encryption_config: KmsEncryptionConfig {
+                aws_kms_key_arn: storage.key.arn().into(),
+            },
+        }),
     };
     let columns: Vec<&str> = record::WAREHOUSE_COLUMNS.iter().map(|c| c.name).collect();
     let parameter = |name: &str, value: Expr| ProcessorParameter {
@@ -521,7 +546,8 @@ fn delivery_stream(
                 }),
                 secrets_manager_configuration: Some(SecretsManagerConfiguration {
                     enabled: true.into(),
-                    secret_arn: opt(warehouse.secret.arn()),
+                    // The loader: INSERT into the staging table only.
+                    secret_arn: opt(warehouse.loader_secret.arn()),
                     role_arn: opt(role.arn()),
                 }),
                 username: None,
