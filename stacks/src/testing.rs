@@ -3,7 +3,28 @@
 
 use serde_json::Value;
 
+use crate::assets::AssetTable;
 use crate::model::{ResourceDef, Template};
+
+/// Every function the platform deploys, by asset name (the crates of
+/// `lambdas/` with a `src/main.rs`; `tests/platform.rs` checks the two
+/// agree). The order fixes the fake hashes of [`platform_assets`], which
+/// the golden templates hold.
+pub const PLATFORM_FUNCTIONS: [&str; 8] = [
+    "batch-import",
+    "dynamodb-writer",
+    "firehose-transform",
+    "ingest",
+    "lake-writer",
+    "query",
+    "warehouse-schema",
+    "warehouse-loader",
+];
+
+/// A stand-in asset (fixed fake hash) for every function of the platform.
+pub fn platform_assets() -> AssetTable {
+    AssetTable::fixture(&PLATFORM_FUNCTIONS)
+}
 
 /// Does `actual` match `pattern`? Objects match when every key of the
 /// pattern is present and matches (extra keys are allowed); arrays match

@@ -12,16 +12,7 @@ use stacks::stage::STAGES;
 
 /// Fixed fake hashes: goldens must not change when Lambda code does.
 pub fn fixture_assets() -> AssetTable {
-    AssetTable::fixture(&[
-        "batch-import",
-        "dynamodb-writer",
-        "firehose-transform",
-        "ingest",
-        "lake-writer",
-        "query",
-        "warehouse-schema",
-        "warehouse-loader",
-    ])
+    stacks::testing::platform_assets()
 }
 
 #[test]

@@ -5,24 +5,13 @@
 
 use std::collections::BTreeSet;
 
-use stacks::assets::AssetTable;
 use stacks::graph::{Edge, Graph};
 use stacks::model::SynthesizedStack;
 use stacks::stage::{STAGES, Stage};
-
-const FUNCTIONS: [&str; 8] = [
-    "batch-import",
-    "dynamodb-writer",
-    "firehose-transform",
-    "ingest",
-    "lake-writer",
-    "query",
-    "warehouse-schema",
-    "warehouse-loader",
-];
+use stacks::testing::platform_assets;
 
 fn platform(stage: &Stage) -> Vec<SynthesizedStack> {
-    stacks::platform::synth(stage, &AssetTable::fixture(&FUNCTIONS)).unwrap()
+    stacks::platform::synth(stage, &platform_assets()).unwrap()
 }
 
 fn edges(graph: &Graph) -> BTreeSet<(String, String, String)> {

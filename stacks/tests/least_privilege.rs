@@ -23,7 +23,7 @@ use serde_json::Value;
 use stacks::assets::{AssetTable, asset_key};
 use stacks::model::Template;
 use stacks::stage::STAGES;
-use stacks::testing::resources_of_type;
+use stacks::testing::{PLATFORM_FUNCTIONS, platform_assets, resources_of_type};
 
 /// The IAM actions AWS authorises each SDK operation the functions call
 /// with (Service Authorization Reference), by SDK crate and operation.
@@ -155,17 +155,6 @@ const SQS_DESTINATION_ACTION: &str = "sqs:SendMessage";
 
 /// The Lambda runtime writes the function's logs with its role.
 const LOG_ACTIONS: [&str; 2] = ["logs:CreateLogStream", "logs:PutLogEvents"];
-
-const FUNCTIONS: [&str; 8] = [
-    "batch-import",
-    "dynamodb-writer",
-    "firehose-transform",
-    "ingest",
-    "lake-writer",
-    "query",
-    "warehouse-schema",
-    "warehouse-loader",
-];
 
 fn lambdas_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../lambdas")
@@ -464,7 +453,7 @@ fn functions_of(template: &Template, assets: &AssetTable) -> Vec<(String, String
         .map(|(id, function)| {
             let props = function.properties.as_ref().unwrap();
             let key = props["Code"]["S3Key"].as_str().unwrap();
-            let name = FUNCTIONS
+            let name = PLATFORM_FUNCTIONS
                 .iter()
                 .find(|f| asset_key(&assets.get(f).unwrap().sha256) == key)
                 .unwrap_or_else(|| panic!("{id} runs no known asset ({key})"));
@@ -476,7 +465,7 @@ fn functions_of(template: &Template, assets: &AssetTable) -> Vec<(String, String
 
 #[test]
 fn every_function_role_allows_exactly_what_its_code_and_triggers_use() {
-    let assets = AssetTable::fixture(&FUNCTIONS);
+    let assets = platform_assets();
     let mut checked = BTreeSet::new();
     let mut problems = Vec::new();
     for stage in STAGES {
@@ -504,7 +493,10 @@ fn every_function_role_allows_exactly_what_its_code_and_triggers_use() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    assert_eq!(checked, FUNCTIONS.iter().map(|f| f.to_string()).collect());
+    assert_eq!(
+        checked,
+        PLATFORM_FUNCTIONS.iter().map(|f| f.to_string()).collect()
+    );
 }
 
 mod the_source_scan {

@@ -9,21 +9,12 @@ use stacks::model::Template;
 use stacks::platform::api::API_GATEWAY_TIMEOUT_SECONDS;
 use stacks::platform::streaming::{COPY_OPTIONS, FIREHOSE_PROCESSOR_LIMIT_SECONDS};
 use stacks::stage::{STAGES, Stage};
-use stacks::testing::{assert_has_resource_properties, resources_of_type};
-
-const FUNCTIONS: [&str; 8] = [
-    "batch-import",
-    "dynamodb-writer",
-    "firehose-transform",
-    "ingest",
-    "lake-writer",
-    "query",
-    "warehouse-schema",
-    "warehouse-loader",
-];
+use stacks::testing::{
+    PLATFORM_FUNCTIONS, assert_has_resource_properties, platform_assets, resources_of_type,
+};
 
 fn assets() -> AssetTable {
-    AssetTable::fixture(&FUNCTIONS)
+    platform_assets()
 }
 
 /// Stack id → template, for one stage.
@@ -78,7 +69,7 @@ fn every_public_stage(check: impl Fn(&Stage, &BTreeMap<String, Template>)) {
 /// topology, the loader in the private one, and no bulk import where the
 /// warehouse is in another account.
 fn functions_of(stage: &Stage) -> Vec<&'static str> {
-    FUNCTIONS
+    PLATFORM_FUNCTIONS
         .into_iter()
         .filter(|function| match *function {
             "firehose-transform" => !stage.private_warehouse(),
@@ -895,4 +886,21 @@ fn retained_resources_are_unnamed_so_the_stage_can_be_created_again() {
             }
         }
     });
+}
+
+#[test]
+fn the_platforms_functions_are_the_function_crates_of_lambdas() {
+    // A crate of lambdas/ with a src/main.rs is a function (the others are
+    // libraries): the fixtures every test synthesises with must name each.
+    let lambdas = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../lambdas");
+    let mut crates: Vec<String> = std::fs::read_dir(&lambdas)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.join("src/main.rs").is_file())
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    crates.sort();
+    let mut functions: Vec<String> = PLATFORM_FUNCTIONS.map(String::from).to_vec();
+    functions.sort();
+    assert_eq!(functions, crates);
 }

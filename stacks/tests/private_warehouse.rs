@@ -6,30 +6,18 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use stacks::assets::AssetTable;
 use stacks::model::{App, SynthError, Template};
 use stacks::platform::PlatformError;
 use stacks::platform::cross_account::CrossAccountNames;
 use stacks::stage::{Account, CrossAccount, STAGES, Stage, WarehouseTopology};
-use stacks::testing::resources_of_type;
-
-const FUNCTIONS: [&str; 8] = [
-    "batch-import",
-    "dynamodb-writer",
-    "firehose-transform",
-    "ingest",
-    "lake-writer",
-    "query",
-    "warehouse-loader",
-    "warehouse-schema",
-];
+use stacks::testing::{platform_assets, resources_of_type};
 
 const DATA: &str = "111122223333";
 const WAREHOUSE: &str = "444455556666";
 
 /// Stack id → (account, template).
 fn synth(stage: &Stage) -> BTreeMap<String, (Option<String>, Template)> {
-    stacks::platform::synth(stage, &AssetTable::fixture(&FUNCTIONS))
+    stacks::platform::synth(stage, &platform_assets())
         .unwrap()
         .into_iter()
         .map(|s| (s.id, (s.account, s.template)))
@@ -254,7 +242,7 @@ fn the_two_accounts_hold_their_own_stacks_and_the_bulk_import_is_left_out() {
 #[test]
 fn the_manifest_says_where_each_stack_of_a_two_account_stage_deploys() {
     let stage = prod_private();
-    let stacks = stacks::platform::synth(stage, &AssetTable::fixture(&FUNCTIONS)).unwrap();
+    let stacks = stacks::platform::synth(stage, &platform_assets()).unwrap();
     let manifest = stacks::manifest::Manifest::new(stage, &stacks, Vec::new());
     let warehouse = manifest
         .stack("Warehouse")
@@ -276,7 +264,7 @@ fn the_manifest_says_where_each_stack_of_a_two_account_stage_deploys() {
         (DATA, "retail-data")
     );
     let dev = Stage::named("dev").unwrap();
-    let dev_stacks = stacks::platform::synth(dev, &AssetTable::fixture(&FUNCTIONS)).unwrap();
+    let dev_stacks = stacks::platform::synth(dev, &platform_assets()).unwrap();
     let dev_manifest = stacks::manifest::Manifest::new(dev, &dev_stacks, Vec::new());
     assert!(
         dev_manifest.stacks.iter().all(|s| s.account.is_none()),
@@ -535,7 +523,7 @@ fn account(id: &'static str, region: &'static str) -> Account {
 }
 
 fn accounts_error(stage: &Stage) -> String {
-    match stacks::platform::synth(stage, &AssetTable::fixture(&FUNCTIONS)) {
+    match stacks::platform::synth(stage, &platform_assets()) {
         Err(error @ PlatformError::Accounts { .. }) => error.to_string(),
         other => panic!("expected an accounts error, got {other:?}"),
     }
@@ -574,6 +562,6 @@ fn unusable_accounts_are_synth_errors_that_say_what_to_set() {
 fn an_unknown_node_type_is_a_synth_error_not_a_guess_at_its_slices() {
     let mut stage = prod_private().clone();
     stage.warehouse.node_type = "ra9.huge";
-    let error = stacks::platform::synth(&stage, &AssetTable::fixture(&FUNCTIONS)).unwrap_err();
+    let error = stacks::platform::synth(&stage, &platform_assets()).unwrap_err();
     assert!(error.to_string().contains("SLICES_PER_NODE"), "{error}");
 }

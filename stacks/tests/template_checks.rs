@@ -12,16 +12,7 @@ use stacks::manifest::template_file;
 use stacks::stage::STAGES;
 
 fn fixture_assets() -> AssetTable {
-    AssetTable::fixture(&[
-        "batch-import",
-        "dynamodb-writer",
-        "firehose-transform",
-        "ingest",
-        "lake-writer",
-        "query",
-        "warehouse-schema",
-        "warehouse-loader",
-    ])
+    stacks::testing::platform_assets()
 }
 
 /// Writes every stage's templates under `dir/<stage>/` and returns the files.

@@ -6,27 +6,16 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use stacks::assets::AssetTable;
 use stacks::model::Template;
 use stacks::platform::cross_account::CrossAccountNames;
 use stacks::platform::warehouse::{
     LOADER_USERNAME, MASTER_USERNAME, OWNER_USERNAME, READER_USERNAME,
 };
 use stacks::stage::{STAGES, Stage};
-
-const FUNCTIONS: [&str; 8] = [
-    "batch-import",
-    "dynamodb-writer",
-    "firehose-transform",
-    "ingest",
-    "lake-writer",
-    "query",
-    "warehouse-loader",
-    "warehouse-schema",
-];
+use stacks::testing::platform_assets;
 
 fn platform(stage: &Stage) -> BTreeMap<String, Template> {
-    stacks::platform::synth(stage, &AssetTable::fixture(&FUNCTIONS))
+    stacks::platform::synth(stage, &platform_assets())
         .unwrap()
         .into_iter()
         .map(|s| (s.id, s.template))
