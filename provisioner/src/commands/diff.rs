@@ -176,6 +176,7 @@ pub async fn diff(
     out: &mut dyn Write,
 ) -> CommandResult {
     let manifest = read_manifest(dir, stage)?;
+    crate::synth_output::check_one_account(&manifest)?;
     crate::synth_output::check_region(&manifest, &clients.region)?;
     let ids = plan::select(&manifest, stacks, Closure::Exactly)?;
     let local = plan::read_local(dir, &manifest, &ids).map_err(DeployError::into_failure)?;
