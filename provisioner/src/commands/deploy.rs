@@ -127,7 +127,9 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
         };
         let selected = crate::deploy::plan::select(&manifest, &options.stacks, closure)?;
         return session::block_on(async {
-            // The data account first (`accounts::groups` says why).
+            // Every profile is checked to reach its account before
+            // anything changes in either.
+            let mut sessions = Vec::new();
             for group in &groups {
                 let ids: Vec<String> = group
                     .stacks
@@ -140,6 +142,10 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
                 }
                 let (account_aws, clients) = crate::accounts::connect(aws, group).await?;
                 crate::synth_output::check_region(&manifest, &clients.region)?;
+                sessions.push((group, ids, account_aws, clients));
+            }
+            // The data account first (`accounts::groups` says why).
+            for (group, ids, account_aws, clients) in sessions {
                 progress.note(&format!(
                     "account {} (profile {}): {}",
                     group.account.id,

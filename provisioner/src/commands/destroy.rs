@@ -78,8 +78,10 @@ pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write)
         }
         let selected = plan::select(&manifest, &options.stacks, Closure::Dependents)?;
         return session::block_on(async {
-            // The warehouse account first: the reverse of deploy's order.
-            for group in groups.iter().rev() {
+            // Every profile is checked to reach its account before
+            // anything is deleted in either.
+            let mut sessions = Vec::new();
+            for group in &groups {
                 let ids: Vec<String> = group
                     .stacks
                     .iter()
@@ -90,6 +92,18 @@ pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write)
                     continue;
                 }
                 let (_, clients) = crate::accounts::connect(aws, group).await?;
+                crate::synth_output::check_region(&manifest, &clients.region)?;
+                sessions.push((group, ids, clients));
+            }
+            // The warehouse account first: the reverse of deploy's order.
+            // A failure stops there: the accounts after it keep their
+            // stacks (the lake outlives the warehouse that reads it).
+            let mut remaining: Vec<String> = sessions
+                .iter()
+                .map(|(group, _, _)| group.account.id.clone())
+                .collect();
+            for (group, ids, clients) in sessions.into_iter().rev() {
+                remaining.pop();
                 progress.note(&format!(
                     "account {} (profile {}): {}",
                     group.account.id,
@@ -109,7 +123,17 @@ pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write)
                     progress.as_ref(),
                     &mut prompt,
                 )
-                .await?;
+                .await
+                .inspect_err(|_| {
+                    if !remaining.is_empty() {
+                        progress.note(&format!(
+                            "stopped: nothing was deleted in account {} (run destroy again \
+                             once account {} is clean)",
+                            remaining.join(", "),
+                            group.account.id
+                        ));
+                    }
+                })?;
             }
             Ok(())
         });
