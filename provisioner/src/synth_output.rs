@@ -128,11 +128,11 @@ pub fn check_region(manifest: &Manifest, region: &str) -> CommandResult {
     ))
 }
 
-/// `diff` and `verify` hold one AWS session: a stage whose stacks go to
-/// two accounts (a private warehouse in an account of its own) would be
-/// compared in the one account the credentials reach, so it is refused
-/// before any AWS call (`deploy` and `destroy` run one session per account:
-/// `crate::accounts`).
+/// `verify` holds one AWS session: a stage whose stacks go to two
+/// accounts (a private warehouse in an account of its own) would be
+/// checked in the one account the credentials reach, so it is refused
+/// before any AWS call (`deploy`, `diff` and `destroy` run one session per
+/// account: `crate::accounts`).
 pub fn check_one_account(manifest: &Manifest) -> CommandResult {
     let mut accounts: Vec<String> = manifest
         .stacks
@@ -146,15 +146,15 @@ pub fn check_one_account(manifest: &Manifest) -> CommandResult {
         return Ok(());
     }
     Err(Failure::usage(anyhow::anyhow!(
-        "stage {} deploys into the accounts {}; diff and verify use one AWS session and cannot \
-         read a stage across accounts yet",
+        "stage {} deploys into the accounts {}; verify uses one AWS session and cannot check a \
+         stage across accounts yet",
         manifest.stage,
         accounts.join(" and ")
     ))
     .hint(
-        "deploy and destroy work across accounts (one session per account); for diff and \
-         verify, deploy a private warehouse in one account (WarehouseTopology::Private { \
-         account: None } in stacks/src/stage.rs): they are the missing part of issue 14",
+        "deploy, diff and destroy work across accounts (one session per account); to verify, \
+         deploy a private warehouse in one account (WarehouseTopology::Private { account: None \
+         } in stacks/src/stage.rs): verify across accounts is the missing part of issue 14",
     ))
 }
 

@@ -220,6 +220,31 @@ async fn prod_private_deploys_each_account_with_its_profile_redeploys_as_no_op_a
         again.stdout()
     );
 
+    // diff compares each account's stacks with its own session: nothing
+    // differs (--fail: exit 1 on a difference).
+    let diff = run(
+        &moto,
+        home,
+        &[
+            "diff",
+            "--stage",
+            "prod-private",
+            "--synth-dir",
+            synth_dir,
+            "--fail",
+            "--no-change-set",
+        ],
+    );
+    println!("diff: {:.1} s\n{}", diff.seconds, diff.stdout());
+    let diff = diff.ok();
+    for account in [DATA, WAREHOUSE] {
+        assert!(
+            diff.stdout().contains(&format!("account {account}")),
+            "{}",
+            diff.stdout()
+        );
+    }
+
     let destroy_args = [
         "destroy",
         "--stage",
