@@ -4,6 +4,7 @@
 //! everything else is this library, so tests call commands as functions and
 //! capture what a user would see. Declare new modules here, not in `main.rs`.
 
+pub mod accounts;
 pub mod assets;
 pub mod aws;
 pub mod cli;

@@ -66,6 +66,8 @@ pub struct DeployArgs {
     /// again. A first create that fails is still deleted on the next run.
     #[arg(long)]
     pub no_rollback: bool,
+    #[command(flatten)]
+    pub accounts: crate::accounts::AccountArgs,
 }
 
 /// Runs `provisioner deploy` with the process's terminal.
@@ -103,6 +105,80 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
     };
     let progress = session::progress();
     let mut prompt = crate::deploy::approval::TerminalPrompt;
+    let manifest = crate::synth_output::read_manifest(&args.synth_dir, stage.name)?;
+    let groups = crate::accounts::groups(&manifest, stage, &args.accounts.profile_for)?;
+    if !groups.is_empty() {
+        let refused = if args.hotswap {
+            Some("--hotswap")
+        } else if options.outputs_file.is_some() {
+            Some("--outputs-file")
+        } else if args.output == crate::output::Format::Json {
+            Some("--output json")
+        } else {
+            None
+        };
+        if let Some(flag) = refused {
+            return Err(crate::accounts::refuse_across_accounts(flag, stage.name));
+        }
+        let closure = if args.exclusively {
+            crate::deploy::plan::Closure::Exactly
+        } else {
+            crate::deploy::plan::Closure::Dependencies
+        };
+        let selected = crate::deploy::plan::select(&manifest, &options.stacks, closure)?;
+        return session::block_on(async {
+            // Every profile is checked to reach its account before
+            // anything changes in either.
+            let mut sessions = Vec::new();
+            for group in &groups {
+                let ids: Vec<String> = group
+                    .stacks
+                    .iter()
+                    .filter(|id| selected.contains(id))
+                    .cloned()
+                    .collect();
+                if ids.is_empty() {
+                    continue;
+                }
+                let (account_aws, clients) = crate::accounts::connect(aws, group).await?;
+                crate::synth_output::check_region(&manifest, &clients.region)?;
+                sessions.push((group, ids, account_aws, clients));
+            }
+            // The data account first (`accounts::groups` says why).
+            for (group, ids, account_aws, clients) in sessions {
+                progress.note(&format!(
+                    "account {} (profile {}): {}",
+                    group.account.id,
+                    group.profile,
+                    ids.join(", ")
+                ));
+                crate::preflight::before_deploy(
+                    stage,
+                    &args.synth_dir,
+                    &account_aws,
+                    out,
+                    progress.as_ref(),
+                )
+                .await?;
+                let options = DeployOptions {
+                    stacks: ids,
+                    exclusively: true,
+                    ..options.clone()
+                };
+                deploy(
+                    &args.synth_dir,
+                    stage.name,
+                    &options,
+                    &clients,
+                    out,
+                    progress.as_ref(),
+                    &mut prompt,
+                )
+                .await?;
+            }
+            Ok(())
+        });
+    }
     session::block_on(async {
         // Usage errors first (hotswap on prod, no synth output, another
         // region), then what the account would refuse half-way: both before

@@ -50,6 +50,8 @@ pub struct DestroyArgs {
     /// result, reason}], retained: [...]}`.
     #[arg(long, value_enum, default_value = "text")]
     pub output: crate::output::Format,
+    #[command(flatten)]
+    pub accounts: crate::accounts::AccountArgs,
 }
 
 /// Runs `provisioner destroy` with the process's terminal.
@@ -65,6 +67,77 @@ pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write)
     };
     let progress = session::progress();
     let mut prompt = crate::deploy::approval::TerminalPrompt;
+    let manifest = read_manifest(&args.synth_dir, stage.name)?;
+    let groups = crate::accounts::groups(&manifest, stage, &args.accounts.profile_for)?;
+    if !groups.is_empty() {
+        if options.output == crate::output::Format::Json {
+            return Err(crate::accounts::refuse_across_accounts(
+                "--output json",
+                stage.name,
+            ));
+        }
+        let selected = plan::select(&manifest, &options.stacks, Closure::Dependents)?;
+        return session::block_on(async {
+            // Every profile is checked to reach its account before
+            // anything is deleted in either.
+            let mut sessions = Vec::new();
+            for group in &groups {
+                let ids: Vec<String> = group
+                    .stacks
+                    .iter()
+                    .filter(|id| selected.contains(id))
+                    .cloned()
+                    .collect();
+                if ids.is_empty() {
+                    continue;
+                }
+                let (_, clients) = crate::accounts::connect(aws, group).await?;
+                crate::synth_output::check_region(&manifest, &clients.region)?;
+                sessions.push((group, ids, clients));
+            }
+            // The warehouse account first: the reverse of deploy's order.
+            // A failure stops there: the accounts after it keep their
+            // stacks (the lake outlives the warehouse that reads it).
+            let mut remaining: Vec<String> = sessions
+                .iter()
+                .map(|(group, _, _)| group.account.id.clone())
+                .collect();
+            for (group, ids, clients) in sessions.into_iter().rev() {
+                remaining.pop();
+                progress.note(&format!(
+                    "account {} (profile {}): {}",
+                    group.account.id,
+                    group.profile,
+                    ids.join(", ")
+                ));
+                let options = DestroyOptions {
+                    stacks: ids,
+                    ..options.clone()
+                };
+                destroy(
+                    &args.synth_dir,
+                    stage.name,
+                    &options,
+                    &clients,
+                    out,
+                    progress.as_ref(),
+                    &mut prompt,
+                )
+                .await
+                .inspect_err(|_| {
+                    if !remaining.is_empty() {
+                        progress.note(&format!(
+                            "stopped: nothing was deleted in account {} (run destroy again \
+                             once account {} is clean)",
+                            remaining.join(", "),
+                            group.account.id
+                        ));
+                    }
+                })?;
+            }
+            Ok(())
+        });
+    }
     session::block_on(async {
         let clients = session::clients(aws, stage.region).await;
         destroy(
@@ -145,6 +218,7 @@ pub async fn destroy(
     let manifest = read_manifest(dir, stage)?;
     crate::synth_output::check_region(&manifest, &clients.region)?;
     let ids = plan::select(&manifest, &options.stacks, Closure::Dependents)?;
+    crate::accounts::check_selection(&manifest, &ids)?;
     let names: Vec<&str> = manifest
         .stacks
         .iter()

@@ -43,6 +43,8 @@ pub struct DiffArgs {
     /// Exit with code 1 when a stack differs.
     #[arg(long)]
     pub fail: bool,
+    #[command(flatten)]
+    pub accounts: crate::accounts::AccountArgs,
     /// Folder written by `provisioner synth`.
     #[arg(
         short = 'o',
@@ -61,6 +63,56 @@ pub struct DiffArgs {
 pub fn run(args: DiffArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) -> CommandResult {
     use crate::commands::session;
     let stage = crate::stage::named(&args.stage)?;
+    let manifest = crate::synth_output::read_manifest(&args.synth_dir, stage.name)?;
+    let groups = crate::accounts::groups(&manifest, stage, &args.accounts.profile_for)?;
+    if !groups.is_empty() {
+        if args.output == crate::output::Format::Json {
+            return Err(crate::accounts::refuse_across_accounts(
+                "--output json",
+                stage.name,
+            ));
+        }
+        let selected = plan::select(&manifest, &args.stacks, Closure::Exactly)?;
+        return session::block_on(async {
+            let mut sessions = Vec::new();
+            for group in &groups {
+                let ids: Vec<String> = group
+                    .stacks
+                    .iter()
+                    .filter(|id| selected.contains(id))
+                    .cloned()
+                    .collect();
+                if ids.is_empty() {
+                    continue;
+                }
+                let (_, clients) = crate::accounts::connect(aws, group).await?;
+                sessions.push((group, ids, clients));
+            }
+            // Every account is compared; the first failure (a difference
+            // under --fail) is the exit status.
+            let mut first_failure = None;
+            for (group, ids, clients) in sessions {
+                writeln!(
+                    out,
+                    "account {} (profile {}):",
+                    group.account.id, group.profile
+                )
+                .map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing the diff")))?;
+                let options = DiffOptions {
+                    fail: args.fail,
+                    change_set: (!args.no_change_set).then(session::change_set_name),
+                    concurrency: usize::from(args.concurrency),
+                    output: args.output,
+                };
+                if let Err(failure) =
+                    diff(&args.synth_dir, stage.name, &ids, &options, &clients, out).await
+                {
+                    first_failure.get_or_insert(failure);
+                }
+            }
+            first_failure.map_or(Ok(()), Err)
+        });
+    }
     session::block_on(async {
         let clients = session::clients(aws, stage.region).await;
         let change_set = (!args.no_change_set).then(session::change_set_name);
@@ -178,6 +230,7 @@ pub async fn diff(
     let manifest = read_manifest(dir, stage)?;
     crate::synth_output::check_region(&manifest, &clients.region)?;
     let ids = plan::select(&manifest, stacks, Closure::Exactly)?;
+    crate::accounts::check_selection(&manifest, &ids)?;
     let local = plan::read_local(dir, &manifest, &ids).map_err(DeployError::into_failure)?;
     let cfn = Cfn::new(clients.cloudformation.clone(), Duration::from_secs(1));
     let remotes = plan::remotes(&cfn, &local)

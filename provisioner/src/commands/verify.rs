@@ -71,6 +71,7 @@ fn checks(args: &VerifyArgs, aws: &AwsOptions) -> Result<(String, Vec<Check>), F
     let manifest = read_manifest(&args.synth_dir, stage.name)?;
     let stacks = read_stacks(&args.synth_dir, &manifest)?;
     let region = aws.region.as_deref().unwrap_or(stage.region);
+    crate::synth_output::check_one_account(&manifest)?;
     crate::synth_output::check_region(&manifest, region)?;
     session::block_on(async {
         let shared = crate::aws::sdk_config(aws, region).await;

@@ -74,6 +74,7 @@ pub async fn deploy(
         Closure::Dependencies
     };
     let ids = plan::select(&manifest, &options.stacks, closure)?;
+    crate::accounts::check_selection(&manifest, &ids)?;
     let local = plan::read_local(dir, &manifest, &ids).map_err(DeployError::into_failure)?;
     let assets = asset_objects(&manifest, dir, &local)?;
 
