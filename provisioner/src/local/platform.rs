@@ -72,6 +72,15 @@ impl Platform {
             .region(aws_config::Region::new(region.to_string()))
             .endpoint_url(endpoint)
             .credentials_provider(Credentials::new("test", "test", None, None, "local"))
+            // An emulator that stops answering one request (seen once on a
+            // loaded machine: the tally waited on an S3 call for good) is
+            // asked again rather than waited on forever.
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(std::time::Duration::from_secs(60))
+                    .operation_timeout(std::time::Duration::from_secs(200))
+                    .build(),
+            )
             .load()
             .await;
         let s3 = aws_sdk_s3::Client::from_conf(
