@@ -180,6 +180,48 @@ pub async fn connect(aws: &AwsOptions, group: &Group) -> Result<(AwsOptions, Cli
     Ok((options, clients))
 }
 
+/// One account's part of a command: the selected stacks of its group, and
+/// the session that reaches it.
+#[derive(Debug)]
+pub struct Session<'g> {
+    pub group: &'g Group,
+    /// The selected stacks of the group, in manifest order.
+    pub ids: Vec<String>,
+    /// The command's options with the account's profile.
+    pub aws: AwsOptions,
+    pub clients: Clients,
+}
+
+/// A session for every group holding a selected stack, each profile
+/// checked to reach its account ([`connect`]) before the caller changes
+/// anything in either.
+pub async fn sessions<'g>(
+    aws: &AwsOptions,
+    groups: &'g [Group],
+    selected: &[String],
+) -> Result<Vec<Session<'g>>, Failure> {
+    let mut sessions = Vec::new();
+    for group in groups {
+        let ids: Vec<String> = group
+            .stacks
+            .iter()
+            .filter(|id| selected.contains(id))
+            .cloned()
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let (aws, clients) = connect(aws, group).await?;
+        sessions.push(Session {
+            group,
+            ids,
+            aws,
+            clients,
+        });
+    }
+    Ok(sessions)
+}
+
 /// The engine (deploy, destroy) works in one session: stacks it is given
 /// must all be of one account, else they would all land in the account the
 /// credentials reach. The commands hand it one account's group at a time.

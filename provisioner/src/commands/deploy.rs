@@ -129,23 +129,18 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
         return session::block_on(async {
             // Every profile is checked to reach its account before
             // anything changes in either.
-            let mut sessions = Vec::new();
-            for group in &groups {
-                let ids: Vec<String> = group
-                    .stacks
-                    .iter()
-                    .filter(|id| selected.contains(id))
-                    .cloned()
-                    .collect();
-                if ids.is_empty() {
-                    continue;
-                }
-                let (account_aws, clients) = crate::accounts::connect(aws, group).await?;
-                crate::synth_output::check_region(&manifest, &clients.region)?;
-                sessions.push((group, ids, account_aws, clients));
+            let sessions = crate::accounts::sessions(aws, &groups, &selected).await?;
+            for session in &sessions {
+                crate::synth_output::check_region(&manifest, &session.clients.region)?;
             }
             // The data account first (`accounts::groups` says why).
-            for (group, ids, account_aws, clients) in sessions {
+            for crate::accounts::Session {
+                group,
+                ids,
+                aws: account_aws,
+                clients,
+            } in sessions
+            {
                 progress.note(&format!(
                     "account {} (profile {}): {}",
                     group.account.id,

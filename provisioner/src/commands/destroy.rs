@@ -80,29 +80,24 @@ pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write)
         return session::block_on(async {
             // Every profile is checked to reach its account before
             // anything is deleted in either.
-            let mut sessions = Vec::new();
-            for group in &groups {
-                let ids: Vec<String> = group
-                    .stacks
-                    .iter()
-                    .filter(|id| selected.contains(id))
-                    .cloned()
-                    .collect();
-                if ids.is_empty() {
-                    continue;
-                }
-                let (_, clients) = crate::accounts::connect(aws, group).await?;
-                crate::synth_output::check_region(&manifest, &clients.region)?;
-                sessions.push((group, ids, clients));
+            let sessions = crate::accounts::sessions(aws, &groups, &selected).await?;
+            for session in &sessions {
+                crate::synth_output::check_region(&manifest, &session.clients.region)?;
             }
             // The warehouse account first: the reverse of deploy's order.
             // A failure stops there: the accounts after it keep their
             // stacks (the lake outlives the warehouse that reads it).
             let mut remaining: Vec<String> = sessions
                 .iter()
-                .map(|(group, _, _)| group.account.id.clone())
+                .map(|session| session.group.account.id.clone())
                 .collect();
-            for (group, ids, clients) in sessions.into_iter().rev() {
+            for crate::accounts::Session {
+                group,
+                ids,
+                clients,
+                ..
+            } in sessions.into_iter().rev()
+            {
                 remaining.pop();
                 progress.note(&format!(
                     "account {} (profile {}): {}",

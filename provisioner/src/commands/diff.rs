@@ -74,24 +74,17 @@ pub fn run(args: DiffArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) ->
         }
         let selected = plan::select(&manifest, &args.stacks, Closure::Exactly)?;
         return session::block_on(async {
-            let mut sessions = Vec::new();
-            for group in &groups {
-                let ids: Vec<String> = group
-                    .stacks
-                    .iter()
-                    .filter(|id| selected.contains(id))
-                    .cloned()
-                    .collect();
-                if ids.is_empty() {
-                    continue;
-                }
-                let (_, clients) = crate::accounts::connect(aws, group).await?;
-                sessions.push((group, ids, clients));
-            }
+            let sessions = crate::accounts::sessions(aws, &groups, &selected).await?;
             // Every account is compared; the first failure (a difference
             // under --fail) is the exit status.
             let mut first_failure = None;
-            for (group, ids, clients) in sessions {
+            for crate::accounts::Session {
+                group,
+                ids,
+                clients,
+                ..
+            } in sessions
+            {
                 writeln!(
                     out,
                     "account {} (profile {}):",
