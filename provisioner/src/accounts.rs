@@ -256,22 +256,11 @@ pub fn refuse_across_accounts(what: &str, stage: &str) -> Failure {
 
 #[cfg(test)]
 mod tests {
-    use stacks::assets::AssetTable;
 
     use super::*;
 
     fn manifest(stage: &Stage) -> Manifest {
-        let assets = AssetTable::fixture(&[
-            "batch-import",
-            "dynamodb-writer",
-            "firehose-transform",
-            "ingest",
-            "lake-writer",
-            "query",
-            "warehouse-loader",
-            "warehouse-schema",
-        ]);
-        let stacks = stacks::platform::synth(stage, &assets).unwrap();
+        let stacks = stacks::platform::synth(stage, &stacks::testing::platform_assets()).unwrap();
         Manifest::new(stage, &stacks, Vec::new())
     }
 

@@ -160,24 +160,13 @@ pub fn check_one_account(manifest: &Manifest) -> CommandResult {
 
 #[cfg(test)]
 mod account_tests {
-    use stacks::assets::AssetTable;
     use stacks::stage::Stage;
 
     use super::*;
 
     fn manifest(stage: &str) -> Manifest {
         let stage = Stage::named(stage).unwrap();
-        let assets = AssetTable::fixture(&[
-            "batch-import",
-            "dynamodb-writer",
-            "firehose-transform",
-            "ingest",
-            "lake-writer",
-            "query",
-            "warehouse-loader",
-            "warehouse-schema",
-        ]);
-        let stacks = stacks::platform::synth(stage, &assets).unwrap();
+        let stacks = stacks::platform::synth(stage, &stacks::testing::platform_assets()).unwrap();
         Manifest::new(stage, &stacks, Vec::new())
     }
 
