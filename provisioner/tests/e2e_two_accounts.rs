@@ -210,8 +210,20 @@ async fn prod_private_deploys_each_account_with_its_profile_redeploys_as_no_op_a
         in_account(WAREHOUSE)
     );
 
-    let again = run(&moto, home, &deploy).ok();
+    // The redeploy writes one outputs file with the stacks of both accounts.
+    let outputs_file = home.join("outputs.json");
+    let mut redeploy = deploy.to_vec();
+    redeploy.extend(["--outputs-file", outputs_file.to_str().unwrap()]);
+    let again = run(&moto, home, &redeploy).ok();
     println!("redeploy: {:.1} s", again.seconds);
+    let outputs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&outputs_file).unwrap()).unwrap();
+    for stack in ["Storage", "Warehouse"] {
+        assert!(
+            outputs[stack].as_object().is_some_and(|o| !o.is_empty()),
+            "{stack} in {outputs:#}"
+        );
+    }
     let unchanged = results(&again);
     assert_eq!(unchanged.len(), expected.len(), "{}", again.stdout());
     assert!(
@@ -242,6 +254,64 @@ async fn prod_private_deploys_each_account_with_its_profile_redeploys_as_no_op_a
             diff.stdout().contains(&format!("account {account}")),
             "{}",
             diff.stdout()
+        );
+    }
+
+    // verify reads each account's stacks with that account's session: every
+    // check names its account, is about a stack of that account, and finds
+    // its stack deployed there (read with the other account's credentials,
+    // every stack would be "not deployed").
+    let verify = run(
+        &moto,
+        home,
+        &[
+            "verify",
+            "--stage",
+            "prod-private",
+            "--synth-dir",
+            synth_dir,
+            "--output",
+            "json",
+        ],
+    );
+    println!(
+        "verify: {:.1} s, exit {}\n{}",
+        verify.seconds,
+        verify.code(),
+        verify.stdout()
+    );
+    assert_ne!(verify.code(), 2, "{}", verify.stderr());
+    let report: serde_json::Value = serde_json::from_str(&verify.stdout())
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", verify.stdout(), verify.stderr()));
+    let checks = report["checks"].as_array().unwrap();
+    let account_of = |stack: &str| {
+        manifest["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == stack)
+            .map(|s| s["account"]["id"].clone())
+    };
+    for account in [DATA, WAREHOUSE] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["account"] == account && c["status"] == "pass"),
+            "no passing check in account {account}: {checks:#?}"
+        );
+    }
+    for check in checks {
+        assert_eq!(
+            account_of(check["component"].as_str().unwrap()),
+            Some(check["account"].clone()),
+            "{check:#}"
+        );
+        assert!(
+            !check["detail"]
+                .as_str()
+                .unwrap()
+                .ends_with("is not deployed"),
+            "{check:#}"
         );
     }
 

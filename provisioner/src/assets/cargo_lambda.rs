@@ -29,15 +29,22 @@ const TAIL_LINES: usize = 40;
 /// honour `SOURCE_DATE_EPOCH` instead of embedding the build time.
 const SOURCE_DATE_EPOCH: &str = "315532800";
 
-/// Flags that would override ours (cargo takes the first of these that is
-/// set and ignores `build.rustflags`); removed from cargo-lambda's
-/// environment so the build depends on the repository, not on the shell.
+/// Variables that would change how the functions compile, removed from
+/// cargo-lambda's environment so the build depends on the repository, not
+/// on the shell: flags that would override ours (cargo takes the first of
+/// these that is set and ignores `build.rustflags`), and clippy as the
+/// workspace's compiler (`scripts/test` lints while it builds the tests;
+/// clippy-driver adds `--cfg clippy`, which would change the functions'
+/// bytes and rebuild them apart from a user's).
 const FOREIGN_FLAG_VARIABLES: &[&str] = &[
     "RUSTFLAGS",
     "CARGO_ENCODED_RUSTFLAGS",
     "CARGO_BUILD_RUSTFLAGS",
     "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
     "CARGO_LAMBDA_COMPILER",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER",
+    "CLIPPY_ARGS",
 ];
 
 /// Variables cargo sets for the crate it builds or runs (`cargo run`,
@@ -335,6 +342,15 @@ mod tests {
             env_of(&command, "SOURCE_DATE_EPOCH"),
             Some(Some("315532800".into()))
         );
+    }
+
+    #[test]
+    fn builds_with_rustc_even_when_the_caller_lints_with_clippy() {
+        let functions = vec!["ingest".to_owned()];
+        let command = build(&functions).command();
+        for variable in ["RUSTC_WORKSPACE_WRAPPER", "CLIPPY_ARGS"] {
+            assert_eq!(env_of(&command, variable), Some(None), "{variable}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::deploy::engine::Method;
 use crate::deploy::hotswap::{Hotswap, Lambda};
 use crate::deploy::outputs::check_outputs_path;
 use crate::deploy::pipeline::{DeployOptions, deploy};
-use crate::failure::CommandResult;
+use crate::failure::{CommandResult, Failure};
 
 /// `provisioner deploy` arguments.
 #[derive(Debug, Clone, clap::Args)]
@@ -108,17 +108,11 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
     let manifest = crate::synth_output::read_manifest(&args.synth_dir, stage.name)?;
     let groups = crate::accounts::groups(&manifest, stage, &args.accounts.profile_for)?;
     if !groups.is_empty() {
-        let refused = if args.hotswap {
-            Some("--hotswap")
-        } else if options.outputs_file.is_some() {
-            Some("--outputs-file")
-        } else if args.output == crate::output::Format::Json {
-            Some("--output json")
-        } else {
-            None
-        };
-        if let Some(flag) = refused {
-            return Err(crate::accounts::refuse_across_accounts(flag, stage.name));
+        if args.output == crate::output::Format::Json {
+            return Err(crate::accounts::refuse_across_accounts(
+                "--output json",
+                stage.name,
+            ));
         }
         let closure = if args.exclusively {
             crate::deploy::plan::Closure::Exactly
@@ -133,7 +127,14 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
             for session in &sessions {
                 crate::synth_output::check_region(&manifest, &session.clients.region)?;
             }
+            // Each account's deploy writes its own outputs; one file holds
+            // them all at the end, also after a failure (as for one account).
+            let parts = tempfile::tempdir().map_err(|e| {
+                Failure::usage(anyhow::Error::new(e).context("creating a temporary folder"))
+            })?;
+            let mut part_files = Vec::new();
             // The data account first (`accounts::groups` says why).
+            let mut deployed: CommandResult = Ok(());
             for crate::accounts::Session {
                 group,
                 ids,
@@ -155,12 +156,23 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
                     progress.as_ref(),
                 )
                 .await?;
+                let part = parts.path().join(format!("{}.json", group.account.id));
+                let hotswap = match args.hotswap {
+                    true => Some(Hotswap {
+                        lambda: Lambda::connect(&account_aws, &clients.region, options.poll).await,
+                        force: args.hotswap_prod,
+                    }),
+                    false => None,
+                };
                 let options = DeployOptions {
                     stacks: ids,
                     exclusively: true,
+                    outputs_file: options.outputs_file.as_ref().map(|_| part.clone()),
+                    hotswap,
                     ..options.clone()
                 };
-                deploy(
+                part_files.push(part);
+                deployed = deploy(
                     &args.synth_dir,
                     stage.name,
                     &options,
@@ -169,9 +181,15 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
                     progress.as_ref(),
                     &mut prompt,
                 )
-                .await?;
+                .await;
+                if deployed.is_err() {
+                    break;
+                }
             }
-            Ok(())
+            if let Some(path) = &options.outputs_file {
+                crate::deploy::outputs::merge_outputs(&part_files, path).map_err(Failure::usage)?;
+            }
+            deployed
         });
     }
     session::block_on(async {

@@ -33,6 +33,8 @@ pub struct VerifyArgs {
     pub synth_dir: PathBuf,
     #[arg(long, value_enum, default_value = "text")]
     pub output: Format,
+    #[command(flatten)]
+    pub accounts: crate::accounts::AccountArgs,
 }
 
 pub fn run(args: VerifyArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandResult {
@@ -65,24 +67,63 @@ struct ErrorReport<'a> {
 }
 
 /// Runs every check: the stage name and the checks, or why none could run.
+/// A stage across accounts is checked one account at a time, each with
+/// its own session and only its own stacks (no reference crosses
+/// accounts, so every check reads within one).
 fn checks(args: &VerifyArgs, aws: &AwsOptions) -> Result<(String, Vec<Check>), Failure> {
     use crate::commands::session;
     let stage = crate::stage::named(&args.stage)?;
     let manifest = read_manifest(&args.synth_dir, stage.name)?;
     let stacks = read_stacks(&args.synth_dir, &manifest)?;
-    let region = aws.region.as_deref().unwrap_or(stage.region);
-    crate::synth_output::check_one_account(&manifest)?;
-    crate::synth_output::check_region(&manifest, region)?;
+    let groups = crate::accounts::groups(&manifest, stage, &args.accounts.profile_for)?;
+    if groups.is_empty() {
+        let region = aws.region.as_deref().unwrap_or(stage.region);
+        crate::synth_output::check_region(&manifest, region)?;
+        return session::block_on(async {
+            let shared = crate::aws::sdk_config(aws, region).await;
+            let checks = account_checks(&manifest, stacks, &shared, aws).await?;
+            Ok((manifest.stage.clone(), checks))
+        });
+    }
+    let every: Vec<String> = manifest.stacks.iter().map(|s| s.id.clone()).collect();
     session::block_on(async {
-        let shared = crate::aws::sdk_config(aws, region).await;
-        let cfn = Cfn::new(
-            aws_sdk_cloudformation::Client::new(&shared),
-            Duration::from_secs(1),
-        );
-        let platform = Platform::load(&manifest, stacks, &cfn).await?;
-        let checks = verify::run(&platform, &verify::Clients::new(&shared, aws)).await;
+        let sessions = crate::accounts::sessions(aws, &groups, &every).await?;
+        let mut checks = Vec::new();
+        for session in sessions {
+            let region = aws
+                .region
+                .as_deref()
+                .unwrap_or(&session.group.account.region);
+            let own = stacks
+                .iter()
+                .filter(|s| session.ids.contains(&s.id))
+                .cloned()
+                .collect();
+            let shared = crate::aws::sdk_config(&session.aws, region).await;
+            let account = &session.group.account.id;
+            let found = account_checks(&manifest, own, &shared, &session.aws).await?;
+            checks.extend(found.into_iter().map(|check| Check {
+                account: Some(account.clone()),
+                ..check
+            }));
+        }
         Ok((manifest.stage.clone(), checks))
     })
+}
+
+/// The checks of `stacks`, all deployed in the account `shared` reaches.
+async fn account_checks(
+    manifest: &stacks::manifest::Manifest,
+    stacks: Vec<stacks::model::SynthesizedStack>,
+    shared: &aws_config::SdkConfig,
+    aws: &AwsOptions,
+) -> Result<Vec<Check>, Failure> {
+    let cfn = Cfn::new(
+        aws_sdk_cloudformation::Client::new(shared),
+        Duration::from_secs(1),
+    );
+    let platform = Platform::load(manifest, stacks, &cfn).await?;
+    Ok(verify::run(&platform, &verify::Clients::new(shared, aws)).await)
 }
 
 #[derive(Debug, Serialize)]
@@ -122,7 +163,16 @@ pub fn report(stage: &str, checks: &[Check], output: Format, out: &mut dyn Write
 }
 
 fn write_text(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut account = None;
     for check in report.checks {
+        if check.account.is_some() && check.account != account {
+            account.clone_from(&check.account);
+            writeln!(
+                out,
+                "account {}:",
+                check.account.as_deref().unwrap_or_default()
+            )?;
+        }
         let label = check.status.label();
         write!(
             out,

@@ -41,6 +41,21 @@ pub fn check_outputs_path(path: &Path) -> CommandResult {
         .map_err(|e| refuse(format!("cannot create a file in {}: {e}", folder.display())))
 }
 
+/// One outputs file from the files of several deploys (one per account of
+/// a stage across accounts; stack ids are unique across them). A part no
+/// deploy wrote (it stopped before) is skipped.
+pub fn merge_outputs(parts: &[PathBuf], path: &Path) -> anyhow::Result<()> {
+    let mut all = BTreeMap::new();
+    for part in parts.iter().filter(|part| part.exists()) {
+        let text = std::fs::read_to_string(part)
+            .with_context(|| format!("reading the outputs of {}", part.display()))?;
+        let outputs: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_str(&text)
+            .with_context(|| format!("reading the outputs of {}", part.display()))?;
+        all.extend(outputs);
+    }
+    write_outputs(path, &all)
+}
+
 /// `{ "<stack id>": { "<output>": "<value>" } }`, pretty, atomically.
 pub fn write_outputs(
     path: &Path,
@@ -60,4 +75,37 @@ pub fn write_outputs(
     file.persist(path)
         .with_context(|| format!("writing outputs to {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outputs(stack: &str, key: &str, value: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+        BTreeMap::from([(
+            stack.to_string(),
+            BTreeMap::from([(key.to_string(), value.to_string())]),
+        )])
+    }
+
+    #[test]
+    fn the_outputs_of_each_account_end_in_one_file_and_a_deploy_that_never_ran_adds_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("111122223333.json");
+        let warehouse = dir.path().join("444455556666.json");
+        let never_ran = dir.path().join("999999999999.json");
+        write_outputs(&data, &outputs("Storage", "LakeBucketName", "lake")).unwrap();
+        write_outputs(&warehouse, &outputs("Warehouse", "CopyRoleArn", "arn:role")).unwrap();
+        let merged = dir.path().join("out/outputs.json");
+        merge_outputs(&[data, warehouse, never_ran], &merged).unwrap();
+        let written: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+        assert_eq!(
+            written,
+            serde_json::json!({
+                "Storage": {"LakeBucketName": "lake"},
+                "Warehouse": {"CopyRoleArn": "arn:role"}
+            })
+        );
+    }
 }

@@ -55,6 +55,10 @@ pub struct Check {
     /// What to run or do to fix a failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// The account the property was read in, for a stage across accounts
+    /// (`None`: the stage's one account).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl Check {
@@ -136,6 +140,7 @@ impl Check {
             status,
             detail: detail.into(),
             fix,
+            account: None,
         }
     }
 }

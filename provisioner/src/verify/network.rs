@@ -301,7 +301,10 @@ pub fn ingress_problems(
 async fn redshift_ingress(platform: &Platform, ec2: &Client, cluster: Target<'_>) -> Check {
     let component = "Network";
     let port = cluster.props()["Port"].as_i64().unwrap_or(5439) as i32;
-    let name = format!("Redshift security group admits only Firehose and Glue on {port}");
+    let name = match cluster.props()["PubliclyAccessible"].as_bool() {
+        Some(true) => format!("Redshift security group admits only Firehose and Glue on {port}"),
+        _ => format!("Redshift security group admits only the stage's own groups on {port}"),
+    };
     let groups = cluster.props()["VpcSecurityGroupIds"]
         .as_array()
         .cloned()
@@ -356,23 +359,13 @@ async fn redshift_ingress(platform: &Platform, ec2: &Client, cluster: Target<'_>
     )
 }
 
-/// The Firehose CIDR of the region on `port`, and every group the synth
-/// output admits to `group` (inline or as separate ingress resources).
+/// Every source the synth output admits to `group` (inline or as
+/// separate ingress resources): for a public warehouse the Firehose CIDR
+/// of the region (checked against the published one: a CIDR rule for
+/// anything else is not expected, it is refused) and the stage's groups;
+/// for a private one its groups alone.
 fn expected_ingress(platform: &Platform, group: Target<'_>, port: i32) -> Result<Vec<Rule>, Check> {
-    let cidr = stacks::platform::firehose_cidr(&platform.region).map_err(|e| {
-        Check::fail(
-            "Network",
-            "",
-            e.to_string(),
-            "verify a stage of a region with a published Firehose CIDR",
-        )
-    })?;
-    let mut rules = vec![Rule {
-        protocol: "tcp".into(),
-        from_port: port,
-        to_port: port,
-        source: Source::Cidr(cidr.to_string()),
-    }];
+    let mut rules = Vec::new();
     let inline = group.props()["SecurityGroupIngress"]
         .as_array()
         .into_iter()
@@ -389,7 +382,10 @@ fn expected_ingress(platform: &Platform, group: Target<'_>, port: i32) -> Result
         .map(|r| (r.stack, r.props()));
     for (stack, rule) in inline.chain(standalone) {
         let Some(source) = rule.get("SourceSecurityGroupId") else {
-            continue; // CIDR rules: the Firehose rule above is the only one allowed.
+            if let Some(cidr) = rule.get("CidrIp").and_then(serde_json::Value::as_str) {
+                rules.push(firehose_rule(platform, cidr, port)?);
+            }
+            continue;
         };
         let source = platform.referenced(stack, source).ok_or_else(|| {
             Check::fail(
@@ -413,6 +409,36 @@ fn expected_ingress(platform: &Platform, group: Target<'_>, port: i32) -> Result
         });
     }
     Ok(rules)
+}
+
+/// The one CIDR a Redshift group may admit: the region's Firehose CIDR
+/// on the cluster's port. A synth output with another is not trusted.
+fn firehose_rule(platform: &Platform, cidr: &str, port: i32) -> Result<Rule, Check> {
+    let firehose = stacks::platform::firehose_cidr(&platform.region).map_err(|e| {
+        Check::fail(
+            "Network",
+            "",
+            e.to_string(),
+            "verify a stage of a region with a published Firehose CIDR",
+        )
+    })?;
+    if cidr != firehose {
+        return Err(Check::fail(
+            "Network",
+            "",
+            format!(
+                "the synth output admits {cidr}, not the Firehose CIDR of {} ({firehose})",
+                platform.region
+            ),
+            "synthesise again with this provisioner",
+        ));
+    }
+    Ok(Rule {
+        protocol: "tcp".into(),
+        from_port: port,
+        to_port: port,
+        source: Source::Cidr(cidr.to_string()),
+    })
 }
 
 /// One EC2 permission as one rule per source.

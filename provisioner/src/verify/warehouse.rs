@@ -14,8 +14,22 @@ const AVAILABLE: &str = "Redshift cluster available";
 const ENCRYPTED: &str = "Redshift cluster encrypted";
 const REACHABLE: &str =
     "Redshift cluster reachable by Firehose (public, synthesised subnets and group)";
+const PRIVATE: &str =
+    "Redshift cluster private (not publicly accessible, synthesised subnets and group)";
 const COPY_ROLE: &str = "COPY role attached to the Redshift cluster";
-const NAMES: [&str; 4] = [AVAILABLE, ENCRYPTED, REACHABLE, COPY_ROLE];
+
+/// The checks of a cluster, by name: a public warehouse is reached by
+/// Firehose, a private one by nothing outside its VPC.
+fn names(cluster: Target<'_>) -> [&'static str; 4] {
+    [AVAILABLE, ENCRYPTED, reach_name(cluster), COPY_ROLE]
+}
+
+fn reach_name(cluster: Target<'_>) -> &'static str {
+    match cluster.props()["PubliclyAccessible"].as_bool() {
+        Some(true) => REACHABLE,
+        _ => PRIVATE,
+    }
+}
 
 pub async fn checks(platform: &Platform, redshift: &Client) -> Vec<Check> {
     let mut checks = Vec::new();
@@ -30,7 +44,7 @@ async fn cluster_checks(platform: &Platform, redshift: &Client, target: Target<'
     let id = match target.physical() {
         Ok(id) => id,
         Err(why) => {
-            return NAMES
+            return names(target)
                 .iter()
                 .map(|name| platform.unavailable(component, name, &why))
                 .collect();
@@ -45,14 +59,14 @@ async fn cluster_checks(platform: &Platform, redshift: &Client, target: Target<'
         Ok(answer) => answer.clusters().first().cloned(),
         Err(e) => {
             let e = AwsError::from_sdk(format!("describing Redshift cluster {id}"), e);
-            return NAMES
+            return names(target)
                 .iter()
                 .map(|n| Check::aws_error(component, *n, &e))
                 .collect();
         }
     };
     let Some(cluster) = cluster else {
-        return NAMES
+        return names(target)
             .iter()
             .map(|name| {
                 Check::fail(
@@ -68,7 +82,14 @@ async fn cluster_checks(platform: &Platform, redshift: &Client, target: Target<'
     vec![
         available(component, id, &cluster),
         encrypted(component, id, &cluster, &expected, &platform.region),
-        reachable(component, id, &cluster, &expected, &platform.region),
+        reachable(
+            component,
+            reach_name(target),
+            id,
+            &cluster,
+            &expected,
+            &platform.region,
+        ),
         copy_role(component, id, &cluster, &expected, &platform.region),
     ]
 }
@@ -164,9 +185,10 @@ fn encrypted(
     )
 }
 
-/// Firehose connects to the cluster's public endpoint from its CIDR: the
-/// cluster must be public, in the synthesised (public) subnets and behind
-/// the synthesised security group (whose rules the network check reads).
+/// Firehose connects to the cluster's public endpoint from its CIDR: a
+/// public warehouse's cluster must be public, a private one's must not;
+/// either in the synthesised subnets and behind the synthesised security
+/// group (whose rules the network check reads).
 pub fn reachable_problems(
     id: &str,
     cluster: &Cluster,
@@ -175,10 +197,17 @@ pub fn reachable_problems(
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
     let modify = format!("aws redshift modify-cluster --cluster-identifier {id} --region {region}");
-    if expected.publicly_accessible && !cluster.publicly_accessible().unwrap_or(false) {
+    let public = cluster.publicly_accessible().unwrap_or(false);
+    if expected.publicly_accessible && !public {
         problems.push(Problem::new(
             format!("{id} is not publicly accessible (Firehose loads only public clusters)"),
             format!("{modify} --publicly-accessible"),
+        ));
+    }
+    if !expected.publicly_accessible && public {
+        problems.push(Problem::new(
+            format!("{id} is publicly accessible, synthesised private"),
+            format!("{modify} --no-publicly-accessible"),
         ));
     }
     let actual_groups: Vec<&str> = cluster
@@ -233,6 +262,7 @@ pub fn reachable_problems(
 
 fn reachable(
     component: &str,
+    name: &str,
     id: &str,
     cluster: &Cluster,
     expected: &Expected,
@@ -242,10 +272,14 @@ fn reachable(
         .endpoint()
         .and_then(|e| Some(format!("{}:{}", e.address()?, e.port()?)))
         .unwrap_or_default();
+    let reach = match cluster.publicly_accessible() {
+        Some(true) => "public",
+        _ => "private",
+    };
     Check::from_problems(
         component,
-        REACHABLE,
-        format!("{id} public at {endpoint}"),
+        name,
+        format!("{id} {reach} at {endpoint}"),
         reachable_problems(id, cluster, expected, region),
     )
 }
@@ -373,6 +407,34 @@ mod tests {
         assert!(
             problems[0].fix.ends_with("--publicly-accessible"),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_private_warehouse_made_public_fails_with_the_fix() {
+        let private = Expected {
+            publicly_accessible: false,
+            ..expected()
+        };
+        let public = deployed().publicly_accessible(true).build();
+        let problems = reachable_problems("retail-prod-private", &public, &private, "eu-west-1");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .found
+                .contains("publicly accessible, synthesised private")
+                && problems[0].fix.ends_with("--no-publicly-accessible"),
+            "{problems:?}"
+        );
+        let private_cluster = deployed().publicly_accessible(false).build();
+        assert!(
+            reachable_problems(
+                "retail-prod-private",
+                &private_cluster,
+                &private,
+                "eu-west-1"
+            )
+            .is_empty()
         );
     }
 
