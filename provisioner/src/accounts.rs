@@ -225,6 +225,90 @@ pub async fn sessions<'g>(
 /// The engine (deploy, destroy) works in one session: stacks it is given
 /// must all be of one account, else they would all land in the account the
 /// credentials reach. The commands hand it one account's group at a time.
+/// One side of the stage an operator's command reads: its credentials'
+/// options, SDK configuration and CloudFormation client.
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub aws: AwsOptions,
+    pub shared: aws_config::SdkConfig,
+    pub cfn: crate::deploy::cfn::Cfn,
+}
+
+/// Where `reconcile` and `reimport` read: the data side (the lake, the
+/// tables: the Storage stack) and the warehouse side (the cluster: the
+/// Warehouse stack). One session for both in a stage of one account; for a
+/// stage across accounts each account's own profile (the stage's, or
+/// `--profile-for`), checked with STS to reach that account.
+#[derive(Debug, Clone)]
+pub struct Sides {
+    pub data: Side,
+    pub warehouse: Side,
+}
+
+pub async fn sides(
+    aws: &AwsOptions,
+    stage: &Stage,
+    overrides: &[ProfileFor],
+) -> Result<Sides, Failure> {
+    let Some(accounts) = stage.cross_account() else {
+        if let Some(flag) = overrides.first() {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "--profile-for {}={}: stage {} names no accounts, it runs in the account of the \
+                 credentials",
+                flag.account,
+                flag.profile,
+                stage.name
+            ))
+            .hint("drop --profile-for and choose the account with --profile"));
+        }
+        let side = side(aws.clone(), stage.region).await;
+        return Ok(Sides {
+            data: side.clone(),
+            warehouse: side,
+        });
+    };
+    let group = |account: &stacks::stage::Account, stack: &str| Group {
+        account: StackAccount {
+            id: account.id.to_string(),
+            region: account.region.to_string(),
+            profile: account.profile.to_string(),
+        },
+        profile: account.profile.to_string(),
+        stacks: vec![stack.to_string()],
+    };
+    let mut groups = [
+        group(&accounts.data, "Storage"),
+        group(&accounts.warehouse, "Warehouse"),
+    ];
+    for flag in overrides {
+        let Some(group) = groups.iter_mut().find(|g| g.account.id == flag.account) else {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "--profile-for names account {}, which stage {} does not run in (its accounts: \
+                 {}, {})",
+                flag.account,
+                stage.name,
+                accounts.data.id,
+                accounts.warehouse.id
+            ))
+            .hint("correct the account id, or set the stage's accounts in stacks/src/stage.rs"));
+        };
+        group.profile = flag.profile.clone();
+    }
+    let [data, warehouse] = groups;
+    let (data_aws, _) = connect(aws, &data).await?;
+    let (warehouse_aws, _) = connect(aws, &warehouse).await?;
+    let region = |group: &Group| aws.region.clone().unwrap_or(group.account.region.clone());
+    Ok(Sides {
+        data: side(data_aws, &region(&data)).await,
+        warehouse: side(warehouse_aws, &region(&warehouse)).await,
+    })
+}
+
+async fn side(aws: AwsOptions, region: &str) -> Side {
+    let (shared, cfn) = crate::commands::session::stage_clients(&aws, region).await;
+    Side { aws, shared, cfn }
+}
+
 pub fn check_selection(manifest: &Manifest, ids: &[String]) -> Result<(), Failure> {
     let mut accounts: Vec<&str> = manifest
         .stacks

@@ -315,6 +315,63 @@ async fn prod_private_deploys_each_account_with_its_profile_redeploys_as_no_op_a
         );
     }
 
+    // reconcile and reimport read the lake and tables in the data account
+    // and the warehouse in its own: each finds its stack deployed (with one
+    // session, one of them would be "not deployed", exit 2).
+    let reconcile = run(
+        &moto,
+        home,
+        &["reconcile", "--stage", "prod-private", "--output", "json"],
+    );
+    println!("reconcile: {}\n{}", reconcile.stdout(), reconcile.stderr());
+    let reconcile = reconcile.ok();
+    assert!(
+        !reconcile.stdout().contains("is not deployed"),
+        "{}",
+        reconcile.stdout()
+    );
+    let reimport = run(
+        &moto,
+        home,
+        &[
+            "reimport",
+            "--stage",
+            "prod-private",
+            "--from",
+            "2010-12-01",
+            "--to",
+            "2010-12-02",
+        ],
+    );
+    println!("reimport: {}\n{}", reimport.stdout(), reimport.stderr());
+    assert!(
+        reimport
+            .ok()
+            .stdout()
+            .contains("reimport prod-private: 0 of 2 days loaded"),
+        "the lake is empty"
+    );
+    let flag = format!("{WAREHOUSE}=retail-data");
+    let refused = run(
+        &moto,
+        home,
+        &[
+            "reconcile",
+            "--stage",
+            "prod-private",
+            "--profile-for",
+            &flag,
+        ],
+    );
+    assert_eq!(refused.code(), 2, "{}", refused.stderr());
+    assert!(
+        refused
+            .stderr()
+            .contains(&format!("profile `retail-data` reaches account {DATA}")),
+        "{}",
+        refused.stderr()
+    );
+
     let destroy_args = [
         "destroy",
         "--stage",

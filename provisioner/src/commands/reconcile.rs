@@ -37,6 +37,8 @@ pub struct ReconcileArgs {
     pub skip_redshift: bool,
     #[arg(long, value_enum, default_value = "text")]
     pub output: Format,
+    #[command(flatten)]
+    pub accounts: crate::accounts::AccountArgs,
 }
 
 pub fn run(args: ReconcileArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandResult {
@@ -53,12 +55,15 @@ pub fn run(args: ReconcileArgs, aws: &AwsOptions, out: &mut dyn Write) -> Comman
     }
     let prefix = stage.prefix();
     session::block_on(async {
-        let (shared, cfn) = session::stage_clients(aws, stage.region).await;
-        let storage = deployed(&cfn, &format!("{prefix}-storage"), &args.stage).await?;
+        // The lake and tables are read in the data account, the warehouse
+        // in its own (the same one unless the stage spans two).
+        let sides = crate::accounts::sides(aws, stage, &args.accounts.profile_for).await?;
+        let data = &sides.data;
+        let storage = deployed(&data.cfn, &format!("{prefix}-storage"), &args.stage).await?;
         let lake_bucket = output(&storage, "LakeBucketName")?;
         let invoices_table = output(&storage, "InvoicesTableName")?;
-        let s3 = crate::aws::s3_client(&shared, aws);
-        let dynamodb = aws_sdk_dynamodb::Client::new(&shared);
+        let s3 = crate::aws::s3_client(&data.shared, &data.aws);
+        let dynamodb = aws_sdk_dynamodb::Client::new(&data.shared);
         let warehouse = async {
             if args.skip_redshift {
                 return Read::NotChecked("--skip-redshift".to_string());
@@ -67,8 +72,9 @@ pub fn run(args: ReconcileArgs, aws: &AwsOptions, out: &mut dyn Write) -> Comman
                 poll_interval: session::poll_interval(aws),
                 max_wait: Duration::from_secs(600),
             };
-            let data_api = aws_sdk_redshiftdata::Client::new(&shared);
-            read_warehouse(&cfn, &prefix, &data_api, range, wait).await
+            let warehouse = &sides.warehouse;
+            let data_api = aws_sdk_redshiftdata::Client::new(&warehouse.shared);
+            read_warehouse(&warehouse.cfn, &prefix, &data_api, range, wait).await
         };
         let (lake, table, warehouse) = tokio::join!(
             reconcile::lake::read(&s3, lake_bucket, range),

@@ -35,6 +35,8 @@ pub struct ReimportArgs {
     pub to: NaiveDate,
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
+    #[command(flatten)]
+    pub accounts: crate::accounts::AccountArgs,
 }
 
 /// How long one day's transaction may take: a busy day of the retailer
@@ -51,19 +53,27 @@ pub fn run(args: ReimportArgs, aws: &AwsOptions, out: &mut dyn Write) -> Command
     }
     let prefix = stage.prefix();
     session::block_on(async {
-        let (shared, cfn) = session::stage_clients(aws, stage.region).await;
-        let storage = deployed(&cfn, &format!("{prefix}-storage"), &args.stage).await?;
-        let warehouse = deployed(&cfn, &format!("{prefix}-warehouse"), &args.stage).await?;
+        // The lake is listed in the data account, the COPY runs in the
+        // warehouse's (the same one unless the stage spans two).
+        let sides = crate::accounts::sides(aws, stage, &args.accounts.profile_for).await?;
+        let (data, warehouse_side) = (&sides.data, &sides.warehouse);
+        let storage = deployed(&data.cfn, &format!("{prefix}-storage"), &args.stage).await?;
+        let warehouse = deployed(
+            &warehouse_side.cfn,
+            &format!("{prefix}-warehouse"),
+            &args.stage,
+        )
+        .await?;
         let usage = |reason: String| Failure::usage(anyhow!(reason));
         let config = warehouse_config(&storage, &warehouse).map_err(usage)?;
         let lake_bucket = output(&storage, "LakeBucketName").map_err(usage)?;
-        let s3 = crate::aws::s3_client(&shared, aws);
+        let s3 = crate::aws::s3_client(&data.shared, &data.aws);
         let days = reimport::lake_days(&s3, lake_bucket, args.from, args.to)
             .await
             .map_err(|e| {
                 Failure::usage(anyhow!(e)).hint("check the credentials, --profile and --region")
             })?;
-        let data_api = aws_sdk_redshiftdata::Client::new(&shared);
+        let data_api = aws_sdk_redshiftdata::Client::new(&warehouse_side.shared);
         let wait = redshift_statements::Wait {
             poll_interval: session::poll_interval(aws),
             max_wait: Some(DAY_MAX_WAIT),
