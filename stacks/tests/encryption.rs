@@ -45,7 +45,10 @@ fn key_arn(stage: &Stage, stack: &str) -> Value {
 }
 
 fn topic_arn(stage: &Stage, stack: &str) -> Value {
-    if stack == "Storage" {
+    // The warehouse account of a stage across accounts has its own topic,
+    // in the Loader stack (an alarm notifies a topic of its own account).
+    let own_topic = stack == "Loader" && stage.cross_account().is_some();
+    if stack == "Storage" || own_topic {
         json!({ "Ref": "AlarmTopic" })
     } else {
         json!({ "Fn::ImportValue": format!("retail-{}-storage:AlarmTopic:Ref", stage.name) })

@@ -565,3 +565,52 @@ fn an_unknown_node_type_is_a_synth_error_not_a_guess_at_its_slices() {
     let error = stacks::platform::synth(&stage, &platform_assets()).unwrap_err();
     assert!(error.to_string().contains("SLICES_PER_NODE"), "{error}");
 }
+
+#[test]
+fn a_private_warehouse_has_no_firehose_staging_bucket_nor_a_role_that_reads_one() {
+    for stage in private_stages() {
+        let stacks = synth(&stage);
+        let (_, storage) = &stacks["Storage"];
+        assert!(
+            !storage.resources.contains_key("StagingBucket")
+                && !storage.resources.contains_key("FirehoseErrorsAlarm")
+                && !storage.outputs.contains_key("StagingBucketName"),
+            "{}: Storage keeps what only Firehose uses",
+            stage.name
+        );
+        for (id, (_, template)) in &stacks {
+            let text = serde_json::to_string(template).unwrap();
+            assert!(
+                !text.contains("StagingBucket") && !text.contains("FirehoseStaging"),
+                "{}: {id} still names the Firehose staging bucket",
+                stage.name
+            );
+        }
+    }
+    let dev = synth(Stage::named("dev").unwrap());
+    assert!(dev["Storage"].1.resources.contains_key("StagingBucket"));
+}
+
+#[test]
+fn a_failed_loader_run_sets_off_an_alarm_on_a_topic_of_the_loaders_account() {
+    for stage in private_stages() {
+        let stacks = synth(&stage);
+        let (_, loader) = &stacks["Loader"];
+        let alarm = props(loader, "LoaderErrorsAlarm");
+        assert_eq!(alarm["Namespace"], "AWS/Lambda", "{}", stage.name);
+        assert_eq!(alarm["MetricName"], "Errors");
+        assert_eq!(
+            alarm["Dimensions"][0]["Value"],
+            json!({ "Ref": "LoaderFunction" })
+        );
+        let topic = &alarm["AlarmActions"][0];
+        match stage.cross_account() {
+            // The data account's topic is out of reach: the loader's own.
+            Some(_) => assert_eq!(topic, &json!({ "Ref": "AlarmTopic" })),
+            None => assert_eq!(
+                topic,
+                &json!({ "Fn::ImportValue": format!("retail-{}-storage:AlarmTopic:Ref", stage.name) })
+            ),
+        }
+    }
+}

@@ -42,7 +42,9 @@ pub fn run(args: ReplayArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandRe
         let streaming = deployed(&cfn, &format!("{prefix}-streaming"), &args.stage).await?;
         let usage = |reason: String| Failure::usage(anyhow!(reason));
         let lake_bucket = output(&storage, "LakeBucketName").map_err(usage)?;
-        let staging_bucket = output(&storage, "StagingBucketName").map_err(usage)?;
+        // Only where Firehose loads the warehouse (public): a private
+        // warehouse has no staging bucket, so no manifests to replay.
+        let staging_bucket = storage.outputs.get("StagingBucketName");
         let writers = Writers {
             lake_writer: output(&streaming, "LakeWriterFunctionName")
                 .map_err(usage)?
@@ -101,14 +103,19 @@ pub fn run(args: ReplayArgs, aws: &AwsOptions, out: &mut dyn Write) -> CommandRe
                 Failure::usage(anyhow!(e))
                     .hint("check the credentials, --profile and --region; nothing was replayed")
             })?;
-        let errors = replay::replay_firehose_errors(
-            &s3,
-            &data_api,
-            staging_bucket,
-            warehouse.as_ref().map_err(Clone::clone),
-            &wait,
-        )
-        .await;
+        let errors = match staging_bucket {
+            Some(staging_bucket) => {
+                replay::replay_firehose_errors(
+                    &s3,
+                    &data_api,
+                    staging_bucket,
+                    warehouse.as_ref().map_err(Clone::clone),
+                    &wait,
+                )
+                .await
+            }
+            None => Ok(Vec::new()),
+        };
         let errors = match errors {
             Ok(more) => {
                 replayed.extend(more);

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::assets::AssetTable;
+use crate::model::cloudwatch::{Alarm, Dimension};
 use crate::model::events::{RetryPolicy, Rule, Target};
 use crate::model::iam::Role;
 use crate::model::kms::Key;
@@ -26,9 +27,11 @@ use crate::policies::Policy;
 use crate::stage::Stage;
 
 use super::PlatformError;
+use super::alarms::{add_alarm_topic, notify};
 use super::cross_account::CrossAccountNames;
 use super::function::{FunctionSpec, add_function, checkov_skip, to_json};
 use super::role::add_role;
+use super::storage::Storage;
 use super::storage::deny_insecure_transport;
 use super::warehouse::{DATABASE, Lake, LakeLoad, TRANSACTIONS_TABLE, Warehouse, slices};
 
@@ -142,6 +145,7 @@ pub fn loader(
     stage: &Stage,
     assets: &AssetTable,
     warehouse: &Warehouse,
+    same_account: Option<&Storage>,
 ) -> Result<Stack, PlatformError> {
     let load = warehouse
         .lake_load
@@ -232,6 +236,38 @@ pub fn loader(
             principal: "events.amazonaws.com".into(),
             source_arn: opt(rule.arn()),
             ..Default::default()
+        },
+    )?;
+    // Told when a run fails: the lake's lines wait until a run succeeds.
+    // The stage's alarm topic where the data is in the same account; in an
+    // account of its own, the warehouse account's own topic (an alarm
+    // notifies a topic of its account).
+    let topic = match same_account {
+        Some(storage) => storage.alarm_topic.clone(),
+        None => add_alarm_topic(&mut stack, stage, &warehouse.key)?,
+    };
+    stack.add(
+        "LoaderErrorsAlarm",
+        Alarm {
+            alarm_description: opt(
+                "A run of the loader failed: the lake's lines not loaded yet wait for the next \
+                 run that succeeds (its logs say why)"
+                    .to_owned(),
+            ),
+            namespace: "AWS/Lambda".into(),
+            metric_name: "Errors".into(),
+            dimensions: vec![Dimension {
+                name: "FunctionName".into(),
+                value: function.function.reference().into(),
+            }],
+            statistic: "Sum".into(),
+            period: 900.into(),
+            evaluation_periods: 1.into(),
+            threshold: 0.0.into(),
+            comparison_operator: "GreaterThanThreshold".into(),
+            treat_missing_data: opt("notBreaching"),
+            alarm_actions: notify(&topic),
+            ok_actions: notify(&topic),
         },
     )?;
     stack.output(

@@ -85,7 +85,7 @@ pub fn platform(stage: &Stage, assets: &AssetTable) -> Result<App, PlatformError
         .transpose()?;
     let loader_stack = stage
         .private_warehouse()
-        .then(|| loader::loader(stage, assets, &warehouse))
+        .then(|| loader::loader(stage, assets, &warehouse, same_account))
         .transpose()?;
     let (data, warehouse_account) = match &names {
         Some(names) => (

@@ -51,10 +51,22 @@ pub struct Storage {
     /// The SNS topic every alarm of the stage notifies.
     pub alarm_topic: Handle<Topic>,
     pub lake_bucket: Handle<Bucket>,
-    pub staging_bucket: Handle<Bucket>,
+    /// Firehose's staging bucket: only where Firehose loads the warehouse
+    /// (the public topology).
+    pub staging_bucket: Option<Handle<Bucket>>,
     pub bulk_import_bucket: Handle<Bucket>,
     pub invoices_table: Handle<Table>,
     pub customers_table: Handle<Table>,
+}
+
+impl Storage {
+    /// The Firehose staging bucket, for the delivery stream: built only
+    /// where Firehose loads the warehouse (public).
+    pub fn firehose_staging(&self) -> &Handle<Bucket> {
+        self.staging_bucket
+            .as_ref()
+            .expect("Firehose loads only a public warehouse")
+    }
 }
 
 /// Prefixes of the bulk-import bucket (the batch-import function's contract).
@@ -117,23 +129,28 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
             ..BucketSpec::default()
         },
     )?;
-    let staging_bucket = bucket(
-        &mut stack,
-        stage,
-        &key,
-        logs,
-        BucketSpec {
-            id: "StagingBucket",
-            purpose: "firehose-staging",
-            expiring: &staging_prefixes::LOADED,
-            metrics: Some(MetricsConfiguration {
-                id: ERRORS_METRICS_FILTER.into(),
-                prefix: opt(staging_prefixes::ERRORS),
-            }),
-            ..BucketSpec::default()
-        },
-    )?;
-    firehose_errors_alarm(&mut stack, &staging_bucket, &alarm_topic)?;
+    let staging_bucket = (!stage.private_warehouse())
+        .then(|| {
+            let staging_bucket = bucket(
+                &mut stack,
+                stage,
+                &key,
+                logs,
+                BucketSpec {
+                    id: "StagingBucket",
+                    purpose: "firehose-staging",
+                    expiring: &staging_prefixes::LOADED,
+                    metrics: Some(MetricsConfiguration {
+                        id: ERRORS_METRICS_FILTER.into(),
+                        prefix: opt(staging_prefixes::ERRORS),
+                    }),
+                    ..BucketSpec::default()
+                },
+            )?;
+            firehose_errors_alarm(&mut stack, &staging_bucket, &alarm_topic)?;
+            Ok::<_, PlatformError>(staging_bucket)
+        })
+        .transpose()?;
     // Its staging/ files are deleted by batch-import once loaded, and the
     // rest (incoming/, processed/, rejected/) is the users' own.
     let bulk_import_bucket = bucket(
@@ -148,15 +165,15 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
         },
     )?;
     if let Some(log_bucket) = &access_logs {
-        add_log_delivery_policy(
-            &mut stack,
-            log_bucket,
-            &[
-                (&lake_bucket, "raw-lake/"),
-                (&staging_bucket, "firehose-staging/"),
-                (&bulk_import_bucket, "bulk-import/"),
-            ],
-        )?;
+        let logged: Vec<(&Handle<Bucket>, &str)> = [
+            Some((&lake_bucket, "raw-lake/")),
+            staging_bucket.as_ref().map(|b| (b, "firehose-staging/")),
+            Some((&bulk_import_bucket, "bulk-import/")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        add_log_delivery_policy(&mut stack, log_bucket, &logged)?;
     }
 
     let invoices_table = table(
@@ -182,11 +199,13 @@ pub fn storage(stage: &Stage) -> Result<(Stack, Storage), PlatformError> {
         bulk_import_bucket.name(),
         "Drop CSV files under incoming/ of this bucket for the scheduled bulk import",
     )?;
-    stack.output(
-        "StagingBucketName",
-        staging_bucket.name(),
-        "Firehose staging bucket (provisioner replay reloads the manifests under errors/)",
-    )?;
+    if let Some(staging_bucket) = &staging_bucket {
+        stack.output(
+            "StagingBucketName",
+            staging_bucket.name(),
+            "Firehose staging bucket (provisioner replay reloads the manifests under errors/)",
+        )?;
+    }
     stack.output("InvoicesTableName", invoices_table.name(), "Invoices table")?;
     stack.output(
         "CustomersTableName",

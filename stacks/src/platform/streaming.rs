@@ -463,7 +463,7 @@ fn delivery_stream(
         Policy::FirehoseDelivery,
         &json!({
             "stream_arn": to_json(&stream.arn()),
-            "staging_bucket_arn": to_json(&storage.staging_bucket.arn()),
+            "staging_bucket_arn": to_json(&storage.firehose_staging().arn()),
             "transform_function_arn": to_json(&transform.function.arn()),
             "log_group_name": to_json(&log_group.name()),
             "warehouse_secret_arn": to_json(&warehouse.loader_secret.arn()),
@@ -473,7 +473,7 @@ fn delivery_stream(
     )?;
 
     let staging = |prefix: &str, log: &Handle<LogStream>| S3DestinationConfiguration {
-        bucket_arn: storage.staging_bucket.arn().into(),
+        bucket_arn: storage.firehose_staging().arn().into(),
         role_arn: role.arn().into(),
         prefix: opt(prefix),
         // Under errors/, which the Storage stack's FirehoseErrorsAlarm watches.

@@ -240,7 +240,7 @@ pub fn warehouse(
                 ),
                 Policy::RedshiftCopy,
                 &json!({
-                    "staging_bucket_arn": to_json(&storage.staging_bucket.arn()),
+                    "staging_bucket_arn": storage.staging_bucket.as_ref().map(|b| to_json(&b.arn())),
                     "bulk_import_bucket_arn": to_json(&storage.bulk_import_bucket.arn()),
                     "lake_bucket_arn": to_json(&storage.lake_bucket.arn()),
                     "data_key_arn": to_json(&storage.key.arn()),
