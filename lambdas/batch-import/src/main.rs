@@ -14,7 +14,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let aws = sdk_config::loader().load().await;
+    let aws = sdk_config::loader().load();
     // Each client gives up on a stalled call with its reason, well inside
     // the function's timeout (`batch_import::timeouts`).
     let clients = Clients {

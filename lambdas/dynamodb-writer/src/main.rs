@@ -13,8 +13,7 @@ async fn main() -> Result<(), Error> {
     let bucket = FailedStore::bucket_from_vars(|name| std::env::var(name).ok())?;
     let aws = sdk_config::loader()
         .timeout_config(dynamodb_writer::write::timeout_config())
-        .load()
-        .await;
+        .load();
     let client = aws_sdk_dynamodb::Client::new(&aws);
     let failed = FailedStore {
         s3: aws_sdk_s3::Client::new(&aws),

@@ -12,8 +12,7 @@ async fn main() -> Result<(), Error> {
     let policy = RetryPolicy::default();
     let aws = sdk_config::loader()
         .timeout_config(ingest::put::timeout_config())
-        .load()
-        .await;
+        .load();
     let client = aws_sdk_kinesis::Client::new(&aws);
     run(service_fn(|event: LambdaEvent<ApiGatewayProxyRequest>| {
         let (client, config, policy) = (&client, &config, &policy);

@@ -11,8 +11,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let aws = sdk_config::loader()
         .timeout_config(lake_writer::timeout_config())
-        .load()
-        .await;
+        .load();
     let s3 = aws_sdk_s3::Client::new(&aws);
     run(service_fn(|event: LambdaEvent<KinesisEvent>| {
         let (s3, config) = (&s3, &config);

@@ -11,8 +11,7 @@ async fn main() -> Result<(), Error> {
     let tables = Tables::from_env(query::STACK)?;
     let aws = sdk_config::loader()
         .timeout_config(query::read::timeout_config())
-        .load()
-        .await;
+        .load();
     let client = aws_sdk_dynamodb::Client::new(&aws);
     run(service_fn(|event: LambdaEvent<ApiGatewayProxyRequest>| {
         let (client, tables) = (&client, &tables);

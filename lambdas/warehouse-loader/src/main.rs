@@ -15,7 +15,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(60);
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let aws = sdk_config::loader().load().await;
+    let aws = sdk_config::loader().load();
     let clients = Clients {
         s3: aws_sdk_s3::Client::new(&aws),
         redshift_data: aws_sdk_redshiftdata::Client::new(&aws),

@@ -12,8 +12,7 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let aws = sdk_config::loader()
         .timeout_config(warehouse_schema::timeout_config())
-        .load()
-        .await;
+        .load();
     let redshift_data = aws_sdk_redshiftdata::Client::new(&aws);
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let http = ResponseClient::new()?;
