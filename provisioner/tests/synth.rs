@@ -17,6 +17,7 @@ fn fixture_assets() -> AssetTable {
         "query",
         "warehouse-schema",
         "warehouse-loader",
+        "secret-rotation",
     ])
 }
 
