@@ -481,6 +481,44 @@ mod test_secret {
     }
 
     #[tokio::test]
+    async fn runs_no_statement_for_the_masters_own_secret() {
+        // setSecret has changed the master's password, and the Data API
+        // logs in with the master secret's AWSCURRENT (the old password)
+        // until finishSecret: any statement would fail to log in.
+        let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+            .match_requests(|input| input.secret_id() == Some(MASTER))
+            .then_output(|| {
+                DescribeSecretOutput::builder()
+                    .arn(MASTER)
+                    .rotation_enabled(true)
+                    .version_ids_to_stages(CURRENT_VERSION, vec!["AWSCURRENT".into()])
+                    .version_ids_to_stages(TOKEN, vec!["AWSPENDING".into()])
+                    .build()
+            });
+        let secrets = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&describe]);
+        let (data_api, submit) = no_data_api();
+        let config = config();
+        let rotation = Rotation {
+            secrets: &secrets,
+            data_api: &data_api,
+            config: &config,
+            poll_interval: Duration::from_millis(1),
+            deadline: tokio::time::Instant::now() + Duration::from_secs(30),
+        };
+
+        rotation
+            .handle(&Event {
+                secret_id: MASTER.into(),
+                client_request_token: TOKEN.into(),
+                step: "testSecret".into(),
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(submit.num_calls(), 0);
+    }
+
+    #[tokio::test]
     async fn fails_when_the_user_does_not_exist() {
         let (secrets, _rules) = secrets();
         let (data_api, _) = data_api(&Submitted::default(), StatusString::Finished, 0, None);
