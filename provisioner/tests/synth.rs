@@ -17,6 +17,7 @@ fn fixture_assets() -> AssetTable {
         "query",
         "warehouse-schema",
         "warehouse-loader",
+        "secret-rotation",
     ])
 }
 
@@ -244,7 +245,7 @@ fn graph_draws_every_function_of_the_synth_output_in_both_formats() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    assert_eq!(functions.len(), 7);
+    assert_eq!(functions.len(), 8);
     for format in [graph::Format::Mermaid, graph::Format::Dot] {
         let mut out = Vec::new();
         graph::run(&synth_dir, "dev", format, &mut out).unwrap();

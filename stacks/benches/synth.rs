@@ -16,6 +16,7 @@ fn synth_platform(c: &mut Criterion) {
         "query",
         "warehouse-schema",
         "warehouse-loader",
+        "secret-rotation",
     ]);
     let prod = Stage::named("prod").expect("prod is a stage");
     c.bench_function("synth prod platform", |b| {

@@ -67,6 +67,11 @@ pub struct WarehouseConfig {
     /// for patches and version upgrades, chosen outside the shop's hours
     /// and away from the other stage's, so they are never patched together.
     pub maintenance_window: &'static str,
+    /// Days between two rotations of each warehouse secret (the master's
+    /// and the users'), by the secret-rotation function
+    /// (`lambdas/secret-rotation`): `rate(N days)` in each secret's
+    /// `AWS::SecretsManager::RotationSchedule`.
+    pub secret_rotation_days: u32,
 }
 
 /// Where the warehouse sits and how events reach it.
@@ -149,6 +154,7 @@ pub const STAGES: &[Stage] = &[
             snapshot_retention_days: 1,
             manual_snapshot_retention_days: 7,
             maintenance_window: "tue:03:00-tue:03:30",
+            secret_rotation_days: 30,
         },
         topology: WarehouseTopology::Public,
         api: ApiConfig {
@@ -186,6 +192,7 @@ pub const STAGES: &[Stage] = &[
             snapshot_retention_days: 7,
             manual_snapshot_retention_days: -1,
             maintenance_window: "sun:03:00-sun:03:30",
+            secret_rotation_days: 30,
         },
         topology: WarehouseTopology::Public,
         api: ApiConfig {
@@ -227,6 +234,7 @@ pub const STAGES: &[Stage] = &[
             snapshot_retention_days: 7,
             manual_snapshot_retention_days: -1,
             maintenance_window: "sat:03:00-sat:03:30",
+            secret_rotation_days: 30,
         },
         topology: WarehouseTopology::Private {
             account: Some(CrossAccount {

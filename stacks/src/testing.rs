@@ -10,7 +10,7 @@ use crate::model::{ResourceDef, Template};
 /// `lambdas/` with a `src/main.rs`; `tests/platform.rs` checks the two
 /// agree). The order fixes the fake hashes of [`platform_assets`], which
 /// the golden templates hold.
-pub const PLATFORM_FUNCTIONS: [&str; 8] = [
+pub const PLATFORM_FUNCTIONS: [&str; 9] = [
     "batch-import",
     "dynamodb-writer",
     "firehose-transform",
@@ -19,6 +19,7 @@ pub const PLATFORM_FUNCTIONS: [&str; 8] = [
     "query",
     "warehouse-schema",
     "warehouse-loader",
+    "secret-rotation",
 ];
 
 /// A stand-in asset (fixed fake hash) for every function of the platform.

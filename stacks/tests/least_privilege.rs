@@ -77,6 +77,27 @@ const ACTIONS: &[(&str, &str, &[&str])] = &[
         "get_secret_value",
         &["secretsmanager:GetSecretValue"],
     ),
+    // The rotation function's steps.
+    (
+        "aws-sdk-secretsmanager",
+        "describe_secret",
+        &["secretsmanager:DescribeSecret"],
+    ),
+    (
+        "aws-sdk-secretsmanager",
+        "get_random_password",
+        &["secretsmanager:GetRandomPassword"],
+    ),
+    (
+        "aws-sdk-secretsmanager",
+        "put_secret_value",
+        &["secretsmanager:PutSecretValue"],
+    ),
+    (
+        "aws-sdk-secretsmanager",
+        "update_secret_version_stage",
+        &["secretsmanager:UpdateSecretVersionStage"],
+    ),
 ];
 
 /// Request parameters that need an action of their own: the Data API reads
@@ -106,6 +127,13 @@ const KMS_ACTIONS: &[(&str, &str, &[&str])] = &[
         "aws-sdk-secretsmanager",
         "get_secret_value",
         &["kms:Decrypt via secretsmanager"],
+    ),
+    // A new version's data key is generated with the caller's permission.
+    // <https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html>
+    (
+        "aws-sdk-secretsmanager",
+        "put_secret_value",
+        &["kms:GenerateDataKey via secretsmanager"],
     ),
     ("aws-sdk-dynamodb", "query", &["kms:Decrypt via dynamodb"]),
     (

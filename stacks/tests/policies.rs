@@ -127,6 +127,8 @@ mod every_template {
                 "lambda-batch-import/RequiresStarOwnStatementStatus",
                 "lambda-warehouse-schema/RequiresStarOwnStatementStatus",
                 "lambda-warehouse-loader/RequiresStarOwnStatements",
+                "lambda-secret-rotation/RequiresStarRandomPassword",
+                "lambda-secret-rotation/RequiresStarOwnStatementStatus",
             ])
         );
     }

@@ -1,7 +1,8 @@
 //! Every component logs in to Redshift as its own user of least privilege,
 //! never as the master: Firehose as the loader, Glue as the reader,
 //! batch-import and the operator's commands as the schema owner; only the
-//! schema custom resource, which creates those users, uses the master.
+//! schema custom resource, which creates those users, and the rotation
+//! function, which sets their passwords, use the master.
 
 use std::collections::BTreeMap;
 
@@ -127,7 +128,8 @@ fn batch_import_and_the_operators_commands_log_in_as_the_owner() {
 }
 
 #[test]
-fn only_the_schema_custom_resource_uses_the_master_and_it_is_given_every_users_secret() {
+fn only_the_schema_custom_resource_and_the_rotation_use_the_master_and_the_schema_is_given_every_users_secret()
+ {
     for stage in STAGES {
         let stacks = platform(stage);
         let schema = props(&stacks["Warehouse"], "Schema");
@@ -159,6 +161,18 @@ fn only_the_schema_custom_resource_uses_the_master_and_it_is_given_every_users_s
             })
             .map(|(id, _)| id.as_str())
             .collect();
-        assert_eq!(master_users, ["Schema", "SchemaRole"]);
+        // The schema, and the rotation of every secret, whose function logs
+        // in as the master to set passwords (tests/secret_rotation.rs).
+        assert_eq!(
+            master_users,
+            [
+                "MasterSecretRotation",
+                "MasterSecretRotationPermission",
+                "Schema",
+                "SchemaRole",
+                "SecretRotationFunction",
+                "SecretRotationRole",
+            ]
+        );
     }
 }

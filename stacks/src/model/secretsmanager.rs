@@ -35,3 +35,28 @@ pub struct GenerateSecretString {
     pub exclude_punctuation: Option<Value<bool>>,
     pub require_each_included_type: Option<Value<bool>>,
 }
+
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-rotationschedule.html>
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationSchedule {
+    pub secret_id: Value<String>,
+    #[serde(rename = "RotationLambdaARN")]
+    pub rotation_lambda_arn: Option<Value<String>>,
+    pub rotation_rules: Option<RotationRules>,
+    pub rotate_immediately_on_update: Option<Value<bool>>,
+}
+// `Ref` returns the secret's ARN.
+resource!(
+    RotationSchedule = "AWS::SecretsManager::RotationSchedule",
+    ref secret_arn
+);
+
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-secretsmanager-rotationschedule-rotationrules.html>
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationRules {
+    pub schedule_expression: Option<Value<String>>,
+}

@@ -14,6 +14,7 @@ pub mod function;
 pub mod loader;
 pub mod network;
 mod role;
+pub mod rotation;
 pub mod storage;
 pub mod streaming;
 pub mod warehouse;

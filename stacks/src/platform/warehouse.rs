@@ -16,6 +16,9 @@
 //! users everything else logs in as (`lambdas/warehouse-schema/src/users.rs`),
 //! each with a generated secret here: the owner (batch-import, the
 //! operator's commands), the loader (Firehose) and the reader (Glue).
+//! The rotation function (`lambdas/secret-rotation`) logs in as the master
+//! too, to change each user's password (and the master's own) on the
+//! stage's schedule ([`super::rotation`]).
 
 use std::collections::BTreeMap;
 
@@ -36,6 +39,7 @@ use super::PlatformError;
 use super::function::{FunctionSpec, SYNCHRONOUS_DLQ_SKIP, add_function, checkov_skip, to_json};
 use super::network::{Network, REDSHIFT_PORT};
 use super::role::add_role;
+use super::rotation::RotatedSecret;
 use super::storage::Storage;
 
 /// The database the cluster is created with.
@@ -183,9 +187,7 @@ pub fn warehouse(
             tags: tags([("Stage", stage.name)]),
             ..Default::default()
         },
-        Options::new()
-            .data_policy(stage.data_policy())
-            .metadata(checkov_skip(&[NOT_ROTATED_SKIP])),
+        Options::new().data_policy(stage.data_policy()),
     )?;
 
     let user_secret = |stack: &mut Stack, id: &str, username: &str, purpose: &str| {
@@ -361,7 +363,7 @@ pub fn warehouse(
         .expect("add_function found the asset");
     // Stacks that load the table depend on this stack, so they deploy
     // after the schema exists.
-    stack.add_with(
+    let schema = stack.add_with(
         "Schema",
         CustomResource {
             service_token: schema_function.function.arn().into(),
@@ -381,6 +383,37 @@ pub fn warehouse(
         // The function needs its policy to run the statements, and the
         // cluster must be available.
         Options::new().depends_on(&schema_function.role),
+    )?;
+
+    // Every secret rotates, the master's too (super::rotation).
+    super::rotation::add_secret_rotation(
+        &mut stack,
+        stage,
+        assets,
+        &key,
+        &cluster,
+        DATABASE,
+        &secret,
+        [&owner_secret, &loader_secret, &reader_secret],
+        &[
+            RotatedSecret {
+                id: "MasterSecret",
+                secret: &secret,
+            },
+            RotatedSecret {
+                id: "OwnerSecret",
+                secret: &owner_secret,
+            },
+            RotatedSecret {
+                id: "LoaderSecret",
+                secret: &loader_secret,
+            },
+            RotatedSecret {
+                id: "ReaderSecret",
+                secret: &reader_secret,
+            },
+        ],
+        &schema,
     )?;
 
     stack.output(
@@ -472,19 +505,9 @@ fn add_user_secret(
             tags: tags([("Stage", stage.name)]),
             ..Default::default()
         },
-        Options::new()
-            .data_policy(stage.data_policy())
-            .metadata(checkov_skip(&[NOT_ROTATED_SKIP])),
+        Options::new().data_policy(stage.data_policy()),
     )?)
 }
 
 /// Redshift refuses ' " \ / @ and space in passwords.
 const REDSHIFT_EXCLUDED_CHARACTERS: &str = "'\"\\/@ ";
-
-const NOT_ROTATED_SKIP: (&str, &str) = (
-    "CKV2_AWS_57",
-    "Not rotated yet: Redshift rotation (hosted RedshiftRotationSingleUser) needs the \
-     AWS::SecretsManager-2020-07-23 transform and a rotation function inside the VPC that the \
-     cluster admits (missing, see README); every reader fetches its secret at use, so rotation \
-     can be added without redeploying them",
-);

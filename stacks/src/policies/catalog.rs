@@ -31,6 +31,8 @@ pub enum Policy {
     LambdaBatchImport,
     LambdaWarehouseSchema,
     LambdaWarehouseLoader,
+    /// Secrets Manager's rotation function of the warehouse secrets.
+    LambdaSecretRotation,
     /// The crawler over the bulk-import CSV files.
     GlueS3Crawler,
     /// The crawler over the Redshift table, through the JDBC connection.
@@ -44,7 +46,7 @@ const PARTIALS: [(&str, &str); 1] = [(
 )];
 
 impl Policy {
-    pub const ALL: [Policy; 13] = [
+    pub const ALL: [Policy; 14] = [
         Policy::FirehoseDelivery,
         Policy::RedshiftCopy,
         Policy::RedshiftLakeCopy,
@@ -56,6 +58,7 @@ impl Policy {
         Policy::LambdaBatchImport,
         Policy::LambdaWarehouseSchema,
         Policy::LambdaWarehouseLoader,
+        Policy::LambdaSecretRotation,
         Policy::GlueS3Crawler,
         Policy::GlueJdbcCrawler,
     ];
@@ -74,6 +77,7 @@ impl Policy {
             Policy::LambdaBatchImport => "lambda-batch-import",
             Policy::LambdaWarehouseSchema => "lambda-warehouse-schema",
             Policy::LambdaWarehouseLoader => "lambda-warehouse-loader",
+            Policy::LambdaSecretRotation => "lambda-secret-rotation",
             Policy::GlueS3Crawler => "glue-s3-crawler",
             Policy::GlueJdbcCrawler => "glue-jdbc-crawler",
         }
@@ -112,6 +116,9 @@ impl Policy {
             }
             Policy::LambdaWarehouseLoader => {
                 include_str!("../../../policies/lambda-warehouse-loader.json.hbs")
+            }
+            Policy::LambdaSecretRotation => {
+                include_str!("../../../policies/lambda-secret-rotation.json.hbs")
             }
             Policy::GlueS3Crawler => include_str!("../../../policies/glue-s3-crawler.json.hbs"),
             Policy::GlueJdbcCrawler => {
