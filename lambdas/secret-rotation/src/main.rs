@@ -13,8 +13,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env(|name| std::env::var(name).ok())?;
     let aws = sdk_config::loader()
         .timeout_config(secret_rotation::timeout_config())
-        .load()
-        .await;
+        .load();
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let data_api = aws_sdk_redshiftdata::Client::new(&aws);
     run(service_fn(|event: LambdaEvent<Event>| {
