@@ -103,7 +103,7 @@ fn checks(args: &VerifyArgs, aws: &AwsOptions) -> Result<(String, Vec<Check>), F
             let account = &session.group.account.id;
             let found = account_checks(&manifest, own, &shared, &session.aws).await?;
             checks.extend(found.into_iter().map(|check| Check {
-                account: Some(account.clone()),
+                account: Some(account.as_str().into()),
                 ..check
             }));
         }

@@ -56,9 +56,10 @@ pub struct Check {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
     /// The account the property was read in, for a stage across accounts
-    /// (`None`: the stage's one account).
+    /// (`None`: the stage's one account). Boxed: a check is the error of
+    /// many `Result`s, kept small.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
+    pub account: Option<Box<str>>,
 }
 
 impl Check {
