@@ -49,9 +49,9 @@ async fn physical(moto: &Moto, stack: &str, logical: &str) -> String {
 /// - `AWS::S3::Bucket` `PublicAccessBlockConfiguration` (moto applies only
 ///   the encryption; versioning too, but its GetBucketVersioning answer
 ///   cannot be read by the Rust SDK, see [`moto_limits`]);
-/// - `Ref` of the Redshift cluster (its identifier) in batch-import's
-///   environment: moto puts its Python object there, and then answers
-///   every read of that function with HTTP 500.
+/// - `Ref` of the Redshift cluster (its identifier) in the environments of
+///   batch-import and the rotation function: moto puts its Python object
+///   there, and then answers every read of that function with HTTP 500.
 async fn apply_what_moto_cloudformation_ignores(moto: &Moto) {
     let sdk = sdk(moto).await;
     let stream = physical(moto, "streaming", "Stream").await;
@@ -98,9 +98,30 @@ async fn apply_what_moto_cloudformation_ignores(moto: &Moto) {
         variables.insert(name.to_string(), physical(moto, stack, logical).await);
     }
     variables.insert("CLUSTER_IDENTIFIER".into(), cluster.to_string());
+    set_environment(&lambda, &function, variables).await;
+    // The rotation function names the cluster too (verify reads none of
+    // its variables; the secret is one moto skips).
+    let rotation = physical(moto, "warehouse", "SecretRotationFunction").await;
+    let variables = [
+        ("CLUSTER_IDENTIFIER", cluster),
+        ("DATABASE", stacks::platform::warehouse::DATABASE),
+        ("MASTER_SECRET_ARN", "skipped-by-moto"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value.to_string()))
+    .collect();
+    set_environment(&lambda, &rotation, variables).await;
+}
+
+/// Replaces a function's environment (see above for why).
+async fn set_environment(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    variables: std::collections::HashMap<String, String>,
+) {
     lambda
         .update_function_configuration()
-        .function_name(&function)
+        .function_name(function)
         .environment(
             aws_sdk_lambda::types::Environment::builder()
                 .set_variables(Some(variables))
