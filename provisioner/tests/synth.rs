@@ -8,17 +8,7 @@ use stacks::manifest::Manifest;
 use stacks::stage::Stage;
 
 fn fixture_assets() -> AssetTable {
-    AssetTable::fixture(&[
-        "batch-import",
-        "dynamodb-writer",
-        "firehose-transform",
-        "ingest",
-        "lake-writer",
-        "query",
-        "warehouse-schema",
-        "warehouse-loader",
-        "secret-rotation",
-    ])
+    stacks::testing::platform_assets()
 }
 
 fn synthesize(stage: &str) -> synth::Synthesis {

@@ -3,21 +3,10 @@
 //! 2 cores; this is the pure part of it.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use stacks::assets::AssetTable;
 use stacks::stage::Stage;
 
 fn synth_platform(c: &mut Criterion) {
-    let assets = AssetTable::fixture(&[
-        "batch-import",
-        "dynamodb-writer",
-        "firehose-transform",
-        "ingest",
-        "lake-writer",
-        "query",
-        "warehouse-schema",
-        "warehouse-loader",
-        "secret-rotation",
-    ]);
+    let assets = stacks::testing::platform_assets();
     let prod = Stage::named("prod").expect("prod is a stage");
     c.bench_function("synth prod platform", |b| {
         b.iter(|| stacks::platform::synth(std::hint::black_box(prod), &assets).expect("synth"))
