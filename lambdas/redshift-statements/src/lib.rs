@@ -18,6 +18,7 @@
 //! `DescribeStatement` is polled until FINISHED, FAILED or ABORTED, within
 //! the limits of a [`Wait`].
 
+pub mod login;
 pub mod merge;
 
 use std::time::Duration;

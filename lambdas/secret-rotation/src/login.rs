@@ -2,7 +2,7 @@
 //! "password", ...}`), checked before any SQL is written with it, and the
 //! form its password takes in `ALTER USER`.
 
-use md5::{Digest, Md5};
+use redshift_statements::login::{password_hash, plain_identifier, redshift_password};
 use serde_json::{Map, Value};
 
 /// A secret's JSON value: the username and password the SQL uses, and
@@ -92,35 +92,8 @@ impl SecretValue {
     /// the form `ALTER USER ... PASSWORD` takes instead of the clear text
     /// (the same as `warehouse-schema` sends).
     pub fn password_hash(&self) -> String {
-        let mut md5 = Md5::new();
-        md5.update(self.password.as_bytes());
-        md5.update(self.username.as_bytes());
-        let hex: String = md5.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        format!("md5{hex}")
+        password_hash(&self.username, &self.password)
     }
-}
-
-/// Only the identifiers the schema creates: no quoting or escaping can be
-/// needed, so nothing a secret holds can change the SQL.
-pub fn plain_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() < 128
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-/// Redshift's rule for a clear-text password.
-/// <https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_USER.html>
-fn redshift_password(password: &str) -> bool {
-    (8..=64).contains(&password.chars().count())
-        && password.chars().any(|c| c.is_ascii_uppercase())
-        && password.chars().any(|c| c.is_ascii_lowercase())
-        && password.chars().any(|c| c.is_ascii_digit())
-        && password
-            .chars()
-            .all(|c| c.is_ascii_graphic() && !matches!(c, '\'' | '"' | '\\' | '/' | '@'))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@
 //! <https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_USER.html>
 //! <https://docs.aws.amazon.com/redshift/latest/dg/r_GRANT.html>
 
-use md5::{Digest, Md5};
+use redshift_statements::login::{plain_identifier, redshift_password};
 
 use crate::schema;
 
@@ -104,36 +104,10 @@ impl Users {
     }
 }
 
-fn plain_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() < 128
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-/// Redshift's rule for a clear-text password.
-/// <https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_USER.html>
-fn redshift_password(password: &str) -> bool {
-    (8..=64).contains(&password.chars().count())
-        && password.chars().any(|c| c.is_ascii_uppercase())
-        && password.chars().any(|c| c.is_ascii_lowercase())
-        && password.chars().any(|c| c.is_ascii_digit())
-        && password
-            .chars()
-            .all(|c| c.is_ascii_graphic() && !matches!(c, '\'' | '"' | '\\' | '/' | '@'))
-}
-
 /// `md5` followed by the hex MD5 of the password then the username: the
 /// form `PASSWORD` takes instead of the clear text.
 pub fn password_hash(login: &Login) -> String {
-    let mut md5 = Md5::new();
-    md5.update(login.password.as_bytes());
-    md5.update(login.username.as_bytes());
-    let digest = md5.finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("md5{hex}")
+    redshift_statements::login::password_hash(&login.username, &login.password)
 }
 
 /// Creates a user without a password when it does not exist yet.
