@@ -56,6 +56,17 @@ pub struct Tally {
     pub lake_objects: u64,
 }
 
+/// Lake objects already read, by key: their ETag then, and what they hold.
+type LakeObjects = BTreeMap<String, (String, LakeObject)>;
+
+#[derive(Debug, Clone)]
+enum LakeObject {
+    Raw { lines: u64, line_ids: Vec<String> },
+    Rejected(u64),
+    Failed(u64),
+    Other,
+}
+
 /// The transform run on every record of the stream, as Firehose would.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Transformed {
@@ -72,15 +83,19 @@ impl Platform {
             .region(aws_config::Region::new(region.to_string()))
             .endpoint_url(endpoint)
             .credentials_provider(Credentials::new("test", "test", None, None, "local"))
-            // An emulator that stops answering one request (seen once on a
-            // loaded machine: the tally waited on an S3 call for good) is
-            // asked again rather than waited on forever.
+            // The emulator shares a loaded machine with the functions it
+            // runs: a connection may wait for seconds to be accepted (seen
+            // in CI: three 3.1 s connect timeouts in a row), and a request
+            // may never be answered (seen once: the tally waited on an S3
+            // call for good). Wait longer, ask more often, never forever.
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
-                    .operation_attempt_timeout(std::time::Duration::from_secs(60))
-                    .operation_timeout(std::time::Duration::from_secs(200))
+                    .connect_timeout(Duration::from_secs(30))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .operation_timeout(Duration::from_secs(300))
                     .build(),
             )
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(6))
             .load()
             .await;
         let s3 = aws_sdk_s3::Client::from_conf(
@@ -104,50 +119,88 @@ impl Platform {
     }
 
     pub async fn tally(&self) -> anyhow::Result<Tally> {
+        self.tally_with(&mut LakeObjects::default()).await
+    }
+
+    /// [`Self::tally`], reading only the lake objects `seen` does not hold
+    /// at their current ETag (the rest are counted from it).
+    async fn tally_with(&self, seen: &mut LakeObjects) -> anyhow::Result<Tally> {
         let mut tally = Tally {
             dynamodb_lines: self.count_items(&self.names.invoices_table).await?,
             customer_items: self.count_items(&self.names.customers_table).await?,
             ..Tally::default()
         };
+        let listed = self.lake_objects().await?;
+        seen.retain(|key, _| listed.contains_key(key));
         let mut line_ids = BTreeSet::new();
-        for key in self.lake_keys().await? {
-            let body = self
-                .s3
-                .get_object()
-                .bucket(&self.names.lake_bucket)
-                .key(&key)
-                .send()
-                .await
-                .with_context(|| format!("reading s3://{}/{key}", self.names.lake_bucket))?
-                .body
-                .collect()
-                .await
-                .with_context(|| format!("reading s3://{}/{key}", self.names.lake_bucket))?
-                .into_bytes();
+        for (key, etag) in listed {
+            let fresh = seen.get(&key).is_some_and(|(known, _)| *known == etag);
+            if !fresh {
+                let object = self.read_lake_object(&key).await?;
+                seen.insert(key.clone(), (etag, object));
+            }
+            let (_, object) = &seen[&key];
             tally.lake_objects += 1;
-            let lines = body.split(|b| *b == b'\n').filter(|l| !l.is_empty());
-            if key.starts_with("rejected/") {
-                tally.lake_rejected += lines.count() as u64;
-                continue;
-            }
-            if key.starts_with("failed/") {
-                tally.saved_as_failed += lines.count() as u64;
-                continue;
-            }
-            if !key.starts_with("raw/") {
-                continue;
-            }
-            for line in lines {
-                tally.lake_lines += 1;
-                let value: Value = serde_json::from_slice(line)
-                    .with_context(|| format!("a line of {key} is not JSON"))?;
-                if let Some(id) = value["line_id"].as_str() {
-                    line_ids.insert(id.to_string());
+            match object {
+                LakeObject::Rejected(lines) => tally.lake_rejected += lines,
+                LakeObject::Failed(lines) => tally.saved_as_failed += lines,
+                LakeObject::Raw {
+                    lines,
+                    line_ids: ids,
+                } => {
+                    tally.lake_lines += lines;
+                    line_ids.extend(ids.iter().cloned());
                 }
+                LakeObject::Other => {}
             }
         }
         tally.lake_line_ids = line_ids.len() as u64;
         Ok(tally)
+    }
+
+    /// What one lake object holds: lines of `raw/` (and their ids),
+    /// `rejected/` or `failed/`; other keys are not read.
+    async fn read_lake_object(&self, key: &str) -> anyhow::Result<LakeObject> {
+        let Some(prefix) = ["raw/", "rejected/", "failed/"]
+            .into_iter()
+            .find(|prefix| key.starts_with(prefix))
+        else {
+            return Ok(LakeObject::Other);
+        };
+        let body = self
+            .s3
+            .get_object()
+            .bucket(&self.names.lake_bucket)
+            .key(key)
+            .send()
+            .await
+            .with_context(|| format!("reading s3://{}/{key}", self.names.lake_bucket))?
+            .body
+            .collect()
+            .await
+            .with_context(|| format!("reading s3://{}/{key}", self.names.lake_bucket))?
+            .into_bytes();
+        let mut lines = body.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+        Ok(match prefix {
+            "rejected/" => LakeObject::Rejected(lines.count() as u64),
+            "failed/" => LakeObject::Failed(lines.count() as u64),
+            _ => {
+                let mut line_ids = Vec::new();
+                let mut count = 0;
+                for line in lines.by_ref() {
+                    count += 1;
+                    let value: Value = serde_json::from_slice(line)
+                        .with_context(|| format!("a line of {key} is not JSON"))?;
+                    if let Some(id) = value["line_id"].as_str() {
+                        line_ids.push(id.to_string());
+                    }
+                }
+                LakeObject::Raw {
+                    lines: count,
+                    line_ids,
+                }
+            }
+        })
     }
 
     /// Polls [`Self::tally`] until both stores hold `expected` lines and
@@ -155,7 +208,11 @@ impl Platform {
     /// tally is returned either way: the caller judges it).
     pub async fn settle(&self, expected: u64, timeout: Duration) -> anyhow::Result<Tally> {
         let deadline = Instant::now() + timeout;
-        let mut last = self.tally().await?;
+        // Lake objects are read once each (and again only when rewritten):
+        // re-reading thousands of them every poll loads the emulator that
+        // is still running the writers.
+        let mut seen = LakeObjects::default();
+        let mut last = self.tally_with(&mut seen).await?;
         let mut unchanged = 0;
         loop {
             let done = last.dynamodb_lines >= expected && last.lake_lines >= expected;
@@ -163,7 +220,7 @@ impl Platform {
                 return Ok(last);
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let now = self.tally().await?;
+            let now = self.tally_with(&mut seen).await?;
             unchanged = if now == last { unchanged + 1 } else { 0 };
             // Stalled well short of the goal for a long time: report it.
             if unchanged >= 30 {
@@ -194,8 +251,9 @@ impl Platform {
         }
     }
 
-    async fn lake_keys(&self) -> anyhow::Result<Vec<String>> {
-        let mut keys = Vec::new();
+    /// Every object of the lake bucket: key and ETag.
+    async fn lake_objects(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        let mut objects = BTreeMap::new();
         let mut token = None;
         loop {
             let page = self
@@ -206,14 +264,15 @@ impl Platform {
                 .send()
                 .await
                 .with_context(|| format!("listing s3://{}", self.names.lake_bucket))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_string)),
-            );
+            objects.extend(page.contents().iter().filter_map(|o| {
+                Some((
+                    o.key()?.to_string(),
+                    o.e_tag().unwrap_or_default().to_string(),
+                ))
+            }));
             token = page.next_continuation_token;
             if token.is_none() {
-                return Ok(keys);
+                return Ok(objects);
             }
         }
     }
