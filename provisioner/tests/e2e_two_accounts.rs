@@ -95,6 +95,12 @@ fn results(ran: &support::Ran) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The one JSON document a command printed under `--output json`.
+fn json_of(ran: &support::Ran) -> serde_json::Value {
+    serde_json::from_str(&ran.stdout())
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", ran.stdout(), ran.stderr()))
+}
+
 /// The live stacks of the account whose key this is.
 async fn stacks_of(moto: &Moto, key: &(String, String)) -> Vec<String> {
     use aws_sdk_cloudformation::config::{Credentials, Region};
@@ -210,10 +216,12 @@ async fn prod_private_deploys_each_account_with_its_profile_redeploys_as_no_op_a
         in_account(WAREHOUSE)
     );
 
-    // The redeploy writes one outputs file with the stacks of both accounts.
+    // The redeploy writes one outputs file with the stacks of both accounts,
+    // and one JSON report: every stack unchanged, in its own account.
     let outputs_file = home.join("outputs.json");
     let mut redeploy = deploy.to_vec();
     redeploy.extend(["--outputs-file", outputs_file.to_str().unwrap()]);
+    redeploy.extend(["--output", "json"]);
     let again = run(&moto, home, &redeploy).ok();
     println!("redeploy: {:.1} s", again.seconds);
     let outputs: serde_json::Value =
@@ -224,29 +232,40 @@ async fn prod_private_deploys_each_account_with_its_profile_redeploys_as_no_op_a
             "{stack} in {outputs:#}"
         );
     }
-    let unchanged = results(&again);
-    assert_eq!(unchanged.len(), expected.len(), "{}", again.stdout());
-    assert!(
-        unchanged.iter().all(|(_, r)| r == "unchanged"),
-        "{}",
-        again.stdout()
-    );
+    let account_of = |stack: &str| {
+        manifest["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == stack)
+            .map(|s| s["account"]["id"].clone())
+    };
+    let report = json_of(&again);
+    assert_eq!(report["result"], "done", "{report:#}");
+    let unchanged = report["stacks"].as_array().unwrap();
+    assert_eq!(unchanged.len(), expected.len(), "{report:#}");
+    for stack in unchanged {
+        assert_eq!(stack["result"], "unchanged", "{stack:#}");
+        assert_eq!(
+            account_of(stack["id"].as_str().unwrap()),
+            Some(stack["account"].clone()),
+            "{stack:#}"
+        );
+    }
 
     // diff compares each account's stacks with its own session: nothing
-    // differs (--fail: exit 1 on a difference).
-    let diff = run(
-        &moto,
-        home,
-        &[
-            "diff",
-            "--stage",
-            "prod-private",
-            "--synth-dir",
-            synth_dir,
-            "--fail",
-            "--no-change-set",
-        ],
-    );
+    // differs (--fail: exit 1 on a difference), in text (a heading per
+    // account) and in one JSON document.
+    let diff_args = [
+        "diff",
+        "--stage",
+        "prod-private",
+        "--synth-dir",
+        synth_dir,
+        "--fail",
+        "--no-change-set",
+    ];
+    let diff = run(&moto, home, &diff_args);
     println!("diff: {:.1} s\n{}", diff.seconds, diff.stdout());
     let diff = diff.ok();
     for account in [DATA, WAREHOUSE] {
@@ -256,6 +275,15 @@ async fn prod_private_deploys_each_account_with_its_profile_redeploys_as_no_op_a
             diff.stdout()
         );
     }
+    let mut diff_json = diff_args.to_vec();
+    diff_json.extend(["--output", "json"]);
+    let compared = json_of(&run(&moto, home, &diff_json).ok());
+    assert_eq!(compared["differing"], serde_json::json!([]), "{compared:#}");
+    assert_eq!(
+        compared["stacks"].as_array().unwrap().len(),
+        expected.len(),
+        "{compared:#}"
+    );
 
     // verify reads each account's stacks with that account's session: every
     // check names its account, is about a stack of that account, and finds
@@ -284,14 +312,6 @@ async fn prod_private_deploys_each_account_with_its_profile_redeploys_as_no_op_a
     let report: serde_json::Value = serde_json::from_str(&verify.stdout())
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", verify.stdout(), verify.stderr()));
     let checks = report["checks"].as_array().unwrap();
-    let account_of = |stack: &str| {
-        manifest["stacks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == stack)
-            .map(|s| s["account"]["id"].clone())
-    };
     for account in [DATA, WAREHOUSE] {
         assert!(
             checks
@@ -380,22 +400,34 @@ async fn prod_private_deploys_each_account_with_its_profile_redeploys_as_no_op_a
         synth_dir,
         "--force",
     ];
-    let destroy = run(&moto, home, &destroy_args);
+    let mut destroy_json = destroy_args.to_vec();
+    destroy_json.extend(["--output", "json"]);
+    let destroy = run(&moto, home, &destroy_json);
     println!("destroy: {:.1} s\n{}", destroy.seconds, destroy.stdout());
     // The warehouse account goes first. moto cannot delete the VPC of its
     // Network stack (DependencyViolation, as in e2e_moto's tests): every
     // other warehouse stack is deleted, and the stop leaves the data
-    // account untouched.
-    for (id, result) in results(&destroy) {
-        if id.contains('/') || id.starts_with("retained") {
+    // account untouched, as the one report says.
+    assert_eq!(destroy.code(), 1, "{}", destroy.stderr());
+    let report = json_of(&destroy);
+    assert_eq!(report["result"], "failed", "{report:#}");
+    for stack in report["stacks"].as_array().unwrap() {
+        let (id, result) = (stack["id"].as_str().unwrap(), &stack["result"]);
+        if stack["account"] == DATA {
+            assert_eq!(result, "not deleted", "{stack:#}");
+            assert_eq!(
+                stack["reason"],
+                format!("stopped after a failure in account {WAREHOUSE}"),
+                "{stack:#}"
+            );
             continue;
         }
-        let moto_vpc_limit = id == "Network" && result.contains("DependencyViolation");
-        assert!(
-            result == "deleted" || moto_vpc_limit,
-            "{id}: {}",
-            destroy.stdout()
-        );
+        let moto_vpc_limit = id == "Network"
+            && result == "failed"
+            && stack["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("DependencyViolation"));
+        assert!(result == "deleted" || moto_vpc_limit, "{stack:#}");
     }
     // moto forgets the Network stack it could not delete (e2e_moto's
     // prod test notes it too): only the toolkit is listed.

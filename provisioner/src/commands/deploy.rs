@@ -108,12 +108,6 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
     let manifest = crate::synth_output::read_manifest(&args.synth_dir, stage.name)?;
     let groups = crate::accounts::groups(&manifest, stage, &args.accounts.profile_for)?;
     if !groups.is_empty() {
-        if args.output == crate::output::Format::Json {
-            return Err(crate::accounts::refuse_across_accounts(
-                "--output json",
-                stage.name,
-            ));
-        }
         let closure = if args.exclusively {
             crate::deploy::plan::Closure::Exactly
         } else {
@@ -133,8 +127,15 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
                 Failure::usage(anyhow::Error::new(e).context("creating a temporary folder"))
             })?;
             let mut part_files = Vec::new();
+            // Under --output json each account's report is taken from a
+            // buffer and one document printed at the end; the checks'
+            // lines go to standard error, as for one account.
+            let json = args.output == crate::output::Format::Json;
+            let mut reports = crate::accounts::JsonReports::default();
+            let mut to_stderr = std::io::stderr();
             // The data account first (`accounts::groups` says why).
             let mut deployed: CommandResult = Ok(());
+            let mut failed_in: Option<String> = None;
             for crate::accounts::Session {
                 group,
                 ids,
@@ -142,17 +143,27 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
                 clients,
             } in sessions
             {
+                if let Some(failed) = &failed_in {
+                    reports.not_run(
+                        &group.account.id,
+                        &ids,
+                        "not deployed",
+                        &format!("stopped after a failure in account {failed}"),
+                    );
+                    continue;
+                }
                 progress.note(&format!(
                     "account {} (profile {}): {}",
                     group.account.id,
                     group.profile,
                     ids.join(", ")
                 ));
+                let checks_out: &mut dyn Write = if json { &mut to_stderr } else { &mut *out };
                 crate::preflight::before_deploy(
                     stage,
                     &args.synth_dir,
                     &account_aws,
-                    out,
+                    checks_out,
                     progress.as_ref(),
                 )
                 .await?;
@@ -172,22 +183,34 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
                     ..options.clone()
                 };
                 part_files.push(part);
+                let mut report = Vec::new();
                 deployed = deploy(
                     &args.synth_dir,
                     stage.name,
                     &options,
                     &clients,
-                    out,
+                    if json { &mut report } else { &mut *out },
                     progress.as_ref(),
                     &mut prompt,
                 )
                 .await;
+                if json {
+                    reports.add_or_explain(
+                        &group.account.id,
+                        &report,
+                        &options.stacks,
+                        "not deployed",
+                    )?;
+                }
                 if deployed.is_err() {
-                    break;
+                    failed_in = Some(group.account.id.clone());
                 }
             }
             if let Some(path) = &options.outputs_file {
                 crate::deploy::outputs::merge_outputs(&part_files, path).map_err(Failure::usage)?;
+            }
+            if json {
+                reports.write(stage.name, out)?;
             }
             deployed
         });

@@ -70,12 +70,6 @@ pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write)
     let manifest = read_manifest(&args.synth_dir, stage.name)?;
     let groups = crate::accounts::groups(&manifest, stage, &args.accounts.profile_for)?;
     if !groups.is_empty() {
-        if options.output == crate::output::Format::Json {
-            return Err(crate::accounts::refuse_across_accounts(
-                "--output json",
-                stage.name,
-            ));
-        }
         let selected = plan::select(&manifest, &options.stacks, Closure::Dependents)?;
         return session::block_on(async {
             // Every profile is checked to reach its account before
@@ -91,6 +85,9 @@ pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write)
                 .iter()
                 .map(|session| session.group.account.id.clone())
                 .collect();
+            let json = options.output == crate::output::Format::Json;
+            let mut reports = crate::accounts::JsonReports::default();
+            let mut failed: Option<(String, Failure)> = None;
             for crate::accounts::Session {
                 group,
                 ids,
@@ -99,6 +96,15 @@ pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write)
             } in sessions.into_iter().rev()
             {
                 remaining.pop();
+                if let Some((account, _)) = &failed {
+                    reports.not_run(
+                        &group.account.id,
+                        &ids,
+                        "not deleted",
+                        &format!("stopped after a failure in account {account}"),
+                    );
+                    continue;
+                }
                 progress.note(&format!(
                     "account {} (profile {}): {}",
                     group.account.id,
@@ -109,17 +115,26 @@ pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write)
                     stacks: ids,
                     ..options.clone()
                 };
-                destroy(
+                let mut report = Vec::new();
+                let destroyed = destroy(
                     &args.synth_dir,
                     stage.name,
                     &options,
                     &clients,
-                    out,
+                    if json { &mut report } else { &mut *out },
                     progress.as_ref(),
                     &mut prompt,
                 )
-                .await
-                .inspect_err(|_| {
+                .await;
+                if json {
+                    reports.add_or_explain(
+                        &group.account.id,
+                        &report,
+                        &options.stacks,
+                        "not deleted",
+                    )?;
+                }
+                if let Err(failure) = destroyed {
                     if !remaining.is_empty() {
                         progress.note(&format!(
                             "stopped: nothing was deleted in account {} (run destroy again \
@@ -128,9 +143,13 @@ pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write)
                             group.account.id
                         ));
                     }
-                })?;
+                    failed = Some((group.account.id.clone(), failure));
+                }
             }
-            Ok(())
+            if json {
+                reports.write(stage.name, out)?;
+            }
+            failed.map_or(Ok(()), |(_, failure)| Err(failure))
         });
     }
     session::block_on(async {

@@ -66,18 +66,14 @@ pub fn run(args: DiffArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) ->
     let manifest = crate::synth_output::read_manifest(&args.synth_dir, stage.name)?;
     let groups = crate::accounts::groups(&manifest, stage, &args.accounts.profile_for)?;
     if !groups.is_empty() {
-        if args.output == crate::output::Format::Json {
-            return Err(crate::accounts::refuse_across_accounts(
-                "--output json",
-                stage.name,
-            ));
-        }
         let selected = plan::select(&manifest, &args.stacks, Closure::Exactly)?;
         return session::block_on(async {
             let sessions = crate::accounts::sessions(aws, &groups, &selected).await?;
             // Every account is compared; the first failure (a difference
             // under --fail) is the exit status.
             let mut first_failure = None;
+            let json = args.output == crate::output::Format::Json;
+            let mut reports = crate::accounts::JsonReports::default();
             for crate::accounts::Session {
                 group,
                 ids,
@@ -85,23 +81,39 @@ pub fn run(args: DiffArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) ->
                 ..
             } in sessions
             {
-                writeln!(
-                    out,
-                    "account {} (profile {}):",
-                    group.account.id, group.profile
-                )
-                .map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing the diff")))?;
                 let options = DiffOptions {
                     fail: args.fail,
                     change_set: (!args.no_change_set).then(session::change_set_name),
                     concurrency: usize::from(args.concurrency),
                     output: args.output,
                 };
-                if let Err(failure) =
-                    diff(&args.synth_dir, stage.name, &ids, &options, &clients, out).await
-                {
+                let mut report = Vec::new();
+                if !json {
+                    writeln!(
+                        out,
+                        "account {} (profile {}):",
+                        group.account.id, group.profile
+                    )
+                    .map_err(crate::output::unwritable)?;
+                }
+                let compared = diff(
+                    &args.synth_dir,
+                    stage.name,
+                    &ids,
+                    &options,
+                    &clients,
+                    if json { &mut report } else { &mut *out },
+                )
+                .await;
+                if json {
+                    reports.add_or_explain(&group.account.id, &report, &ids, "not compared")?;
+                }
+                if let Err(failure) = compared {
                     first_failure.get_or_insert(failure);
                 }
+            }
+            if json {
+                reports.write(stage.name, out)?;
             }
             first_failure.map_or(Ok(()), Err)
         });

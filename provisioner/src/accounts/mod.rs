@@ -6,6 +6,10 @@
 //! destroyed on its own. Stacks of different accounts never import from
 //! each other (synth refuses it), so the groups run one after the other.
 
+mod json_report;
+
+pub use json_report::JsonReports;
+
 use stacks::manifest::{Manifest, StackAccount};
 
 use crate::aws::{AwsOptions, Clients};
@@ -327,15 +331,6 @@ pub fn check_selection(manifest: &Manifest, ids: &[String]) -> Result<(), Failur
         manifest.stage
     ))
     .hint("run `provisioner deploy` or `destroy`: they take each account's stacks in turn"))
-}
-
-/// What a command run across accounts cannot do yet, refused before any
-/// AWS call.
-pub fn refuse_across_accounts(what: &str, stage: &str) -> Failure {
-    Failure::usage(anyhow::anyhow!(
-        "{what} is not supported for stage {stage}, whose stacks go to two accounts"
-    ))
-    .hint("run without it: each account's stacks are deployed and reported in turn")
 }
 
 #[cfg(test)]
