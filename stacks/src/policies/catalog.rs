@@ -176,7 +176,7 @@ fn build() -> Result<Catalog, TemplateFault> {
             problem,
         };
         registry
-            .register_template_string(policy.name(), policy.source())
+            .register_template_string(policy.name(), doc::blank_comments(policy.source()))
             .map_err(|e| fault(e.to_string()))?;
         docs.insert(policy, doc::parse(policy.source()).map_err(fault)?);
     }
@@ -193,7 +193,7 @@ pub(crate) fn registry() -> Result<Handlebars<'static>, (String, String)> {
     registry.register_helper("json", Box::new(json_helper));
     for (name, source) in PARTIALS {
         registry
-            .register_partial(name, source)
+            .register_partial(name, super::doc::blank_comments(source))
             .map_err(|e| (format!("policies/{name}.partial.json.hbs"), e.to_string()))?;
     }
     Ok(registry)

@@ -44,6 +44,32 @@ impl TemplateDoc {
     }
 }
 
+/// `source` with each `{{!-- … --}}` comment blanked: its lines kept as
+/// line breaks and its last line as spaces, so what follows keeps its line
+/// and column in Handlebars' errors. Handlebars computes the line and
+/// column of every element by scanning the source from its start (pest's
+/// `Position::line_col`), which made compiling the documented templates
+/// quadratic in their comments; a comment renders nothing either way.
+pub(crate) fn blank_comments(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(start) = rest.find(COMMENT_OPEN) {
+        let Some(length) = rest[start..].find(COMMENT_CLOSE) else {
+            break; // unclosed: left for Handlebars to report
+        };
+        let end = start + length + COMMENT_CLOSE.len();
+        out.push_str(&rest[..start]);
+        let comment = &rest[start..end];
+        let breaks = comment.matches('\n').count();
+        out.extend(std::iter::repeat_n('\n', breaks));
+        let last_line = comment.rsplit('\n').next().unwrap_or(comment);
+        out.extend(std::iter::repeat_n(' ', last_line.chars().count()));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Reads the header and the `why:` comments of a policy template.
 pub(crate) fn parse(source: &str) -> Result<TemplateDoc, String> {
     let header = header(source)?;
@@ -273,5 +299,28 @@ mod tests {
         let source = format!("{HEADER}[ {{{{!-- why: --}}}} {{ \"Sid\": \"RequiresStarList\" }} ]");
         let error = parse(&source).unwrap_err();
         assert!(error.contains("gives no reason"), "{error}");
+    }
+
+    #[test]
+    fn blanked_comments_keep_every_line_and_the_column_after_them() {
+        let source = "{{!--\nheader\n--}}\n[ {{!-- why: é --}} {{json a}} ]\n{{!-- unclosed";
+        let blanked = blank_comments(source);
+        assert_eq!(blanked.lines().count(), source.lines().count());
+        assert_eq!(
+            blanked.lines().nth(2),
+            Some("    "),
+            "under the closing --}}"
+        );
+        // The column Handlebars reports counts characters: é is one.
+        let column = |text: &str| {
+            let line = text.lines().nth(3).unwrap();
+            line[..line.find("{{json").unwrap()].chars().count()
+        };
+        assert_eq!(column(&blanked), column(source));
+        assert!(!blanked.contains("why") && !blanked.contains("header"));
+        assert!(
+            blanked.ends_with("{{!-- unclosed"),
+            "left for Handlebars to report"
+        );
     }
 }

@@ -213,11 +213,11 @@ fn invalid_json_names_the_template_and_the_line() {
         panic!("expected invalid JSON, got {error:?}");
     };
     assert_eq!(file, "fixtures/missing-comma.json.hbs");
-    // The header comment's line renders to nothing: the statement, line 10
-    // of the template, is line 4 of the output, quoted in the error.
-    assert_eq!(*line, 4);
+    // Comments render as their line breaks, so a line of the output is the
+    // same line of the template: the statement, line 10, quoted.
+    assert_eq!(*line, 10);
     assert!(text.starts_with("{\"Effect\": \"Allow\""), "{text}");
-    assert!(error.to_string().contains("at line 4, column"), "{error}");
+    assert!(error.to_string().contains("at line 10, column"), "{error}");
 }
 
 #[test]
