@@ -14,7 +14,7 @@
 //! Not hashed: `tests/`, `benches/` and `examples/` (other cargo targets,
 //! never linked into the function's binary), `target/`, and dot-files.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, btree_map};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -129,6 +129,11 @@ pub struct SourceHasher {
     recipe: String,
     memo_file: Option<PathBuf>,
     memo: std::cell::RefCell<Memo>,
+    /// The memo differs from the file's: [`Self::save`] writes it.
+    changed: std::cell::Cell<bool>,
+    /// Each crate tree listed this run, with its files' stats: the nine
+    /// functions share most of their crates, so each is walked once.
+    trees: std::cell::RefCell<BTreeMap<String, Vec<(String, String)>>>,
 }
 
 /// Function name -> (stat key, source hash).
@@ -138,8 +143,9 @@ type Memo = std::collections::BTreeMap<String, (String, String)>;
 enum Input {
     /// A workspace file, hashed as absent when it does not exist.
     WorkspaceFile(&'static str),
-    /// A file of a crate tree, by its path relative to the workspace.
-    TreeFile(String),
+    /// A file of a crate tree, by its path relative to the workspace, with
+    /// its size and modification time as listed.
+    TreeFile(String, String),
     /// The function's name, between the shared inputs and its own.
     FunctionName,
 }
@@ -152,6 +158,8 @@ impl SourceHasher {
             recipe: recipe.to_owned(),
             memo_file: None,
             memo: Default::default(),
+            changed: Default::default(),
+            trees: Default::default(),
         })
     }
 
@@ -181,12 +189,16 @@ impl SourceHasher {
         self.memo
             .borrow_mut()
             .insert(function.name.clone(), (stat_key, hash.clone()));
+        self.changed.set(true);
         Ok(hash)
     }
 
     /// Writes the remembered answers back, when a memo file was given.
     pub fn save(&self) {
         let Some(file) = &self.memo_file else { return };
+        if !self.changed.get() {
+            return;
+        }
         let Ok(json) = serde_json::to_vec(&*self.memo.borrow()) else {
             return;
         };
@@ -206,9 +218,16 @@ impl SourceHasher {
             .map(|f| Input::WorkspaceFile(f))
             .collect();
         let tree = |relative: &str, inputs: &mut Vec<Input>| -> Result<(), AssetError> {
-            for file in tree_files(workspace, relative)? {
-                inputs.push(Input::TreeFile(file));
-            }
+            let mut trees = self.trees.borrow_mut();
+            let files = match trees.entry(relative.to_owned()) {
+                btree_map::Entry::Occupied(listed) => listed.into_mut(),
+                btree_map::Entry::Vacant(new) => new.insert(tree_files(workspace, relative)?),
+            };
+            inputs.extend(
+                files
+                    .iter()
+                    .map(|(file, stat)| Input::TreeFile(file.clone(), stat.clone())),
+            );
             Ok(())
         };
         tree(&format!("{LAMBDAS_DIR}/{SHARED_CRATE}"), &mut inputs)?;
@@ -226,22 +245,18 @@ impl SourceHasher {
         field(&mut key, "toolchain", self.toolchain.as_bytes());
         field(&mut key, "recipe", self.recipe.as_bytes());
         for input in inputs {
-            let relative = match input {
-                Input::WorkspaceFile(file) => *file,
-                Input::TreeFile(file) => file.as_str(),
-                Input::FunctionName => continue,
-            };
-            let stat = fs::metadata(self.workspace.join(relative))
-                .ok()
-                .map(|meta| {
-                    let modified = meta
-                        .modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or(0, |d| d.as_nanos());
-                    format!("{} {modified}", meta.len())
-                });
-            field(&mut key, relative, stat.unwrap_or_default().as_bytes());
+            match input {
+                Input::WorkspaceFile(file) => {
+                    let stat = fs::metadata(self.workspace.join(file)).ok();
+                    field(
+                        &mut key,
+                        file,
+                        stat.map(|m| stat_text(&m)).unwrap_or_default().as_bytes(),
+                    );
+                }
+                Input::TreeFile(file, stat) => field(&mut key, file, stat.as_bytes()),
+                Input::FunctionName => {}
+            }
         }
         hex::encode(key.finalize())
     }
@@ -262,7 +277,7 @@ impl SourceHasher {
                         return Err(AssetError::Read { path, source });
                     }
                 },
-                Input::TreeFile(file) => {
+                Input::TreeFile(file, _) => {
                     let path = self.workspace.join(file);
                     let bytes =
                         fs::read(&path).map_err(|source| AssetError::Read { path, source })?;
@@ -346,9 +361,20 @@ fn field(hasher: &mut Sha256, label: &str, bytes: &[u8]) {
     hasher.update(bytes);
 }
 
+/// Size and modification time: what says a file was touched.
+fn stat_text(meta: &fs::Metadata) -> String {
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{} {modified}", meta.len())
+}
+
 /// Every file under `<workspace>/<relative>` in sorted order, by its path
-/// relative to the workspace (always `/`-separated).
-fn tree_files(workspace: &Path, relative: &str) -> Result<Vec<String>, AssetError> {
+/// relative to the workspace (always `/`-separated), with its
+/// [`stat_text`].
+fn tree_files(workspace: &Path, relative: &str) -> Result<Vec<(String, String)>, AssetError> {
     let mut files = Vec::new();
     collect_tree(workspace, relative, &mut files)?;
     Ok(files)
@@ -357,7 +383,7 @@ fn tree_files(workspace: &Path, relative: &str) -> Result<Vec<String>, AssetErro
 fn collect_tree(
     workspace: &Path,
     relative: &str,
-    files: &mut Vec<String>,
+    files: &mut Vec<(String, String)>,
 ) -> Result<(), AssetError> {
     let dir = workspace.join(relative);
     let mut entries = fs::read_dir(&dir)
@@ -385,7 +411,7 @@ fn collect_tree(
             }
             collect_tree(workspace, &child, files)?;
         } else {
-            files.push(child);
+            files.push((child, stat_text(&file_type)));
         }
     }
     Ok(())

@@ -325,8 +325,10 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<(), AssetError> {
 }
 
 /// Progress is best effort: a closed progress writer must not fail a build.
+/// One line in one write: standard error is unbuffered, and formatted
+/// padding would be a write per character.
 fn say(progress: &mut dyn Write, line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(progress, "{line}");
+    let _ = progress.write_all(format!("{line}\n").as_bytes());
 }
 
 #[cfg(test)]
