@@ -137,7 +137,7 @@ pub struct SourceHasher {
 }
 
 /// Function name -> (stat key, source hash).
-type Memo = std::collections::BTreeMap<String, (String, String)>;
+type Memo = BTreeMap<String, (String, String)>;
 
 /// An input of a function's hash, in hashing order.
 enum Input {
