@@ -176,8 +176,8 @@ pub fn run(
     w: &mut dyn Write,
     progress: &mut dyn Write,
 ) -> CommandResult {
-    // Compiling the policy templates (~8 ms) needs nothing from the asset
-    // build (source hashing, ~10 ms when nothing changed): overlap them.
+    // Compiling the policy templates (~5 ms) needs nothing from the asset
+    // step (fingerprints, ~3 ms when nothing changed): overlap them.
     // Synth waits for it where it needs the templates; a template fault is
     // reported there.
     std::thread::spawn(|| {
