@@ -6,9 +6,9 @@
 //! destroyed on its own. Stacks of different accounts never import from
 //! each other (synth refuses it), so the groups run one after the other.
 
-mod json_report;
+mod reports;
 
-pub use json_report::JsonReports;
+pub use reports::AccountReports;
 
 use stacks::manifest::{Manifest, StackAccount};
 

@@ -127,12 +127,10 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
                 Failure::usage(anyhow::Error::new(e).context("creating a temporary folder"))
             })?;
             let mut part_files = Vec::new();
-            // Under --output json each account's report is taken from a
-            // buffer and one document printed at the end; the checks'
-            // lines go to standard error, as for one account.
-            let json = args.output == crate::output::Format::Json;
-            let mut reports = crate::accounts::JsonReports::default();
-            let mut to_stderr = std::io::stderr();
+            // Under --output json the checks' lines go to standard error, as
+            // for one account, and one document is printed at the end.
+            let mut reports =
+                crate::accounts::AccountReports::new(&mut *out, args.output, "not deployed");
             // The data account first (`accounts::groups` says why).
             let mut deployed: CommandResult = Ok(());
             let mut failed_in: Option<String> = None;
@@ -144,12 +142,7 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
             } in sessions
             {
                 if let Some(failed) = &failed_in {
-                    reports.not_run(
-                        &group.account.id,
-                        &ids,
-                        "not deployed",
-                        &format!("stopped after a failure in account {failed}"),
-                    );
+                    reports.skipped(&group.account.id, &ids, failed);
                     continue;
                 }
                 progress.note(&format!(
@@ -158,12 +151,11 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
                     group.profile,
                     ids.join(", ")
                 ));
-                let checks_out: &mut dyn Write = if json { &mut to_stderr } else { &mut *out };
                 crate::preflight::before_deploy(
                     stage,
                     &args.synth_dir,
                     &account_aws,
-                    checks_out,
+                    reports.notes(),
                     progress.as_ref(),
                 )
                 .await?;
@@ -183,25 +175,17 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
                     ..options.clone()
                 };
                 part_files.push(part);
-                let mut report = Vec::new();
                 deployed = deploy(
                     &args.synth_dir,
                     stage.name,
                     &options,
                     &clients,
-                    if json { &mut report } else { &mut *out },
+                    reports.report(),
                     progress.as_ref(),
                     &mut prompt,
                 )
                 .await;
-                if json {
-                    reports.add_or_explain(
-                        &group.account.id,
-                        &report,
-                        &options.stacks,
-                        "not deployed",
-                    )?;
-                }
+                reports.end(&group.account.id, &options.stacks)?;
                 if deployed.is_err() {
                     failed_in = Some(group.account.id.clone());
                 }
@@ -209,9 +193,7 @@ pub fn run(args: DeployArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) 
             if let Some(path) = &options.outputs_file {
                 crate::deploy::outputs::merge_outputs(&part_files, path).map_err(Failure::usage)?;
             }
-            if json {
-                reports.write(stage.name, out)?;
-            }
+            reports.finish(stage.name)?;
             deployed
         });
     }

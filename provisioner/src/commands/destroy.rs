@@ -85,8 +85,8 @@ pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write)
                 .iter()
                 .map(|session| session.group.account.id.clone())
                 .collect();
-            let json = options.output == crate::output::Format::Json;
-            let mut reports = crate::accounts::JsonReports::default();
+            let mut reports =
+                crate::accounts::AccountReports::new(&mut *out, options.output, "not deleted");
             let mut failed: Option<(String, Failure)> = None;
             for crate::accounts::Session {
                 group,
@@ -97,12 +97,7 @@ pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write)
             {
                 remaining.pop();
                 if let Some((account, _)) = &failed {
-                    reports.not_run(
-                        &group.account.id,
-                        &ids,
-                        "not deleted",
-                        &format!("stopped after a failure in account {account}"),
-                    );
+                    reports.skipped(&group.account.id, &ids, account);
                     continue;
                 }
                 progress.note(&format!(
@@ -115,25 +110,17 @@ pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write)
                     stacks: ids,
                     ..options.clone()
                 };
-                let mut report = Vec::new();
                 let destroyed = destroy(
                     &args.synth_dir,
                     stage.name,
                     &options,
                     &clients,
-                    if json { &mut report } else { &mut *out },
+                    reports.report(),
                     progress.as_ref(),
                     &mut prompt,
                 )
                 .await;
-                if json {
-                    reports.add_or_explain(
-                        &group.account.id,
-                        &report,
-                        &options.stacks,
-                        "not deleted",
-                    )?;
-                }
+                reports.end(&group.account.id, &options.stacks)?;
                 if let Err(failure) = destroyed {
                     if !remaining.is_empty() {
                         progress.note(&format!(
@@ -146,9 +133,7 @@ pub fn run(args: DestroyArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write)
                     failed = Some((group.account.id.clone(), failure));
                 }
             }
-            if json {
-                reports.write(stage.name, out)?;
-            }
+            reports.finish(stage.name)?;
             failed.map_or(Ok(()), |(_, failure)| Err(failure))
         });
     }

@@ -72,8 +72,8 @@ pub fn run(args: DiffArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) ->
             // Every account is compared; the first failure (a difference
             // under --fail) is the exit status.
             let mut first_failure = None;
-            let json = args.output == crate::output::Format::Json;
-            let mut reports = crate::accounts::JsonReports::default();
+            let mut reports =
+                crate::accounts::AccountReports::new(&mut *out, args.output, "not compared");
             for crate::accounts::Session {
                 group,
                 ids,
@@ -87,12 +87,12 @@ pub fn run(args: DiffArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) ->
                     concurrency: usize::from(args.concurrency),
                     output: args.output,
                 };
-                let mut report = Vec::new();
-                if !json {
+                if !reports.is_json() {
                     writeln!(
-                        out,
+                        reports.notes(),
                         "account {} (profile {}):",
-                        group.account.id, group.profile
+                        group.account.id,
+                        group.profile
                     )
                     .map_err(crate::output::unwritable)?;
                 }
@@ -102,19 +102,15 @@ pub fn run(args: DiffArgs, aws: &crate::aws::AwsOptions, out: &mut dyn Write) ->
                     &ids,
                     &options,
                     &clients,
-                    if json { &mut report } else { &mut *out },
+                    reports.report(),
                 )
                 .await;
-                if json {
-                    reports.add_or_explain(&group.account.id, &report, &ids, "not compared")?;
-                }
+                reports.end(&group.account.id, &ids)?;
                 if let Err(failure) = compared {
                     first_failure.get_or_insert(failure);
                 }
             }
-            if json {
-                reports.write(stage.name, out)?;
-            }
+            reports.finish(stage.name)?;
             first_failure.map_or(Ok(()), Err)
         });
     }

@@ -1,4 +1,5 @@
-//! `--output json` of a command run across accounts: each account's run
+//! The report of a command run across accounts. In text each account's
+//! report is printed as it comes. Under `--output json` each account's run
 //! writes the document it writes for one account, and they are merged into
 //! one of the same shape, so a script reading `.stacks[]` reads both
 //! accounts. Every object of a list (a stack, a retained resource) gains
@@ -10,17 +11,112 @@ use std::io::Write;
 use serde_json::{Map, Value};
 
 use crate::failure::{CommandResult, Failure};
-use crate::output::unwritable;
+use crate::output::{Format, unwritable};
+
+/// Where a command across accounts writes each account's report (see the
+/// module's comment).
+pub struct AccountReports<'o> {
+    out: &'o mut dyn Write,
+    /// `Some` under `--output json`.
+    json: Option<Captured>,
+}
+
+impl std::fmt::Debug for AccountReports<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountReports")
+            .field("json", &self.is_json())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The reports taken so far, and the one being written.
+struct Captured {
+    reports: JsonReports,
+    report: Vec<u8>,
+    stderr: std::io::Stderr,
+    /// The result of a stack whose account's run never reached it
+    /// ("not deployed").
+    not_run: &'static str,
+}
+
+impl<'o> AccountReports<'o> {
+    pub fn new(out: &'o mut dyn Write, format: Format, not_run: &'static str) -> Self {
+        let json = (format == Format::Json).then(|| Captured {
+            reports: JsonReports::default(),
+            report: Vec::new(),
+            stderr: std::io::stderr(),
+            not_run,
+        });
+        Self { out, json }
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.json.is_some()
+    }
+
+    /// Where an account's lines that are not its report go: the output in
+    /// text, standard error under `--output json`.
+    pub fn notes(&mut self) -> &mut dyn Write {
+        match &mut self.json {
+            Some(captured) => &mut captured.stderr,
+            None => &mut *self.out,
+        }
+    }
+
+    /// Where the next account's report goes; [`Self::end`] ends it.
+    pub fn report(&mut self) -> &mut dyn Write {
+        match &mut self.json {
+            Some(captured) => {
+                captured.report.clear();
+                &mut captured.report
+            }
+            None => &mut *self.out,
+        }
+    }
+
+    /// Takes the account's report, of its `stacks`.
+    pub fn end(&mut self, account: &str, stacks: &[String]) -> Result<(), Failure> {
+        match &mut self.json {
+            Some(captured) => {
+                let report = std::mem::take(&mut captured.report);
+                captured
+                    .reports
+                    .add_or_explain(account, &report, stacks, captured.not_run)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The `stacks` of `account`, not run after a failure in `failed`.
+    pub fn skipped(&mut self, account: &str, stacks: &[String], failed: &str) {
+        if let Some(captured) = &mut self.json {
+            captured.reports.not_run(
+                account,
+                stacks,
+                captured.not_run,
+                &format!("stopped after a failure in account {failed}"),
+            );
+        }
+    }
+
+    /// Prints the merged document under `--output json`.
+    pub fn finish(self, stage: &str) -> CommandResult {
+        match self.json {
+            Some(captured) => captured.reports.write(stage, self.out),
+            None => Ok(()),
+        }
+    }
+}
 
 /// The accounts' documents, in the order the accounts ran.
 #[derive(Debug, Default)]
-pub struct JsonReports {
+struct JsonReports {
     parts: Vec<(String, Value)>,
 }
 
 impl JsonReports {
     /// Takes what one account's run wrote under `--output json`.
-    pub fn add(&mut self, account: &str, written: &[u8]) -> Result<(), Failure> {
+    fn add(&mut self, account: &str, written: &[u8]) -> Result<(), Failure> {
         let document = serde_json::from_slice(written).map_err(|e| {
             Failure::usage(anyhow::Error::new(e).context(format!(
                 "the JSON report of account {account} is not JSON (a bug: please report it)"
@@ -33,7 +129,7 @@ impl JsonReports {
     /// [`Self::add`], or where the account's run failed before its report
     /// (a usage error, a refused preflight check: said on standard error)
     /// its `stacks` with `result`.
-    pub fn add_or_explain(
+    fn add_or_explain(
         &mut self,
         account: &str,
         written: &[u8],
@@ -54,7 +150,7 @@ impl JsonReports {
 
     /// The stacks of an account that did not run (a failure before it):
     /// each with `result` and the `reason`.
-    pub fn not_run(&mut self, account: &str, stacks: &[String], result: &str, reason: &str) {
+    fn not_run(&mut self, account: &str, stacks: &[String], result: &str, reason: &str) {
         let stacks = stacks
             .iter()
             .map(|id| serde_json::json!({ "id": id, "result": result, "reason": reason }))
@@ -66,7 +162,7 @@ impl JsonReports {
     }
 
     /// Writes the merged document.
-    pub fn write(self, stage: &str, out: &mut dyn Write) -> CommandResult {
+    fn write(self, stage: &str, out: &mut dyn Write) -> CommandResult {
         crate::output::json(out, &merge(stage, self.parts)).map_err(unwritable)
     }
 }
