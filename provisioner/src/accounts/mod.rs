@@ -86,16 +86,7 @@ pub fn groups(
         }
     }
     if groups.is_empty() {
-        if let Some(flag) = overrides.first() {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "--profile-for {}={}: stage {} names no accounts, it deploys into the account \
-                 of the credentials",
-                flag.account,
-                flag.profile,
-                manifest.stage
-            ))
-            .hint("drop --profile-for and choose the account with --profile"));
-        }
+        refuse_profile_for(overrides, &manifest.stage)?;
         return Ok(groups);
     }
     if !unplaced.is_empty() {
@@ -110,24 +101,7 @@ pub fn groups(
             crate::synth_output::synth_command(&manifest.stage, std::path::Path::new("."))
         )));
     }
-    for flag in overrides {
-        match groups.iter_mut().find(|g| g.account.id == flag.account) {
-            Some(group) => group.profile = flag.profile.clone(),
-            None => {
-                let known: Vec<&str> = groups.iter().map(|g| g.account.id.as_str()).collect();
-                return Err(Failure::usage(anyhow::anyhow!(
-                    "--profile-for names account {}, which stage {} does not deploy into (its \
-                     accounts: {})",
-                    flag.account,
-                    manifest.stage,
-                    known.join(", ")
-                ))
-                .hint(
-                    "correct the account id, or set the stage's accounts in stacks/src/stage.rs",
-                ));
-            }
-        }
-    }
+    apply_profile_for(&mut groups, overrides, &manifest.stage)?;
     // The data account first: the warehouse's loader runs on a schedule
     // and reads the lake, so the lake should exist before the loader's
     // first run; destroy reverses this, removing the reader before the
@@ -136,6 +110,43 @@ pub fn groups(
         groups.sort_by_key(|g| g.account.id != data);
     }
     Ok(groups)
+}
+
+/// `--profile-for` is refused for a stage of one account.
+fn refuse_profile_for(overrides: &[ProfileFor], stage: &str) -> Result<(), Failure> {
+    match overrides.first() {
+        Some(flag) => Err(Failure::usage(anyhow::anyhow!(
+            "--profile-for {}={}: stage {stage} names no accounts, it deploys into the account \
+             of the credentials",
+            flag.account,
+            flag.profile,
+        ))
+        .hint("drop --profile-for and choose the account with --profile")),
+        None => Ok(()),
+    }
+}
+
+/// Each `--profile-for` replaces its account's profile; an account the
+/// stage does not deploy into is refused.
+fn apply_profile_for(
+    groups: &mut [Group],
+    overrides: &[ProfileFor],
+    stage: &str,
+) -> Result<(), Failure> {
+    for flag in overrides {
+        let Some(group) = groups.iter_mut().find(|g| g.account.id == flag.account) else {
+            let known: Vec<&str> = groups.iter().map(|g| g.account.id.as_str()).collect();
+            return Err(Failure::usage(anyhow::anyhow!(
+                "--profile-for names account {}, which stage {stage} does not deploy into (its \
+                 accounts: {})",
+                flag.account,
+                known.join(", ")
+            ))
+            .hint("correct the account id, or set the stage's accounts in stacks/src/stage.rs"));
+        };
+        group.profile = flag.profile.clone();
+    }
+    Ok(())
 }
 
 /// `aws` with the group's profile (its region is the stage's, checked by
@@ -226,9 +237,6 @@ pub async fn sessions<'g>(
     Ok(sessions)
 }
 
-/// The engine (deploy, destroy) works in one session: stacks it is given
-/// must all be of one account, else they would all land in the account the
-/// credentials reach. The commands hand it one account's group at a time.
 /// One side of the stage an operator's command reads: its credentials'
 /// options, SDK configuration and CloudFormation client.
 #[derive(Debug, Clone)]
@@ -255,16 +263,7 @@ pub async fn sides(
     overrides: &[ProfileFor],
 ) -> Result<Sides, Failure> {
     let Some(accounts) = stage.cross_account() else {
-        if let Some(flag) = overrides.first() {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "--profile-for {}={}: stage {} names no accounts, it runs in the account of the \
-                 credentials",
-                flag.account,
-                flag.profile,
-                stage.name
-            ))
-            .hint("drop --profile-for and choose the account with --profile"));
-        }
+        refuse_profile_for(overrides, stage.name)?;
         let side = side(aws.clone(), stage.region).await;
         return Ok(Sides {
             data: side.clone(),
@@ -284,20 +283,7 @@ pub async fn sides(
         group(&accounts.data, "Storage"),
         group(&accounts.warehouse, "Warehouse"),
     ];
-    for flag in overrides {
-        let Some(group) = groups.iter_mut().find(|g| g.account.id == flag.account) else {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "--profile-for names account {}, which stage {} does not run in (its accounts: \
-                 {}, {})",
-                flag.account,
-                stage.name,
-                accounts.data.id,
-                accounts.warehouse.id
-            ))
-            .hint("correct the account id, or set the stage's accounts in stacks/src/stage.rs"));
-        };
-        group.profile = flag.profile.clone();
-    }
+    apply_profile_for(&mut groups, overrides, stage.name)?;
     let [data, warehouse] = groups;
     let (data_aws, _) = connect(aws, &data).await?;
     let (warehouse_aws, _) = connect(aws, &warehouse).await?;
@@ -313,6 +299,9 @@ async fn side(aws: AwsOptions, region: &str) -> Side {
     Side { aws, shared, cfn }
 }
 
+/// The engine (deploy, destroy) works in one session: stacks it is given
+/// must all be of one account, else they would all land in the account the
+/// credentials reach. The commands hand it one account's group at a time.
 pub fn check_selection(manifest: &Manifest, ids: &[String]) -> Result<(), Failure> {
     let mut accounts: Vec<&str> = manifest
         .stacks

@@ -180,14 +180,14 @@ impl Platform {
             .await
             .with_context(|| format!("reading s3://{}/{key}", self.names.lake_bucket))?
             .into_bytes();
-        let mut lines = body.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+        let lines = body.split(|b| *b == b'\n').filter(|l| !l.is_empty());
         Ok(match prefix {
             "rejected/" => LakeObject::Rejected(lines.count() as u64),
             "failed/" => LakeObject::Failed(lines.count() as u64),
             _ => {
                 let mut line_ids = Vec::new();
                 let mut count = 0;
-                for line in lines.by_ref() {
+                for line in lines {
                     count += 1;
                     let value: Value = serde_json::from_slice(line)
                         .with_context(|| format!("a line of {key} is not JSON"))?;

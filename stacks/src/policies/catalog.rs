@@ -175,12 +175,21 @@ fn build() -> Result<Catalog, TemplateFault> {
             file: policy.file(),
             problem,
         };
-        registry
-            .register_template_string(policy.name(), doc::blank_comments(policy.source()))
-            .map_err(|e| fault(e.to_string()))?;
+        register(&mut registry, policy.name(), policy.source()).map_err(fault)?;
         docs.insert(policy, doc::parse(policy.source()).map_err(fault)?);
     }
     Ok(Catalog { registry, docs })
+}
+
+/// Registers a template, its comments blanked ([`doc::blank_comments`]).
+pub(crate) fn register(
+    registry: &mut Handlebars<'static>,
+    name: &str,
+    source: &str,
+) -> Result<(), String> {
+    registry
+        .register_template_string(name, doc::blank_comments(source))
+        .map_err(|e| e.to_string())
 }
 
 /// A registry set up for policy JSON, with the shared partials: strict (a
@@ -193,7 +202,7 @@ pub(crate) fn registry() -> Result<Handlebars<'static>, (String, String)> {
     registry.register_helper("json", Box::new(json_helper));
     for (name, source) in PARTIALS {
         registry
-            .register_partial(name, super::doc::blank_comments(source))
+            .register_partial(name, doc::blank_comments(source))
             .map_err(|e| (format!("policies/{name}.partial.json.hbs"), e.to_string()))?;
     }
     Ok(registry)

@@ -160,9 +160,7 @@ pub(crate) fn render_source(
     };
     let mut registry =
         catalog::registry().map_err(|(file, problem)| PolicyError::Template { file, problem })?;
-    registry
-        .register_template_string(name, doc::blank_comments(source))
-        .map_err(|e| template_error(e.to_string()))?;
+    catalog::register(&mut registry, name, source).map_err(template_error)?;
     let doc = doc::parse(source).map_err(template_error)?;
     Template {
         name,
