@@ -15,6 +15,25 @@ pub struct Config {
     pub bucket: String,
     /// `INVOICES_TABLE` and `CUSTOMERS_TABLE`.
     pub tables: Tables,
+    /// How the accepted rows reach Redshift.
+    pub warehouse: Warehouse,
+}
+
+/// How the accepted rows reach Redshift.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warehouse {
+    /// The cluster is in this account: the import loads each file itself,
+    /// through the Data API, and merges Firehose's deliveries.
+    DataApi(DataApi),
+    /// `LAKE_BUCKET`: the cluster is in another account, which reads only
+    /// the lake's `raw/`. Each file's lines are handed to the lake
+    /// (`record::lake_imports`) and that account's loader COPYs them.
+    Lake { bucket: String },
+}
+
+/// The cluster the Data API loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataApi {
     /// `CLUSTER_IDENTIFIER`: the Redshift cluster the Data API runs on.
     pub cluster_identifier: String,
     /// `DATABASE`: the database of the warehouse table.
@@ -27,6 +46,18 @@ pub struct Config {
     /// `WAREHOUSE_TABLE`, default [`Config::DEFAULT_WAREHOUSE_TABLE`]: the
     /// table the warehouse-schema function creates.
     pub warehouse_table: TableName,
+    /// Where COPY reads the staged files: the bulk-import bucket.
+    pub staging_bucket: String,
+}
+
+impl Config {
+    /// The Data API load, `None` when the lines go to the lake.
+    pub fn data_api(&self) -> Option<&DataApi> {
+        match &self.warehouse {
+            Warehouse::DataApi(api) => Some(api),
+            Warehouse::Lake { .. } => None,
+        }
+    }
 }
 
 /// A missing or unusable environment variable.
@@ -54,6 +85,7 @@ impl Config {
     pub const SECRET_VAR: &'static str = "WAREHOUSE_SECRET_ARN";
     pub const COPY_ROLE_VAR: &'static str = "COPY_ROLE_ARN";
     pub const TABLE_VAR: &'static str = "WAREHOUSE_TABLE";
+    pub const LAKE_VAR: &'static str = "LAKE_BUCKET";
     /// The table warehouse-schema creates (and its views read).
     pub const DEFAULT_WAREHOUSE_TABLE: &'static str = "public.transactions";
 
@@ -63,22 +95,38 @@ impl Config {
 
     /// Reads the configuration through `var` (the environment in Lambda).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let read = |name: &'static str, what: &'static str| {
-            var(name)
-                .filter(|v| !v.is_empty())
-                .ok_or(ConfigError::Missing { name, what })
-        };
+        let read = |name, what| required(&var, name, what);
         let bucket = read(Self::BUCKET_VAR, "the bulk-import bucket name")?;
+        let tables = Tables {
+            invoices: read(Self::INVOICES_VAR, "the Invoices table name")?,
+            customers: read(Self::CUSTOMERS_VAR, "the Customers table name")?,
+        };
+        let warehouse = match var(Self::LAKE_VAR).filter(|v| !v.is_empty()) {
+            Some(lake) => Warehouse::Lake { bucket: lake },
+            None => Warehouse::DataApi(Self::data_api_from(&var, &bucket)?),
+        };
+        Ok(Config {
+            bucket,
+            tables,
+            warehouse,
+        })
+    }
+
+    fn data_api_from(
+        var: &impl Fn(&str) -> Option<String>,
+        bucket: &str,
+    ) -> Result<DataApi, ConfigError> {
+        let read = |name, what| required(var, name, what);
         let copy_role_arn = read(Self::COPY_ROLE_VAR, "the ARN of the cluster's COPY role")?;
         // Both are written inside SQL string literals of the COPY.
         for (name, value) in [
-            (Self::BUCKET_VAR, &bucket),
-            (Self::COPY_ROLE_VAR, &copy_role_arn),
+            (Self::BUCKET_VAR, bucket),
+            (Self::COPY_ROLE_VAR, copy_role_arn.as_str()),
         ] {
             if !is_sql_literal_safe(value) {
                 return Err(ConfigError::Invalid {
                     name,
-                    value: value.clone(),
+                    value: value.to_owned(),
                     why: "it contains a quote, backslash or control character",
                 });
             }
@@ -91,19 +139,26 @@ impl Config {
             value: table.clone(),
             why,
         })?;
-        Ok(Config {
-            bucket,
-            tables: Tables {
-                invoices: read(Self::INVOICES_VAR, "the Invoices table name")?,
-                customers: read(Self::CUSTOMERS_VAR, "the Customers table name")?,
-            },
+        Ok(DataApi {
             cluster_identifier: read(Self::CLUSTER_VAR, "the Redshift cluster identifier")?,
             database: read(Self::DATABASE_VAR, "the warehouse database name")?,
             secret_arn: read(Self::SECRET_VAR, "the ARN of the warehouse secret")?,
             copy_role_arn,
             warehouse_table,
+            staging_bucket: bucket.to_owned(),
         })
     }
+}
+
+/// The value of `name`, which the stack sets to `what`.
+fn required(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    what: &'static str,
+) -> Result<String, ConfigError> {
+    var(name)
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing { name, what })
 }
 
 /// A table name spliced into SQL: `table` or `schema.table`, each part a

@@ -12,7 +12,10 @@
 //!    `staging/{file}.stale.jsonl`, all as multipart uploads
 //!    ([`upload`]); the stale items are deleted from DynamoDB; then one
 //!    Redshift transaction loads the staged rows and removes the stale ones
-//!    ([`warehouse`]), and the file moves to `processed/`.
+//!    ([`warehouse`]), and the file moves to `processed/`. For a warehouse
+//!    in another account the rows, and every row of the earlier version,
+//!    go to a new version under the lake's `raw/imports/` instead, completed
+//!    by its `done.json`; that account's loader applies it.
 //!
 //! Pass 2 needs one invocation (it is quick: no per-row calls); when it
 //! cannot finish in time its uploads are aborted and the next run does it
@@ -24,6 +27,7 @@ use std::collections::VecDeque;
 use lambda_runtime::tracing;
 
 use crate::checkpoint::{self, Checkpoint};
+use crate::config::{DataApi, Warehouse};
 use crate::plan::{self, FilePlan, plan_rows, rejected_header};
 use crate::quarantine::quarantine;
 use crate::source::{self, ObjectRef, ParsedRow, RowStream};
@@ -33,6 +37,7 @@ use crate::{
     Clients, Config, FileError, FileStatus, FileSummary, INCOMING, Listed, Options, PROCESSED,
     REJECTED, STAGING, chain, copy_source, exists, statement_name,
 };
+use record::lake_imports::{self, Part};
 
 /// How a run left a file.
 enum Outcome {
@@ -238,20 +243,32 @@ async fn write_items(
 
 /// The three objects pass 2 writes.
 struct Uploads<'a> {
+    /// The accepted rows.
     staged: PartUpload<'a>,
-    stale: PartUpload<'a>,
+    /// What the earlier version stored that must go, as `removal` says.
+    removed: PartUpload<'a>,
+    removal: Removal,
     rejected: PartUpload<'a>,
 }
 
 impl Uploads<'_> {
     async fn abort(self) {
         self.staged.abort().await;
-        self.stale.abort().await;
+        self.removed.abort().await;
         self.rejected.abort().await;
     }
 }
 
-/// Pass 2: staged rows, rejected rows, stale rows and items, then the load.
+/// Where pass 2 writes the warehouse's lines.
+enum Handoff<'a> {
+    /// `staging/` of the bulk-import bucket, loaded through the Data API.
+    DataApi(&'a DataApi),
+    /// A new version under `raw/imports/` of the lake, stamped `stamp`.
+    Lake { bucket: &'a str, stamp: String },
+}
+
+/// Pass 2: staged rows, rejected rows, removed rows and stale items, then
+/// the load (or the lake version).
 async fn stage_and_load(
     clients: &Clients,
     config: &Config,
@@ -260,17 +277,37 @@ async fn stage_and_load(
     name: &str,
     summary: &mut FileSummary,
 ) -> Result<Outcome, FileError> {
-    let (s3, bucket) = (&clients.s3, config.bucket.as_str());
-    let upload = |key: String, content_type| {
+    let s3 = &clients.s3;
+    let handoff = match &config.warehouse {
+        Warehouse::DataApi(api) => Handoff::DataApi(api),
+        Warehouse::Lake { bucket } => Handoff::Lake {
+            bucket,
+            stamp: lake_imports::stamp(unix_millis_now()),
+        },
+    };
+    let upload = |bucket, key: String, content_type| {
         PartUpload::new(s3, bucket, key, content_type, options.part_bytes)
     };
-    let mut uploads = Uploads {
-        staged: upload(format!("{STAGING}{name}.jsonl"), "application/x-ndjson"),
-        stale: upload(
+    let (lines_bucket, staged_key, removed_key) = match &handoff {
+        Handoff::DataApi(_) => (
+            config.bucket.as_str(),
+            format!("{STAGING}{name}.jsonl"),
             format!("{STAGING}{name}.stale.jsonl"),
-            "application/x-ndjson",
         ),
-        rejected: upload(format!("{REJECTED}{name}"), "text/csv"),
+        Handoff::Lake { bucket, stamp } => (
+            *bucket,
+            lake_imports::key(name, stamp, Part::Rows),
+            lake_imports::key(name, stamp, Part::Replaced),
+        ),
+    };
+    let mut uploads = Uploads {
+        staged: upload(lines_bucket, staged_key, "application/x-ndjson"),
+        removed: upload(lines_bucket, removed_key, "application/x-ndjson"),
+        removal: match handoff {
+            Handoff::DataApi(_) => Removal::StaleIds,
+            Handoff::Lake { .. } => Removal::EarlierRows,
+        },
+        rejected: upload(&config.bucket, format!("{REJECTED}{name}"), "text/csv"),
     };
     let mut totals = Totals::default();
     let written = stage(
@@ -295,31 +332,79 @@ async fn stage_and_load(
     summary.rejected = totals.rejected;
     summary.removed = totals.removed;
     let staged_key = uploads.staged.key().to_owned();
-    let stale_key = uploads.stale.key().to_owned();
+    let removed_key = uploads.removed.key().to_owned();
     let staged = uploads.staged.finish().await?;
-    let stale = uploads.stale.finish().await?;
+    let removed = uploads.removed.finish().await?;
     uploads.rejected.finish().await?;
+    match handoff {
+        Handoff::DataApi(api) => {
+            let written = Staged {
+                staged: staged.then_some(staged_key.as_str()),
+                stale: removed.then_some(removed_key.as_str()),
+            };
+            load(clients, config, options, api, name, &totals, written).await?;
+        }
+        Handoff::Lake { bucket, stamp } => {
+            let done = serde_json::json!({
+                "file": name,
+                "source_etag": source.etag,
+                "rows": totals.stored,
+                "rejected": totals.rejected,
+                "replaced": removed,
+            });
+            let key = lake_imports::key(name, &stamp, Part::Done);
+            s3.put_object()
+                .bucket(bucket)
+                .key(&key)
+                .content_type("application/json")
+                .body(done.to_string().into_bytes().into())
+                .send()
+                .await
+                .map_err(|e| FileError::S3 {
+                    action: "writing",
+                    bucket: bucket.to_owned(),
+                    key,
+                    detail: chain(&e),
+                })?;
+        }
+    }
+    Ok(Outcome::Imported)
+}
 
+/// The staged objects of a Data API load, those written.
+struct Staged<'a> {
+    staged: Option<&'a str>,
+    stale: Option<&'a str>,
+}
+
+/// The Data API load of what pass 2 staged, then the staged objects
+/// removed.
+async fn load(
+    clients: &Clients,
+    config: &Config,
+    options: &Options,
+    api: &DataApi,
+    name: &str,
+    totals: &Totals,
+    written: Staged<'_>,
+) -> Result<(), FileError> {
     // One batch, one transaction: the table holds either the earlier
     // version's rows or this version's, never a mix. The earlier version's
     // dates too: its rows may lie outside this version's range and still
     // match a staged or stale line_id.
     let mut sqls = Vec::new();
-    let dates_of_both = match (totals.dates.clone(), &totals.earlier_dates) {
-        (Some(now), Some(earlier)) => Some(now.union(earlier)),
-        (now, earlier) => now.or_else(|| earlier.clone()),
-    };
-    if let (true, Some(dates)) = (staged, &dates_of_both) {
-        sqls.extend(warehouse::load_statements(config, &staged_key, dates));
+    let dates_of_both = union(totals.dates.clone(), &totals.earlier_dates);
+    if let (Some(key), Some(dates)) = (written.staged, &dates_of_both) {
+        sqls.extend(warehouse::load_statements(api, key, dates));
     }
-    if let (true, Some(dates)) = (stale, &totals.earlier_dates) {
-        sqls.extend(warehouse::remove_statements(config, &stale_key, dates));
+    if let (Some(key), Some(dates)) = (written.stale, &totals.earlier_dates) {
+        sqls.extend(warehouse::remove_statements(api, key, dates));
     }
     if !sqls.is_empty() {
-        sqls.insert(0, warehouse::lock_statement(config));
+        sqls.insert(0, warehouse::lock_statement(api));
         warehouse::run_batch(
             &clients.redshift_data,
-            config,
+            api,
             &statement_name(name),
             sqls,
             &options.poll,
@@ -329,11 +414,15 @@ async fn stage_and_load(
     }
     // The import is complete; a leftover staged object is harmless (the next
     // import of the same name overwrites it), so only log.
-    for (was_staged, key) in [(staged, &staged_key), (stale, &stale_key)] {
-        if !was_staged {
-            continue;
-        }
-        if let Err(error) = s3.delete_object().bucket(bucket).key(key).send().await {
+    for key in [written.staged, written.stale].into_iter().flatten() {
+        let deleted = clients
+            .s3
+            .delete_object()
+            .bucket(&config.bucket)
+            .key(key)
+            .send()
+            .await;
+        if let Err(error) = deleted {
             tracing::warn!(
                 key,
                 error = chain(&error),
@@ -341,7 +430,24 @@ async fn stage_and_load(
             );
         }
     }
-    Ok(Outcome::Imported)
+    Ok(())
+}
+
+/// What pass 2 writes of the earlier version's rows.
+#[derive(Debug, Clone, Copy)]
+enum Removal {
+    /// The `line_id`s the new version no longer has: the Data API load
+    /// bounds its deletes by the earlier version's dates itself.
+    StaleIds,
+    /// Every row it had: the loader in the other account deletes them by
+    /// `line_id` within their own dates, then inserts the new version.
+    EarlierRows,
+}
+
+fn unix_millis_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
 /// What pass 2 counted over the whole file.
@@ -415,10 +521,13 @@ async fn stage(
             uploads.rejected.write(&plan.rejected_csv).await?;
         }
         uploads.staged.write(&plan.staged).await?;
-        uploads
-            .stale
-            .write(&warehouse::stale_json_lines(&stale.line_ids))
-            .await?;
+        match uploads.removal {
+            Removal::StaleIds => {
+                let ids = warehouse::stale_json_lines(&stale.line_ids);
+                uploads.removed.write(&ids).await?
+            }
+            Removal::EarlierRows => uploads.removed.write(&earlier_plan.staged).await?,
+        }
         // After pass 1 wrote every new item: a failure leaves both versions'
         // items, never fewer than the file has.
         let outcome =

@@ -31,6 +31,14 @@
 //! the warehouse table, replacing by `line_id` ([`merge`]): the schedule
 //! that exists already, and the Data API rights the import has.
 //!
+//! A warehouse in another account (`LAKE_BUCKET` set, [`config::Warehouse`])
+//! is not loaded from here: that account reads only the lake's `raw/`. Each
+//! import is handed to the lake instead, as a version of its own under
+//! `raw/imports/{file}/{stamp}/` (`record::lake_imports`): the accepted
+//! rows, every row of the version it replaces, and `done.json` last; the
+//! other account's warehouse-loader applies the versions in order. There
+//! is no Firehose to merge, and no Data API call.
+//!
 //! A file is never half-imported silently. If any step fails the file
 //! stays in `incoming/`, the summary says why, and the invocation fails.
 //! The next run imports it again without duplicates: DynamoDB keys and
@@ -49,7 +57,9 @@
 //! `staging/`, `rejected/`, `processed/`, `checkpoints/`, `quarantine/`,
 //! AbortMultipartUpload in `staging/` and `rejected/`, DeleteObject in
 //! `incoming/`, `staging/` and `checkpoints/`, BatchWriteItem (puts and
-//! deletes), BatchExecuteStatement and DescribeStatement.
+//! deletes), BatchExecuteStatement and DescribeStatement; with `LAKE_BUCKET`,
+//! PutObject and AbortMultipartUpload in the lake's `raw/imports/` instead
+//! of the Data API.
 
 pub mod checkpoint;
 pub mod config;

@@ -1,5 +1,6 @@
 //! Entry point: builds the clients once and wires [`batch_import::handle`]
-//! and [`batch_import::merge_firehose_deliveries`] to the Lambda runtime.
+//! and (for a warehouse in this account) [`batch_import::merge_firehose_deliveries`]
+//! to the Lambda runtime.
 //! The EventBridge event's content is not used.
 
 use std::time::{Duration, SystemTime};
@@ -49,13 +50,16 @@ async fn main() -> Result<(), Error> {
             };
             // Firehose's deliveries first, so the files cannot use up the
             // time; the files are imported whatever became of the merge.
-            let merged = batch_import::merge_firehose_deliveries(
-                &clients.redshift_data,
-                config,
-                &options.poll,
-                options.deadline,
-            )
-            .await;
+            // A warehouse in another account merges its own loads.
+            let merged = match config.data_api() {
+                Some(api) => {
+                    let client = &clients.redshift_data;
+                    let deadline = options.deadline;
+                    batch_import::merge_firehose_deliveries(client, api, &options.poll, deadline)
+                        .await
+                }
+                None => Ok(()),
+            };
             let imported = batch_import::handle(clients, config, &options).await;
             merged?;
             let report = imported?.check()?;

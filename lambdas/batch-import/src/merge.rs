@@ -16,7 +16,7 @@
 use record::WAREHOUSE_COLUMNS;
 use tokio::time::Instant;
 
-use crate::config::Config;
+use crate::config::DataApi;
 use crate::warehouse::{PollPolicy, WarehouseError, run_batch};
 
 /// The temporary table of one merge: the staged rows, one per `line_id`.
@@ -24,9 +24,9 @@ pub use redshift_statements::merge::MERGE_TABLE;
 
 /// The statements of one merge, in order (see the module documentation):
 /// `redshift_statements::merge`'s, on the configured table.
-pub fn merge_statements(config: &Config) -> Vec<String> {
-    let table = config.warehouse_table.to_string();
-    let staging = config.warehouse_table.staging().to_string();
+pub fn merge_statements(api: &DataApi) -> Vec<String> {
+    let table = api.warehouse_table.to_string();
+    let staging = api.warehouse_table.staging().to_string();
     let columns: Vec<&str> = WAREHOUSE_COLUMNS.iter().map(|c| c.name).collect();
     redshift_statements::merge::merge_statements(&table, &staging, &columns)
 }
@@ -35,15 +35,15 @@ pub fn merge_statements(config: &Config) -> Vec<String> {
 /// `deadline`.
 pub async fn merge_firehose_deliveries(
     client: &aws_sdk_redshiftdata::Client,
-    config: &Config,
+    api: &DataApi,
     poll: &PollPolicy,
     deadline: Option<Instant>,
 ) -> Result<(), WarehouseError> {
     run_batch(
         client,
-        config,
+        api,
         "batch-import-merge-firehose",
-        merge_statements(config),
+        merge_statements(api),
         poll,
         deadline,
     )
@@ -54,8 +54,8 @@ pub async fn merge_firehose_deliveries(
 mod tests {
     use super::*;
 
-    fn config() -> Config {
-        Config::from_vars(|name| {
+    fn config() -> DataApi {
+        crate::Config::from_vars(|name| {
             Some(
                 match name {
                     "BULK_IMPORT_BUCKET" => "imports",
@@ -64,9 +64,12 @@ mod tests {
                 }
                 .to_owned(),
             )
-            .filter(|_| name != "WAREHOUSE_TABLE")
+            .filter(|_| !["WAREHOUSE_TABLE", "LAKE_BUCKET"].contains(&name))
         })
         .unwrap()
+        .data_api()
+        .unwrap()
+        .clone()
     }
 
     #[test]

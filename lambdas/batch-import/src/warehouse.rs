@@ -30,7 +30,7 @@ use record::LineId;
 use redshift_statements::{StatementError, Target, Wait};
 use tokio::time::Instant;
 
-use crate::config::Config;
+use crate::config::DataApi;
 
 /// The temporary table of one load; it lives for the Data API session of
 /// the batch only.
@@ -88,8 +88,8 @@ impl InvoiceDates {
 /// reading or writing it, so a concurrent Firehose COPY waits for this
 /// transaction (or this one for it) instead of failing either with
 /// error 1023 (see the module documentation).
-pub fn lock_statement(config: &Config) -> String {
-    format!("LOCK {}", config.warehouse_table)
+pub fn lock_statement(api: &DataApi) -> String {
+    format!("LOCK {}", api.warehouse_table)
 }
 
 /// How often and how long to wait for a statement.
@@ -138,12 +138,12 @@ pub enum WarehouseError {
 
 /// COPY of the JSON lines at `s3://{bucket}/{key}` into `table`, with the
 /// COPY role (`key` must be safe inside a SQL string literal).
-fn copy_into(config: &Config, table: &str, key: &str) -> String {
+fn copy_into(api: &DataApi, table: &str, key: &str) -> String {
     format!(
         "COPY {table} FROM 's3://{bucket}/{key}' IAM_ROLE '{role}' \
          FORMAT AS JSON 'auto' COMPUPDATE OFF STATUPDATE OFF",
-        bucket = config.bucket,
-        role = config.copy_role_arn,
+        bucket = api.staging_bucket,
+        role = api.copy_role_arn,
     )
 }
 
@@ -155,11 +155,11 @@ fn copy_into(config: &Config, table: &str, key: &str) -> String {
 /// row may have moved in time but keeps its `line_id`).
 /// `staged_key` must be safe inside a SQL string literal (checked by the
 /// caller: no quote, backslash or control character).
-pub fn load_statements(config: &Config, staged_key: &str, dates: &InvoiceDates) -> Vec<String> {
-    let table = &config.warehouse_table;
+pub fn load_statements(api: &DataApi, staged_key: &str, dates: &InvoiceDates) -> Vec<String> {
+    let table = &api.warehouse_table;
     vec![
         format!("CREATE TEMP TABLE {STAGE_TABLE} (LIKE {table})"),
-        copy_into(config, STAGE_TABLE, staged_key),
+        copy_into(api, STAGE_TABLE, staged_key),
         format!(
             "DELETE FROM {table} USING {STAGE_TABLE} WHERE {table}.line_id = {STAGE_TABLE}.line_id \
              AND {}",
@@ -178,14 +178,14 @@ pub fn load_statements(config: &Config, staged_key: &str, dates: &InvoiceDates) 
 /// thousands of rows, more than a Data API statement can hold. `dates` are
 /// those of the earlier version, where the stale rows came from.
 /// `stale_key` must be safe inside a SQL string literal.
-pub fn remove_statements(config: &Config, stale_key: &str, dates: &InvoiceDates) -> Vec<String> {
-    let table = &config.warehouse_table;
+pub fn remove_statements(api: &DataApi, stale_key: &str, dates: &InvoiceDates) -> Vec<String> {
+    let table = &api.warehouse_table;
     vec![
         format!(
             "CREATE TEMP TABLE {STALE_TABLE} (line_id VARCHAR({}) NOT NULL)",
             record::limits::LINE_ID_BYTES
         ),
-        copy_into(config, STALE_TABLE, stale_key),
+        copy_into(api, STALE_TABLE, stale_key),
         format!(
             "DELETE FROM {table} USING {STALE_TABLE} WHERE {table}.line_id = {STALE_TABLE}.line_id \
              AND {}",
@@ -217,16 +217,16 @@ pub fn is_sql_literal_safe(text: &str) -> bool {
 /// `poll.max_wait` and never past `deadline`.
 pub async fn run_batch(
     client: &aws_sdk_redshiftdata::Client,
-    config: &Config,
+    api: &DataApi,
     statement_name: &str,
     sqls: Vec<String>,
     poll: &PollPolicy,
     deadline: Option<Instant>,
 ) -> Result<(), WarehouseError> {
     let target = Target {
-        cluster_identifier: &config.cluster_identifier,
-        database: &config.database,
-        secret_arn: &config.secret_arn,
+        cluster_identifier: &api.cluster_identifier,
+        database: &api.database,
+        secret_arn: &api.secret_arn,
     };
     let wait = Wait {
         poll_interval: poll.interval,
@@ -271,8 +271,8 @@ mod tests {
         }
     }
 
-    fn test_config() -> Config {
-        Config::from_vars(|name| {
+    fn test_config() -> DataApi {
+        crate::Config::from_vars(|name| {
             Some(
                 match name {
                     "BULK_IMPORT_BUCKET" => "imports",
@@ -281,9 +281,12 @@ mod tests {
                 }
                 .to_owned(),
             )
-            .filter(|_| name != "WAREHOUSE_TABLE")
+            .filter(|_| !["WAREHOUSE_TABLE", "LAKE_BUCKET"].contains(&name))
         })
         .unwrap()
+        .data_api()
+        .unwrap()
+        .clone()
     }
 
     fn december_first() -> InvoiceDates {

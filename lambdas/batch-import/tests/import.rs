@@ -55,6 +55,10 @@ fn config() -> Config {
     .unwrap()
 }
 
+fn data_api() -> batch_import::config::DataApi {
+    config().data_api().unwrap().clone()
+}
+
 /// No real waiting; chunks and parts small enough that a day file is read
 /// in several chunks and staged in several parts.
 fn options() -> Options {
@@ -150,7 +154,7 @@ fn fake_s3(
     let put = mock!(aws_sdk_s3::Client::put_object).then_compute_output(move |request| {
         let key = request.key().unwrap().to_owned();
         assert!(
-            PUT_PREFIXES.iter().any(|prefix| key.starts_with(prefix)),
+            may_write(request.bucket().unwrap(), &key),
             "PutObject outside the policy: {key}"
         );
         let body = request.body().bytes().unwrap().to_vec();
@@ -199,6 +203,19 @@ const PUT_PREFIXES: [&str; 5] = [
     "quarantine/",
 ];
 
+/// The lake a two-account stage hands the warehouse's lines to.
+const LAKE: &str = "retail-lake";
+
+/// Whether the policy lets the function write `key` in `bucket`: the
+/// bulk-import bucket's [`PUT_PREFIXES`], and the lake's `raw/imports/`.
+fn may_write(bucket: &str, key: &str) -> bool {
+    match bucket {
+        BUCKET => PUT_PREFIXES.iter().any(|prefix| key.starts_with(prefix)),
+        LAKE => key.starts_with(record::lake_imports::IMPORTS_PREFIX),
+        _ => false,
+    }
+}
+
 /// A stand-in for S3's ETag: the same for the same bytes.
 fn etag(body: &[u8]) -> String {
     use std::hash::{Hash, Hasher};
@@ -226,7 +243,7 @@ fn multipart(
         mock!(aws_sdk_s3::Client::create_multipart_upload).then_compute_output(move |request| {
             let key = request.key().unwrap().to_owned();
             assert!(
-                PUT_PREFIXES.iter().any(|prefix| key.starts_with(prefix)),
+                may_write(request.bucket().unwrap(), &key),
                 "multipart upload outside the policy: {key}"
             );
             let mut uploads = u.lock().unwrap();
@@ -855,6 +872,125 @@ async fn a_corrected_file_with_fewer_lines_replaces_its_earlier_import_in_both_s
     );
 }
 
+/// A stage whose warehouse is in another account: `LAKE_BUCKET`, no
+/// cluster, secret or COPY role.
+fn lake_config() -> Config {
+    Config::from_vars(|name| {
+        let value = match name {
+            "BULK_IMPORT_BUCKET" => BUCKET,
+            "INVOICES_TABLE" => "Invoices",
+            "CUSTOMERS_TABLE" => "Customers",
+            "LAKE_BUCKET" => LAKE,
+            _ => return None,
+        };
+        Some(value.to_owned())
+    })
+    .unwrap()
+}
+
+/// The lake's import versions of `file`: stamp → the parts written.
+fn lake_versions(world: &World, file: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut versions: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for key in world.keys() {
+        if let Some(part) = record::lake_imports::parse(&key) {
+            assert_eq!(part.file, file, "{key}");
+            let body = String::from_utf8(world.object(&key).unwrap()).unwrap();
+            versions
+                .entry(part.stamp.to_owned())
+                .or_default()
+                .insert(part.part.file_name().to_owned(), body);
+        }
+    }
+    versions
+}
+
+#[tokio::test]
+async fn for_a_warehouse_in_another_account_each_import_is_a_new_lake_version_replacing_the_last() {
+    let (five, three) = five_then_three();
+    let world = World::new(
+        &[("incoming/day.csv", five.clone())],
+        StatusString::Finished,
+        None,
+    );
+    handle(&world.clients, &lake_config(), &options())
+        .await
+        .unwrap()
+        .check()
+        .unwrap();
+    world.drop_file("day.csv", &three);
+    let report = handle(&world.clients, &lake_config(), &options())
+        .await
+        .unwrap()
+        .check()
+        .unwrap();
+
+    assert_eq!((report.files[0].stored, report.files[0].removed), (3, 2));
+    assert!(
+        world.batches.lock().unwrap().is_empty(),
+        "no Data API call: the other account's loader COPYs the lake"
+    );
+    // DynamoDB, in this account, holds the file as dropped now.
+    let (invoices, customers) = expected_keys("day.csv", &three);
+    assert_eq!(world.stored_keys("Invoices"), invoices);
+    assert_eq!(world.stored_keys("Customers"), customers);
+    // Two versions, in import order; nothing staged in the bulk bucket.
+    let versions = lake_versions(&world, "day.csv");
+    let [(first_stamp, first), (second_stamp, second)]: [(String, _); 2] =
+        versions.into_iter().collect::<Vec<_>>().try_into().unwrap();
+    assert!(first_stamp < second_stamp);
+    let ids = |jsonl: &str| -> Vec<String> {
+        jsonl
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(line).unwrap()["line_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let lines = |range: std::ops::RangeInclusive<u64>| -> Vec<String> {
+        range.map(|line| line_id("day.csv", line)).collect()
+    };
+    // The first: its five rows, nothing replaced, then done.
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        ["done.json", "rows.jsonl"]
+    );
+    assert_eq!(ids(&first["rows.jsonl"]), lines(2..=6));
+    // The second: its three rows, and every row of the version it replaces
+    // (so lines 5 and 6 leave the warehouse, and line 3's old row wherever
+    // its date was).
+    assert_eq!(ids(&second["rows.jsonl"]), lines(2..=4));
+    assert_eq!(second["replaced.jsonl"], first["rows.jsonl"]);
+    let done: serde_json::Value = serde_json::from_str(&second["done.json"]).unwrap();
+    assert_eq!(done["file"], "day.csv");
+    assert_eq!(done["rows"], 3);
+    assert_eq!(done["replaced"], true);
+    // done.json is written after the parts it completes.
+    let puts = world.puts.lock().unwrap();
+    let position = |suffix: &str| {
+        puts.iter()
+            .position(|(key, _)| key.contains(&second_stamp) && key.ends_with(suffix))
+            .unwrap()
+    };
+    assert!(position("done.json") > position("rows.jsonl"));
+    assert!(position("done.json") > position("replaced.jsonl"));
+    assert!(!world.keys().iter().any(|key| key.starts_with("staging/")));
+    assert!(world.keys().contains(&"processed/day.csv".to_owned()));
+}
+
+#[test]
+fn a_lake_stage_needs_no_cluster_secret_or_copy_role() {
+    assert_eq!(
+        lake_config().warehouse,
+        batch_import::config::Warehouse::Lake {
+            bucket: LAKE.to_owned()
+        }
+    );
+    assert_eq!(lake_config().data_api(), None);
+}
+
 #[tokio::test]
 async fn a_failure_deleting_stale_items_leaves_the_file_in_incoming_and_the_next_run_converges() {
     let (five, three) = five_then_three();
@@ -1228,9 +1364,16 @@ fn the_summary_serialises_for_the_invocation_result() {
 fn configuration_names_the_missing_variable() {
     let error = Config::from_vars(|name| (name == "BULK_IMPORT_BUCKET").then(|| "b".to_owned()))
         .unwrap_err();
+    assert!(error.to_string().contains("INVOICES_TABLE"), "{error}");
+    let tables_only = |name: &str| {
+        ["BULK_IMPORT_BUCKET", "INVOICES_TABLE", "CUSTOMERS_TABLE"]
+            .contains(&name)
+            .then(|| "b".to_owned())
+    };
+    let error = Config::from_vars(tables_only).unwrap_err();
     assert!(error.to_string().contains("COPY_ROLE_ARN"), "{error}");
     assert_eq!(
-        config().warehouse_table.to_string(),
+        data_api().warehouse_table.to_string(),
         Config::DEFAULT_WAREHOUSE_TABLE
     );
 }
@@ -1241,7 +1384,7 @@ async fn firehose_deliveries_are_merged_in_one_batch_and_a_failed_merge_is_an_er
 
     batch_import::merge_firehose_deliveries(
         &world.clients.redshift_data,
-        &config(),
+        &data_api(),
         &options().poll,
         None,
     )
@@ -1251,13 +1394,13 @@ async fn firehose_deliveries_are_merged_in_one_batch_and_a_failed_merge_is_an_er
     {
         let batches = world.batches.lock().unwrap();
         assert_eq!(batches.len(), 1, "one batch: one transaction");
-        assert_eq!(batches[0], batch_import::merge_statements(&config()));
+        assert_eq!(batches[0], batch_import::merge_statements(&data_api()));
     }
 
     let failing = World::new(&[], StatusString::Failed, Some("ERROR: 1023"));
     let error = batch_import::merge_firehose_deliveries(
         &failing.clients.redshift_data,
-        &config(),
+        &data_api(),
         &options().poll,
         None,
     )

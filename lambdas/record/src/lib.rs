@@ -38,6 +38,7 @@ mod json_fields;
 mod json_plain;
 mod json_scalar;
 mod keyed;
+pub mod lake_imports;
 pub mod limits;
 mod line_id;
 mod money;
