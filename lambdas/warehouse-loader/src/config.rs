@@ -107,11 +107,18 @@ impl Config {
 
     /// Where the loads are recorded: beside the warehouse table.
     pub fn loads_table(&self) -> String {
-        let schema = self
-            .warehouse_table
+        format!("{}.lake_loads", self.schema())
+    }
+
+    /// Where the bulk imports' versions are recorded, beside the loads.
+    pub fn imports_table(&self) -> String {
+        format!("{}.lake_imports", self.schema())
+    }
+
+    fn schema(&self) -> &str {
+        self.warehouse_table
             .split_once('.')
-            .map_or("public", |(schema, _)| schema);
-        format!("{schema}.lake_loads")
+            .map_or("public", |(schema, _)| schema)
     }
 }
 

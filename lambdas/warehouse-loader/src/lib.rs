@@ -18,7 +18,10 @@
 //! 4. runs each load: its COPY manifest written to the load bucket, then
 //!    one transaction that COPYs it into the staging table, merges by
 //!    `line_id` (the public path's merge, so both paths are exactly once)
-//!    and records the days it completes ([`sql::load_statements`]).
+//!    and records the days it completes ([`sql::load_statements`]);
+//! 5. in a scheduled run, lists `raw/imports/` (the bulk imports the data
+//!    account hands over) and applies each complete version not loaded yet,
+//!    oldest first, one transaction each ([`imports`]).
 //!
 //! A failed load changes nothing and ends the run with an error; the next
 //! run plans the same objects again. A run near its deadline stops between
@@ -41,6 +44,7 @@
 //! function.
 
 pub mod config;
+pub mod imports;
 pub mod plan;
 pub mod sql;
 
@@ -152,8 +156,24 @@ pub struct Summary {
     pub too_recent: u64,
     pub unrecognised_keys: u64,
     pub loads: Vec<LoadReport>,
+    /// The bulk imports handed to the lake (scheduled runs only).
+    pub imports: Option<ImportsReport>,
     /// Why the run stopped before its last load, if it did.
     pub stopped: Option<String>,
+}
+
+/// The bulk imports of a run ([`imports`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportsReport {
+    pub keys_listed: u64,
+    /// Versions without `done.json`: still being written, or abandoned.
+    pub incomplete: u64,
+    pub unrecognised_keys: u64,
+    /// `{file}@{stamp}` of each version loaded, in order.
+    pub loaded: Vec<String>,
+    /// Complete versions left for the next run (the deadline came).
+    pub left: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,12 +183,23 @@ pub enum LoaderError {
          \"YYYY-MM-DD\"}} with from <= to"
     )]
     Request { event: String },
-    #[error("reading the loads table: {0}")]
-    State(StatementError),
-    #[error("reading the loads table's answer (statement {id}): {detail}")]
-    StateResult { id: String, detail: String },
-    #[error("the loads table answered a row that is not (day, loaded through, newest): {row}")]
-    StateRow { row: String },
+    #[error("reading {table}: {source}")]
+    State {
+        table: String,
+        source: StatementError,
+    },
+    #[error("reading {table}'s answer (statement {id}): {detail}")]
+    StateResult {
+        table: String,
+        id: String,
+        detail: String,
+    },
+    #[error("{table} answered a row that is not ({expected}): {row}")]
+    StateRow {
+        table: String,
+        expected: &'static str,
+        row: String,
+    },
     #[error("listing s3://{bucket}/{prefix}: {detail}")]
     List {
         bucket: String,
@@ -180,6 +211,16 @@ pub enum LoaderError {
         bucket: String,
         key: String,
         detail: String,
+    },
+    #[error(
+        "loading the import version {version} failed, nothing of it is recorded and the next run \
+         loads it again; {loaded} versions before it are recorded: {source}"
+    )]
+    LoadVersion {
+        /// `{file}@{stamp}`.
+        version: String,
+        loaded: usize,
+        source: StatementError,
     },
     #[error(
         "load {manifest} ({objects} objects) failed, nothing of it is recorded and the next run \
@@ -266,7 +307,11 @@ pub async fn handle(
     for load in rest {
         run.execute(load).await?;
     }
-    Ok(run.summary(days.len(), seen))
+    let imports = match request {
+        Request::Scheduled {} if run.stopped.is_none() => Some(run.load_imports().await?),
+        _ => None,
+    };
+    Ok(run.summary(days.len(), seen, imports))
 }
 
 /// The loads of a run, executed in order.
@@ -284,11 +329,7 @@ impl Run<'_> {
         if self.stopped.is_some() {
             return Ok(());
         }
-        if self
-            .options
-            .deadline
-            .is_some_and(|deadline| Instant::now() >= deadline)
-        {
+        if self.past_deadline() {
             self.stopped = Some(format!(
                 "the invocation's deadline came after {} loads; the next run goes on",
                 self.reports.len()
@@ -311,17 +352,12 @@ impl Run<'_> {
                 detail: S3Error(&error).to_string(),
             })?;
         let sqls = sql::load_statements(self.config, &key, &load, self.cutoff);
-        let wait = Wait {
-            poll_interval: self.options.poll_interval,
-            max_wait: Some(self.options.max_wait),
-            deadline: self.options.deadline,
-        };
         redshift_statements::run_batch(
             &self.clients.redshift_data,
             &target(self.config),
             "warehouse-loader-load",
             sqls,
-            &wait,
+            &self.wait(),
         )
         .await
         .map_err(|source| LoaderError::Load {
@@ -340,7 +376,68 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn summary(self, days_listed: usize, seen: Seen) -> Summary {
+    /// Every complete import version not loaded yet, oldest first, one
+    /// transaction each ([`imports::version_statements`]).
+    async fn load_imports(&mut self) -> Result<ImportsReport, LoaderError> {
+        let (listing, keys_listed) =
+            list_imports(&self.clients.s3, &self.config.lake_bucket).await?;
+        let mut report = ImportsReport {
+            keys_listed,
+            unrecognised_keys: listing.unrecognised,
+            ..ImportsReport::default()
+        };
+        if keys_listed == 0 {
+            // No import was ever handed over: no table to read.
+            return Ok(report);
+        }
+        let loaded =
+            read_imports_state(&self.clients.redshift_data, self.config, self.options).await?;
+        let pending = listing.pending(&loaded);
+        report.incomplete = pending.incomplete;
+        let total = pending.versions.len();
+        for version in pending.versions {
+            if self.past_deadline() {
+                report.left = total - report.loaded.len();
+                self.stopped = Some(format!(
+                    "the invocation's deadline came after {} import versions; the next run goes on",
+                    report.loaded.len()
+                ));
+                break;
+            }
+            let sqls = imports::version_statements(self.config, &version);
+            redshift_statements::run_batch(
+                &self.clients.redshift_data,
+                &target(self.config),
+                "warehouse-loader-import",
+                sqls,
+                &self.wait(),
+            )
+            .await
+            .map_err(|source| LoaderError::LoadVersion {
+                version: version.to_string(),
+                loaded: report.loaded.len(),
+                source,
+            })?;
+            report.loaded.push(version.to_string());
+        }
+        Ok(report)
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.options
+            .deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
+    }
+
+    fn wait(&self) -> Wait {
+        Wait {
+            poll_interval: self.options.poll_interval,
+            max_wait: Some(self.options.max_wait),
+            deadline: self.options.deadline,
+        }
+    }
+
+    fn summary(self, days_listed: usize, seen: Seen, imports: Option<ImportsReport>) -> Summary {
         Summary {
             cutoff: self.cutoff,
             days_listed,
@@ -349,6 +446,7 @@ impl Run<'_> {
             too_recent: seen.too_recent,
             unrecognised_keys: seen.unrecognised,
             loads: self.reports,
+            imports,
             stopped: self.stopped,
         }
     }
@@ -368,62 +466,152 @@ pub async fn read_state(
     config: &Config,
     options: &Options,
 ) -> Result<BTreeMap<NaiveDate, DayState>, LoaderError> {
-    let target = target(config);
-    let id = redshift_statements::submit_batch(
-        client,
-        &target,
-        "warehouse-loader-state",
-        sql::state_statements(config),
-    )
-    .await
-    .map_err(LoaderError::State)?;
-    let wait = Wait {
-        poll_interval: options.poll_interval,
-        max_wait: Some(options.max_wait),
-        deadline: options.deadline,
+    let query = Query {
+        name: "warehouse-loader-state",
+        table: config.loads_table(),
+        sqls: sql::state_statements(config),
+        sub_statement: sql::STATE_SUB_STATEMENT,
     };
-    redshift_statements::wait_for(client, &id, &wait)
-        .await
-        .map_err(LoaderError::State)?;
-    let result_id = format!("{id}:{}", sql::STATE_SUB_STATEMENT);
+    let rows = query.run(client, config, options).await?;
     let mut state = BTreeMap::new();
+    for row in rows {
+        let parsed = match row.as_slice() {
+            [
+                Field::StringValue(day),
+                Field::LongValue(loaded_through),
+                Field::LongValue(newest_object),
+            ] => sql::parse_day(day).map(|day| {
+                let day_state = DayState {
+                    loaded_through: *loaded_through,
+                    newest_object: *newest_object,
+                };
+                (day, day_state)
+            }),
+            _ => None,
+        };
+        let (day, day_state) = parsed.ok_or_else(|| LoaderError::StateRow {
+            table: config.loads_table(),
+            expected: "day, loaded through, newest",
+            row: format!("{row:?}"),
+        })?;
+        state.insert(day, day_state);
+    }
+    Ok(state)
+}
+
+/// The imports table: per file, the stamp of the last version loaded (see
+/// [`imports::state_statements`]).
+pub async fn read_imports_state(
+    client: &aws_sdk_redshiftdata::Client,
+    config: &Config,
+    options: &Options,
+) -> Result<BTreeMap<String, String>, LoaderError> {
+    let query = Query {
+        name: "warehouse-loader-imports-state",
+        table: config.imports_table(),
+        sqls: imports::state_statements(config),
+        sub_statement: imports::STATE_SUB_STATEMENT,
+    };
+    let rows = query.run(client, config, options).await?;
+    rows.into_iter()
+        .map(|row| match row.as_slice() {
+            [Field::StringValue(file), Field::StringValue(stamp)] => {
+                Ok((file.clone(), stamp.clone()))
+            }
+            _ => Err(LoaderError::StateRow {
+                table: config.imports_table(),
+                expected: "file name, stamp",
+                row: format!("{row:?}"),
+            }),
+        })
+        .collect()
+}
+
+/// A batch whose last statement's answer is read.
+struct Query {
+    name: &'static str,
+    /// The table read, for errors.
+    table: String,
+    sqls: Vec<String>,
+    /// Which statement of the batch answers (from 1).
+    sub_statement: usize,
+}
+
+impl Query {
+    /// Runs the batch, waits for it and reads every row of the answer.
+    async fn run(
+        self,
+        client: &aws_sdk_redshiftdata::Client,
+        config: &Config,
+        options: &Options,
+    ) -> Result<Vec<Vec<Field>>, LoaderError> {
+        let failed = |source| LoaderError::State {
+            table: self.table.clone(),
+            source,
+        };
+        let id = redshift_statements::submit_batch(client, &target(config), self.name, self.sqls)
+            .await
+            .map_err(failed)?;
+        let wait = Wait {
+            poll_interval: options.poll_interval,
+            max_wait: Some(options.max_wait),
+            deadline: options.deadline,
+        };
+        redshift_statements::wait_for(client, &id, &wait)
+            .await
+            .map_err(failed)?;
+        let result_id = format!("{id}:{}", self.sub_statement);
+        let mut rows = Vec::new();
+        let mut token = None;
+        loop {
+            let page = client
+                .get_statement_result()
+                .id(&result_id)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|error| LoaderError::StateResult {
+                    table: self.table.clone(),
+                    id: result_id.clone(),
+                    detail: DataApiError(&error).to_string(),
+                })?;
+            rows.extend(page.records().iter().cloned());
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(rows);
+            }
+        }
+    }
+}
+
+/// The keys under `raw/imports/`, grouped into versions, and how many.
+pub async fn list_imports(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<(imports::Listing, u64), LoaderError> {
+    let mut listing = imports::Listing::default();
+    let mut listed = 0;
     let mut token = None;
     loop {
-        let page = client
-            .get_statement_result()
-            .id(&result_id)
-            .set_next_token(token.take())
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(record::lake_imports::IMPORTS_PREFIX)
+            .set_continuation_token(token.take())
             .send()
             .await
-            .map_err(|error| LoaderError::StateResult {
-                id: result_id.clone(),
-                detail: DataApiError(&error).to_string(),
+            .map_err(|error| LoaderError::List {
+                bucket: bucket.to_owned(),
+                prefix: record::lake_imports::IMPORTS_PREFIX.to_owned(),
+                detail: S3Error(&error).to_string(),
             })?;
-        for row in page.records() {
-            let parsed = match row.as_slice() {
-                [
-                    Field::StringValue(day),
-                    Field::LongValue(loaded_through),
-                    Field::LongValue(newest_object),
-                ] => sql::parse_day(day).map(|day| {
-                    (
-                        day,
-                        DayState {
-                            loaded_through: *loaded_through,
-                            newest_object: *newest_object,
-                        },
-                    )
-                }),
-                _ => None,
-            };
-            let (day, day_state) = parsed.ok_or_else(|| LoaderError::StateRow {
-                row: format!("{row:?}"),
-            })?;
-            state.insert(day, day_state);
+        for object in page.contents() {
+            listed += 1;
+            listing.push(object.key().unwrap_or_default());
         }
-        token = page.next_token().map(str::to_owned);
+        token = page.next_continuation_token().map(str::to_owned);
         if token.is_none() {
-            return Ok(state);
+            return Ok((listing, listed));
         }
     }
 }

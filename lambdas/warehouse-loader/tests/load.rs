@@ -15,6 +15,7 @@ use aws_sdk_s3::primitives::DateTime;
 use aws_sdk_s3::types::{CommonPrefix, Object};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use chrono::NaiveDate;
+use record::lake_imports::Part;
 use warehouse_loader::{Clients, Config, LoaderError, Options, Request, handle};
 
 const LAKE: &str = "retail-prod-private-lake-111122223333";
@@ -61,8 +62,18 @@ fn object(key: &str, last_modified: i64) -> Object {
         .build()
 }
 
-/// The lake: its day partitions, and each prefix's pages of objects.
+/// The lake: its day partitions, and each prefix's pages of objects; no
+/// bulk import.
 fn lake(days: &[&str], pages: Vec<(&'static str, Option<&'static str>, Vec<Object>)>) -> Vec<Rule> {
+    lake_with_imports(days, pages, Vec::new())
+}
+
+/// The lake, with `imports` listed under `raw/imports/`.
+fn lake_with_imports(
+    days: &[&str],
+    pages: Vec<(&'static str, Option<&'static str>, Vec<Object>)>,
+    imports: Vec<String>,
+) -> Vec<Rule> {
     let prefixes: Vec<CommonPrefix> = days
         .iter()
         .map(|day| {
@@ -71,7 +82,15 @@ fn lake(days: &[&str], pages: Vec<(&'static str, Option<&'static str>, Vec<Objec
                 .build()
         })
         .collect();
+    let imports: Vec<Object> = imports.iter().map(|key| object(key, NOW - DAY)).collect();
     let mut rules = vec![
+        mock!(aws_sdk_s3::Client::list_objects_v2)
+            .match_requests(|r| r.bucket() == Some(LAKE) && r.prefix() == Some("raw/imports/"))
+            .then_output(move || {
+                ListObjectsV2Output::builder()
+                    .set_contents(Some(imports.clone()))
+                    .build()
+            }),
         mock!(aws_sdk_s3::Client::list_objects_v2)
             .match_requests(|r| r.bucket() == Some(LAKE) && r.delimiter() == Some("/"))
             .then_output(move || {
@@ -136,11 +155,45 @@ fn warehouse(
     load_status: StatusString,
     recorded: Arc<Mutex<Recorded>>,
 ) -> aws_sdk_redshiftdata::Client {
+    warehouse_with_imports(state, Vec::new(), load_status, recorded)
+}
+
+/// The warehouse, whose imports table answers `imports` (file, stamp).
+fn warehouse_with_imports(
+    state: Vec<(&'static str, i64, i64)>,
+    imports: Vec<(&'static str, &'static str)>,
+    load_status: StatusString,
+    recorded: Arc<Mutex<Recorded>>,
+) -> aws_sdk_redshiftdata::Client {
+    let state_of = |table: &'static str| {
+        move |r: &aws_sdk_redshiftdata::operation::batch_execute_statement::BatchExecuteStatementInput| {
+            r.sqls().len() == 2
+                && r.sqls()[0].starts_with(&format!("CREATE TABLE IF NOT EXISTS public.{table} "))
+        }
+    };
     let submit_state = mock!(aws_sdk_redshiftdata::Client::batch_execute_statement)
-        .match_requests(|r| {
-            r.sqls().len() == 2 && r.sqls()[0].starts_with("CREATE TABLE IF NOT EXISTS")
-        })
+        .match_requests(state_of("lake_loads"))
         .then_output(|| BatchExecuteStatementOutput::builder().id("state").build());
+    let submit_imports_state = mock!(aws_sdk_redshiftdata::Client::batch_execute_statement)
+        .match_requests(state_of("lake_imports"))
+        .then_output(|| BatchExecuteStatementOutput::builder().id("imports").build());
+    let imports_result = mock!(aws_sdk_redshiftdata::Client::get_statement_result)
+        .match_requests(|r| r.id() == Some("imports:2"))
+        .then_output(move || {
+            let records = imports
+                .iter()
+                .map(|(file, stamp)| {
+                    vec![
+                        Field::StringValue((*file).to_owned()),
+                        Field::StringValue((*stamp).to_owned()),
+                    ]
+                })
+                .collect();
+            GetStatementResultOutput::builder()
+                .set_records(Some(records))
+                .build()
+                .unwrap()
+        });
     let submit_load = mock!(aws_sdk_redshiftdata::Client::batch_execute_statement)
         .match_requests(|r| {
             r.cluster_identifier() == Some("retail-cluster")
@@ -156,7 +209,7 @@ fn warehouse(
         });
     let describe =
         mock!(aws_sdk_redshiftdata::Client::describe_statement).then_compute_output(move |r| {
-            let status = if r.id() == Some("state") {
+            let status = if matches!(r.id(), Some("state" | "imports")) {
                 StatusString::Finished
             } else {
                 load_status.clone()
@@ -192,7 +245,14 @@ fn warehouse(
     mock_client!(
         aws_sdk_redshiftdata,
         RuleMode::MatchAny,
-        [&submit_state, &submit_load, &describe, &result]
+        [
+            &submit_state,
+            &submit_imports_state,
+            &submit_load,
+            &describe,
+            &result,
+            &imports_result
+        ]
     )
 }
 
@@ -414,6 +474,115 @@ async fn a_run_past_its_deadline_starts_no_load_and_says_why() {
         Some("the invocation's deadline came after 0 loads; the next run goes on")
     );
     assert_eq!(summary.pending, 1, "planned, not loaded");
+    assert!(recorded.lock().unwrap().loads.is_empty());
+}
+
+fn import_key(file: &str, stamp: &str, part: Part) -> String {
+    record::lake_imports::key(file, stamp, part)
+}
+
+#[tokio::test]
+async fn a_scheduled_run_applies_each_complete_import_version_not_loaded_yet_in_order() {
+    const FIRST: &str = "20101202T020000.000Z";
+    const SECOND: &str = "20101203T020000.000Z";
+    const THIRD: &str = "20101204T020000.000Z";
+    let recorded = Arc::new(Mutex::new(Recorded::default()));
+    let mut keys = Vec::new();
+    // a.csv: the first version is loaded; two corrections since.
+    keys.push(import_key("a.csv", FIRST, Part::Rows));
+    keys.push(import_key("a.csv", FIRST, Part::Done));
+    for stamp in [SECOND, THIRD] {
+        for part in Part::ALL {
+            keys.push(import_key("a.csv", stamp, part));
+        }
+    }
+    // b.csv: being written.
+    keys.push(import_key("b.csv", THIRD, Part::Rows));
+    let rules = lake_with_imports(&[], vec![], keys);
+    let clients = Clients {
+        s3: s3(rules, recorded.clone()),
+        redshift_data: warehouse_with_imports(
+            vec![],
+            vec![("a.csv", FIRST)],
+            StatusString::Finished,
+            recorded.clone(),
+        ),
+    };
+    let summary = handle(&clients, &config(), Request::Scheduled {}, &options())
+        .await
+        .unwrap();
+
+    let imports = summary.imports.unwrap();
+    assert_eq!(imports.keys_listed, 9);
+    assert_eq!(
+        imports.loaded,
+        [format!("a.csv@{SECOND}"), format!("a.csv@{THIRD}")]
+    );
+    assert_eq!(imports.incomplete, 1, "b.csv has no done.json");
+    let recorded = recorded.lock().unwrap();
+    assert_eq!(recorded.loads.len(), 2, "one transaction per version");
+    for (sqls, stamp) in recorded.loads.iter().zip([SECOND, THIRD]) {
+        assert!(sqls[0].starts_with("LOCK "));
+        assert!(
+            sqls.iter()
+                .any(|sql| sql.contains(&format!("raw/imports/a.csv/{stamp}/replaced.jsonl"))),
+            "{sqls:#?}"
+        );
+        assert_eq!(
+            sqls.last().unwrap(),
+            &format!(
+                "INSERT INTO public.lake_imports (file_name, stamp) VALUES ('a.csv', '{stamp}')"
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_import_version_records_nothing_and_fails_the_run_naming_it() {
+    let recorded = Arc::new(Mutex::new(Recorded::default()));
+    const STAMP: &str = "20101202T020000.000Z";
+    let keys = vec![
+        import_key("a.csv", STAMP, Part::Rows),
+        import_key("a.csv", STAMP, Part::Done),
+    ];
+    let clients = Clients {
+        s3: s3(lake_with_imports(&[], vec![], keys), recorded.clone()),
+        redshift_data: warehouse(vec![], StatusString::Failed, recorded.clone()),
+    };
+    let error = handle(&clients, &config(), Request::Scheduled {}, &options())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, LoaderError::LoadVersion { loaded: 0, .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().starts_with(&format!(
+            "loading the import version a.csv@{STAMP} failed, nothing of it is recorded"
+        )),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_given_days_leaves_the_imports_to_the_schedule() {
+    let recorded = Arc::new(Mutex::new(Recorded::default()));
+    let keys = vec![import_key("a.csv", "20101202T020000.000Z", Part::Done)];
+    let clients = Clients {
+        s3: s3(
+            lake_with_imports(&[], vec![("raw/date=2010-12-01/", None, vec![])], keys),
+            recorded.clone(),
+        ),
+        redshift_data: warehouse(vec![], StatusString::Finished, recorded.clone()),
+    };
+    let request = Request::Days {
+        from: december(1),
+        to: december(1),
+    };
+    let summary = handle(&clients, &config(), request, &options())
+        .await
+        .unwrap();
+    assert_eq!(summary.imports, None);
     assert!(recorded.lock().unwrap().loads.is_empty());
 }
 
