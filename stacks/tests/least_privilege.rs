@@ -100,6 +100,14 @@ const ACTIONS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// SDKs a function never calls when its environment sets a variable:
+/// batch-import with `LAKE_BUCKET` (its warehouse in another account) hands
+/// its lines to the lake and runs no Data API statement
+/// (`batch_import::config::Warehouse::Lake`: no Firehose merge in its main,
+/// no load in `file::stage_and_load`).
+const UNUSED_SDKS: &[(&str, &str, &str)] =
+    &[("batch-import", "LAKE_BUCKET", "aws-sdk-redshiftdata")];
+
 /// Request parameters that need an action of their own: the Data API reads
 /// the secret named by `SecretArn` with the caller's credentials.
 /// <https://docs.aws.amazon.com/redshift/latest/mgmt/data-api-access.html>
@@ -319,7 +327,10 @@ mod source {
 /// those of the workspace crates it depends on. A dependency's every call
 /// counts, used or not: a shared crate is small and one job (the Data API
 /// batch, DynamoDB writes), so this over-counts nothing in practice.
-fn code_actions(function: &str) -> BTreeSet<String> {
+///
+/// Calls of the `unused_sdks` are left out: the function's configuration
+/// never reaches them ([`UNUSED_SDKS`]).
+fn code_actions(function: &str, unused_sdks: &[&str]) -> BTreeSet<String> {
     let mut actions = BTreeSet::new();
     let mut pending = vec![function.to_string()];
     let mut seen = BTreeSet::new();
@@ -342,7 +353,14 @@ fn code_actions(function: &str) -> BTreeSet<String> {
         for file in source::rust_files(&dir.join("src")) {
             let code = std::fs::read_to_string(&file).unwrap();
             for call in source::calls(&code) {
-                actions.extend(call_actions(&call, &sdks, &file));
+                let unused = ACTIONS.iter().any(|(sdk, operation, _)| {
+                    *operation == call.operation
+                        && unused_sdks.contains(sdk)
+                        && sdks.iter().any(|s| s == sdk)
+                });
+                if !unused {
+                    actions.extend(call_actions(&call, &sdks, &file));
+                }
             }
         }
     }
@@ -504,7 +522,16 @@ fn every_function_role_allows_exactly_what_its_code_and_triggers_use() {
             .collect();
         for (stack, template) in &stacks {
             for (id, name, role) in functions_of(template, &assets) {
-                let mut needed = code_actions(&name);
+                let environment = &template.resources[id.as_str()].properties.as_ref().unwrap()["Environment"]
+                    ["Variables"];
+                let unused_sdks: Vec<&str> = UNUSED_SDKS
+                    .iter()
+                    .filter(|(function, variable, _)| {
+                        *function == name && environment.get(variable).is_some()
+                    })
+                    .map(|(_, _, sdk)| *sdk)
+                    .collect();
+                let mut needed = code_actions(&name, &unused_sdks);
                 needed.extend(trigger_actions(template, &id));
                 let granted = granted_actions(template, &role);
                 let unused: Vec<_> = granted.difference(&needed).collect();

@@ -74,7 +74,6 @@ fn functions_of(stage: &Stage) -> Vec<&'static str> {
         .filter(|function| match *function {
             "firehose-transform" => !stage.private_warehouse(),
             "warehouse-loader" => stage.private_warehouse(),
-            "batch-import" => stage.cross_account().is_none(),
             _ => true,
         })
         .collect()

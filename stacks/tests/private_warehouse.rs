@@ -220,7 +220,7 @@ fn the_loader_runs_on_a_schedule_beside_the_cluster_with_the_lake_copy_role() {
 }
 
 #[test]
-fn the_two_accounts_hold_their_own_stacks_and_the_bulk_import_is_left_out() {
+fn the_two_accounts_hold_their_own_stacks_with_the_bulk_import_beside_its_files() {
     let accounts: BTreeMap<String, Option<String>> = synth(prod_private())
         .into_iter()
         .map(|(id, (account, _))| (id, account))
@@ -229,6 +229,7 @@ fn the_two_accounts_hold_their_own_stacks_and_the_bulk_import_is_left_out() {
         ("Api", DATA),
         ("Storage", DATA),
         ("Streaming", DATA),
+        ("Batch", DATA),
         ("Network", WAREHOUSE),
         ("Warehouse", WAREHOUSE),
         ("Loader", WAREHOUSE),
@@ -478,6 +479,108 @@ fn the_data_accounts_key_lets_the_warehouse_copy_decrypt_the_lake_through_s3_onl
             }
         })],
         "the warehouse account may decrypt with the data key, and only this"
+    );
+}
+
+/// The role of `function` in `template`, and the statements of its
+/// inline policies.
+fn role_statements(template: &Template, function: &str) -> Vec<Value> {
+    let role = props(template, function)["Role"]["Fn::GetAtt"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    props(template, &role)["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|policy| {
+            policy["PolicyDocument"]["Statement"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .collect()
+}
+
+#[test]
+fn across_accounts_the_bulk_import_hands_its_lines_to_the_lakes_raw_imports_and_runs_no_sql() {
+    let stacks = synth(prod_private());
+    let batch = &stacks["Batch"].1;
+    let variables = &props(batch, "BatchImportFunction")["Environment"]["Variables"];
+    assert_eq!(
+        variables["LAKE_BUCKET"]["Fn::ImportValue"],
+        "retail-prod-private-storage:LakeBucket:Ref"
+    );
+    for data_api in [
+        "CLUSTER_IDENTIFIER",
+        "WAREHOUSE_SECRET_ARN",
+        "COPY_ROLE_ARN",
+    ] {
+        assert!(variables.get(data_api).is_none(), "{data_api}");
+    }
+    let statements = role_statements(batch, "BatchImportFunction");
+    let text = serde_json::to_string(&statements).unwrap();
+    assert!(!text.contains("redshift-data:"), "no statement: {text}");
+    assert!(!text.contains("secretsmanager:"), "no secret: {text}");
+    assert!(
+        !text.contains("/staging/*"),
+        "nothing staged for COPY: {text}"
+    );
+    let lake: Vec<&Value> = statements
+        .iter()
+        .filter(|s| s.to_string().contains("LakeBucket"))
+        .collect();
+    let writes = lake
+        .iter()
+        .find(|s| s["Sid"] == "HandImportsToTheLake")
+        .unwrap();
+    assert_eq!(
+        writes["Action"],
+        json!(["s3:PutObject", "s3:AbortMultipartUpload"])
+    );
+    assert_eq!(
+        writes["Resource"]["Fn::Sub"][0], "${Bucket}/raw/imports/*",
+        "under raw/, the one prefix the warehouse account reads"
+    );
+    // The lake otherwise only in the key's condition: no read, list or delete.
+    assert!(
+        lake.iter()
+            .all(|s| s["Sid"] == "HandImportsToTheLake" || s["Sid"] == "EncryptLakeImports"),
+        "{lake:#?}"
+    );
+}
+
+#[test]
+fn across_accounts_the_warehouse_table_is_catalogued_in_its_own_account_through_its_vpc() {
+    let stacks = synth(prod_private());
+    let types = |stack: &str| -> Vec<String> {
+        stacks[stack]
+            .1
+            .resources
+            .values()
+            .map(|r| r.resource_type.clone())
+            .filter(|t| t.starts_with("AWS::Glue::"))
+            .collect()
+    };
+    assert_eq!(
+        types("Batch"),
+        ["AWS::Glue::Database", "AWS::Glue::Crawler"],
+        "the imported files"
+    );
+    let mut loader = types("Loader");
+    loader.sort();
+    assert_eq!(
+        loader,
+        [
+            "AWS::Glue::Connection",
+            "AWS::Glue::Crawler",
+            "AWS::Glue::Database"
+        ]
+    );
+    let connection = props(&stacks["Loader"].1, "WarehouseConnection");
+    assert_eq!(
+        connection["ConnectionInput"]["PhysicalConnectionRequirements"]["SubnetId"]["Fn::ImportValue"],
+        "retail-prod-private-network:PrivateSubnet1:Ref"
     );
 }
 

@@ -1,6 +1,12 @@
 //! Batch: the scheduled bulk import of CSV files into DynamoDB and
 //! Redshift, and the Glue catalog of what the platform holds (the imported
 //! files, and the warehouse table through a JDBC connection).
+//!
+//! Where the warehouse is in another account, the import hands each file's
+//! lines to the lake's `raw/imports/` instead of loading them (that
+//! account's loader does), and the warehouse table's catalog is in that
+//! account ([`warehouse_catalog`], in the Loader stack): a JDBC connection
+//! runs in the cluster's VPC.
 
 use std::collections::BTreeMap;
 
@@ -47,12 +53,24 @@ pub const BATCH_IMPORT_MEMORY_MB: i64 = 1024;
 /// When the crawlers refresh the catalog (daily, after the night's imports).
 pub const CRAWLER_SCHEDULE: &str = "cron(30 2 * * ? *)";
 
+/// Where the bulk import's warehouse lines go.
+#[derive(Debug)]
+pub enum ImportTarget<'a> {
+    /// The cluster in the stage's own account: loaded through the Data API,
+    /// and catalogued here through its VPC.
+    Warehouse {
+        warehouse: &'a Warehouse,
+        network: &'a Network,
+    },
+    /// The cluster in another account: the lake's `raw/imports/`.
+    Lake,
+}
+
 pub fn batch(
     stage: &Stage,
     assets: &AssetTable,
-    network: &Network,
     storage: &Storage,
-    warehouse: &Warehouse,
+    target: ImportTarget<'_>,
 ) -> Result<Stack, PlatformError> {
     let mut stack = Stack::new(
         "Batch",
@@ -60,6 +78,46 @@ pub fn batch(
          imported files and the warehouse table",
     )?;
 
+    let mut policy_context = BTreeMap::from([
+        ("bulk_import_bucket_arn", storage.bulk_import_bucket.arn()),
+        ("invoices_table_arn", storage.invoices_table.arn()),
+        ("customers_table_arn", storage.customers_table.arn()),
+        ("data_key_arn", storage.key.arn()),
+    ]);
+    let mut environment = BTreeMap::from([
+        ("BULK_IMPORT_BUCKET", storage.bulk_import_bucket.name()),
+        ("INVOICES_TABLE", storage.invoices_table.name()),
+        ("CUSTOMERS_TABLE", storage.customers_table.name()),
+    ]);
+    match &target {
+        ImportTarget::Warehouse { warehouse, .. } => {
+            policy_context.extend([
+                ("cluster_identifier", warehouse.cluster.id()),
+                ("warehouse_secret_arn", warehouse.owner_secret.arn()),
+            ]);
+            environment.extend([
+                ("CLUSTER_IDENTIFIER", warehouse.cluster.id()),
+                ("DATABASE", Expr::literal(DATABASE)),
+                // The schema owner: the merge locks, deletes and inserts.
+                ("WAREHOUSE_SECRET_ARN", warehouse.owner_secret.arn()),
+                ("COPY_ROLE_ARN", warehouse.copy_role.arn()),
+                ("WAREHOUSE_TABLE", Expr::literal(TRANSACTIONS_TABLE)),
+            ]);
+        }
+        ImportTarget::Lake => {
+            policy_context.insert("lake_bucket_arn", storage.lake_bucket.arn());
+            environment.insert("LAKE_BUCKET", storage.lake_bucket.name());
+        }
+    }
+    let description = match target {
+        ImportTarget::Warehouse { .. } => {
+            "Imports CSV files from incoming/ of the bulk-import bucket into DynamoDB and Redshift"
+        }
+        ImportTarget::Lake => {
+            "Imports CSV files from incoming/ of the bulk-import bucket into DynamoDB, and hands \
+             them to the lake's raw/imports/ for the warehouse account's loader"
+        }
+    };
     let import = add_function(
         &mut stack,
         stage,
@@ -68,29 +126,10 @@ pub fn batch(
         FunctionSpec {
             asset: "batch-import",
             id: "BatchImport",
-            description: "Imports CSV files from incoming/ of the bulk-import bucket into \
-                          DynamoDB and Redshift"
-                .into(),
+            description: description.into(),
             policy: Policy::LambdaBatchImport,
-            policy_context: BTreeMap::from([
-                ("bulk_import_bucket_arn", storage.bulk_import_bucket.arn()),
-                ("invoices_table_arn", storage.invoices_table.arn()),
-                ("customers_table_arn", storage.customers_table.arn()),
-                ("cluster_identifier", warehouse.cluster.id()),
-                ("warehouse_secret_arn", warehouse.owner_secret.arn()),
-                ("data_key_arn", storage.key.arn()),
-            ]),
-            environment: BTreeMap::from([
-                ("BULK_IMPORT_BUCKET", storage.bulk_import_bucket.name()),
-                ("INVOICES_TABLE", storage.invoices_table.name()),
-                ("CUSTOMERS_TABLE", storage.customers_table.name()),
-                ("CLUSTER_IDENTIFIER", warehouse.cluster.id()),
-                ("DATABASE", Expr::literal(DATABASE)),
-                // The schema owner: the merge locks, deletes and inserts.
-                ("WAREHOUSE_SECRET_ARN", warehouse.owner_secret.arn()),
-                ("COPY_ROLE_ARN", warehouse.copy_role.arn()),
-                ("WAREHOUSE_TABLE", Expr::literal(TRANSACTIONS_TABLE)),
-            ]),
+            policy_context,
+            environment,
             memory_mb: BATCH_IMPORT_MEMORY_MB,
             timeout_seconds: BATCH_IMPORT_TIMEOUT_SECONDS,
             // One run at a time: a slow run and the next schedule must not
@@ -132,18 +171,28 @@ pub fn batch(
         },
     )?;
 
-    catalog(&mut stack, stage, network, storage, warehouse)?;
+    let database = catalog_database(&mut stack, stage)?;
+    files_crawler(&mut stack, storage, &database)?;
+    if let ImportTarget::Warehouse { warehouse, network } = target {
+        warehouse_crawler(&mut stack, stage, network, warehouse, &database)?;
+    }
     Ok(stack)
 }
 
-fn catalog(
+/// The Glue catalog of the warehouse table in the warehouse's own account
+/// (a stage across two accounts): a database of its own, and the crawler.
+pub fn warehouse_catalog(
     stack: &mut Stack,
     stage: &Stage,
     network: &Network,
-    storage: &Storage,
     warehouse: &Warehouse,
 ) -> Result<(), PlatformError> {
-    let database = stack.add(
+    let database = catalog_database(stack, stage)?;
+    warehouse_crawler(stack, stage, network, warehouse, &database)
+}
+
+fn catalog_database(stack: &mut Stack, stage: &Stage) -> Result<Handle<Database>, PlatformError> {
+    Ok(stack.add(
         "CatalogDatabase",
         Database {
             catalog_id: Expr::account_id().into(),
@@ -153,13 +202,22 @@ fn catalog(
                 description: opt("Imported CSV files and the Redshift transactions table"),
             },
         },
-    )?;
-    // Never delete catalog tables on a schema change: log it instead.
-    let schema_change_policy = || SchemaChangePolicy {
+    )?)
+}
+
+/// Never delete catalog tables on a schema change: log it instead.
+fn schema_change_policy() -> SchemaChangePolicy {
+    SchemaChangePolicy {
         update_behavior: "UPDATE_IN_DATABASE".into(),
         delete_behavior: "LOG".into(),
-    };
+    }
+}
 
+fn files_crawler(
+    stack: &mut Stack,
+    storage: &Storage,
+    database: &Handle<Database>,
+) -> Result<(), PlatformError> {
     let files_role = glue_role(
         stack,
         "FilesCrawlerRole",
@@ -197,7 +255,18 @@ fn catalog(
         },
         Options::new().metadata(checkov_skip(&[CRAWLER_SECURITY_CONFIGURATION_SKIP])),
     )?;
+    Ok(())
+}
 
+/// The JDBC connection to the warehouse (in the cluster's VPC, as the
+/// read-only user) and the crawler of its transactions table.
+fn warehouse_crawler(
+    stack: &mut Stack,
+    stage: &Stage,
+    network: &Network,
+    warehouse: &Warehouse,
+    database: &Handle<Database>,
+) -> Result<(), PlatformError> {
     let subnet = &network.subnets[0];
     let connection = stack.add(
         "WarehouseConnection",
@@ -240,7 +309,7 @@ fn catalog(
             "subnet_id": to_json(&subnet.id()),
             "security_group_id": to_json(&network.glue_security_group.group_id()),
             "warehouse_secret_arn": to_json(&warehouse.reader_secret.arn()),
-            "data_key_arn": to_json(&storage.key.arn()),
+            "data_key_arn": to_json(&warehouse.key.arn()),
         }),
     )?;
     stack.add_with(

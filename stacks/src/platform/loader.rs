@@ -30,6 +30,7 @@ use super::PlatformError;
 use super::alarms::{add_alarm_topic, notify};
 use super::cross_account::CrossAccountNames;
 use super::function::{FunctionSpec, add_function, checkov_skip, to_json};
+use super::network::Network;
 use super::role::add_role;
 use super::storage::Storage;
 use super::storage::deny_insecure_transport;
@@ -141,11 +142,15 @@ pub fn lake_load(
 }
 
 /// The loader's stack: the function and its schedule.
+/// `catalog`: where the warehouse has an account of its own, the Glue
+/// catalog of its table is built here, on the cluster's network (the data
+/// account's Batch stack catalogues the imported files).
 pub fn loader(
     stage: &Stage,
     assets: &AssetTable,
     warehouse: &Warehouse,
     same_account: Option<&Storage>,
+    catalog: Option<&Network>,
 ) -> Result<Stack, PlatformError> {
     let load = warehouse
         .lake_load
@@ -276,5 +281,8 @@ pub fn loader(
         "The loader (invoke it with {\"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\"} to load \
          those days again)",
     )?;
+    if let Some(network) = catalog {
+        super::batch::warehouse_catalog(&mut stack, stage, network, warehouse)?;
+    }
     Ok(stack)
 }

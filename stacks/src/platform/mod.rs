@@ -55,8 +55,8 @@ pub enum PlatformError {
 /// does, from the lake; where the warehouse has an account of its own,
 /// its stacks (Network, Warehouse, Loader) deploy there, the others in the
 /// data account, and nothing references across the two (see
-/// [`cross_account`]). The Batch stack is left out of a two-account stage:
-/// batch-import loads Redshift through the Data API of its own account.
+/// [`cross_account`]). There batch-import hands its lines to the lake for
+/// the loader, and the warehouse table's catalog is in the Loader stack.
 pub fn platform(stage: &Stage, assets: &AssetTable) -> Result<App, PlatformError> {
     let mut app = App::new(stage.prefix());
     let names = cross_account::CrossAccountNames::of(stage)?;
@@ -80,13 +80,18 @@ pub fn platform(stage: &Stage, assets: &AssetTable) -> Result<App, PlatformError
     let firehose = (!stage.private_warehouse()).then_some(&warehouse);
     let (streaming_stack, streaming) = streaming::streaming(stage, assets, &storage, firehose)?;
     let api_stack = api::api(stage, assets, &storage, &streaming)?;
-    let batch_stack = names
-        .is_none()
-        .then(|| batch::batch(stage, assets, &network, &storage, &warehouse))
-        .transpose()?;
+    let import_target = match &names {
+        None => batch::ImportTarget::Warehouse {
+            warehouse: &warehouse,
+            network: &network,
+        },
+        Some(_) => batch::ImportTarget::Lake,
+    };
+    let batch_stack = batch::batch(stage, assets, &storage, import_target)?;
+    let warehouse_catalog = names.is_some().then_some(&network);
     let loader_stack = stage
         .private_warehouse()
-        .then(|| loader::loader(stage, assets, &warehouse, same_account))
+        .then(|| loader::loader(stage, assets, &warehouse, same_account, warehouse_catalog))
         .transpose()?;
     let (data, warehouse_account) = match &names {
         Some(names) => (
@@ -105,7 +110,7 @@ pub fn platform(stage: &Stage, assets: &AssetTable) -> Result<App, PlatformError
         (Some(warehouse_stack), warehouse_account),
         (Some(streaming_stack), data),
         (Some(api_stack), data),
-        (batch_stack, data),
+        (Some(batch_stack), data),
         (loader_stack, warehouse_account),
     ] {
         if let Some(stack) = stack {
