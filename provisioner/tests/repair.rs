@@ -195,13 +195,9 @@ async fn a_writer_that_crashes_leaves_its_records_saved_with_the_error() {
     assert_eq!(keys(&s3, LAKE).await, [key]);
 }
 
-fn config() -> batch_import::Config {
-    batch_import::Config {
-        bucket: "retail-dev-imports".into(),
-        tables: record::dynamodb::Tables {
-            invoices: "Invoices".into(),
-            customers: "Customers".into(),
-        },
+fn config() -> batch_import::config::DataApi {
+    batch_import::config::DataApi {
+        staging_bucket: "retail-dev-imports".into(),
         cluster_identifier: "retail-dev-cluster".into(),
         database: "retail".into(),
         secret_arn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:wh".into(),

@@ -76,7 +76,7 @@ pub fn partition(lake_bucket: &str, day: NaiveDate) -> Source {
 /// Loads one day (`objects` lake objects) and says how it went.
 pub async fn load_day(
     data_api: &aws_sdk_redshiftdata::Client,
-    config: &batch_import::Config,
+    config: &batch_import::config::DataApi,
     lake_bucket: &str,
     day: NaiveDate,
     objects: usize,

@@ -223,7 +223,7 @@ struct ManifestEntry {
 }
 
 /// The warehouse a manifest loads into, or why there is none.
-pub type WarehouseTarget<'a> = Result<&'a batch_import::Config, String>;
+pub type WarehouseTarget<'a> = Result<&'a batch_import::config::DataApi, String>;
 
 /// Every COPY manifest under `errors/` of the staging bucket, loaded into
 /// staging and merged. Other objects there (records the transform
@@ -278,7 +278,7 @@ async fn load_manifest(
     data_api: &aws_sdk_redshiftdata::Client,
     bucket: &str,
     key: &str,
-    config: &batch_import::Config,
+    config: &batch_import::config::DataApi,
     wait: &redshift_statements::Wait,
 ) -> Outcome {
     let source = Source::Manifest {

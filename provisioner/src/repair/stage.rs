@@ -14,20 +14,16 @@ pub fn output<'a>(stack: &'a StackState, key: &str) -> Result<&'a str, String> {
     })
 }
 
-/// The warehouse the stage loads into, as batch-import is configured with
-/// it: the cluster, secret and COPY role from the Warehouse stack, the
-/// bucket and tables from Storage.
+/// The warehouse the stage loads into, as batch-import's Data API load is
+/// configured with it: the cluster, secret and COPY role from the
+/// Warehouse stack, the bulk-import bucket from Storage.
 pub fn warehouse_config(
     storage: &StackState,
     warehouse: &StackState,
-) -> Result<batch_import::Config, String> {
+) -> Result<batch_import::config::DataApi, String> {
     use stacks::platform::warehouse::{DATABASE, TRANSACTIONS_TABLE};
-    Ok(batch_import::Config {
-        bucket: output(storage, "BulkImportBucketName")?.to_owned(),
-        tables: record::dynamodb::Tables {
-            invoices: output(storage, "InvoicesTableName")?.to_owned(),
-            customers: output(storage, "CustomersTableName")?.to_owned(),
-        },
+    Ok(batch_import::config::DataApi {
+        staging_bucket: output(storage, "BulkImportBucketName")?.to_owned(),
         cluster_identifier: output(warehouse, "ExportClusterRef")?.to_owned(),
         database: DATABASE.to_owned(),
         secret_arn: output(warehouse, "SecretArn")?.to_owned(),

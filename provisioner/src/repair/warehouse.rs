@@ -8,7 +8,7 @@
 //! A reload that fails changes nothing (the transaction rolls back), and
 //! one that runs twice replaces the rows it loaded the first time.
 
-use batch_import::Config;
+use batch_import::config::DataApi as Config;
 use redshift_statements::{StatementError, Target, Wait};
 
 /// What a COPY reads.
@@ -108,11 +108,7 @@ pub(crate) mod tests {
 
     pub fn config() -> Config {
         Config {
-            bucket: "retail-dev-imports".into(),
-            tables: record::dynamodb::Tables {
-                invoices: "Invoices".into(),
-                customers: "Customers".into(),
-            },
+            staging_bucket: "retail-dev-imports".into(),
             cluster_identifier: "retail-dev-cluster".into(),
             database: "retail".into(),
             secret_arn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:wh".into(),
