@@ -201,20 +201,31 @@ fn a_stack_without_data_is_not_drawn_as_an_empty_box() {
     assert!(!graph.to_dot().contains("cluster_Network"));
 }
 
-/// The README shows `provisioner graph --stage prod` as it is: this fails
-/// when the platform changes and the picture does not.
+/// The README shows `provisioner graph` of `prod` and of `prod-private` as
+/// they are, in that order: this fails when the platform changes and the
+/// pictures do not (`UPDATE_README=1` rewrites them; review the diff).
 #[test]
-fn the_readme_picture_is_the_prod_graph() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("README.md beside the workspace");
-    let picture = readme
-        .split("```mermaid\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("a ```mermaid block in README.md");
-    let prod = Graph::from_stacks(&platform(Stage::named("prod").unwrap())).to_mermaid();
-    assert_eq!(
-        picture, prod,
-        "README's picture is stale: replace it with `provisioner graph --stage prod`"
-    );
+fn the_readme_pictures_are_the_prod_and_prod_private_graphs() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+    let mut readme = std::fs::read_to_string(path).expect("README.md beside the workspace");
+    for (n, stage) in ["prod", "prod-private"].into_iter().enumerate() {
+        let picture = readme
+            .split("```mermaid\n")
+            .nth(n + 1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap_or_else(|| panic!("README.md has no ```mermaid block {} ({stage})", n + 1))
+            .to_owned();
+        let graph = Graph::from_stacks(&platform(Stage::named(stage).unwrap())).to_mermaid();
+        if std::env::var_os("UPDATE_README").is_some() {
+            readme = readme.replacen(&picture, &graph, 1);
+            std::fs::write(path, &readme).unwrap();
+            continue;
+        }
+        assert_eq!(
+            picture,
+            graph,
+            "README's picture {} is stale: replace it with `provisioner graph --stage {stage}`",
+            n + 1
+        );
+    }
 }
