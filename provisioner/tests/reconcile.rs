@@ -119,6 +119,62 @@ async fn the_lake_reader_returns_every_line_of_the_days_asked_and_a_resent_line_
     assert_eq!(all.len(), 5);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bulk_file_handed_to_the_lake_counts_as_its_newest_complete_version_on_its_days() {
+    use record::lake_imports::{Part, key};
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    lake_with_a_resent_line(&s3, "lake").await;
+    let (first, correction) = ("20101206T020000.000Z", "20101207T020000.000Z");
+    let rows = |lines: &[(&str, &str)]| -> String {
+        lines.iter().map(|(date, id)| lake_line(date, id)).collect()
+    };
+    // The first version had two lines; the correction keeps one, moved to
+    // December 2nd, and adds one on the 5th.
+    put(
+        &s3,
+        "lake",
+        &key("day.csv", first, Part::Rows),
+        rows(&[
+            ("2010-12-01 10:00:00", "f-1"),
+            ("2010-12-01 11:00:00", "f-2"),
+        ]),
+    )
+    .await;
+    put(&s3, "lake", &key("day.csv", first, Part::Done), "{}".into()).await;
+    put(
+        &s3,
+        "lake",
+        &key("day.csv", correction, Part::Rows),
+        rows(&[
+            ("2010-12-02 10:00:00", "f-1"),
+            ("2010-12-05 10:00:00", "f-3"),
+        ]),
+    )
+    .await;
+    put(
+        &s3,
+        "lake",
+        &key("day.csv", correction, Part::Done),
+        "{}".into(),
+    )
+    .await;
+
+    let mut lines = lake::read(&s3, "lake", range(1, 2)).await.unwrap();
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            Sighting::new(day(1), "c-1"),
+            Sighting::new(day(1), "c-2"),
+            Sighting::new(day(1), "c-2"),
+            Sighting::new(day(2), "c-3"),
+            Sighting::new(day(2), "f-1"),
+        ],
+        "the correction's lines of the days asked, none of the first version's"
+    );
+}
+
 async fn invoices_table(client: &aws_sdk_dynamodb::Client, table: &str) {
     let key = |name: &str, kind| {
         KeySchemaElement::builder()

@@ -1,9 +1,14 @@
 //! The lake's lines: every object under `raw/date=YYYY-MM-DD/` of the days
-//! asked for, read line by line. Each line is a warehouse JSON row
+//! asked for, and the bulk imports handed to the lake (a stage whose
+//! warehouse is in another account): of each file under `raw/imports/`,
+//! the rows of its newest complete version (`record::lake_imports`), the
+//! file as last dropped. Each line is a warehouse JSON row
 //! (`record::WarehouseRow`, written by lake-writer's `objects::plan` and by
-//! batch-import) carrying `line_id` and `invoice_date`. The same line id in
-//! two objects is a client's resend: it is returned twice, for the
-//! comparison to report.
+//! batch-import) carrying `line_id` and `invoice_date`; lines of days
+//! outside the range are left out. The same line id in two objects is a
+//! client's resend: it is returned twice, for the comparison to report.
+
+use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -52,7 +57,8 @@ pub async fn read(
     bucket: &str,
     range: DayRange,
 ) -> Result<Vec<Sighting>, LakeError> {
-    let keys = keys(s3, bucket, range).await?;
+    let mut keys = keys(s3, bucket, range).await?;
+    keys.extend(import_keys(s3, bucket).await?);
     let mut objects = futures_util::stream::iter(keys)
         .map(|key| read_object(s3, bucket, key))
         .buffer_unordered(CONCURRENT_GETS);
@@ -60,6 +66,8 @@ pub async fn read(
     while let Some(object) = objects.next().await {
         lines.extend(object?);
     }
+    // A bulk file's rows span any days.
+    lines.retain(|line| range.contains(line.day));
     Ok(lines)
 }
 
@@ -122,6 +130,63 @@ pub async fn keys(
     }
 }
 
+/// The rows of each bulk import's newest complete version.
+pub async fn import_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<String>, AwsError> {
+    let prefix = record::lake_imports::IMPORTS_PREFIX;
+    let mut listed = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("listing s3://{bucket}/{prefix}"), e))?;
+        listed.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .map(str::to_owned),
+        );
+        token = page.next_continuation_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(newest_complete_rows(listed.iter().map(String::as_str)));
+        }
+    }
+}
+
+/// Of `keys` (under `raw/imports/`), the `rows.jsonl` of each file's newest
+/// version with its `done.json`: a version still being written, or
+/// abandoned, is not the file's. A newest version without rows (a
+/// correction that left no valid line) gives none.
+pub fn newest_complete_rows<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    use record::lake_imports::{Part, key, parse};
+    // (file, stamp) → (has rows, is done)
+    let mut versions: BTreeMap<(&str, &str), (bool, bool)> = BTreeMap::new();
+    for part in keys.into_iter().filter_map(parse) {
+        let version = versions.entry((part.file, part.stamp)).or_default();
+        match part.part {
+            Part::Rows => version.0 = true,
+            Part::Done => version.1 = true,
+            Part::Replaced => {}
+        }
+    }
+    // Stamps sort as time: the last complete version of each file wins.
+    let mut newest: BTreeMap<&str, (&str, bool)> = BTreeMap::new();
+    for ((file, stamp), (rows, done)) in versions {
+        if done {
+            newest.insert(file, (stamp, rows));
+        }
+    }
+    newest
+        .into_iter()
+        .filter(|(_, (_, rows))| *rows)
+        .map(|(file, (stamp, _))| key(file, stamp, Part::Rows))
+        .collect()
+}
+
 /// The day of `raw/date=YYYY-MM-DD/...`.
 pub fn partition_day(key: &str) -> Option<chrono::NaiveDate> {
     day_of(key.strip_prefix(RAW_PREFIX)?)
@@ -182,6 +247,34 @@ mod tests {
                 .to_string()
                 .starts_with("s3://lake/raw/date=2010-12-01/a.jsonl line 2: "),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn a_bulk_file_counts_as_its_newest_complete_version() {
+        use record::lake_imports::{Part, key};
+        let (old, new, writing) = (
+            "20101202T020000.000Z",
+            "20101203T020000.000Z",
+            "20101204T020000.000Z",
+        );
+        let keys = [
+            key("a.csv", old, Part::Rows),
+            key("a.csv", old, Part::Done),
+            key("a.csv", new, Part::Rows),
+            key("a.csv", new, Part::Replaced),
+            key("a.csv", new, Part::Done),
+            key("a.csv", writing, Part::Rows),
+            // b.csv's correction left no valid line: nothing of it counts.
+            key("b.csv", old, Part::Rows),
+            key("b.csv", old, Part::Done),
+            key("b.csv", new, Part::Replaced),
+            key("b.csv", new, Part::Done),
+            "raw/imports/notes.txt".to_owned(),
+        ];
+        assert_eq!(
+            newest_complete_rows(keys.iter().map(String::as_str)),
+            [key("a.csv", new, Part::Rows)]
         );
     }
 
