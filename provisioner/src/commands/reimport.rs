@@ -1,9 +1,11 @@
 //! `provisioner reimport`: days of the lake loaded into the warehouse
-//! again (`repair::reimport`), one transaction per day, with a progress
-//! bar on a terminal; a table or `--output json`. Exit 0 when every day
-//! the lake has was loaded, 1 when a load failed (the days before it are
-//! loaded; run again from that day), 2 when nothing was done (bad days,
-//! stage or warehouse not deployed, credentials).
+//! again (`repair::reimport`), one transaction per day, then the rows of
+//! those days of each bulk file handed to the lake, one transaction per
+//! file, with a progress bar on a terminal; a table or `--output json`.
+//! Exit 0 when every day the lake has (and every bulk file) was loaded, 1
+//! when a load failed (the days before it are loaded; run again from that
+//! day), 2 when nothing was done (bad days, stage or warehouse not
+//! deployed, credentials).
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -18,7 +20,7 @@ use crate::commands::reconcile::deployed;
 use crate::commands::session;
 use crate::failure::{CommandResult, Failure};
 use crate::output::Format as Output;
-use crate::repair::reimport::{self, DayLoad, DayOutcome};
+use crate::repair::reimport::{self, DayLoad, DayOutcome, ImportLoad, ImportOutcome};
 use crate::repair::stage::{output, warehouse_config};
 
 /// `provisioner reimport` arguments.
@@ -68,18 +70,22 @@ pub fn run(args: ReimportArgs, aws: &AwsOptions, out: &mut dyn Write) -> Command
         let config = warehouse_config(&storage, &warehouse).map_err(usage)?;
         let lake_bucket = output(&storage, "LakeBucketName").map_err(usage)?;
         let s3 = crate::aws::s3_client(&data.shared, &data.aws);
+        let listing = |e: crate::deploy::error::AwsError| {
+            Failure::usage(anyhow!(e)).hint("check the credentials, --profile and --region")
+        };
         let days = reimport::lake_days(&s3, lake_bucket, args.from, args.to)
             .await
-            .map_err(|e| {
-                Failure::usage(anyhow!(e)).hint("check the credentials, --profile and --region")
-            })?;
+            .map_err(listing)?;
+        let bulk_files = crate::reconcile::lake::import_keys(&s3, lake_bucket)
+            .await
+            .map_err(listing)?;
         let data_api = aws_sdk_redshiftdata::Client::new(&warehouse_side.shared);
         let wait = redshift_statements::Wait {
             poll_interval: session::poll_interval(aws),
             max_wait: Some(DAY_MAX_WAIT),
             deadline: None,
         };
-        let bar = progress(days.len() as u64);
+        let bar = progress((days.len() + bulk_files.len()) as u64);
         let mut loads = Vec::new();
         for (day, objects) in days {
             bar.set_message(day.to_string());
@@ -94,11 +100,31 @@ pub fn run(args: ReimportArgs, aws: &AwsOptions, out: &mut dyn Write) -> Command
                 break;
             }
         }
+        let mut imports = Vec::new();
+        let days_loaded = !loads
+            .iter()
+            .any(|l| matches!(l.outcome, DayOutcome::Failed { .. }));
+        for rows_key in bulk_files.iter().filter(|_| days_loaded) {
+            bar.set_message(rows_key.clone());
+            let days = (args.from, args.to);
+            let load =
+                reimport::load_import(&data_api, &config, lake_bucket, rows_key, days, &wait).await;
+            bar.inc(1);
+            let failed = matches!(load.outcome, ImportOutcome::Failed { .. });
+            imports.push(load);
+            if failed {
+                break;
+            }
+        }
         bar.finish_and_clear();
+        let loaded = Loaded {
+            days: &loads,
+            imports: &imports,
+        };
         report(
             &args.stage,
             &config.warehouse_table.to_string(),
-            &loads,
+            &loaded,
             args.output,
             out,
         )
@@ -118,6 +144,13 @@ fn progress(days: u64) -> ProgressBar {
     ProgressBar::with_draw_target(Some(days), target).with_style(style)
 }
 
+/// What a reimport loaded: the days, then the bulk files.
+#[derive(Debug)]
+pub struct Loaded<'a> {
+    pub days: &'a [DayLoad],
+    pub imports: &'a [ImportLoad],
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Report<'a> {
@@ -125,17 +158,20 @@ struct Report<'a> {
     table: &'a str,
     loaded: usize,
     days: &'a [DayLoad],
+    /// Bulk files handed to the lake (a stage across two accounts).
+    imports: &'a [ImportLoad],
 }
 
-/// Prints each day's outcome; a failed day is exit code 1.
+/// Prints each day's and bulk file's outcome; a failed one is exit code 1.
 pub fn report(
     stage: &str,
     table: &str,
-    loads: &[DayLoad],
+    loaded: &Loaded<'_>,
     output: Output,
     out: &mut dyn Write,
 ) -> CommandResult {
-    let loaded = loads
+    let days_loaded = loaded
+        .days
         .iter()
         .filter(|l| l.outcome == DayOutcome::Loaded)
         .count();
@@ -144,40 +180,56 @@ pub fn report(
             let report = Report {
                 stage,
                 table,
-                loaded,
-                days: loads,
+                loaded: days_loaded,
+                days: loaded.days,
+                imports: loaded.imports,
             };
             serde_json::to_writer_pretty(&mut *out, &report)
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(out))
         }
-        Output::Text => write_text(stage, table, loaded, loads, out),
+        Output::Text => write_text(stage, table, days_loaded, loaded, out),
     };
     written.map_err(|e| Failure::usage(anyhow::Error::new(e).context("writing the report")))?;
-    match loads.iter().find_map(|l| match &l.outcome {
+    if let Some((day, reason)) = loaded.days.iter().find_map(|l| match &l.outcome {
         DayOutcome::Failed { reason } => Some((l.day, reason)),
         _ => None,
     }) {
-        None => Ok(()),
-        Some((day, reason)) => Err(Failure::failed(anyhow!(
+        return Err(Failure::failed(anyhow!(
             "stage {stage}: loading {day} failed (the days before it are loaded): {reason}"
         ))
         .hint(format!(
             "fix the cause and run again from that day: provisioner reimport --stage {stage} \
              --from {day} --to ...; a day loaded twice keeps one row per line"
-        ))),
+        )));
+    }
+    match loaded.imports.iter().find_map(|l| match &l.outcome {
+        ImportOutcome::Failed { reason } => Some((l, reason)),
+        ImportOutcome::Loaded => None,
+    }) {
+        None => Ok(()),
+        Some((file, reason)) => Err(Failure::failed(anyhow!(
+            "stage {stage}: loading bulk file {} (version {}) failed (the days and the files \
+             before it are loaded): {reason}",
+            file.file,
+            file.stamp
+        ))
+        .hint(
+            "fix the cause and run the same reimport again: what is loaded twice keeps one row \
+             per line",
+        )),
     }
 }
 
 fn write_text(
     stage: &str,
     table: &str,
-    loaded: usize,
-    loads: &[DayLoad],
+    days_loaded: usize,
+    loaded: &Loaded<'_>,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     writeln!(out, "{:<10} {:>8}  outcome", "day", "objects")?;
-    for load in loads {
+    for load in loaded.days {
         let outcome = match &load.outcome {
             DayOutcome::Loaded => "loaded",
             DayOutcome::NotInLake => "not in the lake",
@@ -187,8 +239,29 @@ fn write_text(
     }
     writeln!(
         out,
-        "reimport {stage}: {loaded} of {} days loaded into {table} (merged by line_id)",
-        loads.len()
+        "reimport {stage}: {days_loaded} of {} days loaded into {table} (merged by line_id)",
+        loaded.days.len()
+    )?;
+    if loaded.imports.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\n{:<20}  {:<30}  outcome", "version", "bulk file")?;
+    for import in loaded.imports {
+        let outcome = match import.outcome {
+            ImportOutcome::Loaded => "loaded",
+            ImportOutcome::Failed { .. } => "FAILED",
+        };
+        writeln!(out, "{:<20}  {:<30}  {outcome}", import.stamp, import.file)?;
+    }
+    let files_loaded = loaded
+        .imports
+        .iter()
+        .filter(|l| l.outcome == ImportOutcome::Loaded)
+        .count();
+    writeln!(
+        out,
+        "reimport {stage}: the rows of those days of {files_loaded} of {} bulk files loaded",
+        loaded.imports.len()
     )
 }
 
@@ -219,8 +292,18 @@ mod tests {
             ),
         ];
         let mut out = Vec::new();
-        let failure =
-            report("dev", "public.transactions", &loads, Output::Text, &mut out).unwrap_err();
+        let loaded = Loaded {
+            days: &loads,
+            imports: &[],
+        };
+        let failure = report(
+            "dev",
+            "public.transactions",
+            &loaded,
+            Output::Text,
+            &mut out,
+        )
+        .unwrap_err();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "\
@@ -244,10 +327,86 @@ reimport dev: 1 of 3 days loaded into public.transactions (merged by line_id)
     fn json_lists_each_day_with_its_outcome() {
         let loads = [load(1, 12, DayOutcome::Loaded)];
         let mut out = Vec::new();
-        report("dev", "public.transactions", &loads, Output::Json, &mut out).unwrap();
+        let loaded = Loaded {
+            days: &loads,
+            imports: &[],
+        };
+        report(
+            "dev",
+            "public.transactions",
+            &loaded,
+            Output::Json,
+            &mut out,
+        )
+        .unwrap();
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json["loaded"], 1);
         assert_eq!(json["days"][0]["day"], "2010-12-01");
         assert_eq!(json["days"][0]["outcome"], "loaded");
+        assert_eq!(json["imports"], serde_json::json!([]));
+    }
+
+    fn import(file: &str, outcome: ImportOutcome) -> ImportLoad {
+        ImportLoad {
+            file: file.into(),
+            stamp: "20101207T020000.000Z".into(),
+            outcome,
+        }
+    }
+
+    #[test]
+    fn bulk_files_follow_the_days_and_a_failed_one_is_exit_1_saying_to_run_again() {
+        let loads = [load(1, 12, DayOutcome::Loaded)];
+        let imports = [
+            import("a.csv", ImportOutcome::Loaded),
+            import(
+                "b.csv",
+                ImportOutcome::Failed {
+                    reason: "Data API statement s ended FAILED: ERROR".into(),
+                },
+            ),
+        ];
+        let loaded = Loaded {
+            days: &loads,
+            imports: &imports,
+        };
+        let mut out = Vec::new();
+        let failure = report(
+            "prod-private",
+            "public.transactions",
+            &loaded,
+            Output::Text,
+            &mut out,
+        )
+        .unwrap_err();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.ends_with(
+                "\
+version               bulk file                       outcome
+20101207T020000.000Z  a.csv                           loaded
+20101207T020000.000Z  b.csv                           FAILED
+reimport prod-private: the rows of those days of 1 of 2 bulk files loaded
+"
+            ),
+            "{text}"
+        );
+        assert_eq!(failure.code, ExitCode::Failed);
+        assert!(
+            failure.to_string().contains("loading bulk file b.csv"),
+            "{failure}"
+        );
+
+        let mut out = Vec::new();
+        let _ = report(
+            "prod-private",
+            "public.transactions",
+            &loaded,
+            Output::Json,
+            &mut out,
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(json["imports"][1]["file"], "b.csv");
+        assert_eq!(json["imports"][1]["outcome"], "failed");
     }
 }

@@ -7,6 +7,11 @@
 //!
 //! The lake is listed first: COPY fails on a prefix with no objects, and
 //! a day the lake does not have is worth saying, not an error.
+//!
+//! Bulk files handed to the lake (a stage whose warehouse is in another
+//! account, `record::lake_imports`) are not in the day partitions: the
+//! rows of each file's newest complete version are loaded too, those of
+//! the days asked only, one transaction per file ([`load_import`]).
 
 use std::collections::BTreeMap;
 
@@ -38,6 +43,62 @@ pub enum DayOutcome {
     Failed {
         reason: String,
     },
+}
+
+/// What happened to one bulk file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportLoad {
+    /// The file's name under `incoming/`.
+    pub file: String,
+    /// The version loaded: its newest complete one.
+    pub stamp: String,
+    #[serde(flatten)]
+    pub outcome: ImportOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum ImportOutcome {
+    Loaded,
+    Failed { reason: String },
+}
+
+/// Loads the rows of `from..=to` of the bulk version whose `rows.jsonl` is
+/// `rows_key` and says how it went.
+pub async fn load_import(
+    data_api: &aws_sdk_redshiftdata::Client,
+    config: &batch_import::config::DataApi,
+    lake_bucket: &str,
+    rows_key: &str,
+    days: (NaiveDate, NaiveDate),
+    wait: &redshift_statements::Wait,
+) -> ImportLoad {
+    let version = record::lake_imports::parse(rows_key);
+    let (file, stamp) = version.map_or((rows_key, ""), |v| (v.file, v.stamp));
+    let source = Source::Prefix {
+        bucket: lake_bucket.to_owned(),
+        prefix: rows_key.to_owned(),
+    };
+    let loaded = warehouse::load_within(
+        data_api,
+        config,
+        "provisioner reimport",
+        &source,
+        days,
+        wait,
+    )
+    .await;
+    ImportLoad {
+        file: file.to_owned(),
+        stamp: stamp.to_owned(),
+        outcome: match loaded {
+            Ok(()) => ImportOutcome::Loaded,
+            Err(e) => ImportOutcome::Failed {
+                reason: e.to_string(),
+            },
+        },
+    }
 }
 
 /// The days of `from..=to` with the number of lake objects each holds
@@ -220,6 +281,62 @@ mod tests {
             reason.contains("ended FAILED: ERROR: Load into table"),
             "{reason}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_bulk_file_loads_the_rows_of_the_days_asked_without_touching_what_is_staged() {
+        let key = record::lake_imports::key(
+            "day.csv",
+            "20101207T020000.000Z",
+            record::lake_imports::Part::Rows,
+        );
+        let source = Source::Prefix {
+            bucket: "retail-lake".into(),
+            prefix: key.clone(),
+        };
+        let expected =
+            warehouse::load_within_statements(&config(), &source, december(1), december(2))
+                .unwrap();
+        assert_eq!(
+            expected[1],
+            "CREATE TEMP TABLE reload_within_days (LIKE public.transactions_staging)"
+        );
+        assert!(expected[2].starts_with("COPY reload_within_days ("));
+        assert!(expected[2].contains(&format!("FROM 's3://retail-lake/{key}'")));
+        assert_eq!(
+            expected[3],
+            "INSERT INTO public.transactions_staging SELECT * FROM reload_within_days WHERE \
+             invoice_date >= '2010-12-01' AND invoice_date < '2010-12-03'"
+        );
+        assert_eq!(
+            expected[5..],
+            batch_import::merge_statements(&config())[1..],
+            "then the merge"
+        );
+        assert!(
+            expected
+                .iter()
+                .all(|sql| !sql.starts_with("DELETE FROM public.transactions_staging WHERE"))
+        );
+        let (client, submit) = data_api(expected, StatusString::Finished, None);
+        let load = load_import(
+            &client,
+            &config(),
+            "retail-lake",
+            &key,
+            (december(1), december(2)),
+            &wait(),
+        )
+        .await;
+        assert_eq!(
+            load,
+            ImportLoad {
+                file: "day.csv".into(),
+                stamp: "20101207T020000.000Z".into(),
+                outcome: ImportOutcome::Loaded
+            }
+        );
+        assert_eq!(submit.num_calls(), 1);
     }
 
     #[test]

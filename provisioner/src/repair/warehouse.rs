@@ -9,6 +9,7 @@
 //! one that runs twice replaces the rows it loaded the first time.
 
 use batch_import::config::DataApi as Config;
+use chrono::NaiveDate;
 use redshift_statements::{StatementError, Target, Wait};
 
 /// What a COPY reads.
@@ -43,6 +44,15 @@ pub struct UnsafeLiteral {
 /// list and options (`stacks::platform::streaming::COPY_OPTIONS`): lake
 /// lines and Firehose's files are the same warehouse JSON rows.
 pub fn copy_statement(config: &Config, source: &Source) -> Result<String, UnsafeLiteral> {
+    copy_into(
+        config,
+        &config.warehouse_table.staging().to_string(),
+        source,
+    )
+}
+
+/// The COPY of `source` into `table` (staging's columns and options).
+fn copy_into(config: &Config, table: &str, source: &Source) -> Result<String, UnsafeLiteral> {
     let url = source.url();
     for (what, value) in [("S3 location", &url), ("COPY role", &config.copy_role_arn)] {
         if !batch_import::warehouse::is_sql_literal_safe(value) {
@@ -58,8 +68,7 @@ pub fn copy_statement(config: &Config, source: &Source) -> Result<String, Unsafe
         Source::Prefix { .. } => "",
     };
     Ok(format!(
-        "COPY {staging} ({columns}) FROM '{url}' IAM_ROLE '{role}'{manifest} {options}",
-        staging = config.warehouse_table.staging(),
+        "COPY {table} ({columns}) FROM '{url}' IAM_ROLE '{role}'{manifest} {options}",
         columns = columns.join(", "),
         role = config.copy_role_arn,
         options = stacks::platform::streaming::COPY_OPTIONS,
@@ -72,6 +81,39 @@ pub fn load_statements(config: &Config, source: &Source) -> Result<Vec<String>, 
     let mut sqls = batch_import::merge_statements(config);
     debug_assert!(sqls[0].starts_with("LOCK "), "the merge starts by locking");
     sqls.insert(1, copy_statement(config, source)?);
+    Ok(sqls)
+}
+
+/// The temporary table a bounded load COPYs into before keeping its days.
+pub const RELOAD_TABLE: &str = "reload_within_days";
+
+/// The transaction that loads the rows of `source` whose invoice day is in
+/// `from..=to` (a bulk file's rows span any days): COPY into a temporary
+/// table, only those rows into staging, then batch-import's merge. Staging
+/// itself is never filtered: it may hold rows Firehose staged meanwhile.
+pub fn load_within_statements(
+    config: &Config,
+    source: &Source,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<String>, UnsafeLiteral> {
+    let staging = config.warehouse_table.staging();
+    let past = to.succ_opt().unwrap_or(to);
+    let mut sqls = batch_import::merge_statements(config);
+    debug_assert!(sqls[0].starts_with("LOCK "), "the merge starts by locking");
+    sqls.splice(
+        1..1,
+        [
+            format!("CREATE TEMP TABLE {RELOAD_TABLE} (LIKE {staging})"),
+            copy_into(config, RELOAD_TABLE, source)?,
+            // Dates are formatted here, safe inside a literal.
+            format!(
+                "INSERT INTO {staging} SELECT * FROM {RELOAD_TABLE} WHERE invoice_date >= \
+                 '{from}' AND invoice_date < '{past}'"
+            ),
+            format!("DROP TABLE {RELOAD_TABLE}"),
+        ],
+    );
     Ok(sqls)
 }
 
@@ -92,7 +134,37 @@ pub async fn load(
     source: &Source,
     wait: &Wait,
 ) -> Result<(), LoadError> {
-    let sqls = load_statements(config, source)?;
+    run(
+        client,
+        config,
+        statement_name,
+        load_statements(config, source)?,
+        wait,
+    )
+    .await
+}
+
+/// Loads the rows of `source` on the days `from..=to`
+/// ([`load_within_statements`]) and waits for the outcome.
+pub async fn load_within(
+    client: &aws_sdk_redshiftdata::Client,
+    config: &Config,
+    statement_name: &str,
+    source: &Source,
+    (from, to): (NaiveDate, NaiveDate),
+    wait: &Wait,
+) -> Result<(), LoadError> {
+    let sqls = load_within_statements(config, source, from, to)?;
+    run(client, config, statement_name, sqls, wait).await
+}
+
+async fn run(
+    client: &aws_sdk_redshiftdata::Client,
+    config: &Config,
+    statement_name: &str,
+    sqls: Vec<String>,
+    wait: &Wait,
+) -> Result<(), LoadError> {
     let target = Target {
         cluster_identifier: &config.cluster_identifier,
         database: &config.database,
