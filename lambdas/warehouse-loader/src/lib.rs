@@ -352,20 +352,14 @@ impl Run<'_> {
                 detail: S3Error(&error).to_string(),
             })?;
         let sqls = sql::load_statements(self.config, &key, &load, self.cutoff);
-        redshift_statements::run_batch(
-            &self.clients.redshift_data,
-            &target(self.config),
-            "warehouse-loader-load",
-            sqls,
-            &self.wait(),
-        )
-        .await
-        .map_err(|source| LoaderError::Load {
-            manifest: key.clone(),
-            objects: load.keys.len(),
-            loaded: self.reports.len(),
-            source,
-        })?;
+        self.run_batch("warehouse-loader-load", sqls)
+            .await
+            .map_err(|source| LoaderError::Load {
+                manifest: key.clone(),
+                objects: load.keys.len(),
+                loaded: self.reports.len(),
+                source,
+            })?;
         self.reports.push(LoadReport {
             manifest: key,
             objects: load.keys.len(),
@@ -405,19 +399,13 @@ impl Run<'_> {
                 break;
             }
             let sqls = imports::version_statements(self.config, &version);
-            redshift_statements::run_batch(
-                &self.clients.redshift_data,
-                &target(self.config),
-                "warehouse-loader-import",
-                sqls,
-                &self.wait(),
-            )
-            .await
-            .map_err(|source| LoaderError::LoadVersion {
-                version: version.to_string(),
-                loaded: report.loaded.len(),
-                source,
-            })?;
+            self.run_batch("warehouse-loader-import", sqls)
+                .await
+                .map_err(|source| LoaderError::LoadVersion {
+                    version: version.to_string(),
+                    loaded: report.loaded.len(),
+                    source,
+                })?;
             report.loaded.push(version.to_string());
         }
         Ok(report)
@@ -429,12 +417,16 @@ impl Run<'_> {
             .is_some_and(|deadline| Instant::now() >= deadline)
     }
 
-    fn wait(&self) -> Wait {
-        Wait {
+    /// Runs `sqls` as one transaction and waits for it.
+    async fn run_batch(&self, name: &str, sqls: Vec<String>) -> Result<(), StatementError> {
+        let wait = Wait {
             poll_interval: self.options.poll_interval,
             max_wait: Some(self.options.max_wait),
             deadline: self.options.deadline,
-        }
+        };
+        let target = target(self.config);
+        redshift_statements::run_batch(&self.clients.redshift_data, &target, name, sqls, &wait)
+            .await
     }
 
     fn summary(self, days_listed: usize, seen: Seen, imports: Option<ImportsReport>) -> Summary {
