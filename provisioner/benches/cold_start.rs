@@ -36,7 +36,10 @@
 //! warehouse-schema a Create without properties, answered FAILED by a PUT
 //! to a ResponseURL on this server; batch-import a scheduled run, whose
 //! `ListObjectsV2` of `incoming/` is answered empty by this server (it
-//! cannot run without S3). `AWS_ENDPOINT_URL` points every function's SDK
+//! cannot run without S3), configured as for a warehouse in another
+//! account (`LAKE_BUCKET`: no Data API merge first); warehouse-loader a
+//! request naming its days the wrong way round and secret-rotation an
+//! unknown step, both refused before any AWS call. `AWS_ENDPOINT_URL` points every function's SDK
 //! at this server with dummy credentials, so no call leaves the machine and
 //! any unexpected one fails the check. Runs go round-robin over the
 //! functions so background load spreads evenly.
@@ -232,7 +235,10 @@ fn scenario(function: &str, port: u16, sample: &Value) -> Option<Scenario> {
             if function == "lake-writer" {
                 vec![("LAKE_BUCKET", "bench-lake".to_owned())]
             } else {
-                tables()
+                // Where a batch it gives up on is saved.
+                let mut env = tables();
+                env.push(("FAILED_BUCKET", "bench-lake".to_owned()));
+                env
             },
             json!({"Records": []}),
             |answer, _, _| {
@@ -254,19 +260,14 @@ fn scenario(function: &str, port: u16, sample: &Value) -> Option<Scenario> {
                 Err(format!("{ok} of {} records Ok, {sent} sent", records.len()))
             }
         }),
+        // The configuration of a stage whose warehouse is in another account
+        // (`LAKE_BUCKET`): the same binary, and a first run that needs no
+        // Data API (a warehouse in the same account merges Firehose's
+        // deliveries first, a statement this server does not run).
         "batch-import" => (
             [
                 ("BULK_IMPORT_BUCKET", "bench-bulk-import".to_owned()),
-                ("CLUSTER_IDENTIFIER", "bench-warehouse".to_owned()),
-                ("DATABASE", "analytics".to_owned()),
-                (
-                    "WAREHOUSE_SECRET_ARN",
-                    format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:bench-AbCdEf"),
-                ),
-                (
-                    "COPY_ROLE_ARN",
-                    format!("arn:aws:iam::{ACCOUNT}:role/bench-copy"),
-                ),
+                ("LAKE_BUCKET", "bench-lake".to_owned()),
             ]
             .into_iter()
             .chain(tables())
@@ -294,6 +295,47 @@ fn scenario(function: &str, port: u16, sample: &Value) -> Option<Scenario> {
                     ))
                 }
             },
+        ),
+        // A request naming days the wrong way round: refused before any
+        // AWS call.
+        "warehouse-loader" => (
+            [
+                ("LAKE_BUCKET", "bench-lake"),
+                ("LOAD_BUCKET", "bench-loads"),
+                ("CLUSTER_IDENTIFIER", "bench-warehouse"),
+                ("DATABASE", "analytics"),
+                (
+                    "COPY_ROLE_ARN",
+                    "arn:aws:iam::123456789012:role/bench-lake-copy",
+                ),
+                ("SLICES", "4"),
+            ]
+            .into_iter()
+            .map(|(name, value)| (name, value.to_owned()))
+            .chain([(
+                "WAREHOUSE_SECRET_ARN",
+                format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:bench-AbCdEf"),
+            )])
+            .collect(),
+            json!({"from": "2010-12-02", "to": "2010-12-01"}),
+            |answer, others, _| refused(answer, others, "names days to load"),
+        ),
+        // A step Secrets Manager never sends: refused before any AWS call.
+        "secret-rotation" => (
+            vec![
+                ("CLUSTER_IDENTIFIER", "bench-warehouse".to_owned()),
+                ("DATABASE", "analytics".to_owned()),
+                (
+                    "MASTER_SECRET_ARN",
+                    format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:bench-master"),
+                ),
+            ],
+            json!({
+                "SecretId": format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:bench-reader"),
+                "ClientRequestToken": "00000000-0000-4000-8000-000000000002",
+                "Step": "benchSecret"
+            }),
+            |answer, others, _| refused(answer, others, "unknown rotation step"),
         ),
         "warehouse-schema" => (
             Vec::new(),
@@ -545,6 +587,20 @@ fn measure(
         },
         format!("{}: {what}", answer.kind),
     ))
+}
+
+/// An error answer saying `reason`, after no request to AWS.
+fn refused(answer: &Answer, others: &[Request], reason: &str) -> Result<String, String> {
+    let body = String::from_utf8_lossy(&answer.body);
+    if answer.kind == "error" && body.contains(reason) && others.is_empty() {
+        Ok(reason.to_owned())
+    } else {
+        Err(format!(
+            "expected an error saying {reason:?} and no AWS call, got {} {body} after {}",
+            answer.kind,
+            describe(others)
+        ))
+    }
 }
 
 fn status_code(answer: &Answer, expected: u64) -> Result<String, String> {
