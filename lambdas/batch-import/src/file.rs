@@ -245,9 +245,12 @@ async fn write_items(
 struct Uploads<'a> {
     /// The accepted rows.
     staged: PartUpload<'a>,
-    /// What the earlier version stored that must go, as `removal` says.
+    /// What the earlier version stored that must go: the `line_id`s the
+    /// new version no longer has (the Data API load bounds its deletes by
+    /// the earlier version's dates itself), or, for the lake, every row it
+    /// had (the other account's loader deletes them by `line_id` within
+    /// their own dates, then inserts the new version).
     removed: PartUpload<'a>,
-    removal: Removal,
     rejected: PartUpload<'a>,
 }
 
@@ -303,10 +306,6 @@ async fn stage_and_load(
     let mut uploads = Uploads {
         staged: upload(lines_bucket, staged_key, "application/x-ndjson"),
         removed: upload(lines_bucket, removed_key, "application/x-ndjson"),
-        removal: match handoff {
-            Handoff::DataApi(_) => Removal::StaleIds,
-            Handoff::Lake { .. } => Removal::EarlierRows,
-        },
         rejected: upload(&config.bucket, format!("{REJECTED}{name}"), "text/csv"),
     };
     let mut totals = Totals::default();
@@ -353,19 +352,9 @@ async fn stage_and_load(
                 "replaced": removed,
             });
             let key = lake_imports::key(name, &stamp, Part::Done);
-            s3.put_object()
-                .bucket(bucket)
-                .key(&key)
-                .content_type("application/json")
-                .body(done.to_string().into_bytes().into())
-                .send()
-                .await
-                .map_err(|e| FileError::S3 {
-                    action: "writing",
-                    bucket: bucket.to_owned(),
-                    key,
-                    detail: chain(&e),
-                })?;
+            let mut marker = upload(bucket, key, "application/json");
+            marker.write(done.to_string().as_bytes()).await?;
+            marker.finish().await?;
         }
     }
     Ok(Outcome::Imported)
@@ -431,17 +420,6 @@ async fn load(
         }
     }
     Ok(())
-}
-
-/// What pass 2 writes of the earlier version's rows.
-#[derive(Debug, Clone, Copy)]
-enum Removal {
-    /// The `line_id`s the new version no longer has: the Data API load
-    /// bounds its deletes by the earlier version's dates itself.
-    StaleIds,
-    /// Every row it had: the loader in the other account deletes them by
-    /// `line_id` within their own dates, then inserts the new version.
-    EarlierRows,
 }
 
 fn unix_millis_now() -> i64 {
@@ -521,12 +499,12 @@ async fn stage(
             uploads.rejected.write(&plan.rejected_csv).await?;
         }
         uploads.staged.write(&plan.staged).await?;
-        match uploads.removal {
-            Removal::StaleIds => {
+        match config.warehouse {
+            Warehouse::DataApi(_) => {
                 let ids = warehouse::stale_json_lines(&stale.line_ids);
                 uploads.removed.write(&ids).await?
             }
-            Removal::EarlierRows => uploads.removed.write(&earlier_plan.staged).await?,
+            Warehouse::Lake { .. } => uploads.removed.write(&earlier_plan.staged).await?,
         }
         // After pass 1 wrote every new item: a failure leaves both versions'
         // items, never fewer than the file has.

@@ -19,6 +19,8 @@
 //! Everything sits under `raw/`, the one prefix the warehouse account may
 //! read.
 
+use std::collections::BTreeMap;
+
 /// The prefix of every import version.
 pub const IMPORTS_PREFIX: &str = "raw/imports/";
 
@@ -75,6 +77,52 @@ pub fn parse(key: &str) -> Option<VersionPart<'_>> {
     (!file.is_empty() && is_stamp).then_some(VersionPart { file, stamp, part })
 }
 
+/// The parts of one version a listing showed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Parts {
+    pub rows: bool,
+    pub replaced: bool,
+    /// `done.json`: the version is complete.
+    pub done: bool,
+}
+
+/// A listing of `raw/imports/`, grouped by version.
+#[derive(Debug, Default)]
+pub struct Versions {
+    /// (file, stamp) → the parts listed: by file, then oldest first.
+    versions: BTreeMap<(String, String), Parts>,
+}
+
+impl Versions {
+    /// Adds `key`; `false` (and nothing added) when it is not a version's
+    /// part.
+    pub fn push(&mut self, key: &str) -> bool {
+        let Some(part) = parse(key) else {
+            return false;
+        };
+        let parts = self
+            .versions
+            .entry((part.file.to_owned(), part.stamp.to_owned()))
+            .or_default();
+        match part.part {
+            Part::Rows => parts.rows = true,
+            Part::Replaced => parts.replaced = true,
+            Part::Done => parts.done = true,
+        }
+        true
+    }
+}
+
+impl IntoIterator for Versions {
+    /// `((file, stamp), parts)`, by file, then oldest first.
+    type Item = ((String, String), Parts);
+    type IntoIter = std::collections::btree_map::IntoIter<(String, String), Parts>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.versions.into_iter()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +163,43 @@ mod tests {
         ] {
             assert_eq!(parse(key), None, "{key}");
         }
+    }
+
+    #[test]
+    fn a_listing_groups_each_versions_parts_by_file_then_oldest_first() {
+        let mut versions = Versions::default();
+        for (file, stamp, part) in [
+            ("b.csv", "20101201T082640.123Z", Part::Done),
+            ("a.csv", "20101202T000000.000Z", Part::Rows),
+            ("a.csv", "20101201T000000.000Z", Part::Rows),
+            ("a.csv", "20101201T000000.000Z", Part::Done),
+        ] {
+            assert!(versions.push(&key(file, stamp, part)));
+        }
+        assert!(!versions.push("raw/imports/notes.txt"));
+        let listed: Vec<_> = versions.into_iter().collect();
+        let parts = |rows, done| Parts {
+            rows,
+            replaced: false,
+            done,
+        };
+        assert_eq!(
+            listed,
+            [
+                (
+                    ("a.csv".into(), "20101201T000000.000Z".into()),
+                    parts(true, true)
+                ),
+                (
+                    ("a.csv".into(), "20101202T000000.000Z".into()),
+                    parts(true, false)
+                ),
+                (
+                    ("b.csv".into(), "20101201T082640.123Z".into()),
+                    parts(false, true)
+                ),
+            ]
+        );
     }
 
     #[test]

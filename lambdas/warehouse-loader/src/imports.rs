@@ -53,8 +53,7 @@ impl Version {
 /// The listing of `raw/imports/`, grouped into versions.
 #[derive(Debug, Default)]
 pub struct Listing {
-    /// (file, stamp) → the parts listed.
-    versions: BTreeMap<(String, String), [bool; 3]>,
+    versions: lake_imports::Versions,
     /// Keys that are not a version's part, or name a file that cannot be
     /// written inside a SQL literal (batch-import refuses those names).
     pub unrecognised: u64,
@@ -72,15 +71,8 @@ pub struct Pending {
 
 impl Listing {
     pub fn push(&mut self, key: &str) {
-        match lake_imports::parse(key).filter(|_| is_sql_literal_safe(key)) {
-            Some(part) => {
-                let parts = self
-                    .versions
-                    .entry((part.file.to_owned(), part.stamp.to_owned()))
-                    .or_default();
-                parts[part.part as usize] = true;
-            }
-            None => self.unrecognised += 1,
+        if !(is_sql_literal_safe(key) && self.versions.push(key)) {
+            self.unrecognised += 1;
         }
     }
 
@@ -91,15 +83,15 @@ impl Listing {
             if loaded.get(&file).is_some_and(|last| *last >= stamp) {
                 continue;
             }
-            if !parts[Part::Done as usize] {
+            if !parts.done {
                 pending.incomplete += 1;
                 continue;
             }
             pending.versions.push(Version {
                 file,
                 stamp,
-                rows: parts[Part::Rows as usize],
-                replaced: parts[Part::Replaced as usize],
+                rows: parts.rows,
+                replaced: parts.replaced,
             });
         }
         pending

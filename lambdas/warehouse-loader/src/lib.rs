@@ -123,6 +123,15 @@ pub struct Options {
 }
 
 impl Options {
+    /// How long to wait for one statement.
+    fn wait(&self) -> Wait {
+        Wait {
+            poll_interval: self.poll_interval,
+            max_wait: Some(self.max_wait),
+            deadline: self.deadline,
+        }
+    }
+
     pub fn at(now: i64) -> Options {
         Options {
             now,
@@ -419,12 +428,7 @@ impl Run<'_> {
 
     /// Runs `sqls` as one transaction and waits for it.
     async fn run_batch(&self, name: &str, sqls: Vec<String>) -> Result<(), StatementError> {
-        let wait = Wait {
-            poll_interval: self.options.poll_interval,
-            max_wait: Some(self.options.max_wait),
-            deadline: self.options.deadline,
-        };
-        let target = target(self.config);
+        let (target, wait) = (target(self.config), self.options.wait());
         redshift_statements::run_batch(&self.clients.redshift_data, &target, name, sqls, &wait)
             .await
     }
@@ -544,12 +548,7 @@ impl Query {
         let id = redshift_statements::submit_batch(client, &target(config), self.name, self.sqls)
             .await
             .map_err(failed)?;
-        let wait = Wait {
-            poll_interval: options.poll_interval,
-            max_wait: Some(options.max_wait),
-            deadline: options.deadline,
-        };
-        redshift_statements::wait_for(client, &id, &wait)
+        redshift_statements::wait_for(client, &id, &options.wait())
             .await
             .map_err(failed)?;
         let result_id = format!("{id}:{}", self.sub_statement);

@@ -162,28 +162,22 @@ pub async fn import_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<St
 /// abandoned, is not the file's. A newest version without rows (a
 /// correction that left no valid line) gives none.
 pub fn newest_complete_rows<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    use record::lake_imports::{Part, key, parse};
-    // (file, stamp) → (has rows, is done)
-    let mut versions: BTreeMap<(&str, &str), (bool, bool)> = BTreeMap::new();
-    for part in keys.into_iter().filter_map(parse) {
-        let version = versions.entry((part.file, part.stamp)).or_default();
-        match part.part {
-            Part::Rows => version.0 = true,
-            Part::Done => version.1 = true,
-            Part::Replaced => {}
-        }
+    use record::lake_imports::{Part, Versions, key};
+    let mut versions = Versions::default();
+    for listed in keys {
+        versions.push(listed);
     }
-    // Stamps sort as time: the last complete version of each file wins.
-    let mut newest: BTreeMap<&str, (&str, bool)> = BTreeMap::new();
-    for ((file, stamp), (rows, done)) in versions {
-        if done {
-            newest.insert(file, (stamp, rows));
+    // Oldest first: the last complete version of each file wins.
+    let mut newest: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    for ((file, stamp), parts) in versions {
+        if parts.done {
+            newest.insert(file, (stamp, parts.rows));
         }
     }
     newest
         .into_iter()
         .filter(|(_, (_, rows))| *rows)
-        .map(|(file, (stamp, _))| key(file, stamp, Part::Rows))
+        .map(|(file, (stamp, _))| key(&file, &stamp, Part::Rows))
         .collect()
 }
 
