@@ -61,11 +61,19 @@ pub fn retry_config() -> RetryConfig {
         .with_max_backoff(MAX_BACKOFF)
 }
 
+pub use sdk_config::https_client;
+
+/// `aws_config`'s loader with the latest behaviour and the one HTTPS client
+/// ([`https_client`]): the SDK crates are built without a default client.
+pub fn config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client())
+}
+
 /// The shared SDK configuration for `region`: credentials from the standard
 /// chain (or `--profile`), retries with backoff, and `--endpoint-url`.
 /// Every command builds its service clients from it.
 pub async fn sdk_config(options: &AwsOptions, region: &str) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = config_loader()
         .region(Region::new(region.to_string()))
         .retry_config(retry_config());
     if let Some(profile) = &options.profile {

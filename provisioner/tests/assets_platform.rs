@@ -127,6 +127,41 @@ fn every_platform_function_links_one_tls_stack_with_one_crypto_provider() {
 }
 
 #[test]
+fn nothing_in_the_workspace_builds_aws_lc() {
+    // The CLI passes the functions' HTTPS client (`sdk_config`) to its
+    // configuration too: an SDK crate's `default-https-client` feature
+    // anywhere in the workspace would bring aws-lc-rs back into every build
+    // (its C library was 45 s of the cold test build).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args(["tree", "--locked", "--workspace", "--target", "all"])
+        .args(["--edges", "normal,build,dev"])
+        .args(["--prefix", "none", "--format", "{p}"])
+        .output()
+        .expect("running cargo tree");
+    assert!(
+        output.status.success(),
+        "cargo tree --workspace: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tree = String::from_utf8(output.stdout).unwrap();
+    assert!(tree.lines().any(|line| line.starts_with("ring ")), "{tree}");
+    let aws_lc: Vec<&str> = tree
+        .lines()
+        .filter(|line| line.starts_with("aws-lc-"))
+        .collect();
+    assert!(
+        aws_lc.is_empty(),
+        "the workspace builds {aws_lc:?}: build the SDK crates without \
+         `default-https-client` and give every configuration \
+         `sdk_config::https_client()` (`cargo tree --workspace -i aws-lc-rs` \
+         shows what pulls it in)"
+    );
+}
+
+#[test]
 fn the_tls_check_sees_rustls_on_ring_in_an_sdk_function_and_no_tls_in_the_transform() {
     // The check above must see real trees: the SDK functions link rustls
     // on ring, the transform (no AWS calls) no TLS at all.

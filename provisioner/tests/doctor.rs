@@ -10,6 +10,7 @@ use support::{Moto, REGION, synth_dev_stage};
 fn ec2(moto: &Moto) -> aws_sdk_ec2::Client {
     let config = aws_sdk_ec2::Config::builder()
         .behavior_version_latest()
+        .http_client(provisioner::aws::https_client())
         .region(aws_sdk_ec2::config::Region::new(REGION))
         .endpoint_url(&moto.url)
         .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))

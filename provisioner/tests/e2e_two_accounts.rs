@@ -28,6 +28,7 @@ async fn access_key(moto: &Moto, account: &str) -> (String, String) {
     use aws_sdk_iam::config::{Credentials, Region};
     let config = aws_sdk_iam::Config::builder()
         .behavior_version_latest()
+        .http_client(provisioner::aws::https_client())
         .region(Region::new(REGION))
         .endpoint_url(&moto.url)
         .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
@@ -106,6 +107,7 @@ async fn stacks_of(moto: &Moto, key: &(String, String)) -> Vec<String> {
     use aws_sdk_cloudformation::config::{Credentials, Region};
     let config = aws_sdk_cloudformation::Config::builder()
         .behavior_version_latest()
+        .http_client(provisioner::aws::https_client())
         .region(Region::new(REGION))
         .endpoint_url(&moto.url)
         .credentials_provider(Credentials::new(&key.0, &key.1, None, None, "e2e"))

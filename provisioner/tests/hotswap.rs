@@ -17,6 +17,7 @@ use support::{Moto, REGION, deploy_args, strs, synth_dev_stage, synth_dev_stage_
 fn lambda(moto: &Moto) -> aws_sdk_lambda::Client {
     let config = aws_sdk_lambda::Config::builder()
         .behavior_version_latest()
+        .http_client(provisioner::aws::https_client())
         .region(aws_sdk_lambda::config::Region::new(REGION))
         .endpoint_url(&moto.url)
         .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))

@@ -41,7 +41,7 @@ fn lake_line(invoice_date: &str, line_id: &str) -> String {
 }
 
 async fn sdk(moto: &Moto) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    provisioner::aws::config_loader()
         .region(aws_config::Region::new(REGION))
         .endpoint_url(&moto.url)
         .credentials_provider(Credentials::new("testing", "testing", None, None, "t"))

@@ -17,7 +17,7 @@ use support::{Moto, REGION, Ran, deploy_args, strs, synth_dev_stage};
 
 /// The shared SDK configuration for the emulator.
 async fn sdk(moto: &Moto) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    provisioner::aws::config_loader()
         .region(aws_config::Region::new(REGION))
         .endpoint_url(&moto.url)
         .credentials_provider(Credentials::new("testing", "testing", None, None, "verify"))

@@ -13,12 +13,13 @@
 //! variables, with what `aws-config`'s defaults add for them: the latest
 //! behaviour version, standard retries and its 3.1 s connect timeout.
 //!
-//! The HTTPS client is the SDK's own on rustls with ring instead of its
-//! default aws-lc-rs, whose `aws-lc-sys` is a large C library (0.74 MB of
-//! batch-import's binary, ~230 s of the cold build of all functions); the
-//! functions' SDK crates are built without `default-https-client`.
-//! `provisioner`'s tests check that no function's dependency tree holds
-//! aws-lc-rs (and so never both providers).
+//! The HTTPS client ([`https_client`]) is the SDK's own on rustls with ring
+//! instead of its default aws-lc-rs, whose `aws-lc-sys` is a large C library
+//! (0.74 MB of batch-import's binary, ~230 s of the cold build of all
+//! functions). `provisioner` gives its own configuration the same client,
+//! so no SDK crate of the workspace is built with `default-https-client`,
+//! and `provisioner`'s tests check that nothing in the workspace builds
+//! aws-lc-rs (and so no function links both providers).
 //!
 //! A library, not a function: it has no `src/main.rs`, so the provisioner
 //! never builds it as a Lambda asset.
@@ -33,6 +34,7 @@ use aws_smithy_async::time::SystemTimeSource;
 use aws_smithy_http_client::Builder;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use aws_types::sdk_config::{RetryConfig, TimeoutConfig};
@@ -71,9 +73,6 @@ impl Loader {
             .build();
         let mut timeouts = self.timeout_config.unwrap_or_else(|| defaults.clone());
         timeouts.take_defaults_from(&defaults);
-        let https = Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
         let region = set(&var, "AWS_REGION")
             .or_else(|| set(&var, "AWS_DEFAULT_REGION"))
             .map(Region::new);
@@ -81,7 +80,7 @@ impl Loader {
             .behavior_version(BehaviorVersion::latest())
             .region(region)
             .credentials_provider(SharedCredentialsProvider::new(LambdaEnvironment))
-            .http_client(https)
+            .http_client(https_client())
             .time_source(SystemTimeSource::new())
             .retry_config(RetryConfig::standard())
             .timeout_config(timeouts);
@@ -93,6 +92,15 @@ impl Loader {
         }
         builder.build()
     }
+}
+
+/// The SDK's HTTPS client on rustls with ring: the one TLS stack of the
+/// functions and of `provisioner` alike (its connection pool is per client,
+/// so build it once per configuration).
+pub fn https_client() -> SharedHttpClient {
+    Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// A variable that is set and not empty.

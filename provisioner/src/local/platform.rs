@@ -79,7 +79,7 @@ pub struct Transformed {
 
 impl Platform {
     pub async fn connect(endpoint: &str, region: &str, stage: &str) -> anyhow::Result<Self> {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let config = crate::aws::config_loader()
             .region(aws_config::Region::new(region.to_string()))
             .endpoint_url(endpoint)
             .credentials_provider(Credentials::new("test", "test", None, None, "local"))

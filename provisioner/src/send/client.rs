@@ -144,9 +144,8 @@ pub struct IngestClient {
 }
 
 impl IngestClient {
-    /// Loads the system's root certificates, as the AWS SDK does. Ring's
-    /// provider by name: the CLI's SDK client turns on rustls' aws-lc-rs
-    /// too, and with both rustls has no default.
+    /// Loads the system's root certificates, as the AWS SDK does, with
+    /// ring's provider by name, the SDK client's own (`sdk_config`).
     pub fn new(target: Target, policy: RetryPolicy) -> std::io::Result<Self> {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(rustls::crypto::ring::default_provider())?

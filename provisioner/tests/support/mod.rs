@@ -66,6 +66,7 @@ impl Moto {
     pub fn cloudformation_in(&self, region: &str) -> aws_sdk_cloudformation::Client {
         let config = aws_sdk_cloudformation::Config::builder()
             .behavior_version_latest()
+            .http_client(provisioner::aws::https_client())
             .region(aws_sdk_cloudformation::config::Region::new(
                 region.to_string(),
             ))
@@ -78,6 +79,7 @@ impl Moto {
     pub fn s3(&self) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::Config::builder()
             .behavior_version_latest()
+            .http_client(provisioner::aws::https_client())
             .region(aws_sdk_s3::config::Region::new(REGION))
             .endpoint_url(&self.url)
             .force_path_style(true)
@@ -89,6 +91,7 @@ impl Moto {
     pub fn kinesis(&self) -> aws_sdk_kinesis::Client {
         let config = aws_sdk_kinesis::Config::builder()
             .behavior_version_latest()
+            .http_client(provisioner::aws::https_client())
             .region(aws_sdk_kinesis::config::Region::new(REGION))
             .endpoint_url(&self.url)
             .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
@@ -99,6 +102,7 @@ impl Moto {
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         let config = aws_sdk_sqs::Config::builder()
             .behavior_version_latest()
+            .http_client(provisioner::aws::https_client())
             .region(aws_sdk_sqs::config::Region::new(REGION))
             .endpoint_url(&self.url)
             .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
