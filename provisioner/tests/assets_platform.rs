@@ -133,24 +133,20 @@ fn nothing_in_the_workspace_builds_aws_lc() {
     // anywhere in the workspace would bring aws-lc-rs back into every build
     // (its C library was 45 s of the cold test build).
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(root)
-        .args(["tree", "--locked", "--workspace", "--target", "all"])
-        .args(["--edges", "normal,build,dev"])
-        .args(["--prefix", "none", "--format", "{p}"])
-        .output()
-        .expect("running cargo tree");
-    assert!(
-        output.status.success(),
-        "cargo tree --workspace: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let crates = tree_crates(
+        root,
+        &[
+            "--workspace",
+            "--edges",
+            "normal,build,dev",
+            "--target",
+            "all",
+        ],
     );
-    let tree = String::from_utf8(output.stdout).unwrap();
-    assert!(tree.lines().any(|line| line.starts_with("ring ")), "{tree}");
-    let aws_lc: Vec<&str> = tree
-        .lines()
-        .filter(|line| line.starts_with("aws-lc-"))
+    assert!(crates.contains_key("ring"), "{crates:?}");
+    let aws_lc: Vec<&String> = crates
+        .keys()
+        .filter(|name| name.starts_with("aws-lc-"))
         .collect();
     assert!(
         aws_lc.is_empty(),
@@ -188,24 +184,33 @@ fn holds_code_of(binary: &[u8], name: &str) -> bool {
 /// Lambda's target, resolved as cargo builds that package alone (with its
 /// own features, not those of the whole workspace).
 fn linked_crates(root: &Path, package: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(root)
-        .args([
-            "tree",
-            "--locked",
+    tree_crates(
+        root,
+        &[
             "--package",
             package,
             "--edges",
             "normal",
-        ])
-        .args(["--target", "x86_64-unknown-linux-gnu"])
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ],
+    )
+}
+
+/// Crate name to versions in the tree `cargo tree` prints for `selection`.
+fn tree_crates(root: &Path, selection: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args(["tree", "--locked"])
+        .args(selection)
         .args(["--prefix", "none", "--format", "{p}"])
         .output()
         .expect("running cargo tree");
     assert!(
         output.status.success(),
-        "cargo tree -p {package}: {}",
+        "cargo tree {}: {}",
+        selection.join(" "),
         String::from_utf8_lossy(&output.stderr)
     );
     let mut crates: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
