@@ -50,7 +50,7 @@ pub fn find_fakecloud(target_dir: &Path) -> anyhow::Result<PathBuf> {
     on_path.with_context(|| {
         format!(
             "fakecloud {FAKECLOUD_VERSION} is not installed (looked at {} and on PATH); \
-             run `scripts/install-tools.sh --fakecloud` (about 6 minutes on 2 cores)",
+             run `scripts/install-tools.sh --fakecloud` (about 15 minutes on 2 cores)",
             installed.display()
         )
     })
