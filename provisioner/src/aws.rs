@@ -10,6 +10,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, future};
 use aws_runtime::env_config::file::EnvConfigFiles;
 use aws_types::os_shim_internal::{Env, Fs};
+pub use sdk_config::https_client;
 
 /// Global AWS options of the command line.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -60,8 +61,6 @@ pub fn retry_config() -> RetryConfig {
         .with_initial_backoff(Duration::from_secs(1))
         .with_max_backoff(MAX_BACKOFF)
 }
-
-pub use sdk_config::https_client;
 
 /// `aws_config`'s loader with the latest behaviour and the one HTTPS client
 /// ([`https_client`]): the SDK crates are built without a default client.
