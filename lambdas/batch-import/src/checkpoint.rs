@@ -104,7 +104,7 @@ pub async fn load(
         // Written by another version of the function: start the file over
         // (the writes are idempotent) rather than stop on it.
         Err(e) => {
-            lambda_runtime::tracing::warn!(key, error = %e, "unreadable checkpoint; starting over");
+            tracing::warn!(key, error = %e, "unreadable checkpoint; starting over");
             Ok(None)
         }
     }
@@ -140,7 +140,7 @@ pub async fn save(
 pub async fn remove(s3: &aws_sdk_s3::Client, bucket: &str, name: &str) {
     let key = key(name);
     if let Err(error) = s3.delete_object().bucket(bucket).key(&key).send().await {
-        lambda_runtime::tracing::warn!(
+        tracing::warn!(
             key,
             error = chain(&error),
             "could not delete the checkpoint"

@@ -24,8 +24,6 @@
 
 use std::collections::VecDeque;
 
-use lambda_runtime::tracing;
-
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{DataApi, Warehouse};
 use crate::plan::{self, FilePlan, plan_rows, rejected_header};

@@ -76,7 +76,6 @@ use std::time::Duration;
 
 use aws_sdk_s3::error::DisplayErrorContext;
 use dynamodb_writer::RetryPolicy;
-use lambda_runtime::tracing;
 use serde::Serialize;
 use tokio::time::Instant;
 

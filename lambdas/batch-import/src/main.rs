@@ -6,14 +6,14 @@
 use std::time::{Duration, SystemTime};
 
 use batch_import::{Clients, Config, Options, timeouts};
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 /// Kept free at the end of an invocation to return the summary.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    lambda_logging::init();
     let config = Config::from_env()?;
     let aws = sdk_config::loader().load();
     // Each client gives up on a stalled call with its reason, well inside

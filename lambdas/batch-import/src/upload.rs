@@ -124,7 +124,7 @@ impl<'a> PartUpload<'a> {
             .send()
             .await;
         if let Err(error) = aborted {
-            lambda_runtime::tracing::warn!(
+            tracing::warn!(
                 key = self.key,
                 error = chain(&error),
                 "could not abort the multipart upload; the bucket's lifecycle rule will"

@@ -2,7 +2,6 @@
 //! lake bucket before reporting them.
 
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
-use lambda_runtime::tracing;
 use record::failed::{FailedRecord, failed_object};
 
 /// Where failures are saved: `FAILED_BUCKET` (the lake bucket), prefix

@@ -31,7 +31,6 @@ pub mod write;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
-use lambda_runtime::tracing;
 
 pub use failed::{FailedStore, FailedStoreError};
 pub use items::{Planned, Skipped, plan};

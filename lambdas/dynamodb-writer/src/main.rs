@@ -3,11 +3,11 @@
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use dynamodb_writer::{FailedStore, RetryPolicy, Tables};
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    lambda_logging::init();
     let tables = Tables::from_env(dynamodb_writer::STACK)?;
     let policy = RetryPolicy::default();
     let bucket = FailedStore::bucket_from_vars(|name| std::env::var(name).ok())?;

@@ -4,7 +4,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
-use lambda_runtime::tracing;
 
 use crate::items::{PendingDelete, PendingPut};
 

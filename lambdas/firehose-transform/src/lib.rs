@@ -15,7 +15,6 @@ use aws_lambda_events::event::firehose::{
     KinesisFirehoseEvent, KinesisFirehoseEventRecord, KinesisFirehoseResponse,
     KinesisFirehoseResponseRecord,
 };
-use lambda_runtime::tracing;
 use lambda_runtime::{Error, LambdaEvent};
 use record::{KeyedTransaction, RecordError, SourcePosition, WarehouseRow};
 

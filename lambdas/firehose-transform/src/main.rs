@@ -1,9 +1,9 @@
 //! Entry point: wires [`firehose_transform::handler`] to the Lambda runtime.
 
-use lambda_runtime::{Error, run, service_fn, tracing};
+use lambda_runtime::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    lambda_logging::init();
     run(service_fn(firehose_transform::handler)).await
 }

@@ -21,7 +21,6 @@ pub mod request;
 pub mod response;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
-use lambda_runtime::tracing;
 use record::{KeyedTransaction, SourcePosition};
 
 pub use put::{Entry, PutOutcome, RetryPolicy, put_all};

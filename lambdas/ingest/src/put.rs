@@ -5,7 +5,6 @@ use std::time::Duration;
 use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use lambda_runtime::tracing;
 
 /// Limits of one `PutRecords` call
 /// (<https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html>):

@@ -18,7 +18,6 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
-use lambda_runtime::tracing;
 use record::failed::{FailedRecord, failed_object};
 
 pub use objects::{LakeBatch, LakeObject, plan};

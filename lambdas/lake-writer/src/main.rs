@@ -3,11 +3,11 @@
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use lake_writer::Config;
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    lambda_logging::init();
     let config = Config::from_env()?;
     let aws = sdk_config::loader()
         .timeout_config(lake_writer::timeout_config())

@@ -23,7 +23,6 @@ pub mod view;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::http::{HeaderValue, header};
-use lambda_runtime::tracing;
 use record::dynamodb::{customers_table, invoices_table};
 
 pub use read::{Items, ReadError, query_all};

@@ -2,12 +2,12 @@
 //! [`query::handle`] to the Lambda runtime.
 
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use query::Tables;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    lambda_logging::init();
     let tables = Tables::from_env(query::STACK)?;
     let aws = sdk_config::loader()
         .timeout_config(query::read::timeout_config())

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::AttributeValue;
-use lambda_runtime::tracing;
 use record::dynamodb::{self, attr};
 
 /// The Lambda timeout the Api stack gives this function

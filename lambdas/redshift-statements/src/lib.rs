@@ -25,7 +25,6 @@ use std::time::Duration;
 
 use aws_sdk_redshiftdata::error::DisplayErrorContext;
 use aws_sdk_redshiftdata::types::StatusString;
-use lambda_runtime::tracing;
 use tokio::time::Instant;
 
 /// The cluster, database and credentials the statements run with.

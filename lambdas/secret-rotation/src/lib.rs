@@ -51,7 +51,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
-use lambda_runtime::tracing;
 use redshift_statements::{Target, Wait};
 use serde::Deserialize;
 use tokio::time::Instant;

@@ -4,12 +4,12 @@
 
 use std::time::{Duration, SystemTime};
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use secret_rotation::{Config, Event, Rotation};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    lambda_logging::init();
     let config = Config::from_env(|name| std::env::var(name).ok())?;
     let aws = sdk_config::loader()
         .timeout_config(secret_rotation::timeout_config())

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use warehouse_loader::{Clients, Config, Options, Request};
 
 /// Kept free at the end of an invocation to return the summary: no load
@@ -13,7 +13,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(60);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    lambda_logging::init();
     let config = Config::from_env()?;
     let aws = sdk_config::loader().load();
     let clients = Clients {

@@ -43,7 +43,6 @@ pub mod users;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use lambda_runtime::tracing;
 use tokio::time::Instant;
 
 use request::{Properties, Request, RequestType};

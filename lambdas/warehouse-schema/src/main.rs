@@ -4,12 +4,12 @@
 
 use std::time::SystemTime;
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use warehouse_schema::{ResponseClient, Timing};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    lambda_logging::init();
     let aws = sdk_config::loader()
         .timeout_config(warehouse_schema::timeout_config())
         .load();

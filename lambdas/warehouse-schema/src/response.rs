@@ -140,7 +140,7 @@ impl ResponseClient {
                 Ok(Err(Retry(error))) => last = error,
                 Err(_) => last = format!("no answer within {timeout:?}"),
             }
-            lambda_runtime::tracing::warn!(attempt, error = last, "answering CloudFormation");
+            tracing::warn!(attempt, error = last, "answering CloudFormation");
         }
         Err(SendError::Failed {
             attempts: self.attempts.max(1),
