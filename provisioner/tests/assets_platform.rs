@@ -128,12 +128,28 @@ fn every_platform_function_links_one_tls_stack_with_one_crypto_provider() {
     }
 }
 
+/// Crates that were in every zip for work the functions never do, each
+/// with the change that keeps them out.
+const KEPT_OUT: [(&[&str], &str); 2] = [
+    (
+        // 0.22 MB of ingest's zip, 0.23 of batch-import's.
+        &["matchers", "regex-automata"],
+        "tracing-subscriber's `env-filter` and its regex engine, where Lambda's \
+         logging controls set one level: take lambda_runtime without its default \
+         features and log through `lambda_logging::init()` (`cargo tree -p {} \
+         -e features -i tracing-subscriber` shows what asks for it)",
+    ),
+    (
+        &["icu_normalizer", "icu_properties"],
+        "ICU4X, the Unicode back end of IDNA, which `url` (through aws-sdk-s3) \
+         brings for non-ASCII host names; the functions only reach AWS \
+         endpoints, all ASCII: `cargo update -p idna_adapter --precise 1.0.0` \
+         (its ASCII-only stub) and commit Cargo.lock",
+    ),
+];
+
 #[test]
-fn no_function_links_a_regex_engine_to_filter_its_logs() {
-    // Lambda's logging controls set one level per function, which
-    // `lambda_logging::init()` applies; tracing-subscriber's `env-filter`
-    // (lambda_runtime's default `tracing` feature) added its regex engine
-    // to every function: 0.22 MB of ingest's zip, 0.23 of batch-import's.
+fn no_function_links_code_it_has_no_use_for() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     for function in functions(root).unwrap() {
         let crates = linked_crates(root, &function.name);
@@ -142,20 +158,33 @@ fn no_function_links_a_regex_engine_to_filter_its_logs() {
             "{}: {crates:?}",
             function.name
         );
-        let filters: Vec<&str> = ["matchers", "regex-automata"]
-            .into_iter()
-            .filter(|name| crates.contains_key(*name))
-            .collect();
-        assert!(
-            filters.is_empty(),
-            "{}: links {filters:?}, tracing-subscriber's `env-filter`: take \
-             lambda_runtime without its default features and log through \
-             `lambda_logging::init()` (`cargo tree -p {} -e features -i \
-             tracing-subscriber` shows what asks for it)",
-            function.name,
-            function.name
-        );
+        for (names, why) in KEPT_OUT {
+            let linked: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|name| crates.contains_key(*name))
+                .collect();
+            assert!(
+                linked.is_empty(),
+                "{}: links {linked:?}, {}",
+                function.name,
+                why.replace("{}", &function.name)
+            );
+        }
     }
+}
+
+#[test]
+fn the_s3_functions_take_idnas_ascii_only_back_end() {
+    // What keeps ICU4X out (above) is Cargo.lock's idna_adapter version.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let lake_writer = linked_crates(root, "lake-writer");
+    assert!(lake_writer.contains_key("idna_adapter"), "{lake_writer:?}");
+    assert_eq!(
+        lake_writer["idna_adapter"],
+        BTreeSet::from(["v1.0.0".to_owned()]),
+        "idna_adapter 1.0 is the ASCII-only stub; 1.1 is unicode-rs, 1.2 ICU4X"
+    );
 }
 
 #[test]
