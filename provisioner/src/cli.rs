@@ -163,6 +163,7 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::List { stage, output } => {
             // Stack order and dependencies do not depend on the functions'
             // code: nothing is built.
+            synth::compile_policies_in_background();
             let stage = stage::named(&stage)?;
             let here = std::env::current_dir().map_err(Failure::usage)?;
             let functions = crate::assets::function_names(&here).map_err(|e| {
