@@ -211,8 +211,9 @@ fn compile_all(policies: &[Policy]) -> Vec<Result<Template, String>> {
     compiled.into_iter().map(|(_, template)| template).collect()
 }
 
-/// A template compiled as the registry would, its comments blanked
-/// ([`doc::blank_comments`]).
+/// A template compiled as [`registry`]'s `register_template_string` would
+/// (Handlebars' default options: the registry never sets `prevent_indent`),
+/// its comments blanked ([`doc::blank_comments`]).
 fn compile(name: &str, source: &str) -> Result<Template, String> {
     Template::compile_with_name(doc::blank_comments(source), name.to_owned())
         .map_err(|e| e.to_string())
