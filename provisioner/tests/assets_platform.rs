@@ -136,8 +136,7 @@ const KEPT_OUT: [(&[&str], &str); 2] = [
         &["matchers", "regex-automata"],
         "tracing-subscriber's `env-filter` and its regex engine, where Lambda's \
          logging controls set one level: take lambda_runtime without its default \
-         features and log through `lambda_logging::init()` (`cargo tree -p {} \
-         -e features -i tracing-subscriber` shows what asks for it)",
+         features and log through `lambda_logging::init()`",
     ),
     (
         &["icu_normalizer", "icu_properties"],
@@ -166,9 +165,11 @@ fn no_function_links_code_it_has_no_use_for() {
                 .collect();
             assert!(
                 linked.is_empty(),
-                "{}: links {linked:?}, {}",
+                "{}: links {linked:?}, {why} (`cargo tree -p {} -e features -i {}` \
+                 shows what brings it)",
                 function.name,
-                why.replace("{}", &function.name)
+                function.name,
+                linked[0]
             );
         }
     }

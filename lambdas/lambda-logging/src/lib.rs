@@ -1,7 +1,9 @@
 //! The functions' log subscriber, set up from Lambda's advanced logging
-//! controls: every function's `LoggingConfig` asks for JSON, so Lambda sets
-//! `AWS_LAMBDA_LOG_FORMAT=JSON` and `AWS_LAMBDA_LOG_LEVEL` (the function's
-//! `ApplicationLogLevel`, INFO unless set).
+//! controls: for a custom runtime, Lambda passes the function's log format
+//! in `AWS_LAMBDA_LOG_FORMAT` (every function's `LoggingConfig` asks for
+//! JSON) and its application log level in `AWS_LAMBDA_LOG_LEVEL`
+//! (<https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html>);
+//! without a level, INFO, as lambda_runtime did.
 //!
 //! This is what lambda_runtime's `init_default_subscriber` does, without
 //! tracing-subscriber's `env-filter`, whose regex engine was in every zip

@@ -214,20 +214,9 @@ fn compile_all(policies: &[Policy]) -> Vec<Result<Template, String>> {
 /// A template compiled as [`registry`]'s `register_template_string` would
 /// (Handlebars' default options: the registry never sets `prevent_indent`),
 /// its comments blanked ([`doc::blank_comments`]).
-fn compile(name: &str, source: &str) -> Result<Template, String> {
+pub(crate) fn compile(name: &str, source: &str) -> Result<Template, String> {
     Template::compile_with_name(doc::blank_comments(source), name.to_owned())
         .map_err(|e| e.to_string())
-}
-
-/// Registers a template, compiled by [`compile`] (the check fixtures).
-#[cfg(test)]
-pub(crate) fn register(
-    registry: &mut Handlebars<'static>,
-    name: &str,
-    source: &str,
-) -> Result<(), String> {
-    registry.register_template(name, compile(name, source)?);
-    Ok(())
 }
 
 /// A registry set up for policy JSON, with the shared partials: strict (a

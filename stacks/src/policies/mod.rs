@@ -160,7 +160,10 @@ pub(crate) fn render_source(
     };
     let mut registry =
         catalog::registry().map_err(|(file, problem)| PolicyError::Template { file, problem })?;
-    catalog::register(&mut registry, name, source).map_err(template_error)?;
+    registry.register_template(
+        name,
+        catalog::compile(name, source).map_err(template_error)?,
+    );
     let doc = doc::parse(source).map_err(template_error)?;
     Template {
         name,
