@@ -27,6 +27,11 @@ pub struct AwsOptions {
     /// http://127.0.0.1:5000.
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
+    /// Attempts per AWS call, the first included (1: no retries); default
+    /// 7, with exponential backoff from 1 s up to 15 s between them.
+    #[arg(long, global = true, env = "AWS_MAX_ATTEMPTS", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: Option<u32>,
 }
 
 /// The clients deploy, diff, destroy and bootstrap use, with the region
@@ -62,6 +67,16 @@ pub fn retry_config() -> RetryConfig {
         .with_max_backoff(MAX_BACKOFF)
 }
 
+/// [`retry_config`] with `--max-attempts` (or `AWS_MAX_ATTEMPTS`, the
+/// variable the AWS CLI and SDKs read) when given.
+fn retries(options: &AwsOptions) -> RetryConfig {
+    let ours = retry_config();
+    match options.max_attempts {
+        Some(attempts) => ours.with_max_attempts(attempts),
+        None => ours,
+    }
+}
+
 /// `aws_config`'s loader with the latest behaviour and the one HTTPS client
 /// ([`https_client`]): the SDK crates are built without a default client.
 pub fn config_loader() -> aws_config::ConfigLoader {
@@ -69,12 +84,12 @@ pub fn config_loader() -> aws_config::ConfigLoader {
 }
 
 /// The shared SDK configuration for `region`: credentials from the standard
-/// chain (or `--profile`), retries with backoff, and `--endpoint-url`.
-/// Every command builds its service clients from it.
+/// chain (or `--profile`), retries with backoff (`--max-attempts`), and
+/// `--endpoint-url`. Every command builds its service clients from it.
 pub async fn sdk_config(options: &AwsOptions, region: &str) -> SdkConfig {
     let mut loader = config_loader()
         .region(Region::new(region.to_string()))
-        .retry_config(retry_config());
+        .retry_config(retries(options));
     if let Some(profile) = &options.profile {
         loader = loader.profile_name(profile);
         let (fs, env) = (Fs::real(), Env::real());
@@ -162,6 +177,17 @@ mod tests {
         MissingProfile::check(name, &fs, &env)
             .await
             .map(|m| m.message)
+    }
+
+    #[test]
+    fn max_attempts_replaces_the_attempts_and_keeps_the_backoff() {
+        let given = AwsOptions {
+            max_attempts: Some(1),
+            ..AwsOptions::default()
+        };
+        assert_eq!(retries(&given).max_attempts(), 1);
+        assert_eq!(retries(&given).max_backoff(), MAX_BACKOFF);
+        assert_eq!(retries(&AwsOptions::default()), retry_config());
     }
 
     #[tokio::test]

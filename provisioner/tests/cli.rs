@@ -610,6 +610,25 @@ fn quiet_and_verbose_together_are_a_usage_error() {
     assert!(run.stdout.is_empty());
 }
 
+#[test]
+fn max_attempts_of_zero_in_the_environment_is_a_usage_error_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_provisioner"));
+    command
+        .args(["verify", "--stage", "dev"])
+        .current_dir(dir.path())
+        .env("AWS_MAX_ATTEMPTS", "0")
+        .stdin(std::process::Stdio::null());
+    let run = command.output().unwrap();
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("'--max-attempts <N>'") && stderr.contains("0 is not in 1.."),
+        "{stderr}"
+    );
+    assert!(run.stdout.is_empty(), "{}", text(&run.stdout));
+}
+
 /// `--force` meant "hotswap on prod", where CDK's means "deploy even if
 /// unchanged": refused with the new name before anything is read.
 #[test]
