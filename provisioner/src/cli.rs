@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "aws")]
 use crate::aws::AwsOptions;
-use crate::commands::{bootstrap, deploy, destroy, diff, graph, list, synth};
+#[cfg(feature = "aws")]
+use crate::commands::{bootstrap, deploy, destroy, diff};
+use crate::commands::{graph, list, synth};
 use crate::failure::{CommandResult, Failure};
 use crate::stage;
 use crate::synth_output::DEFAULT_SYNTH_DIR;
@@ -26,6 +29,7 @@ pub const VERSION: &str = concat!(
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[cfg(feature = "aws")]
     #[command(flatten)]
     pub aws: AwsOptions,
     /// No progress or notes on standard error: only errors and the result.
@@ -93,37 +97,48 @@ pub enum Command {
     },
     /// Create or upgrade the toolkit stack (the asset bucket) in the
     /// stage's account and region.
+    #[cfg(feature = "aws")]
     Bootstrap(bootstrap::BootstrapArgs),
     /// Deploy the synthesised stacks: dependency order, independent stacks
     /// in parallel, unchanged stacks skipped.
+    #[cfg(feature = "aws")]
     Deploy(deploy::DeployArgs),
     /// Show what a deploy would change, with security changes marked.
+    #[cfg(feature = "aws")]
     Diff(diff::DiffArgs),
     /// Check the account for the stage before a deploy (credentials,
     /// region, Lambda concurrency quota, toolkit, API Gateway's logging
     /// role): one line per check with its fix; nothing is changed.
+    #[cfg(feature = "aws")]
     Doctor(crate::commands::doctor::DoctorArgs),
     /// Delete the stacks of a stage in reverse dependency order.
+    #[cfg(feature = "aws")]
     Destroy(destroy::DestroyArgs),
     /// Replay the retailer's CSV files into the ingest API (signed, in
     /// batches, with retries); rows not accepted go to a rejected file.
+    #[cfg(feature = "aws")]
     Send(crate::commands::send::SendArgs),
     /// Check the deployed stage against its synth output through each
     /// service's API: one line per check, exit 1 when one fails.
+    #[cfg(feature = "aws")]
     Verify(crate::commands::verify::VerifyArgs),
     /// Count each day's lines in the lake, DynamoDB and Redshift and name
     /// the line ids missing from a store or held twice: exit 1 on any
     /// difference.
+    #[cfg(feature = "aws")]
     Reconcile(crate::commands::reconcile::ReconcileArgs),
     /// Re-drive everything saved as failed (the stream writers' failed/
     /// records, Firehose's errors/ manifests) into its store: exit 1 when
     /// something still fails.
+    #[cfg(feature = "aws")]
     Replay(crate::commands::replay::ReplayArgs),
     /// Load days of the lake into the warehouse again (COPY into staging,
     /// merge by line_id), one transaction per day.
+    #[cfg(feature = "aws")]
     Reimport(crate::commands::reimport::ReimportArgs),
     /// Run the dev stage on this machine with its real functions (fakecloud):
     /// deploy, send the files through the API, and show what arrived where.
+    #[cfg(feature = "aws")]
     Local(crate::local::LocalArgs),
     /// Print a shell completion script: `provisioner completions bash >
     /// ~/.local/share/bash-completion/completions/provisioner`.
@@ -133,6 +148,50 @@ pub enum Command {
     },
     /// Print the manual page (roff): `provisioner man | man -l -`.
     Man,
+}
+
+/// The commands that talk to AWS: the `aws` feature's. Without it (the
+/// build `scripts/provisioner` makes for synth, list and graph), asking for
+/// one is explained rather than called unknown.
+pub const AWS_COMMANDS: &[&str] = &[
+    "bootstrap",
+    "deploy",
+    "diff",
+    "doctor",
+    "destroy",
+    "send",
+    "verify",
+    "reconcile",
+    "replay",
+    "reimport",
+    "local",
+];
+
+/// `error` as clap reports it, except an AWS command asked of a build
+/// without the `aws` feature: that one says which build has it.
+pub fn explain_parse_error(error: clap::Error) -> clap::Error {
+    explain(error, cfg!(feature = "aws"))
+}
+
+fn explain(error: clap::Error, built_with_aws: bool) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if built_with_aws || error.kind() != ErrorKind::InvalidSubcommand {
+        return error;
+    }
+    let Some(ContextValue::String(name)) = error.get(ContextKind::InvalidSubcommand) else {
+        return error;
+    };
+    if !AWS_COMMANDS.contains(&name.as_str()) {
+        return error;
+    }
+    clap::Error::raw(
+        ErrorKind::InvalidSubcommand,
+        format!(
+            "`{name}` talks to AWS, and this provisioner was built without AWS (the `aws` \
+             feature), for synth, list and graph only\n  hint: run `scripts/provisioner {name} \
+             ...`, which builds the whole CLI, or `cargo run -p provisioner -- {name} ...`\n"
+        ),
+    )
 }
 
 pub fn run(cli: Cli) -> CommandResult {
@@ -189,16 +248,27 @@ pub fn run(cli: Cli) -> CommandResult {
             let synth_dir = synth_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_SYNTH_DIR));
             graph::run(&synth_dir, stage::named(&stage)?.name, format, stdout)
         }
+        #[cfg(feature = "aws")]
         Command::Bootstrap(args) => bootstrap::run(args, &cli.aws, stdout),
+        #[cfg(feature = "aws")]
         Command::Deploy(args) => deploy::run(args, &cli.aws, stdout),
+        #[cfg(feature = "aws")]
         Command::Diff(args) => diff::run(args, &cli.aws, stdout),
+        #[cfg(feature = "aws")]
         Command::Doctor(args) => crate::commands::doctor::run(args, &cli.aws, stdout),
+        #[cfg(feature = "aws")]
         Command::Destroy(args) => destroy::run(args, &cli.aws, stdout),
+        #[cfg(feature = "aws")]
         Command::Send(args) => crate::commands::send::run(args, &cli.aws, stdout),
+        #[cfg(feature = "aws")]
         Command::Verify(args) => crate::commands::verify::run(args, &cli.aws, stdout),
+        #[cfg(feature = "aws")]
         Command::Reconcile(args) => crate::commands::reconcile::run(args, &cli.aws, stdout),
+        #[cfg(feature = "aws")]
         Command::Replay(args) => crate::commands::replay::run(args, &cli.aws, stdout),
+        #[cfg(feature = "aws")]
         Command::Reimport(args) => crate::commands::reimport::run(args, &cli.aws, stdout),
+        #[cfg(feature = "aws")]
         Command::Local(args) => crate::local::run(args, stdout),
     }
 }
@@ -221,4 +291,50 @@ fn build_lambda_assets(
     })?;
     let built = crate::assets::build_assets(&options, dir, progress).map_err(Failure::usage)?;
     Ok((built.table, built.entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// What a build without the `aws` feature prints for `provisioner
+    /// ARG`: its parser knows the other commands only.
+    fn without_aws(arg: &str) -> (clap::error::ErrorKind, String) {
+        let lean = clap::Command::new("provisioner")
+            .subcommands(["synth", "list", "graph"].map(clap::Command::new));
+        let error = explain(
+            lean.try_get_matches_from(["provisioner", arg]).unwrap_err(),
+            false,
+        );
+        (error.kind(), error.to_string())
+    }
+
+    #[test]
+    fn an_aws_command_asked_of_a_build_without_aws_names_the_build_that_has_it() {
+        let (kind, message) = without_aws("deploy");
+        assert_eq!(kind, clap::error::ErrorKind::InvalidSubcommand);
+        assert!(
+            message.contains("`deploy` talks to AWS")
+                && message.contains("scripts/provisioner deploy"),
+            "{message}"
+        );
+        let (_, typo) = without_aws("sytnh");
+        assert!(typo.contains("unrecognized subcommand 'sytnh'"), "{typo}");
+    }
+
+    #[cfg(feature = "aws")]
+    #[test]
+    fn the_aws_commands_are_every_command_but_synth_list_graph_completions_and_man() {
+        let mut aws: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .filter(|n| !["synth", "list", "graph", "completions", "man"].contains(&n.as_str()))
+            .collect();
+        aws.sort();
+        let mut listed: Vec<&str> = AWS_COMMANDS.to_vec();
+        listed.sort();
+        assert_eq!(aws, listed);
+    }
 }
