@@ -336,18 +336,28 @@ fn graph_of_a_folder_draws_the_stage_it_was_synthesised_for() {
     );
 }
 
+/// `provisioner ARGS` in `dir` with `variable` set, no endpoint and nothing
+/// on standard input.
+fn provisioner_with_env(dir: &Path, args: &[&str], variable: (&str, &str)) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env(variable.0, variable.1)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running provisioner")
+}
+
 #[test]
 fn aws_region_in_the_environment_is_checked_as_region_is() {
     let dir = tempfile::tempdir().unwrap();
     let (synth, _) = synth_fixture(dir.path());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_provisioner"));
-    command
-        .args(["deploy", "--synth-dir", synth.to_str().unwrap()])
-        .current_dir(dir.path())
-        .env_remove("AWS_ENDPOINT_URL")
-        .env("AWS_REGION", "us-east-1")
-        .stdin(std::process::Stdio::null());
-    let run = command.output().unwrap();
+    let run = provisioner_with_env(
+        dir.path(),
+        &["deploy", "--synth-dir", synth.to_str().unwrap()],
+        ("AWS_REGION", "us-east-1"),
+    );
     let stderr = text(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
     assert!(
@@ -613,13 +623,11 @@ fn quiet_and_verbose_together_are_a_usage_error() {
 #[test]
 fn max_attempts_of_zero_in_the_environment_is_a_usage_error_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_provisioner"));
-    command
-        .args(["verify", "--stage", "dev"])
-        .current_dir(dir.path())
-        .env("AWS_MAX_ATTEMPTS", "0")
-        .stdin(std::process::Stdio::null());
-    let run = command.output().unwrap();
+    let run = provisioner_with_env(
+        dir.path(),
+        &["verify", "--stage", "dev"],
+        ("AWS_MAX_ATTEMPTS", "0"),
+    );
     let stderr = text(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
     assert!(
