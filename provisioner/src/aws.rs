@@ -70,11 +70,7 @@ pub fn retry_config() -> RetryConfig {
 /// [`retry_config`] with `--max-attempts` (or `AWS_MAX_ATTEMPTS`, the
 /// variable the AWS CLI and SDKs read) when given.
 fn retries(options: &AwsOptions) -> RetryConfig {
-    let ours = retry_config();
-    match options.max_attempts {
-        Some(attempts) => ours.with_max_attempts(attempts),
-        None => ours,
-    }
+    retry_config().with_max_attempts(options.max_attempts.unwrap_or(MAX_ATTEMPTS))
 }
 
 /// `aws_config`'s loader with the latest behaviour and the one HTTPS client

@@ -185,14 +185,11 @@ pub const AWS_COMMANDS: &[&str] = &[
 ];
 
 /// `error` as clap reports it, except an AWS command asked of a build
-/// without the `aws` feature: that one says which build has it.
+/// without the `aws` feature (with it, those names always parse): that one
+/// says which build has it.
 pub fn explain_parse_error(error: clap::Error) -> clap::Error {
-    explain(error, cfg!(feature = "aws"))
-}
-
-fn explain(error: clap::Error, built_with_aws: bool) -> clap::Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if built_with_aws || error.kind() != ErrorKind::InvalidSubcommand {
+    if error.kind() != ErrorKind::InvalidSubcommand {
         return error;
     }
     let Some(ContextValue::String(name)) = error.get(ContextKind::InvalidSubcommand) else {
@@ -299,10 +296,8 @@ mod tests {
     fn without_aws(arg: &str) -> (clap::error::ErrorKind, String) {
         let lean = clap::Command::new("provisioner")
             .subcommands(["synth", "list", "graph"].map(clap::Command::new));
-        let error = explain(
-            lean.try_get_matches_from(["provisioner", arg]).unwrap_err(),
-            false,
-        );
+        let error =
+            explain_parse_error(lean.try_get_matches_from(["provisioner", arg]).unwrap_err());
         (error.kind(), error.to_string())
     }
 
