@@ -68,7 +68,9 @@ pub fn retry_config() -> RetryConfig {
 }
 
 /// [`retry_config`] with `--max-attempts` (or `AWS_MAX_ATTEMPTS`, the
-/// variable the AWS CLI and SDKs read) when given.
+/// variable the AWS SDKs and tools read:
+/// <https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html>)
+/// when given.
 fn retries(options: &AwsOptions) -> RetryConfig {
     retry_config().with_max_attempts(options.max_attempts.unwrap_or(MAX_ATTEMPTS))
 }
