@@ -8,11 +8,15 @@
 //! [`uninterrupted`]: a signal arriving then is handled after them.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock};
 
 /// The folders to remove, each with what it was for.
 static REGISTERED: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
 static WATCH: Once = Once::new();
+/// Set by the signal handler itself, the moment a signal arrives: the
+/// watcher thread may act on it only later.
+static INTERRUPTED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
 /// The exit code of an interrupted command.
 pub const EXIT_CODE: i32 = 130;
@@ -36,9 +40,24 @@ pub struct Registered {
 }
 
 impl Drop for Registered {
+    /// After an interrupt, the work is the watcher's to finish: a Ctrl-C
+    /// also stops the command's children (cargo-lambda), and the command,
+    /// seeing them fail, would otherwise unregister its folder and report
+    /// their failure before the watcher reads the signal.
     fn drop(&mut self) {
+        if interrupted() {
+            loop {
+                std::thread::park();
+            }
+        }
         lock().retain(|(folder, _)| *folder != self.folder);
     }
+}
+
+fn interrupted() -> bool {
+    INTERRUPTED
+        .get()
+        .is_some_and(|flag| flag.load(Ordering::SeqCst))
 }
 
 /// Runs `step` with interrupts held until it ends. `step` must not
@@ -63,6 +82,12 @@ fn watch() {
         let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
             return;
         };
+        // Only beside the watcher: a flag alone would stop the signal
+        // from ending the process.
+        let flag = INTERRUPTED.get_or_init(Arc::default);
+        for signal in [SIGINT, SIGTERM] {
+            let _ = signal_hook::flag::register(signal, Arc::clone(flag));
+        }
         std::thread::spawn(move || {
             if let Some(signal) = signals.forever().next() {
                 clean_up_and_exit(if signal == SIGINT {
