@@ -119,18 +119,23 @@ impl Platform {
     }
 
     pub async fn tally(&self) -> anyhow::Result<Tally> {
-        self.tally_with(&mut LakeObjects::default()).await
+        let listed = self.lake_objects().await?;
+        self.tally_of(listed, &mut LakeObjects::default()).await
     }
 
-    /// [`Self::tally`], reading only the lake objects `seen` does not hold
-    /// at their current ETag (the rest are counted from it).
-    async fn tally_with(&self, seen: &mut LakeObjects) -> anyhow::Result<Tally> {
+    /// What the stores hold, the lake's objects being `listed`: reads only
+    /// the objects `seen` does not hold at their current ETag (the rest are
+    /// counted from it).
+    async fn tally_of(
+        &self,
+        listed: BTreeMap<String, String>,
+        seen: &mut LakeObjects,
+    ) -> anyhow::Result<Tally> {
         let mut tally = Tally {
             dynamodb_lines: self.count_items(&self.names.invoices_table).await?,
             customer_items: self.count_items(&self.names.customers_table).await?,
             ..Tally::default()
         };
-        let listed = self.lake_objects().await?;
         seen.retain(|key, _| listed.contains_key(key));
         let mut line_ids = BTreeSet::new();
         for (key, etag) in listed {
@@ -206,27 +211,48 @@ impl Platform {
     /// Polls [`Self::tally`] until both stores hold `expected` lines and
     /// nothing changed for a few polls, or `timeout` passes (the last
     /// tally is returned either way: the caller judges it).
+    ///
+    /// Lake objects are read only once the lake's listing held still
+    /// between two polls, so no GetObject meets the writers' PutObjects:
+    /// fakecloud 0.51's GetObject takes its S3 state's read lock a second
+    /// time (`bucket_region`, to decrypt the body) while holding it, and
+    /// a PutObject waiting for the write lock in between deadlocks the
+    /// whole S3 service (thread stacks read with gdb, 2026-12-07; the run
+    /// then fails on its timeouts). While the writers write, only
+    /// listings are asked.
     pub async fn settle(&self, expected: u64, timeout: Duration) -> anyhow::Result<Tally> {
         let deadline = Instant::now() + timeout;
         // Lake objects are read once each (and again only when rewritten):
         // re-reading thousands of them every poll loads the emulator that
         // is still running the writers.
         let mut seen = LakeObjects::default();
-        let mut last = self.tally_with(&mut seen).await?;
+        let mut listed = self.lake_objects().await?;
+        let mut last: Option<Tally> = None;
         let mut unchanged = 0;
         loop {
-            let done = last.dynamodb_lines >= expected && last.lake_lines >= expected;
-            if (done && unchanged >= 1) || Instant::now() > deadline {
-                return Ok(last);
-            }
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let now = self.tally_with(&mut seen).await?;
-            unchanged = if now == last { unchanged + 1 } else { 0 };
-            // Stalled well short of the goal for a long time: report it.
-            if unchanged >= 30 {
+            let now_listed = self.lake_objects().await?;
+            let quiet = now_listed == listed;
+            listed = now_listed;
+            if !quiet {
+                if Instant::now() > deadline {
+                    return self.tally_of(listed, &mut seen).await;
+                }
+                continue;
+            }
+            let now = self.tally_of(listed.clone(), &mut seen).await?;
+            unchanged = if last.as_ref() == Some(&now) {
+                unchanged + 1
+            } else {
+                0
+            };
+            let done = now.dynamodb_lines >= expected && now.lake_lines >= expected;
+            // Done and settled, out of time, or stalled well short of the
+            // goal for a long time: the caller reports it.
+            if (done && unchanged >= 1) || unchanged >= 30 || Instant::now() > deadline {
                 return Ok(now);
             }
-            last = now;
+            last = Some(now);
         }
     }
 
