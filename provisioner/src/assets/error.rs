@@ -48,6 +48,13 @@ pub enum AssetError {
         source: std::io::Error,
     },
 
+    #[error("locking {path} (one build of the functions at a time)")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("running `{command}`")]
     Spawn {
         command: String,

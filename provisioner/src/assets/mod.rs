@@ -40,6 +40,7 @@
 //! `cargo_lambda.rs` says what makes a binary reproducible, `bundle.rs`
 //! what makes its zip reproducible.
 
+mod build_lock;
 mod bundle;
 mod cache;
 mod cargo_lambda;
@@ -150,11 +151,21 @@ pub fn build_assets(
         planned.push((function, source_hash, cached));
     }
     hasher.save();
-    let misses: Vec<String> = planned
-        .iter()
-        .filter(|(_, _, cached)| cached.is_none())
-        .map(|(f, _, _)| f.name.clone())
-        .collect();
+    let mut misses = misses_of(&planned);
+    // Held until the zips are linked into `out_dir`, so no other build
+    // prunes the cache entries this one takes in between.
+    let _one_build_at_a_time = if misses.is_empty() {
+        None
+    } else {
+        let lock =
+            build_lock::BuildLock::acquire(&opts.target_dir.join("lambda-assets"), progress)?;
+        // What another build finished while this one waited is cached now.
+        for (function, source_hash, cached) in planned.iter_mut().filter(|p| p.2.is_none()) {
+            *cached = cache.lookup(&function.name, source_hash)?;
+        }
+        misses = misses_of(&planned);
+        Some(lock)
+    };
 
     let newest_glibc = if misses.is_empty() {
         Vec::new()
@@ -335,6 +346,15 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<(), AssetError> {
 /// Progress is best effort: a closed progress writer must not fail a build.
 /// One line in one write: standard error is unbuffered, and formatted
 /// padding would be a write per character.
+/// The functions `planned` found no cached zip for, sorted as planned.
+fn misses_of(planned: &[Planned<'_>]) -> Vec<String> {
+    planned
+        .iter()
+        .filter(|(_, _, cached)| cached.is_none())
+        .map(|(f, _, _)| f.name.clone())
+        .collect()
+}
+
 fn say(progress: &mut dyn Write, line: std::fmt::Arguments<'_>) {
     let _ = progress.write_all(format!("{line}\n").as_bytes());
 }
