@@ -6,7 +6,7 @@
 //! of several rounds; exits non-zero when the no-op redeploy misses its
 //! target.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/integration/support.rs"]
 mod support;
 
 use std::time::Duration;

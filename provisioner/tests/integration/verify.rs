@@ -8,7 +8,7 @@
 //! verify meets the deployed state AWS would hold. Verify itself is the
 //! same as against AWS.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-mod support;
+use crate::support;
 
 use support::provisioner_without_credentials;
 

@@ -3,7 +3,7 @@
 //! four stacks that exercises what deploy does (exports and imports, an
 //! asset, a template over the inline limit, a bucket to empty).
 //!
-//! Shared by `tests/e2e_moto.rs` and `benches/deploy_emulator.rs`; each uses
+//! Shared by the integration tests and `benches/deploy_emulator.rs`; each uses
 //! a part of it.
 #![allow(dead_code)]
 

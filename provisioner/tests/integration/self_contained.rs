@@ -20,11 +20,11 @@ const ALLOWED_ABSOLUTE: [(&str, &str); 1] = [(
 /// checkout: not scanned at all.
 const FIXTURE_FILES: [(&str, &str); 2] = [
     (
-        "provisioner/tests/self_contained.rs",
+        "provisioner/tests/integration/self_contained.rs",
         "this check itself: its prefixes and its own fixtures",
     ),
     (
-        "provisioner/tests/assets.rs",
+        "provisioner/tests/integration/assets.rs",
         "a fixture workspace in a temporary folder (`../record` inside it)",
     ),
 ];

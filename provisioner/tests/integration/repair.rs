@@ -5,7 +5,7 @@
 //! mocked, on the real statements); and both commands through the binary
 //! when they must refuse.
 
-mod support;
+use crate::support;
 
 use std::process::Output;
 use std::time::Duration;

@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-mod support;
+use crate::support;
 
 const REGION: &str = "eu-west-1";
 

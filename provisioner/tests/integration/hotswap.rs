@@ -6,7 +6,7 @@
 //! Deploys use `--method direct` (moto's change sets give stacks no
 //! exports, see e2e_moto.rs). Wall times are printed (`--nocapture`).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

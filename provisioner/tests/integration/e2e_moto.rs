@@ -7,7 +7,7 @@
 //! deploys here use `--method direct`. Wall times are printed (run with
 //! `--nocapture` to see them); they are reported, not asserted.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

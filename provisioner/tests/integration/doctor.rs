@@ -2,7 +2,7 @@
 //! real server (EC2's VPCs, Service Quotas' VPC quota), answered as a
 //! region with room and as a full one.
 
-mod support;
+use crate::support;
 
 use aws_credential_types::Credentials;
 use support::{Moto, REGION, synth_dev_stage};

@@ -3,7 +3,7 @@
 //! mocks answering as real Redshift does; and the command end to end
 //! against moto.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

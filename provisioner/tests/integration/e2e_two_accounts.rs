@@ -14,7 +14,7 @@
 //! `e2e_moto.rs`, and the stage's secret is stood in for
 //! (`support::stand_in_for_what_moto_skips`).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 
