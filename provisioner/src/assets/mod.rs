@@ -343,9 +343,6 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<(), AssetError> {
     fs::copy(from, to).map(drop).map_err(write_error)
 }
 
-/// Progress is best effort: a closed progress writer must not fail a build.
-/// One line in one write: standard error is unbuffered, and formatted
-/// padding would be a write per character.
 /// The functions `planned` found no cached zip for, sorted as planned.
 fn misses_of(planned: &[Planned<'_>]) -> Vec<String> {
     planned
@@ -355,6 +352,9 @@ fn misses_of(planned: &[Planned<'_>]) -> Vec<String> {
         .collect()
 }
 
+/// Progress is best effort: a closed progress writer must not fail a build.
+/// One line in one write: standard error is unbuffered, and formatted
+/// padding would be a write per character.
 fn say(progress: &mut dyn Write, line: std::fmt::Arguments<'_>) {
     let _ = progress.write_all(format!("{line}\n").as_bytes());
 }
