@@ -134,6 +134,9 @@ pub struct SourceHasher {
     /// Each crate tree listed this run, with its files' stats: the nine
     /// functions share most of their crates, so each is walked once.
     trees: std::cell::RefCell<BTreeMap<String, Vec<(String, String)>>>,
+    /// The folders of `lambdas/` that hold a crate, listed once: asking
+    /// for every dependency of every function cost ~240 failed stats.
+    local_crates: std::cell::OnceCell<BTreeSet<String>>,
 }
 
 /// Function name -> (stat key, source hash).
@@ -160,6 +163,7 @@ impl SourceHasher {
             memo: Default::default(),
             changed: Default::default(),
             trees: Default::default(),
+            local_crates: Default::default(),
         })
     }
 
@@ -232,7 +236,14 @@ impl SourceHasher {
         };
         tree(&format!("{LAMBDAS_DIR}/{SHARED_CRATE}"), &mut inputs)?;
         inputs.push(Input::FunctionName);
-        for name in local_crates_of(workspace, function)? {
+        let local_crates = match self.local_crates.get() {
+            Some(crates) => crates,
+            None => {
+                let crates = crates_under_lambdas(workspace)?;
+                self.local_crates.get_or_init(|| crates)
+            }
+        };
+        for name in local_crates_of(workspace, function, local_crates)? {
             tree(&format!("{LAMBDAS_DIR}/{name}"), &mut inputs)?;
         }
         Ok(inputs)
@@ -292,7 +303,11 @@ impl SourceHasher {
 
 /// `function` and the crates under `lambdas/` it depends on, transitively,
 /// in sorted order (the shared crate is hashed for every function already).
-fn local_crates_of(workspace: &Path, function: &str) -> Result<BTreeSet<String>, AssetError> {
+fn local_crates_of(
+    workspace: &Path,
+    function: &str,
+    local_crates: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, AssetError> {
     let mut found = BTreeSet::new();
     let mut pending = vec![function.to_owned()];
     while let Some(name) = pending.pop() {
@@ -304,15 +319,31 @@ fn local_crates_of(workspace: &Path, function: &str) -> Result<BTreeSet<String>,
             path: manifest.clone(),
             source,
         })?;
-        pending.extend(dependency_names(&text).into_iter().filter(|dep| {
-            workspace
-                .join(LAMBDAS_DIR)
-                .join(dep)
-                .join("Cargo.toml")
-                .is_file()
-        }));
+        pending.extend(
+            dependency_names(&text)
+                .into_iter()
+                .filter(|dep| local_crates.contains(dep)),
+        );
     }
     Ok(found)
+}
+
+/// The folders of `lambdas/` with a `Cargo.toml`: the crates a function
+/// can depend on by path.
+fn crates_under_lambdas(workspace: &Path) -> Result<BTreeSet<String>, AssetError> {
+    let dir = workspace.join(LAMBDAS_DIR);
+    let read_error = |source| AssetError::Read {
+        path: dir.clone(),
+        source,
+    };
+    let mut crates = BTreeSet::new();
+    for entry in fs::read_dir(&dir).map_err(read_error)? {
+        let entry = entry.map_err(read_error)?;
+        if entry.path().join("Cargo.toml").is_file() {
+            crates.insert(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    Ok(crates)
 }
 
 /// The keys of a manifest's `[dependencies]` and `[build-dependencies]`
