@@ -7,7 +7,9 @@
 #   checkov       policy checks of the synthesised templates (tests)
 #   fakecloud     with --fakecloud: the local AWS that runs Lambda code
 #                 (scripts/local, the end-to-end test); a test tool only,
-#                 AGPL-3.0, run as a separate server process
+#                 AGPL-3.0, run as a separate server process. With
+#                 --fakecloud-only, fakecloud alone: scripts/test starts
+#                 its build before the other tools install.
 #
 # cargo-lambda and ziglang have no Python dependencies and go to the user
 # site (`pip install --user`, executables in ~/.local/bin). checkov pins
@@ -53,6 +55,28 @@ note_version() { # <tool> <found> <pinned>
     fi
 }
 
+# fakecloud is built from crates.io into the target folder, where a warm
+# run finds it: a debug build without debug info of 0.51.0 took 14 min 52 s
+# alone on 2 cores (1,500 CPU-seconds, 813 units: its own binary 199 s of
+# them, aws-lc-sys 86 s); the default release build is far longer.
+install_fakecloud() {
+    local root fakecloud_root
+    root="$(cd "$(dirname "$0")/.." && pwd)"
+    fakecloud_root="${CARGO_TARGET_DIR:-$root/target}/tools/fakecloud-$FAKECLOUD_VERSION"
+    if [ -x "$fakecloud_root/bin/fakecloud" ]; then
+        say "fakecloud $FAKECLOUD_VERSION present ($fakecloud_root)"
+    else
+        say "installing fakecloud $FAKECLOUD_VERSION into $fakecloud_root (about 15 minutes on 2 cores)"
+        CARGO_PROFILE_DEV_DEBUG=0 cargo install fakecloud --version "$FAKECLOUD_VERSION" \
+            --locked --debug --quiet --root "$fakecloud_root"
+    fi
+}
+
+if [ "${1:-}" = "--fakecloud-only" ]; then
+    install_fakecloud
+    exit 0
+fi
+
 install=()
 if cargo_lambda_version="$(cargo-lambda lambda --version 2>/dev/null)"; then
     note_version cargo-lambda "$(echo "$cargo_lambda_version" | awk '{print $2}')" "$CARGO_LAMBDA_VERSION"
@@ -86,20 +110,8 @@ else
     checkov --version >/dev/null
 fi
 
-# fakecloud is built from crates.io into the target folder, where a warm
-# run finds it: a debug build without debug info of 0.51.0 took 14 min 52 s
-# alone on 2 cores (1,500 CPU-seconds, 813 units: its own binary 199 s of
-# them, aws-lc-sys 86 s); the default release build is far longer.
 if [ "${1:-}" = "--fakecloud" ]; then
-    root="$(cd "$(dirname "$0")/.." && pwd)"
-    fakecloud_root="${CARGO_TARGET_DIR:-$root/target}/tools/fakecloud-$FAKECLOUD_VERSION"
-    if [ -x "$fakecloud_root/bin/fakecloud" ]; then
-        say "fakecloud $FAKECLOUD_VERSION present ($fakecloud_root)"
-    else
-        say "installing fakecloud $FAKECLOUD_VERSION into $fakecloud_root (about 15 minutes on 2 cores)"
-        CARGO_PROFILE_DEV_DEBUG=0 cargo install fakecloud --version "$FAKECLOUD_VERSION" \
-            --locked --debug --quiet --root "$fakecloud_root"
-    fi
+    install_fakecloud
 fi
 
 say "done; the tools are in $user_bin (scripts/test and scripts/provisioner put it on PATH)"
