@@ -219,7 +219,9 @@ impl Platform {
     /// a PutObject waiting for the write lock in between deadlocks the
     /// whole S3 service (thread stacks read with gdb, 2026-12-07; the run
     /// then fails on its timeouts). While the writers write, only
-    /// listings are asked.
+    /// listings are asked. fakecloud's S3 lifecycle ticker takes the same
+    /// write lock and can still meet a GetObject (seen once): only objects
+    /// without SSE-KMS would avoid it.
     pub async fn settle(&self, expected: u64, timeout: Duration) -> anyhow::Result<Tally> {
         let deadline = Instant::now() + timeout;
         // Lake objects are read once each (and again only when rewritten):
