@@ -220,8 +220,9 @@ impl Platform {
     /// whole S3 service (thread stacks read with gdb, 2026-12-07; the run
     /// then fails on its timeouts). While the writers write, only
     /// listings are asked. fakecloud's S3 lifecycle ticker takes the same
-    /// write lock and can still meet a GetObject (seen once): only objects
-    /// without SSE-KMS would avoid it.
+    /// write lock and met a GetObject too (seen once): the emulator's
+    /// buckets are SSE-S3 since (`stand_ins`), whose objects take the
+    /// lock once.
     pub async fn settle(&self, expected: u64, timeout: Duration) -> anyhow::Result<Tally> {
         let deadline = Instant::now() + timeout;
         // Lake objects are read once each (and again only when rewritten):

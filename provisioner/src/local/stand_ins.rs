@@ -18,7 +18,12 @@
 //!   `DenyInsecureTransport` statements (`aws:SecureTransport` false) would
 //!   refuse every S3 call once IAM is enforced (`--iam strict`, which the
 //!   local run uses so that a permission missing from a policy shows). Those
-//!   statements are left out, and a bucket policy left empty with them.
+//!   statements are left out, and a bucket policy left empty with them;
+//! - read SSE-KMS objects safely: its GetObject takes the S3 state's read
+//!   lock a second time to decrypt, and a writer waiting in between (a
+//!   PutObject, its lifecycle ticker) deadlocks the whole S3 service
+//!   (seen twice on 2026-12-07). The buckets' default encryption is SSE-S3
+//!   on the emulator; the KMS settings are checked by the template tests.
 
 use std::path::Path;
 
@@ -36,6 +41,9 @@ pub struct StandIn {
 
 const TLS_WHY: &str = "fakecloud serves plain http: the TLS-only statement would deny every \
                        S3 call under --iam strict";
+
+const KMS_WHY: &str = "fakecloud 0.51 can deadlock its S3 service reading an SSE-KMS object: \
+                       the bucket's default encryption is SSE-S3 on the emulator";
 
 const FIREHOSE_WHY: &str = "fakecloud has no Redshift destination nor Lambda processor: \
                             an S3 destination stands in, and the local run feeds the stream \
@@ -76,6 +84,14 @@ pub fn apply(dir: &Path) -> anyhow::Result<Vec<StandIn>> {
                     emptied.push(id.clone());
                 }
             }
+            if sse_s3_instead_of_kms(resource) {
+                changed = true;
+                replaced.push(StandIn {
+                    stack: stack["id"].as_str().unwrap_or_default().to_string(),
+                    resource: id.clone(),
+                    why: KMS_WHY,
+                });
+            }
             if let Some(s3) = firehose_to_s3(resource) {
                 *resource = s3;
                 changed = true;
@@ -100,6 +116,32 @@ pub fn apply(dir: &Path) -> anyhow::Result<Vec<StandIn>> {
     std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)?)
         .with_context(|| format!("writing {}", manifest_path.display()))?;
     Ok(replaced)
+}
+
+/// Gives a bucket whose default encryption is SSE-KMS SSE-S3 instead;
+/// whether it did.
+fn sse_s3_instead_of_kms(resource: &mut Value) -> bool {
+    if resource["Type"] != "AWS::S3::Bucket" {
+        return false;
+    }
+    let Some(rules) = resource
+        .pointer_mut("/Properties/BucketEncryption/ServerSideEncryptionConfiguration")
+        .and_then(Value::as_array_mut)
+    else {
+        return false;
+    };
+    let mut changed = false;
+    for rule in rules.iter_mut().filter_map(Value::as_object_mut) {
+        let Some(default) = rule.get_mut("ServerSideEncryptionByDefault") else {
+            continue;
+        };
+        if default["SSEAlgorithm"] == "aws:kms" {
+            *default = json!({ "SSEAlgorithm": "AES256" });
+            rule.remove("BucketKeyEnabled");
+            changed = true;
+        }
+    }
+    changed
 }
 
 /// Leaves out a bucket policy's statements that deny requests without TLS;
@@ -153,6 +195,29 @@ fn read_json(path: &Path) -> anyhow::Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_sse_kms_bucket_gets_sse_s3_and_other_resources_stay() {
+        let mut bucket = json!({
+            "Type": "AWS::S3::Bucket",
+            "Properties": { "BucketEncryption": { "ServerSideEncryptionConfiguration": [{
+                "ServerSideEncryptionByDefault": { "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": { "Ref": "DataKey" } },
+                "BucketKeyEnabled": true
+            }] } }
+        });
+        assert!(sse_s3_instead_of_kms(&mut bucket));
+        assert_eq!(
+            bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"],
+            json!([{ "ServerSideEncryptionByDefault": { "SSEAlgorithm": "AES256" } }])
+        );
+        assert!(!sse_s3_instead_of_kms(&mut bucket), "already SSE-S3");
+        let mut table = json!({ "Type": "AWS::DynamoDB::Table", "Properties": {} });
+        assert!(!sse_s3_instead_of_kms(&mut table));
+        assert_eq!(
+            table,
+            json!({ "Type": "AWS::DynamoDB::Table", "Properties": {} })
+        );
+    }
 
     #[test]
     fn a_redshift_delivery_stream_keeps_its_source_and_stages_to_the_same_bucket() {
