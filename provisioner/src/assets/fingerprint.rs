@@ -136,7 +136,7 @@ pub struct SourceHasher {
     trees: std::cell::RefCell<BTreeMap<String, Vec<(String, String)>>>,
     /// The folders of `lambdas/` that hold a crate, listed once: asking
     /// for every dependency of every function cost ~240 failed stats.
-    local_crates: std::cell::OnceCell<BTreeSet<String>>,
+    local_crates: BTreeSet<String>,
 }
 
 /// Function name -> (stat key, source hash).
@@ -163,7 +163,7 @@ impl SourceHasher {
             memo: Default::default(),
             changed: Default::default(),
             trees: Default::default(),
-            local_crates: Default::default(),
+            local_crates: crates_under_lambdas(workspace)?,
         })
     }
 
@@ -236,14 +236,7 @@ impl SourceHasher {
         };
         tree(&format!("{LAMBDAS_DIR}/{SHARED_CRATE}"), &mut inputs)?;
         inputs.push(Input::FunctionName);
-        let local_crates = match self.local_crates.get() {
-            Some(crates) => crates,
-            None => {
-                let crates = crates_under_lambdas(workspace)?;
-                self.local_crates.get_or_init(|| crates)
-            }
-        };
-        for name in local_crates_of(workspace, function, local_crates)? {
+        for name in local_crates_of(workspace, function, &self.local_crates)? {
             tree(&format!("{LAMBDAS_DIR}/{name}"), &mut inputs)?;
         }
         Ok(inputs)

@@ -120,7 +120,7 @@ impl Platform {
 
     pub async fn tally(&self) -> anyhow::Result<Tally> {
         let listed = self.lake_objects().await?;
-        self.tally_of(listed, &mut LakeObjects::default()).await
+        self.tally_of(&listed, &mut LakeObjects::default()).await
     }
 
     /// What the stores hold, the lake's objects being `listed`: reads only
@@ -128,7 +128,7 @@ impl Platform {
     /// counted from it).
     async fn tally_of(
         &self,
-        listed: BTreeMap<String, String>,
+        listed: &BTreeMap<String, String>,
         seen: &mut LakeObjects,
     ) -> anyhow::Result<Tally> {
         let mut tally = Tally {
@@ -139,12 +139,12 @@ impl Platform {
         seen.retain(|key, _| listed.contains_key(key));
         let mut line_ids = BTreeSet::new();
         for (key, etag) in listed {
-            let fresh = seen.get(&key).is_some_and(|(known, _)| *known == etag);
+            let fresh = seen.get(key).is_some_and(|(known, _)| known == etag);
             if !fresh {
-                let object = self.read_lake_object(&key).await?;
-                seen.insert(key.clone(), (etag, object));
+                let object = self.read_lake_object(key).await?;
+                seen.insert(key.clone(), (etag.clone(), object));
             }
-            let (_, object) = &seen[&key];
+            let (_, object) = &seen[key];
             tally.lake_objects += 1;
             match object {
                 LakeObject::Rejected(lines) => tally.lake_rejected += lines,
@@ -239,11 +239,11 @@ impl Platform {
             listed = now_listed;
             if !quiet {
                 if Instant::now() > deadline {
-                    return self.tally_of(listed, &mut seen).await;
+                    return self.tally_of(&listed, &mut seen).await;
                 }
                 continue;
             }
-            let now = self.tally_of(listed.clone(), &mut seen).await?;
+            let now = self.tally_of(&listed, &mut seen).await?;
             unchanged = if last.as_ref() == Some(&now) {
                 unchanged + 1
             } else {

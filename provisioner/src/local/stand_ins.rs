@@ -64,19 +64,22 @@ pub fn apply(dir: &Path) -> anyhow::Result<Vec<StandIn>> {
             .to_string();
         let path = dir.join(&file);
         let mut template = read_json(&path)?;
-        let mut changed = false;
         let resources = template["Resources"]
             .as_object_mut()
             .with_context(|| format!("{file} has no Resources"))?;
+        let stack_id = stack["id"].as_str().unwrap_or_default().to_string();
+        let replaced_before = replaced.len();
         let mut emptied = Vec::new();
         for (id, resource) in resources.iter_mut() {
-            if drop_tls_only_statements(resource) {
-                changed = true;
+            let mut stand_in = |why| {
                 replaced.push(StandIn {
-                    stack: stack["id"].as_str().unwrap_or_default().to_string(),
+                    stack: stack_id.clone(),
                     resource: id.clone(),
-                    why: TLS_WHY,
-                });
+                    why,
+                })
+            };
+            if drop_tls_only_statements(resource) {
+                stand_in(TLS_WHY);
                 if resource["Properties"]["PolicyDocument"]["Statement"]
                     .as_array()
                     .is_some_and(Vec::is_empty)
@@ -85,27 +88,17 @@ pub fn apply(dir: &Path) -> anyhow::Result<Vec<StandIn>> {
                 }
             }
             if sse_s3_instead_of_kms(resource) {
-                changed = true;
-                replaced.push(StandIn {
-                    stack: stack["id"].as_str().unwrap_or_default().to_string(),
-                    resource: id.clone(),
-                    why: KMS_WHY,
-                });
+                stand_in(KMS_WHY);
             }
             if let Some(s3) = firehose_to_s3(resource) {
                 *resource = s3;
-                changed = true;
-                replaced.push(StandIn {
-                    stack: stack["id"].as_str().unwrap_or_default().to_string(),
-                    resource: id.clone(),
-                    why: FIREHOSE_WHY,
-                });
+                stand_in(FIREHOSE_WHY);
             }
         }
         for id in emptied {
             resources.remove(&id);
         }
-        if changed {
+        if replaced.len() > replaced_before {
             let mut body = serde_json::to_string_pretty(&template)?;
             body.push('\n');
             std::fs::write(&path, &body).with_context(|| format!("writing {}", path.display()))?;
