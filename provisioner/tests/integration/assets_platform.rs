@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Read;
 use std::path::Path;
-use std::process::Command;
 
 use provisioner::assets::glibc::{self, LAMBDA_GLIBC};
 use provisioner::assets::{BuildOptions, build_assets, functions};
+
+use crate::support::cargo_tree;
 
 /// Every zip stays under this: it is uploaded on each deploy and
 /// downloaded on every cold start. A ratchet, not the goal: issue 15 asks
@@ -262,22 +263,10 @@ fn linked_crates(root: &Path, package: &str) -> BTreeMap<String, BTreeSet<String
 
 /// Crate name to versions in the tree `cargo tree` prints for `selection`.
 fn tree_crates(root: &Path, selection: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(root)
-        .args(["tree", "--locked"])
-        .args(selection)
-        .args(["--prefix", "none", "--format", "{p}"])
-        .output()
-        .expect("running cargo tree");
-    assert!(
-        output.status.success(),
-        "cargo tree {}: {}",
-        selection.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let mut args = selection.to_vec();
+    args.extend(["--format", "{p}"]);
     let mut crates: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for line in String::from_utf8(output.stdout).unwrap().lines() {
+    for line in cargo_tree(root, &args).lines() {
         let mut words = line.split_whitespace();
         if let (Some(name), Some(version)) = (words.next(), words.next()) {
             crates

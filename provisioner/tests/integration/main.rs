@@ -20,5 +20,6 @@ mod reconcile;
 mod repair;
 mod self_contained;
 mod send;
+mod shared_build;
 mod synth;
 mod verify;

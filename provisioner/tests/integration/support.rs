@@ -437,3 +437,22 @@ pub fn stand_in_for_what_moto_skips(dir: &Path) {
     )
     .unwrap();
 }
+
+/// What `cargo tree --locked --prefix none ARGS` prints in `root`, one
+/// crate per line; the test fails if cargo does.
+pub fn cargo_tree(root: &Path, args: &[&str]) -> String {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args(["tree", "--locked", "--prefix", "none"])
+        .args(args)
+        .output()
+        .expect("running cargo tree");
+    assert!(
+        output.status.success(),
+        "cargo tree {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("cargo tree prints UTF-8")
+}
