@@ -2,9 +2,9 @@
 //! synth, list and graph, which `scripts/test` builds first) compiles each
 //! of its dependencies with the features the whole workspace's build gives
 //! it, so the test build that follows reuses them instead of compiling
-//! them again (about 25 crates, 103 CPU-s of a clean `scripts/test`, issue
-//! 15). provisioner/Cargo.toml asks for those features; a dependency
-//! update that turns on another one fails here, named.
+//! them again (23 crates in a clean `scripts/test` before, issue 15).
+//! provisioner/Cargo.toml asks for those features; a dependency update
+//! that turns on another one fails here, named.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
