@@ -57,8 +57,9 @@ note_version() { # <tool> <found> <pinned>
 
 # fakecloud is built from crates.io into the target folder, where a warm
 # run finds it: a debug build without debug info of 0.51.0 took 14 min 52 s
-# alone on 2 cores (1,500 CPU-seconds, 813 units: its own binary 199 s of
-# them, aws-lc-sys 86 s); the default release build is far longer.
+# alone on 2 cores on a slow day (1,500 CPU-seconds, 813 units: its own
+# binary 199 s of them, aws-lc-sys 86 s), 7.3 min (715 CPU-seconds) on a
+# fast one (2026-12-07); the default release build is far longer.
 install_fakecloud() {
     local root fakecloud_root
     root="$(cd "$(dirname "$0")/.." && pwd)"
