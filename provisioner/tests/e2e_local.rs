@@ -21,9 +21,20 @@ use provisioner::local::{self, Expected, Tools};
 /// looks like to them (every write refused).
 const OUTAGE_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["dynamodb:BatchWriteItem","dynamodb:PutItem","s3:PutObject"],"Resource":"*"}]}"#;
 const OUTAGE: &str = "e2e-outage";
-/// Long enough for several failed invocations of each mapping, short of
-/// its retry attempts (MaximumRetryAttempts) running out.
-const OUTAGE_SECONDS: u64 = 20;
+/// The outage lasts until each writer has failed this many invocations
+/// (its own log says so): several retries by each mapping, short of its
+/// retry attempts (MaximumRetryAttempts, 5) running out.
+const FAILED_INVOCATIONS: usize = 3;
+/// Each writer function (its logical id) and what it logs once per batch
+/// the outage refuses (the DynamoDB writer's failure store, S3, is down
+/// too).
+const WRITER_FAILURES: [(&str, &str); 2] = [
+    (
+        "DynamodbWriterFunction",
+        "could not save the records given up on",
+    ),
+    ("LakeWriterFunction", "writing lake object failed"),
+];
 
 fn tools() -> Tools {
     let provisioner = PathBuf::from(env!("CARGO_BIN_EXE_provisioner"));
@@ -35,24 +46,79 @@ fn tools() -> Tools {
     }
 }
 
-async fn writer_roles(platform: &Platform) -> Vec<String> {
-    let mut roles = Vec::new();
-    for logical in ["DynamodbWriterRole", "LakeWriterRole"] {
+/// The physical ids of the Streaming stack's `logical` resources.
+async fn physical_ids(platform: &Platform, logical: &[&str]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for logical in logical {
         let detail = platform
             .cloudformation
             .describe_stack_resource()
             .stack_name(format!("retail-{}-streaming", local::STAGE))
-            .logical_resource_id(logical)
+            .logical_resource_id(*logical)
             .send()
             .await
             .unwrap()
             .stack_resource_detail
             .unwrap();
-        // A role's physical id is its name; fakecloud gives its ARN.
-        let id = detail.physical_resource_id.unwrap();
-        roles.push(id.rsplit('/').next().unwrap().to_string());
+        ids.push(detail.physical_resource_id.unwrap());
     }
-    roles
+    ids
+}
+
+async fn writer_roles(platform: &Platform) -> Vec<String> {
+    physical_ids(platform, &["DynamodbWriterRole", "LakeWriterRole"])
+        .await
+        .into_iter()
+        // A role's physical id is its name; fakecloud gives its ARN.
+        .map(|id| id.rsplit('/').next().unwrap().to_string())
+        .collect()
+}
+
+/// Waits until each writer has logged [`FAILED_INVOCATIONS`] refused
+/// batches: proof that the mappings retried through the outage, where a
+/// fixed sleep would only assume the emulator's poll interval (fakecloud
+/// 0.51 polls every 500 ms).
+fn outlast(
+    fakecloud: &local::emulator::Fakecloud,
+    writers: &[String],
+    timeout: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let logs = fakecloud.function_logs();
+        let counts: Vec<(&str, usize)> = writers
+            .iter()
+            .zip(WRITER_FAILURES)
+            .map(|(writer, (_, failure))| {
+                (writer.as_str(), failures_logged(&logs, writer, failure))
+            })
+            .collect();
+        if counts.iter().all(|&(_, n)| n >= FAILED_INVOCATIONS) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "after {timeout:?}, refused batches logged per writer: {counts:?} (wanted {FAILED_INVOCATIONS} each)"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Lines holding `failure` in the logs of the function named `writer`
+/// (`Fakecloud::function_logs`: each container's log after a
+/// `--- <function name>` line).
+fn failures_logged(logs: &str, writer: &str, failure: &str) -> usize {
+    let mut in_writer = false;
+    let mut count = 0;
+    for line in logs.lines() {
+        if let Some(function) = line.strip_prefix("--- ") {
+            in_writer = function == writer;
+        } else if in_writer && line.contains(failure) {
+            count += 1;
+        }
+    }
+    count
 }
 
 #[test]
@@ -83,6 +149,14 @@ fn the_whole_sample_flows_through_the_deployed_platform_exactly_once_despite_an_
     let files = record::sample::files();
     let (first_day, rest) = files.split_first().unwrap();
     let roles = runtime.block_on(writer_roles(&platform));
+    let logical_writers = WRITER_FAILURES.map(|(logical, _)| logical);
+    let writers: Vec<String> = runtime
+        .block_on(physical_ids(&platform, &logical_writers))
+        .into_iter()
+        // A function's physical id is its name (or, from some emulators,
+        // its ARN, which ends with the name).
+        .map(|id| id.rsplit(':').next().unwrap().to_string())
+        .collect();
     for role in &roles {
         runtime
             .block_on(
@@ -104,7 +178,9 @@ fn the_whole_sample_flows_through_the_deployed_platform_exactly_once_despite_an_
         &work.path().join("rejected-1.csv"),
     )
     .unwrap_or_else(|e| fail(&format!("{e:#}")));
-    std::thread::sleep(Duration::from_secs(OUTAGE_SECONDS));
+    if let Err(short) = outlast(&fakecloud, &writers, Duration::from_secs(120)) {
+        fail(&format!("the outage was never felt: {short}"));
+    }
     let during = runtime.block_on(platform.tally()).unwrap();
     for role in &roles {
         runtime
