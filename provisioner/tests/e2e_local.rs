@@ -9,7 +9,7 @@
 //! there exactly once.
 //!
 //! Needs fakecloud (`scripts/install-tools.sh --fakecloud`; `scripts/test`
-//! does it) and cargo-lambda. About 10 minutes with the functions built.
+//! does it) and cargo-lambda. About 80 s with the functions built.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
