@@ -74,13 +74,26 @@ async fn writer_roles(platform: &Platform) -> Vec<String> {
         .collect()
 }
 
+/// Each writer function's name, with what it logs per refused batch.
+async fn writer_functions(platform: &Platform) -> Vec<(String, &'static str)> {
+    let logical = WRITER_FAILURES.map(|(logical, _)| logical);
+    physical_ids(platform, &logical)
+        .await
+        .into_iter()
+        // A function's physical id is its name (or, from some emulators,
+        // its ARN, which ends with the name).
+        .map(|id| id.rsplit(':').next().unwrap().to_string())
+        .zip(WRITER_FAILURES.map(|(_, failure)| failure))
+        .collect()
+}
+
 /// Waits until each writer has logged [`FAILED_INVOCATIONS`] refused
 /// batches: proof that the mappings retried through the outage, where a
 /// fixed sleep would only assume the emulator's poll interval (fakecloud
 /// 0.51 polls every 500 ms).
 fn outlast(
     fakecloud: &local::emulator::Fakecloud,
-    writers: &[String],
+    writers: &[(String, &str)],
     timeout: Duration,
 ) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
@@ -88,10 +101,7 @@ fn outlast(
         let logs = fakecloud.function_logs();
         let counts: Vec<(&str, usize)> = writers
             .iter()
-            .zip(WRITER_FAILURES)
-            .map(|(writer, (_, failure))| {
-                (writer.as_str(), failures_logged(&logs, writer, failure))
-            })
+            .map(|(writer, failure)| (writer.as_str(), failures_logged(&logs, writer, failure)))
             .collect();
         if counts.iter().all(|&(_, n)| n >= FAILED_INVOCATIONS) {
             return Ok(());
@@ -149,14 +159,7 @@ fn the_whole_sample_flows_through_the_deployed_platform_exactly_once_despite_an_
     let files = record::sample::files();
     let (first_day, rest) = files.split_first().unwrap();
     let roles = runtime.block_on(writer_roles(&platform));
-    let logical_writers = WRITER_FAILURES.map(|(logical, _)| logical);
-    let writers: Vec<String> = runtime
-        .block_on(physical_ids(&platform, &logical_writers))
-        .into_iter()
-        // A function's physical id is its name (or, from some emulators,
-        // its ARN, which ends with the name).
-        .map(|id| id.rsplit(':').next().unwrap().to_string())
-        .collect();
+    let writers = runtime.block_on(writer_functions(&platform));
     for role in &roles {
         runtime
             .block_on(
